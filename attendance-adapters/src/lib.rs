@@ -1,0 +1,1 @@
+//! `attendance-adapters`: placeholder until its issue lands; see ARCHITECTURE.md.

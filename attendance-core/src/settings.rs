@@ -1,0 +1,255 @@
+//! Site-wide attendance settings. Every number the rules use is a field here, with the defaults
+//! of a Bangladesh garment factory.
+
+use chrono::Weekday;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::employee::LevelOfWork;
+use crate::error::ValidationError;
+use crate::overtime::{
+    ClockOffset, OvertimePolicy, OvertimeTier, default_worker_tiers, validate_tiers,
+};
+use crate::shift::Shift;
+
+/// An unpaid break: worked time inside `[start, end)` on the work date is not paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnpaidBreak {
+    /// A name to show (`Lunch`).
+    pub name: String,
+    /// Start of the break.
+    pub start: ClockOffset,
+    /// End of the break.
+    pub end: ClockOffset,
+}
+
+/// The settings the rules read. Build with `AttendanceSettings::default()` and change fields, then
+/// call [`AttendanceSettings::validate`] before use (the server does this on every update).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttendanceSettings {
+    /// The site's time zone; it defines work dates and the `HH:MM` times shown.
+    pub time_zone: Tz,
+    /// The shift of employees with no shift of their own.
+    pub default_shift: Shift,
+    /// How long before its shift starts a work date's window opens.
+    pub early_margin_minutes: u32,
+    /// How long after its shift ends a work date's window stays open (a checkout at 01:30 after a
+    /// 17:00 shift end still belongs to that work date with the default of 10 h).
+    pub late_margin_minutes: u32,
+    /// First IN at most this long after the shift start is on time.
+    pub on_time_grace_minutes: u32,
+    /// First IN at most this long after the shift start is "considered"; later is late.
+    pub considered_minutes: u32,
+    /// Scans of one employee this close to the previous counted scan are soft duplicates: kept,
+    /// flagged, and ignored by the rules.
+    pub soft_duplicate_seconds: u32,
+    /// Use the device's punch state (check-in / check-out) for IN and OUT; when `false`, or when a
+    /// scan's state is undefined, the first scan of the day is IN and the last is OUT.
+    pub trust_device_punch_state: bool,
+    /// Unpaid breaks subtracted from the worked span they fall in.
+    pub unpaid_breaks: Vec<UnpaidBreak>,
+    /// Overtime tiers per level of work; a level not listed earns no overtime.
+    pub overtime_policies: Vec<OvertimePolicy>,
+    /// Round overtime and extra overtime down to a multiple of this many minutes (0: no rounding).
+    pub overtime_rounding_minutes: u32,
+    /// At most this much overtime a day, if set.
+    pub daily_overtime_cap_minutes: Option<u32>,
+    /// At most this much extra overtime a day, if set.
+    pub daily_extra_overtime_cap_minutes: Option<u32>,
+    /// Extra overtime of at least this much earns snacks.
+    pub snacks_min_extra_minutes: u32,
+    /// Extra overtime of at least this much earns the night bill.
+    pub night_bill_min_extra_minutes: u32,
+    /// The weekly off days (Friday in Bangladesh).
+    pub weekly_off_days: Vec<Weekday>,
+    /// On weekends and holidays, count all worked time as overtime (time in extra-overtime windows
+    /// stays extra overtime).
+    pub off_day_work_is_overtime: bool,
+}
+
+impl Default for AttendanceSettings {
+    fn default() -> Self {
+        let clock = |h: u32, m: u32| ClockOffset::at_minute(h * 60 + m);
+        Self {
+            time_zone: chrono_tz::Asia::Dhaka,
+            default_shift: Shift::default_day(),
+            early_margin_minutes: 120,
+            late_margin_minutes: 600,
+            on_time_grace_minutes: 0,
+            considered_minutes: 15,
+            soft_duplicate_seconds: 60,
+            trust_device_punch_state: false,
+            unpaid_breaks: vec![
+                UnpaidBreak {
+                    name: "Lunch".into(),
+                    start: clock(13, 0),
+                    end: clock(14, 0),
+                },
+                UnpaidBreak {
+                    name: "Tea".into(),
+                    start: clock(15, 30),
+                    end: clock(15, 45),
+                },
+            ],
+            overtime_policies: vec![
+                OvertimePolicy {
+                    level_of_work: LevelOfWork::worker(),
+                    tiers: default_worker_tiers(),
+                },
+                OvertimePolicy {
+                    level_of_work: LevelOfWork::staff(),
+                    tiers: Vec::new(),
+                },
+            ],
+            overtime_rounding_minutes: 0,
+            daily_overtime_cap_minutes: None,
+            daily_extra_overtime_cap_minutes: None,
+            snacks_min_extra_minutes: 60,
+            night_bill_min_extra_minutes: 300,
+            weekly_off_days: vec![Weekday::Fri],
+            off_day_work_is_overtime: true,
+        }
+    }
+}
+
+impl AttendanceSettings {
+    /// The tiers that apply to `level` on `shift`: the shift's own tiers if it has them, else the
+    /// level's policy, else none.
+    pub fn tiers_for<'a>(&'a self, level: &LevelOfWork, shift: &'a Shift) -> &'a [OvertimeTier] {
+        if let Some(tiers) = &shift.overtime_tiers {
+            return tiers;
+        }
+        self.overtime_policies
+            .iter()
+            .find(|p| &p.level_of_work == level)
+            .map_or(&[], |p| p.tiers.as_slice())
+    }
+
+    /// Checks that the settings make sense together. Returns the first problem found: margins
+    /// so wide that consecutive work dates could swallow each other (early margin at most 12 h,
+    /// late margin at most 20 h), a considered window shorter than the on-time grace, unpaid
+    /// breaks that are reversed or overlap, overlapping overtime tiers, or rounding beyond a day.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        range(
+            "early_margin_minutes",
+            self.early_margin_minutes,
+            0,
+            12 * 60,
+        )?;
+        range("late_margin_minutes", self.late_margin_minutes, 0, 20 * 60)?;
+        range(
+            "on_time_grace_minutes",
+            self.on_time_grace_minutes,
+            0,
+            24 * 60,
+        )?;
+        range(
+            "considered_minutes",
+            self.considered_minutes,
+            self.on_time_grace_minutes,
+            24 * 60,
+        )?;
+        range(
+            "soft_duplicate_seconds",
+            self.soft_duplicate_seconds,
+            0,
+            3600,
+        )?;
+        range(
+            "overtime_rounding_minutes",
+            self.overtime_rounding_minutes,
+            0,
+            24 * 60,
+        )?;
+        let mut breaks: Vec<_> = self
+            .unpaid_breaks
+            .iter()
+            .map(|b| (b.start, b.end))
+            .collect();
+        breaks.sort_unstable();
+        for (start, end) in &breaks {
+            if end <= start {
+                return Err(ValidationError::Reversed {
+                    field: "unpaid_breaks",
+                    start: start.to_string(),
+                    end: end.to_string(),
+                });
+            }
+        }
+        if breaks.windows(2).any(|w| w[1].0 < w[0].1) {
+            return Err(ValidationError::Invalid {
+                field: "unpaid_breaks",
+                reason: "must not overlap",
+                value: format!("{breaks:?}"),
+            });
+        }
+        for policy in &self.overtime_policies {
+            validate_tiers(&policy.tiers)?;
+        }
+        if let Some(tiers) = &self.default_shift.overtime_tiers {
+            validate_tiers(tiers)?;
+        }
+        if self.default_shift.start == self.default_shift.end {
+            return Err(ValidationError::Invalid {
+                field: "default_shift",
+                reason: "must not start and end at the same time",
+                value: self.default_shift.start.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn range(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), ValidationError> {
+    if value < min || value > max {
+        return Err(ValidationError::OutOfRange {
+            field,
+            value: i64::from(value),
+            min: i64::from(min),
+            max: i64::from(max),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_json() {
+        let settings = AttendanceSettings::default();
+        settings.validate().unwrap();
+        let json = serde_json::to_string(&settings).unwrap();
+        let back: AttendanceSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, settings);
+        // A partial document fills the rest from the defaults.
+        let partial: AttendanceSettings =
+            serde_json::from_str(r#"{"considered_minutes": 20, "time_zone": "Europe/London"}"#)
+                .unwrap();
+        assert_eq!(partial.considered_minutes, 20);
+        assert_eq!(partial.time_zone, chrono_tz::Europe::London);
+        assert_eq!(partial.snacks_min_extra_minutes, 60);
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let mut s = AttendanceSettings::default();
+        s.considered_minutes = 0;
+        s.on_time_grace_minutes = 5;
+        assert!(matches!(
+            s.validate(),
+            Err(ValidationError::OutOfRange {
+                field: "considered_minutes",
+                ..
+            })
+        ));
+        let mut s = AttendanceSettings::default();
+        s.late_margin_minutes = 23 * 60;
+        assert!(s.validate().is_err());
+        let mut s = AttendanceSettings::default();
+        s.unpaid_breaks[1].start = "13:30".parse().unwrap();
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! `attendance-store-postgres`: placeholder until its issue lands; see ARCHITECTURE.md.

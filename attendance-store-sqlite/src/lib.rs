@@ -1,0 +1,1 @@
+//! `attendance-store-sqlite`: placeholder until its issue lands; see ARCHITECTURE.md.
