@@ -103,19 +103,19 @@ fn scan_order(a: &ScanData, b: &ScanData) -> Ordering {
         .then_with(|| a.cmp(b))
 }
 
-/// Computes the records of `from..=to` (inclusive) for one employee from their scans, in date
-/// order. Scans may come in any order and with exact duplicates; scans outside the dates' windows
-/// are ignored. `now` decides whether a date's window has closed (which turns a day with no scans
+/// Computes the records of `from..=to` (inclusive) for one employee from their scans (a slice,
+/// or any iterator of references), in date order. Scans may come in any order and with exact
+/// duplicates; scans outside the dates' windows are ignored. `now` decides whether a date's window has closed (which turns a day with no scans
 /// into `Absent` and a lone scan into a missing checkout). An empty list is returned when
 /// `to < from`.
-pub fn compute_days(
+pub fn compute_days<'s>(
     ctx: &EmployeeContext<'_>,
-    scans: &[ScanData],
+    scans: impl IntoIterator<Item = &'s ScanData>,
     from: NaiveDate,
     to: NaiveDate,
     now: DateTime<Utc>,
 ) -> Vec<DailyRecord> {
-    let mut sorted: Vec<&ScanData> = scans.iter().collect();
+    let mut sorted: Vec<&ScanData> = scans.into_iter().collect();
     sorted.sort_unstable_by(|a, b| scan_order(a, b));
     sorted.dedup_by(|later, earlier| later.dedupe_key() == earlier.dedupe_key());
 
@@ -182,7 +182,7 @@ fn infer_types(
     }
     let types = (0..n).map(positional).collect();
     let first_in = (n >= 1).then_some(0);
-    let last_out = (n >= 2).then_some(n - 1);
+    let last_out = n.checked_sub(1).filter(|&last| last >= 1);
     (types, first_in, last_out)
 }
 
@@ -250,7 +250,7 @@ fn compute_day(
         let clock = &window.clock;
         let breaks_in = |a: DateTime<Utc>, b: DateTime<Utc>| -> i64 {
             settings
-                .unpaid_breaks
+                .breaks_for(window.shift)
                 .iter()
                 .map(|br| {
                     let (bs, be) = (clock.at(br.start.as_delta()), clock.at(br.end.as_delta()));

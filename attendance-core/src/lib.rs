@@ -46,6 +46,7 @@ pub mod calendar;
 pub mod daily;
 pub mod employee;
 pub mod error;
+pub mod machine;
 pub mod overtime;
 pub mod report;
 pub mod scan;
@@ -65,6 +66,7 @@ pub mod prelude {
         Department, Designation, DeviceUserId, Employee, EmployeeCode, LevelOfWork, NewEmployee,
     };
     pub use crate::error::ValidationError;
+    pub use crate::machine::{Machine, MachineType, NewMachine};
     pub use crate::overtime::{ClockOffset, OvertimeKind, OvertimePolicy, OvertimeTier};
     pub use crate::report::{DailySummary, Timesheet};
     pub use crate::scan::{MachineId, PunchState, ScanData, ScanType, VerifyMode};

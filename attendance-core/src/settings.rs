@@ -126,6 +126,14 @@ impl AttendanceSettings {
             .map_or(&[], |p| p.tiers.as_slice())
     }
 
+    /// The unpaid breaks of `shift`: its own if it has them, else the site's.
+    pub fn breaks_for<'a>(&'a self, shift: &'a Shift) -> &'a [UnpaidBreak] {
+        shift
+            .unpaid_breaks
+            .as_deref()
+            .unwrap_or(&self.unpaid_breaks)
+    }
+
     /// Checks that the settings make sense together. Returns the first problem found: margins
     /// so wide that consecutive work dates could swallow each other (early margin at most 12 h,
     /// late margin at most 20 h), a considered window shorter than the on-time grace, unpaid
@@ -162,43 +170,55 @@ impl AttendanceSettings {
             0,
             24 * 60,
         )?;
-        let mut breaks: Vec<_> = self
-            .unpaid_breaks
-            .iter()
-            .map(|b| (b.start, b.end))
-            .collect();
-        breaks.sort_unstable();
-        for (start, end) in &breaks {
-            if end <= start {
-                return Err(ValidationError::Reversed {
-                    field: "unpaid_breaks",
-                    start: start.to_string(),
-                    end: end.to_string(),
-                });
-            }
-        }
-        if breaks.windows(2).any(|w| w[1].0 < w[0].1) {
-            return Err(ValidationError::Invalid {
-                field: "unpaid_breaks",
-                reason: "must not overlap",
-                value: format!("{breaks:?}"),
-            });
-        }
+        validate_breaks(&self.unpaid_breaks)?;
         for policy in &self.overtime_policies {
             validate_tiers(&policy.tiers)?;
         }
-        if let Some(tiers) = &self.default_shift.overtime_tiers {
-            validate_tiers(tiers)?;
-        }
-        if self.default_shift.start == self.default_shift.end {
-            return Err(ValidationError::Invalid {
-                field: "default_shift",
-                reason: "must not start and end at the same time",
-                value: self.default_shift.start.to_string(),
+        validate_shift(&self.default_shift)
+    }
+}
+
+/// Checks a shift's own settings: it has a length, and its own tiers and breaks (if any) are
+/// valid. Returns the first problem found.
+pub fn validate_shift(shift: &Shift) -> Result<(), ValidationError> {
+    if shift.start == shift.end {
+        return Err(ValidationError::Invalid {
+            field: "shift",
+            reason: "must not start and end at the same time",
+            value: shift.start.to_string(),
+        });
+    }
+    if let Some(tiers) = &shift.overtime_tiers {
+        validate_tiers(tiers)?;
+    }
+    if let Some(breaks) = &shift.unpaid_breaks {
+        validate_breaks(breaks)?;
+    }
+    Ok(())
+}
+
+/// Checks that unpaid breaks are in order and do not overlap (so no second is subtracted twice).
+/// Returns the first reversed or overlapping break.
+pub fn validate_breaks(breaks: &[UnpaidBreak]) -> Result<(), ValidationError> {
+    let mut spans: Vec<_> = breaks.iter().map(|b| (b.start, b.end)).collect();
+    spans.sort_unstable();
+    for (start, end) in &spans {
+        if end <= start {
+            return Err(ValidationError::Reversed {
+                field: "unpaid_breaks",
+                start: start.to_string(),
+                end: end.to_string(),
             });
         }
-        Ok(())
     }
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err(ValidationError::Invalid {
+            field: "unpaid_breaks",
+            reason: "must not overlap",
+            value: format!("{spans:?}"),
+        });
+    }
+    Ok(())
 }
 
 fn range(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), ValidationError> {
@@ -214,6 +234,7 @@ fn range(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), Vali
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::employee::{EmployeeCode, text_newtype};
 use crate::error::ValidationError;
 use crate::overtime::OvertimeTier;
+use crate::settings::UnpaidBreak;
 
 text_newtype!(
     /// A shift's short id, such as `DAY` or `NIGHT`.
@@ -37,6 +38,10 @@ pub struct Shift {
     /// (night shifts usually need their own).
     #[serde(default)]
     pub overtime_tiers: Option<Vec<OvertimeTier>>,
+    /// Unpaid breaks of this shift, overriding the site's breaks when set (a night shift's meal
+    /// break is not the day shift's lunch).
+    #[serde(default)]
+    pub unpaid_breaks: Option<Vec<UnpaidBreak>>,
 }
 
 impl Shift {
@@ -60,6 +65,7 @@ impl Shift {
             start,
             end,
             overtime_tiers: None,
+            unpaid_breaks: None,
         })
     }
 
@@ -91,6 +97,7 @@ impl Shift {
             start: hm(8, 0),
             end: hm(17, 0),
             overtime_tiers: None,
+            unpaid_breaks: None,
         }
     }
 }
