@@ -53,6 +53,7 @@ pub mod scan;
 pub mod settings;
 pub mod shift;
 pub mod status;
+pub mod store;
 pub mod time;
 
 pub use error::ValidationError;
