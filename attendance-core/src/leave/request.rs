@@ -1,0 +1,482 @@
+//! Leave requests: what an employee asks for, and the checks it must pass to be submitted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::approval::{
+    ApprovalChain, ApprovalLevel, ApprovalOutcome, ApprovalRecord, FinalApproval,
+};
+use super::working_days::{part_of, total};
+use super::{
+    CountedDay, DayPart, HalfDays, LeaveLedger, LeavePolicy, LedgerEntry, LedgerEntryKind,
+    leave_days,
+};
+use crate::access::Owner;
+use crate::calendar::{LeaveDay, LeaveType};
+use crate::employee::{Department, EmployeeCode, text_newtype};
+use crate::error::{ValidationError, non_empty_trimmed};
+
+text_newtype!(
+    /// A leave request's id, given by the store (a UUID, a sequence number).
+    LeaveRequestId,
+    "leave_request_id",
+    64,
+    |text| {
+        (!text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .then_some("may hold only ASCII letters, digits, '-' and '_'")
+    }
+);
+
+/// The longest range one request may span, in calendar days.
+pub const MAX_LEAVE_SPAN_DAYS: i64 = 366;
+
+/// What an employee asks for, before validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveApplication {
+    /// The employee.
+    pub employee: EmployeeCode,
+    /// The employee's department (it selects the department head who approves).
+    pub department: Department,
+    /// The type of leave.
+    pub leave_type: LeaveType,
+    /// The first date.
+    pub start: NaiveDate,
+    /// The last date (inclusive).
+    pub end: NaiveDate,
+    /// The leave starts at midday on `start` (only its afternoon is taken).
+    #[serde(default)]
+    pub start_half: bool,
+    /// The leave ends at midday on `end` (only its morning is taken).
+    #[serde(default)]
+    pub end_half: bool,
+    /// Why, as the employee puts it (at most 1000 characters).
+    #[serde(default)]
+    pub reason: String,
+    /// Whether a medical certificate is attached.
+    #[serde(default)]
+    pub medical_certificate: bool,
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for the next approval level.
+    Pending,
+    /// Approved by every level; the balance has been debited.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Cancelled (before or after approval).
+    Cancelled,
+}
+
+impl RequestStatus {
+    /// Whether the request still holds its dates (pending or approved).
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Pending | Self::Approved)
+    }
+}
+
+/// A submitted leave request. Create with [`submit`]; change only through
+/// [`LeaveRequest::approve`], [`LeaveRequest::reject`] and [`LeaveRequest::cancel`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveRequest {
+    /// The request's id.
+    pub id: LeaveRequestId,
+    /// The employee.
+    pub employee: EmployeeCode,
+    /// The employee's department.
+    pub department: Department,
+    /// The type of leave.
+    pub leave_type: LeaveType,
+    /// The first date.
+    pub start: NaiveDate,
+    /// The last date (inclusive).
+    pub end: NaiveDate,
+    /// Starts at midday on `start`.
+    pub start_half: bool,
+    /// Ends at midday on `end`.
+    pub end_half: bool,
+    /// The employee's reason.
+    pub reason: String,
+    /// Whether a medical certificate is attached.
+    pub medical_certificate: bool,
+    /// The dates the leave counts, as computed when it was submitted.
+    pub days: Vec<CountedDay>,
+    /// The total of `days`.
+    pub amount: HalfDays,
+    /// When it was submitted.
+    pub submitted_on: NaiveDate,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// The approval levels it needs, in order, fixed when it was submitted.
+    pub levels: Vec<ApprovalLevel>,
+    /// Every decision taken on it, oldest first.
+    pub history: Vec<ApprovalRecord>,
+}
+
+/// A leave application that cannot be submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LeaveRequestError {
+    /// A field did not validate.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The end date is before the start date.
+    #[error("the leave ends on {end}, before it starts on {start}")]
+    DatesReversed {
+        /// The start asked for.
+        start: NaiveDate,
+        /// The end asked for.
+        end: NaiveDate,
+    },
+    /// The range is longer than [`MAX_LEAVE_SPAN_DAYS`].
+    #[error("the leave spans {days} days; at most {max} are allowed")]
+    SpanTooLong {
+        /// Calendar days asked for.
+        days: i64,
+        /// The most allowed.
+        max: i64,
+    },
+    /// The policy does not allow half days.
+    #[error("{leave_type} leave cannot start or end with half a day")]
+    HalfDayNotAllowed {
+        /// The leave type.
+        leave_type: LeaveType,
+    },
+    /// No date of the range counts (only off days, or half of nothing).
+    #[error("the leave covers no working day")]
+    NoWorkingDays,
+    /// The request counts more than the policy's maximum for one leave.
+    #[error("the leave counts {requested} days; at most {max} in a row are allowed")]
+    TooManyConsecutiveDays {
+        /// What the request counts.
+        requested: HalfDays,
+        /// The policy's maximum.
+        max: HalfDays,
+    },
+    /// A medical certificate is required and was not attached.
+    #[error("a medical certificate is required for more than {above} days (asked for {requested})")]
+    CertificateRequired {
+        /// What the request counts.
+        requested: HalfDays,
+        /// The policy's threshold.
+        above: HalfDays,
+    },
+    /// Another pending or approved request of the employee covers some of the same time.
+    #[error("the leave overlaps request {other} on {date}")]
+    Overlap {
+        /// The other request.
+        other: LeaveRequestId,
+        /// The first date they share.
+        date: NaiveDate,
+    },
+    /// Not enough balance in a year, counting the pending requests.
+    #[error(
+        "not enough {leave_type} leave in {year}: {available} available, {pending} pending, {requested} asked for"
+    )]
+    InsufficientBalance {
+        /// The leave type.
+        leave_type: LeaveType,
+        /// The leave year.
+        year: i32,
+        /// Available in the ledger.
+        available: HalfDays,
+        /// Held by pending requests.
+        pending: HalfDays,
+        /// Asked for in that year.
+        requested: HalfDays,
+    },
+    /// The policy or the ledger is not the application's leave type or employee.
+    #[error("the policy or ledger given is not for this employee's {leave_type} leave")]
+    ContextMismatch {
+        /// The application's leave type.
+        leave_type: LeaveType,
+    },
+}
+
+/// What submitting needs besides the application.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    /// The policy of the application's leave type.
+    pub policy: &'a LeavePolicy,
+    /// The site's weekly off days ([`AttendanceSettings::weekly_off_days`](crate::settings::AttendanceSettings::weekly_off_days)).
+    pub weekly_off_days: &'a [Weekday],
+    /// Observed holidays by date (see [`holiday_calendar`](crate::holiday::holiday_calendar)),
+    /// covering the application's range.
+    pub holidays: &'a BTreeMap<NaiveDate, String>,
+    /// The employee's ledger of this leave type.
+    pub ledger: &'a LeaveLedger,
+    /// The employee's other requests, of every type and status.
+    pub requests: &'a [LeaveRequest],
+}
+
+impl LeaveRequest {
+    /// The owner of the request, for access checks.
+    pub fn owner(&self) -> Owner {
+        Owner {
+            employee: self.employee.clone(),
+            department: self.department.clone(),
+        }
+    }
+
+    /// What the request counts in leave year `year`.
+    pub fn amount_in(&self, year: i32) -> HalfDays {
+        self.days
+            .iter()
+            .filter(|d| d.date.year() == year)
+            .map(|d| d.part.amount())
+            .sum()
+    }
+
+    /// The leave years the request counts in, in order.
+    pub fn years(&self) -> BTreeSet<i32> {
+        self.days.iter().map(|d| d.date.year()).collect()
+    }
+
+    /// The part of `date` the request's range covers, counted or not.
+    pub fn part_on(&self, date: NaiveDate) -> Option<DayPart> {
+        part_of(date, self.start, self.end, self.start_half, self.end_half)
+    }
+
+    /// The [`LeaveDay`] entries for [`DayCalendar::leave`](crate::calendar::DayCalendar::leave):
+    /// one per counted date.
+    pub fn leave_days(&self) -> BTreeMap<NaiveDate, LeaveDay> {
+        self.days
+            .iter()
+            .map(|d| {
+                (
+                    d.date,
+                    LeaveDay {
+                        leave_type: self.leave_type.clone(),
+                        half_day: d.part != DayPart::Full,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// One ledger entry of `kind` per leave year, dated `on` and referenced by the request id.
+    pub(crate) fn entries(
+        &self,
+        kind: LedgerEntryKind,
+        on: NaiveDate,
+    ) -> Result<Vec<LedgerEntry>, ValidationError> {
+        self.years()
+            .into_iter()
+            .map(|year| (year, self.amount_in(year)))
+            .filter(|(_, amount)| amount.is_positive())
+            .map(|(year, amount)| LedgerEntry::new(kind, year, on, amount, self.id.as_str()))
+            .collect()
+    }
+
+    /// The first date on which this request and `other` both take the same part of the day.
+    fn first_shared_date(&self, other: &LeaveRequest) -> Option<NaiveDate> {
+        let from = self.start.max(other.start);
+        let to = self.end.min(other.end);
+        let mut date = from;
+        while date <= to {
+            if let (Some(a), Some(b)) = (self.part_on(date), other.part_on(date))
+                && a.overlaps(b)
+            {
+                return Some(date);
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+}
+
+/// What the pending requests of `employee` for `leave_type` count in leave year `year`.
+pub fn pending_units(
+    requests: &[LeaveRequest],
+    employee: &EmployeeCode,
+    leave_type: &LeaveType,
+    year: i32,
+) -> HalfDays {
+    pending_in(requests.iter(), employee, leave_type, year)
+}
+
+fn pending_in<'a>(
+    requests: impl Iterator<Item = &'a LeaveRequest>,
+    employee: &EmployeeCode,
+    leave_type: &LeaveType,
+    year: i32,
+) -> HalfDays {
+    requests
+        .filter(|r| {
+            r.status == RequestStatus::Pending
+                && &r.employee == employee
+                && &r.leave_type == leave_type
+        })
+        .map(|r| r.amount_in(year))
+        .sum()
+}
+
+/// The approved leave of `requests` by date, for
+/// [`DayCalendar::leave`](crate::calendar::DayCalendar::leave). When two approved half days
+/// share a date, the date is a full day of the first one's type.
+pub fn approved_leave_days(requests: &[LeaveRequest]) -> BTreeMap<NaiveDate, LeaveDay> {
+    let mut days: BTreeMap<NaiveDate, LeaveDay> = BTreeMap::new();
+    for request in requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Approved)
+    {
+        for (date, day) in request.leave_days() {
+            days.entry(date)
+                .and_modify(|existing| existing.half_day &= day.half_day)
+                .or_insert(day);
+        }
+    }
+    days
+}
+
+/// Validates `application` and creates request `id`, submitted `on`. Checks, in order: the
+/// context is for this employee and leave type, the reason's length, dates in order, a span of at
+/// most [`MAX_LEAVE_SPAN_DAYS`], half days allowed, at least one counted day, the policy's maximum
+/// in a row, the medical certificate, no overlap with another active request, and (for a limited
+/// policy) enough balance in every leave year it touches once pending requests are counted.
+///
+/// The request needs the levels of `chain`; when the policy needs no approval or the chain is
+/// empty it is approved at once and the outcome carries the debit and the leave days.
+pub fn submit(
+    id: LeaveRequestId,
+    application: &LeaveApplication,
+    ctx: &RequestContext<'_>,
+    chain: &ApprovalChain,
+    on: NaiveDate,
+) -> Result<(LeaveRequest, ApprovalOutcome), LeaveRequestError> {
+    let a = application;
+    if ctx.policy.leave_type != a.leave_type
+        || ctx.ledger.leave_type() != &a.leave_type
+        || ctx.ledger.employee() != &a.employee
+    {
+        return Err(LeaveRequestError::ContextMismatch {
+            leave_type: a.leave_type.clone(),
+        });
+    }
+    let reason = if a.reason.trim().is_empty() {
+        String::new()
+    } else {
+        non_empty_trimmed("reason", &a.reason, 1000)?
+    };
+    if a.end < a.start {
+        return Err(LeaveRequestError::DatesReversed {
+            start: a.start,
+            end: a.end,
+        });
+    }
+    let span = a.end.signed_duration_since(a.start).num_days() + 1;
+    if span > MAX_LEAVE_SPAN_DAYS {
+        return Err(LeaveRequestError::SpanTooLong {
+            days: span,
+            max: MAX_LEAVE_SPAN_DAYS,
+        });
+    }
+    if (a.start_half || a.end_half) && !ctx.policy.half_days_allowed {
+        return Err(LeaveRequestError::HalfDayNotAllowed {
+            leave_type: a.leave_type.clone(),
+        });
+    }
+    let days = leave_days(
+        a.start,
+        a.end,
+        (a.start_half, a.end_half),
+        ctx.policy.off_days,
+        ctx.weekly_off_days,
+        ctx.holidays,
+    );
+    let amount = total(&days);
+    if !amount.is_positive() {
+        return Err(LeaveRequestError::NoWorkingDays);
+    }
+    if let Some(max) = ctx.policy.max_consecutive
+        && amount > max
+    {
+        return Err(LeaveRequestError::TooManyConsecutiveDays {
+            requested: amount,
+            max,
+        });
+    }
+    if let Some(above) = ctx.policy.certificate_required_above
+        && amount > above
+        && !a.medical_certificate
+    {
+        return Err(LeaveRequestError::CertificateRequired {
+            requested: amount,
+            above,
+        });
+    }
+    let levels = if ctx.policy.requires_approval {
+        chain.levels.clone()
+    } else {
+        Vec::new()
+    };
+    let mut request = LeaveRequest {
+        id,
+        employee: a.employee.clone(),
+        department: a.department.clone(),
+        leave_type: a.leave_type.clone(),
+        start: a.start,
+        end: a.end,
+        start_half: a.start_half,
+        end_half: a.end_half,
+        reason,
+        medical_certificate: a.medical_certificate,
+        days,
+        amount,
+        submitted_on: on,
+        status: RequestStatus::Pending,
+        levels,
+        history: Vec::new(),
+    };
+    let others = ctx
+        .requests
+        .iter()
+        .filter(|r| r.status.is_active() && r.employee == request.employee && r.id != request.id);
+    for other in others {
+        if let Some(date) = request.first_shared_date(other) {
+            return Err(LeaveRequestError::Overlap {
+                other: other.id.clone(),
+                date,
+            });
+        }
+    }
+    if ctx.policy.is_limited() {
+        for year in request.years() {
+            let requested = request.amount_in(year);
+            let available = ctx.ledger.available(year);
+            let pending = pending_in(
+                ctx.requests.iter().filter(|r| r.id != request.id),
+                &request.employee,
+                &request.leave_type,
+                year,
+            );
+            if requested > available - pending {
+                return Err(LeaveRequestError::InsufficientBalance {
+                    leave_type: request.leave_type.clone(),
+                    year,
+                    available,
+                    pending,
+                    requested,
+                });
+            }
+        }
+    }
+    let outcome = match request.levels.first() {
+        Some(level) => ApprovalOutcome::AwaitingLevel(*level),
+        None => {
+            request.status = RequestStatus::Approved;
+            ApprovalOutcome::Approved(FinalApproval {
+                debits: request.entries(LedgerEntryKind::Taken, on)?,
+                leave_days: request.leave_days(),
+            })
+        }
+    };
+    Ok((request, outcome))
+}
