@@ -13,6 +13,57 @@
 //!    one returns the reversal to append.
 //! 4. [`LeaveLedger::rollover`] closes a year: carries forward up to the policy's cap, expires
 //!    the rest and allocates the new year.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use attendance_core::access::{Actor, Role};
+//! use attendance_core::leave::*;
+//! use attendance_core::prelude::*;
+//! use chrono::{NaiveDate, Weekday};
+//!
+//! let date = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+//! let me = EmployeeCode::parse("EMP1")?;
+//! let sewing = Department::parse("Sewing")?;
+//! let policy = LeavePolicy::default_for(LeaveType::Casual);
+//! let mut ledger = LeaveLedger::new(me.clone(), LeaveType::Casual);
+//! ledger.append([LedgerEntry::new(
+//!     LedgerEntryKind::Allocation, 2026, date(1, 1), HalfDays::from_days(10), "allocation 2026",
+//! )?]).unwrap();
+//!
+//! // Thursday 5 to Saturday 7 March 2026; Friday is off, so two days count.
+//! let application = LeaveApplication {
+//!     employee: me.clone(),
+//!     department: sewing.clone(),
+//!     leave_type: LeaveType::Casual,
+//!     start: date(3, 5),
+//!     end: date(3, 7),
+//!     start_half: false,
+//!     end_half: false,
+//!     reason: "Family wedding".into(),
+//!     medical_certificate: false,
+//! };
+//! let holidays = BTreeMap::new();
+//! let ctx = RequestContext {
+//!     policy: &policy,
+//!     weekly_off_days: &[Weekday::Fri],
+//!     holidays: &holidays,
+//!     ledger: &ledger,
+//!     requests: &[],
+//! };
+//! let (mut request, _) =
+//!     submit(LeaveRequestId::parse("L1")?, &application, &ctx, &ApprovalChain::default(), date(3, 1)).unwrap();
+//! assert_eq!(request.amount, HalfDays::from_days(2));
+//!
+//! let head = Actor::new(Role::DepartmentHead, Some(EmployeeCode::parse("EMP5")?), Some(sewing));
+//! let hr = Actor::new(Role::HrStaff, None, None);
+//! request.approve(&head, &policy, &ledger, date(3, 2), None).unwrap();
+//! let ApprovalOutcome::Approved(done) = request.approve(&hr, &policy, &ledger, date(3, 2), None).unwrap()
+//! else { unreachable!() };
+//! ledger.append(done.debits).unwrap();
+//! assert_eq!(ledger.balance(2026, HalfDays::ZERO).available, HalfDays::from_days(8));
+//! assert_eq!(done.leave_days.len(), 2); // goes into DayCalendar::leave
+//! # Ok::<(), attendance_core::ValidationError>(())
+//! ```
 
 mod approval;
 mod ledger;
