@@ -336,10 +336,77 @@ pub fn approved_leave_days(requests: &[LeaveRequest]) -> BTreeMap<NaiveDate, Lea
     days
 }
 
+/// The longest gap of off days between two requests that still makes them one leave.
+const MAX_OFF_DAY_GAP: i64 = 31;
+
+/// Whether a leave ending with `before` (its last date and whether it ends at midday) and one
+/// starting with `after` are one run: nothing but off days between them, and no half day worked
+/// at the seam.
+fn adjoins(
+    (last, ends_half): (NaiveDate, bool),
+    (first, starts_half): (NaiveDate, bool),
+    ctx: &RequestContext<'_>,
+) -> bool {
+    if ends_half || starts_half || first <= last {
+        return false;
+    }
+    let gap = first.signed_duration_since(last).num_days() - 1;
+    if gap > MAX_OFF_DAY_GAP {
+        return false;
+    }
+    let mut date = last;
+    for _ in 0..gap {
+        let Some(next) = date.succ_opt() else {
+            return false;
+        };
+        date = next;
+        if !ctx.weekly_off_days.contains(&date.weekday()) && !ctx.holidays.contains_key(&date) {
+            return false;
+        }
+    }
+    true
+}
+
+/// What `request` counts together with the employee's other active requests of the same type
+/// that join it into one unbroken leave (directly, or across off days only), so that splitting a
+/// leave into several requests does not escape the policy's maximum in a row or its medical
+/// certificate threshold.
+fn consecutive_run(request: &LeaveRequest, ctx: &RequestContext<'_>) -> HalfDays {
+    let mut others: Vec<&LeaveRequest> = ctx
+        .requests
+        .iter()
+        .filter(|r| {
+            r.status.is_active()
+                && r.employee == request.employee
+                && r.leave_type == request.leave_type
+                && r.id != request.id
+        })
+        .collect();
+    let mut run = request.amount;
+    let mut head = (request.start, request.start_half);
+    let mut tail = (request.end, request.end_half);
+    loop {
+        let found = others.iter().position(|o| {
+            adjoins((o.end, o.end_half), head, ctx) || adjoins(tail, (o.start, o.start_half), ctx)
+        });
+        let Some(index) = found else {
+            return run;
+        };
+        let other = others.swap_remove(index);
+        run += other.amount;
+        if other.end < head.0 {
+            head = (other.start, other.start_half);
+        } else {
+            tail = (other.end, other.end_half);
+        }
+    }
+}
+
 /// Validates `application` and creates request `id`, submitted `on`. Checks, in order: the
 /// context is for this employee and leave type, the reason's length, dates in order, a span of at
 /// most [`MAX_LEAVE_SPAN_DAYS`], half days allowed, at least one counted day, the policy's maximum
-/// in a row, the medical certificate, no overlap with another active request, and (for a limited
+/// in a row and the medical certificate (both counting the employee's active requests of the same
+/// type that join this one across off days only into one unbroken leave), no overlap with another active request, and (for a limited
 /// policy) enough balance in every leave year it touches once pending requests are counted.
 ///
 /// The request needs the levels of `chain`; when the policy needs no approval or the chain is
@@ -395,23 +462,6 @@ pub fn submit(
     if !amount.is_positive() {
         return Err(LeaveRequestError::NoWorkingDays);
     }
-    if let Some(max) = ctx.policy.max_consecutive
-        && amount > max
-    {
-        return Err(LeaveRequestError::TooManyConsecutiveDays {
-            requested: amount,
-            max,
-        });
-    }
-    if let Some(above) = ctx.policy.certificate_required_above
-        && amount > above
-        && !a.medical_certificate
-    {
-        return Err(LeaveRequestError::CertificateRequired {
-            requested: amount,
-            above,
-        });
-    }
     let levels = if ctx.policy.requires_approval {
         chain.levels.clone()
     } else {
@@ -435,6 +485,24 @@ pub fn submit(
         levels,
         history: Vec::new(),
     };
+    let run = consecutive_run(&request, ctx);
+    if let Some(max) = ctx.policy.max_consecutive
+        && run > max
+    {
+        return Err(LeaveRequestError::TooManyConsecutiveDays {
+            requested: run,
+            max,
+        });
+    }
+    if let Some(above) = ctx.policy.certificate_required_above
+        && run > above
+        && !a.medical_certificate
+    {
+        return Err(LeaveRequestError::CertificateRequired {
+            requested: run,
+            above,
+        });
+    }
     let others = ctx
         .requests
         .iter()
@@ -756,6 +824,74 @@ pub(crate) mod tests {
         for (app, expected) in cases {
             check(&app, expected);
         }
+    }
+
+    /// Submits a casual request from `start` to `end` (days of March 2026, halves as given) next to
+    /// an approved one on Thursday 5 March (ending at midday when `existing_half`), under a policy
+    /// that wants a certificate above 2 days and allows at most 4 in a row, and compares the
+    /// outcome with `expected` (the counted half days, or the error).
+    fn check_run(
+        (start, end, start_half): (u32, u32, bool),
+        existing_half: bool,
+        expected: Result<i64, LeaveRequestError>,
+    ) {
+        let mut policy = LeavePolicy::default_for(LeaveType::Casual);
+        policy.certificate_required_above = Some(HalfDays::from_days(2));
+        let ledger = ledger_with(
+            LeaveType::Casual,
+            &[(LedgerEntryKind::Allocation, 2026, 40)],
+        );
+        let holidays = holidays();
+        let submit_one = |id: &str, app: &LeaveApplication, requests: &[LeaveRequest]| {
+            let ctx = RequestContext {
+                policy: &policy,
+                weekly_off_days: &[Weekday::Fri],
+                holidays: &holidays,
+                ledger: &ledger,
+                requests,
+            };
+            submit(
+                LeaveRequestId::parse(id).unwrap(),
+                app,
+                &ctx,
+                &ApprovalChain::default(),
+                d(2026, 3, 1),
+            )
+        };
+        let mut first = application(LeaveType::Casual, d(2026, 3, 4), d(2026, 3, 5));
+        first.end_half = existing_half;
+        let (mut first, _) = submit_one("E1", &first, &[]).unwrap();
+        first.status = RequestStatus::Approved;
+        let mut app = application(LeaveType::Casual, d(2026, 3, start), d(2026, 3, end));
+        app.start_half = start_half;
+        let got =
+            submit_one("NEW", &app, std::slice::from_ref(&first)).map(|(r, _)| r.amount.halves());
+        assert_eq!(
+            got, expected,
+            "{start}..{end} after a leave ending at midday: {existing_half}"
+        );
+    }
+
+    #[test]
+    fn consecutive_table() {
+        use LeaveRequestError as E;
+        let h = HalfDays::new;
+        let cert = |requested| {
+            Err(E::CertificateRequired {
+                requested: h(requested),
+                above: h(4),
+            })
+        };
+        // Saturday 7 March joins Wednesday–Thursday across the Friday off: 3 days in a row.
+        check_run((7, 7, false), false, cert(6));
+        // Starting at midday, or after a leave that ended at midday, breaks the run.
+        check_run((7, 7, true), false, Ok(1));
+        check_run((7, 7, false), true, Ok(2));
+        // A working day between: separate leaves.
+        check_run((9, 9, false), false, Ok(2));
+        // Before the existing leave: Tuesday 3 March joins it.
+        check_run((3, 3, false), false, cert(6));
+        check_run((2, 2, false), false, Ok(2));
     }
 
     #[test]
