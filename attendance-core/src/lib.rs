@@ -41,11 +41,14 @@
 //! # Ok::<(), attendance_core::ValidationError>(())
 //! ```
 
+pub mod access;
 pub mod attribution;
 pub mod calendar;
 pub mod daily;
 pub mod employee;
 pub mod error;
+pub mod holiday;
+pub mod leave;
 pub mod machine;
 pub mod overtime;
 pub mod report;
@@ -60,6 +63,9 @@ pub use error::ValidationError;
 
 /// The names most users of the crate need, in one import.
 pub mod prelude {
+    pub use crate::access::{
+        AccessDenied, Action, Actor, ListFilter, Owner, Role, authorize, list_filter,
+    };
     pub use crate::attribution::{Attributor, WorkWindow};
     pub use crate::calendar::{DayCalendar, LeaveDay, LeaveType};
     pub use crate::daily::{DailyRecord, EmployeeContext, RecordedScan, compute_days};
@@ -67,6 +73,12 @@ pub mod prelude {
         Department, Designation, DeviceUserId, Employee, EmployeeCode, LevelOfWork, NewEmployee,
     };
     pub use crate::error::ValidationError;
+    pub use crate::holiday::{Holiday, NewHoliday, holiday_calendar};
+    pub use crate::leave::{
+        ApprovalChain, ApprovalError, ApprovalLevel, ApprovalOutcome, HalfDays, LeaveApplication,
+        LeaveBalance, LeaveLedger, LeavePolicy, LeaveRequest, LeaveRequestError, LeaveRequestId,
+        LedgerEntry, LedgerEntryKind, OffDayRule, RequestContext, RequestStatus, submit,
+    };
     pub use crate::machine::{Machine, MachineType, NewMachine};
     pub use crate::overtime::{ClockOffset, OvertimeKind, OvertimePolicy, OvertimeTier};
     pub use crate::report::{DailySummary, Timesheet};

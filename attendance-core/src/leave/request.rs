@@ -1,0 +1,979 @@
+//! Leave requests: what an employee asks for, and the checks it must pass to be submitted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::approval::{
+    ApprovalChain, ApprovalLevel, ApprovalOutcome, ApprovalRecord, FinalApproval,
+};
+use super::working_days::{part_of, total};
+use super::{
+    CountedDay, DayPart, HalfDays, LeaveLedger, LeavePolicy, LedgerEntry, LedgerEntryKind,
+    leave_days,
+};
+use crate::access::Owner;
+use crate::calendar::{LeaveDay, LeaveType};
+use crate::employee::{Department, EmployeeCode, text_newtype};
+use crate::error::{ValidationError, non_empty_trimmed};
+
+text_newtype!(
+    /// A leave request's id, given by the store (a UUID, a sequence number).
+    LeaveRequestId,
+    "leave_request_id",
+    64,
+    |text| {
+        (!text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .then_some("may hold only ASCII letters, digits, '-' and '_'")
+    }
+);
+
+/// The longest range one request may span, in calendar days.
+pub const MAX_LEAVE_SPAN_DAYS: i64 = 366;
+
+/// What an employee asks for, before validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveApplication {
+    /// The employee.
+    pub employee: EmployeeCode,
+    /// The employee's department (it selects the department head who approves).
+    pub department: Department,
+    /// The type of leave.
+    pub leave_type: LeaveType,
+    /// The first date.
+    pub start: NaiveDate,
+    /// The last date (inclusive).
+    pub end: NaiveDate,
+    /// The leave starts at midday on `start` (only its afternoon is taken).
+    #[serde(default)]
+    pub start_half: bool,
+    /// The leave ends at midday on `end` (only its morning is taken).
+    #[serde(default)]
+    pub end_half: bool,
+    /// Why, as the employee puts it (at most 1000 characters).
+    #[serde(default)]
+    pub reason: String,
+    /// Whether a medical certificate is attached.
+    #[serde(default)]
+    pub medical_certificate: bool,
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for the next approval level.
+    Pending,
+    /// Approved by every level; the balance has been debited.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Cancelled (before or after approval).
+    Cancelled,
+}
+
+impl RequestStatus {
+    /// Whether the request still holds its dates (pending or approved).
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Pending | Self::Approved)
+    }
+}
+
+/// A submitted leave request. Create with [`submit`]; change only through
+/// [`LeaveRequest::approve`], [`LeaveRequest::reject`] and [`LeaveRequest::cancel`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveRequest {
+    /// The request's id.
+    pub id: LeaveRequestId,
+    /// The employee.
+    pub employee: EmployeeCode,
+    /// The employee's department.
+    pub department: Department,
+    /// The type of leave.
+    pub leave_type: LeaveType,
+    /// The first date.
+    pub start: NaiveDate,
+    /// The last date (inclusive).
+    pub end: NaiveDate,
+    /// Starts at midday on `start`.
+    pub start_half: bool,
+    /// Ends at midday on `end`.
+    pub end_half: bool,
+    /// The employee's reason.
+    pub reason: String,
+    /// Whether a medical certificate is attached.
+    pub medical_certificate: bool,
+    /// The dates the leave counts, as computed when it was submitted.
+    pub days: Vec<CountedDay>,
+    /// The total of `days`.
+    pub amount: HalfDays,
+    /// When it was submitted.
+    pub submitted_on: NaiveDate,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// The approval levels it needs, in order, fixed when it was submitted.
+    pub levels: Vec<ApprovalLevel>,
+    /// Every decision taken on it, oldest first.
+    pub history: Vec<ApprovalRecord>,
+}
+
+/// A leave application that cannot be submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LeaveRequestError {
+    /// A field did not validate.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The end date is before the start date.
+    #[error("the leave ends on {end}, before it starts on {start}")]
+    DatesReversed {
+        /// The start asked for.
+        start: NaiveDate,
+        /// The end asked for.
+        end: NaiveDate,
+    },
+    /// The range is longer than [`MAX_LEAVE_SPAN_DAYS`].
+    #[error("the leave spans {days} days; at most {max} are allowed")]
+    SpanTooLong {
+        /// Calendar days asked for.
+        days: i64,
+        /// The most allowed.
+        max: i64,
+    },
+    /// The policy does not allow half days.
+    #[error("{leave_type} leave cannot start or end with half a day")]
+    HalfDayNotAllowed {
+        /// The leave type.
+        leave_type: LeaveType,
+    },
+    /// No date of the range counts (only off days, or half of nothing).
+    #[error("the leave covers no working day")]
+    NoWorkingDays,
+    /// The request counts more than the policy's maximum for one leave.
+    #[error("the leave counts {requested} days; at most {max} in a row are allowed")]
+    TooManyConsecutiveDays {
+        /// What the request counts.
+        requested: HalfDays,
+        /// The policy's maximum.
+        max: HalfDays,
+    },
+    /// A medical certificate is required and was not attached.
+    #[error("a medical certificate is required for more than {above} days (asked for {requested})")]
+    CertificateRequired {
+        /// What the request counts.
+        requested: HalfDays,
+        /// The policy's threshold.
+        above: HalfDays,
+    },
+    /// Another pending or approved request of the employee covers some of the same time.
+    #[error("the leave overlaps request {other} on {date}")]
+    Overlap {
+        /// The other request.
+        other: LeaveRequestId,
+        /// The first date they share.
+        date: NaiveDate,
+    },
+    /// Not enough balance in a year, counting the pending requests.
+    #[error(
+        "not enough {leave_type} leave in {year}: {available} available, {pending} pending, {requested} asked for"
+    )]
+    InsufficientBalance {
+        /// The leave type.
+        leave_type: LeaveType,
+        /// The leave year.
+        year: i32,
+        /// Available in the ledger.
+        available: HalfDays,
+        /// Held by pending requests.
+        pending: HalfDays,
+        /// Asked for in that year.
+        requested: HalfDays,
+    },
+    /// The policy or the ledger is not the application's leave type or employee.
+    #[error("the policy or ledger given is not for this employee's {leave_type} leave")]
+    ContextMismatch {
+        /// The application's leave type.
+        leave_type: LeaveType,
+    },
+}
+
+/// What submitting needs besides the application.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    /// The policy of the application's leave type.
+    pub policy: &'a LeavePolicy,
+    /// The site's weekly off days ([`AttendanceSettings::weekly_off_days`](crate::settings::AttendanceSettings::weekly_off_days)).
+    pub weekly_off_days: &'a [Weekday],
+    /// Observed holidays by date (see [`holiday_calendar`](crate::holiday::holiday_calendar)),
+    /// covering the application's range.
+    pub holidays: &'a BTreeMap<NaiveDate, String>,
+    /// The employee's ledger of this leave type.
+    pub ledger: &'a LeaveLedger,
+    /// The employee's other requests, of every type and status.
+    pub requests: &'a [LeaveRequest],
+}
+
+impl LeaveRequest {
+    /// The owner of the request, for access checks.
+    pub fn owner(&self) -> Owner {
+        Owner {
+            employee: self.employee.clone(),
+            department: self.department.clone(),
+        }
+    }
+
+    /// What the request counts in leave year `year`.
+    pub fn amount_in(&self, year: i32) -> HalfDays {
+        self.days
+            .iter()
+            .filter(|d| d.date.year() == year)
+            .map(|d| d.part.amount())
+            .sum()
+    }
+
+    /// The leave years the request counts in, in order.
+    pub fn years(&self) -> BTreeSet<i32> {
+        self.days.iter().map(|d| d.date.year()).collect()
+    }
+
+    /// The part of `date` the request's range covers, counted or not.
+    pub fn part_on(&self, date: NaiveDate) -> Option<DayPart> {
+        part_of(date, self.start, self.end, self.start_half, self.end_half)
+    }
+
+    /// The [`LeaveDay`] entries for [`DayCalendar::leave`](crate::calendar::DayCalendar::leave):
+    /// one per counted date.
+    pub fn leave_days(&self) -> BTreeMap<NaiveDate, LeaveDay> {
+        self.days
+            .iter()
+            .map(|d| {
+                (
+                    d.date,
+                    LeaveDay {
+                        leave_type: self.leave_type.clone(),
+                        half_day: d.part != DayPart::Full,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// One ledger entry of `kind` per leave year, dated `on` and referenced by the request id.
+    pub(crate) fn entries(
+        &self,
+        kind: LedgerEntryKind,
+        on: NaiveDate,
+    ) -> Result<Vec<LedgerEntry>, ValidationError> {
+        self.years()
+            .into_iter()
+            .map(|year| (year, self.amount_in(year)))
+            .filter(|(_, amount)| amount.is_positive())
+            .map(|(year, amount)| LedgerEntry::new(kind, year, on, amount, self.id.as_str()))
+            .collect()
+    }
+
+    /// The first date on which this request and `other` both take the same part of the day.
+    fn first_shared_date(&self, other: &LeaveRequest) -> Option<NaiveDate> {
+        let from = self.start.max(other.start);
+        let to = self.end.min(other.end);
+        let mut date = from;
+        while date <= to {
+            if let (Some(a), Some(b)) = (self.part_on(date), other.part_on(date))
+                && a.overlaps(b)
+            {
+                return Some(date);
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+}
+
+/// What the pending requests of `employee` for `leave_type` count in leave year `year`.
+pub fn pending_units(
+    requests: &[LeaveRequest],
+    employee: &EmployeeCode,
+    leave_type: &LeaveType,
+    year: i32,
+) -> HalfDays {
+    pending_in(requests.iter(), employee, leave_type, year)
+}
+
+fn pending_in<'a>(
+    requests: impl Iterator<Item = &'a LeaveRequest>,
+    employee: &EmployeeCode,
+    leave_type: &LeaveType,
+    year: i32,
+) -> HalfDays {
+    requests
+        .filter(|r| {
+            r.status == RequestStatus::Pending
+                && &r.employee == employee
+                && &r.leave_type == leave_type
+        })
+        .map(|r| r.amount_in(year))
+        .sum()
+}
+
+/// The approved leave of `requests` by date, for
+/// [`DayCalendar::leave`](crate::calendar::DayCalendar::leave). When two approved half days
+/// share a date (a morning and an afternoon), the date is a full day of the first one's type.
+pub fn approved_leave_days(requests: &[LeaveRequest]) -> BTreeMap<NaiveDate, LeaveDay> {
+    let mut days: BTreeMap<NaiveDate, LeaveDay> = BTreeMap::new();
+    for request in requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Approved)
+    {
+        for (date, day) in request.leave_days() {
+            days.entry(date)
+                .and_modify(|existing| existing.half_day = false)
+                .or_insert(day);
+        }
+    }
+    days
+}
+
+/// The longest gap of off days between two requests that still makes them one leave.
+const MAX_OFF_DAY_GAP: i64 = 31;
+
+/// Whether a leave ending with `before` (its last date and whether it ends at midday) and one
+/// starting with `after` are one run: nothing but off days between them, and no half day worked
+/// at the seam.
+fn adjoins(
+    (last, ends_half): (NaiveDate, bool),
+    (first, starts_half): (NaiveDate, bool),
+    ctx: &RequestContext<'_>,
+) -> bool {
+    if ends_half || starts_half || first <= last {
+        return false;
+    }
+    let gap = first.signed_duration_since(last).num_days() - 1;
+    if gap > MAX_OFF_DAY_GAP {
+        return false;
+    }
+    let mut date = last;
+    for _ in 0..gap {
+        let Some(next) = date.succ_opt() else {
+            return false;
+        };
+        date = next;
+        if !ctx.weekly_off_days.contains(&date.weekday()) && !ctx.holidays.contains_key(&date) {
+            return false;
+        }
+    }
+    true
+}
+
+/// What `request` counts together with the employee's other active requests of the same type
+/// that join it into one unbroken leave (directly, or across off days only), so that splitting a
+/// leave into several requests does not escape the policy's maximum in a row or its medical
+/// certificate threshold.
+fn consecutive_run(request: &LeaveRequest, ctx: &RequestContext<'_>) -> HalfDays {
+    let mut others: Vec<&LeaveRequest> = ctx
+        .requests
+        .iter()
+        .filter(|r| {
+            r.status.is_active()
+                && r.employee == request.employee
+                && r.leave_type == request.leave_type
+                && r.id != request.id
+        })
+        .collect();
+    let mut run = request.amount;
+    let mut head = (request.start, request.start_half);
+    let mut tail = (request.end, request.end_half);
+    loop {
+        let found = others.iter().position(|o| {
+            adjoins((o.end, o.end_half), head, ctx) || adjoins(tail, (o.start, o.start_half), ctx)
+        });
+        let Some(index) = found else {
+            return run;
+        };
+        let other = others.swap_remove(index);
+        run += other.amount;
+        if other.end < head.0 {
+            head = (other.start, other.start_half);
+        } else {
+            tail = (other.end, other.end_half);
+        }
+    }
+}
+
+/// Validates `application` and creates request `id`, submitted `on`. Checks, in order: the
+/// context is for this employee and leave type, the reason's length, dates in order, a span of at
+/// most [`MAX_LEAVE_SPAN_DAYS`], half days allowed, at least one counted day, the policy's maximum
+/// in a row and the medical certificate (both counting the employee's active requests of the same
+/// type that join this one across off days only into one unbroken leave), no overlap with another active request, and (for a limited
+/// policy) enough balance in every leave year it touches once pending requests are counted.
+///
+/// The request needs the levels of `chain`; when the policy needs no approval or the chain is
+/// empty it is approved at once and the outcome carries the debit and the leave days.
+pub fn submit(
+    id: LeaveRequestId,
+    application: &LeaveApplication,
+    ctx: &RequestContext<'_>,
+    chain: &ApprovalChain,
+    on: NaiveDate,
+) -> Result<(LeaveRequest, ApprovalOutcome), LeaveRequestError> {
+    let a = application;
+    if ctx.policy.leave_type != a.leave_type
+        || ctx.ledger.leave_type() != &a.leave_type
+        || ctx.ledger.employee() != &a.employee
+    {
+        return Err(LeaveRequestError::ContextMismatch {
+            leave_type: a.leave_type.clone(),
+        });
+    }
+    let reason = if a.reason.trim().is_empty() {
+        String::new()
+    } else {
+        non_empty_trimmed("reason", &a.reason, 1000)?
+    };
+    if a.end < a.start {
+        return Err(LeaveRequestError::DatesReversed {
+            start: a.start,
+            end: a.end,
+        });
+    }
+    let span = a.end.signed_duration_since(a.start).num_days() + 1;
+    if span > MAX_LEAVE_SPAN_DAYS {
+        return Err(LeaveRequestError::SpanTooLong {
+            days: span,
+            max: MAX_LEAVE_SPAN_DAYS,
+        });
+    }
+    if (a.start_half || a.end_half) && !ctx.policy.half_days_allowed {
+        return Err(LeaveRequestError::HalfDayNotAllowed {
+            leave_type: a.leave_type.clone(),
+        });
+    }
+    let days = leave_days(
+        a.start,
+        a.end,
+        (a.start_half, a.end_half),
+        ctx.policy.off_days,
+        ctx.weekly_off_days,
+        ctx.holidays,
+    );
+    let amount = total(&days);
+    if !amount.is_positive() {
+        return Err(LeaveRequestError::NoWorkingDays);
+    }
+    let levels = if ctx.policy.requires_approval {
+        chain.levels.clone()
+    } else {
+        Vec::new()
+    };
+    let mut request = LeaveRequest {
+        id,
+        employee: a.employee.clone(),
+        department: a.department.clone(),
+        leave_type: a.leave_type.clone(),
+        start: a.start,
+        end: a.end,
+        start_half: a.start_half,
+        end_half: a.end_half,
+        reason,
+        medical_certificate: a.medical_certificate,
+        days,
+        amount,
+        submitted_on: on,
+        status: RequestStatus::Pending,
+        levels,
+        history: Vec::new(),
+    };
+    let run = consecutive_run(&request, ctx);
+    if let Some(max) = ctx.policy.max_consecutive
+        && run > max
+    {
+        return Err(LeaveRequestError::TooManyConsecutiveDays {
+            requested: run,
+            max,
+        });
+    }
+    if let Some(above) = ctx.policy.certificate_required_above
+        && run > above
+        && !a.medical_certificate
+    {
+        return Err(LeaveRequestError::CertificateRequired {
+            requested: run,
+            above,
+        });
+    }
+    let others = ctx
+        .requests
+        .iter()
+        .filter(|r| r.status.is_active() && r.employee == request.employee && r.id != request.id);
+    for other in others {
+        if let Some(date) = request.first_shared_date(other) {
+            return Err(LeaveRequestError::Overlap {
+                other: other.id.clone(),
+                date,
+            });
+        }
+    }
+    if ctx.policy.is_limited() {
+        for year in request.years() {
+            let requested = request.amount_in(year);
+            let available = ctx.ledger.available(year);
+            let pending = pending_in(
+                ctx.requests.iter().filter(|r| r.id != request.id),
+                &request.employee,
+                &request.leave_type,
+                year,
+            );
+            if requested > available - pending {
+                return Err(LeaveRequestError::InsufficientBalance {
+                    leave_type: request.leave_type.clone(),
+                    year,
+                    available,
+                    pending,
+                    requested,
+                });
+            }
+        }
+    }
+    let outcome = match request.levels.first() {
+        Some(level) => ApprovalOutcome::AwaitingLevel(*level),
+        None => {
+            request.status = RequestStatus::Approved;
+            ApprovalOutcome::Approved(FinalApproval {
+                debits: request.entries(LedgerEntryKind::Taken, on)?,
+                leave_days: request.leave_days(),
+            })
+        }
+    };
+    Ok((request, outcome))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::leave::ApprovalChain;
+
+    pub(crate) fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    pub(crate) fn code(text: &str) -> EmployeeCode {
+        EmployeeCode::parse(text).unwrap()
+    }
+
+    pub(crate) fn application(
+        leave_type: LeaveType,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> LeaveApplication {
+        LeaveApplication {
+            employee: code("EMP1"),
+            department: Department::parse("Sewing").unwrap(),
+            leave_type,
+            start,
+            end,
+            start_half: false,
+            end_half: false,
+            reason: String::new(),
+            medical_certificate: false,
+        }
+    }
+
+    /// Friday off and a holiday on 17 March 2026.
+    pub(crate) fn holidays() -> BTreeMap<NaiveDate, String> {
+        BTreeMap::from([(d(2026, 3, 17), "Holiday".to_owned())])
+    }
+
+    pub(crate) fn ledger_with(
+        leave_type: LeaveType,
+        entries: &[(LedgerEntryKind, i32, i64)],
+    ) -> LeaveLedger {
+        let entries = entries
+            .iter()
+            .map(|&(kind, year, halves)| {
+                LedgerEntry::new(kind, year, d(2026, 1, 1), HalfDays::new(halves), "seed").unwrap()
+            })
+            .collect();
+        LeaveLedger::from_entries(code("EMP1"), leave_type, entries).unwrap()
+    }
+
+    fn ledger_for(leave_type: &LeaveType) -> LeaveLedger {
+        use LedgerEntryKind::*;
+        let entries: &[(LedgerEntryKind, i32, i64)] = match leave_type {
+            // 10 days, half a day taken by the approved request A1.
+            LeaveType::Casual => &[(Allocation, 2026, 20), (Taken, 2026, 1)],
+            LeaveType::Sick => &[(Allocation, 2026, 28)],
+            LeaveType::Annual => &[(Allocation, 2026, 36)],
+            LeaveType::Maternity => &[(Allocation, 2026, 224)],
+            _ => &[],
+        };
+        ledger_with(leave_type.clone(), entries)
+    }
+
+    /// The employee's other requests: P1 pending casual on 10 March, A1 approved casual on the
+    /// morning of 23 March, R1 rejected casual on 24 March.
+    fn existing() -> Vec<LeaveRequest> {
+        let make = |id: &str, start, end_half, status| {
+            let mut app = application(LeaveType::Casual, start, start);
+            app.end_half = end_half;
+            let ctx = RequestContext {
+                policy: &LeavePolicy::default_for(LeaveType::Casual),
+                weekly_off_days: &[Weekday::Fri],
+                holidays: &holidays(),
+                ledger: &ledger_for(&LeaveType::Casual),
+                requests: &[],
+            };
+            let (mut request, _) = submit(
+                LeaveRequestId::parse(id).unwrap(),
+                &app,
+                &ctx,
+                &ApprovalChain::default(),
+                d(2026, 3, 1),
+            )
+            .unwrap();
+            request.status = status;
+            request
+        };
+        vec![
+            make("P1", d(2026, 3, 10), false, RequestStatus::Pending),
+            make("A1", d(2026, 3, 23), true, RequestStatus::Approved),
+            make("R1", d(2026, 3, 24), false, RequestStatus::Rejected),
+        ]
+    }
+
+    /// Submits `app` against the policy and ledger of its type and the existing requests, and
+    /// compares the counted half days (or the error) with `expected`.
+    fn check(app: &LeaveApplication, expected: Result<i64, LeaveRequestError>) {
+        let policy = LeavePolicy::default_for(app.leave_type.clone());
+        let ledger = ledger_for(&app.leave_type);
+        let requests = existing();
+        let ctx = RequestContext {
+            policy: &policy,
+            weekly_off_days: &[Weekday::Fri],
+            holidays: &holidays(),
+            ledger: &ledger,
+            requests: &requests,
+        };
+        let got = submit(
+            LeaveRequestId::parse("NEW").unwrap(),
+            app,
+            &ctx,
+            &ApprovalChain::default(),
+            d(2026, 3, 1),
+        )
+        .map(|(request, outcome)| {
+            assert_eq!(request.status, RequestStatus::Pending);
+            assert_eq!(
+                outcome,
+                ApprovalOutcome::AwaitingLevel(ApprovalLevel::DepartmentHead)
+            );
+            request.amount.halves()
+        });
+        assert_eq!(got, expected, "{app:?}");
+    }
+
+    fn with(
+        mut app: LeaveApplication,
+        change: impl FnOnce(&mut LeaveApplication),
+    ) -> LeaveApplication {
+        change(&mut app);
+        app
+    }
+
+    #[test]
+    fn submission_table() {
+        use LeaveRequestError as E;
+        use LeaveType::*;
+        let h = HalfDays::new;
+        let id = |s: &str| LeaveRequestId::parse(s).unwrap();
+        let cases: Vec<(LeaveApplication, Result<i64, LeaveRequestError>)> = vec![
+            // A working day; Thursday to Saturday around the Friday off.
+            (application(Casual, d(2026, 3, 2), d(2026, 3, 2)), Ok(2)),
+            (application(Casual, d(2026, 3, 5), d(2026, 3, 7)), Ok(4)),
+            // Annual leave counts the sandwiched Friday.
+            (application(Annual, d(2026, 3, 5), d(2026, 3, 7)), Ok(6)),
+            (
+                application(Casual, d(2026, 3, 7), d(2026, 3, 5)),
+                Err(E::DatesReversed {
+                    start: d(2026, 3, 7),
+                    end: d(2026, 3, 5),
+                }),
+            ),
+            // Overlaps: pending P1, approved A1 (morning); the rejected R1 does not count; the
+            // afternoon of A1's date is free.
+            (
+                application(Casual, d(2026, 3, 9), d(2026, 3, 11)),
+                Err(E::Overlap {
+                    other: id("P1"),
+                    date: d(2026, 3, 10),
+                }),
+            ),
+            (
+                application(Casual, d(2026, 3, 23), d(2026, 3, 23)),
+                Err(E::Overlap {
+                    other: id("A1"),
+                    date: d(2026, 3, 23),
+                }),
+            ),
+            (
+                with(application(Casual, d(2026, 3, 23), d(2026, 3, 23)), |a| {
+                    a.start_half = true
+                }),
+                Ok(1),
+            ),
+            (application(Casual, d(2026, 3, 24), d(2026, 3, 24)), Ok(2)),
+            // Balance: 19 available, 2 pending: 17 half days may still be asked for.
+            (application(Casual, d(2026, 4, 1), d(2026, 4, 9)), Ok(16)),
+            (
+                with(application(Casual, d(2026, 4, 1), d(2026, 4, 11)), |a| {
+                    a.end_half = true
+                }),
+                Ok(17),
+            ),
+            (
+                application(Casual, d(2026, 4, 1), d(2026, 4, 11)),
+                Err(E::InsufficientBalance {
+                    leave_type: Casual,
+                    year: 2026,
+                    available: h(19),
+                    pending: h(2),
+                    requested: h(18),
+                }),
+            ),
+            // A year with nothing allocated (1 January 2027 is a sandwiched Friday).
+            (
+                application(Annual, d(2026, 12, 30), d(2027, 1, 2)),
+                Err(E::InsufficientBalance {
+                    leave_type: Annual,
+                    year: 2027,
+                    available: h(0),
+                    pending: h(0),
+                    requested: h(4),
+                }),
+            ),
+            // Sick: a certificate above 2 days, no half days.
+            (application(Sick, d(2026, 3, 2), d(2026, 3, 3)), Ok(4)),
+            (
+                application(Sick, d(2026, 3, 2), d(2026, 3, 4)),
+                Err(E::CertificateRequired {
+                    requested: h(6),
+                    above: h(4),
+                }),
+            ),
+            (
+                with(application(Sick, d(2026, 3, 2), d(2026, 3, 4)), |a| {
+                    a.medical_certificate = true
+                }),
+                Ok(6),
+            ),
+            (
+                with(application(Sick, d(2026, 3, 2), d(2026, 3, 2)), |a| {
+                    a.end_half = true
+                }),
+                Err(E::HalfDayNotAllowed { leave_type: Sick }),
+            ),
+            // Only off days, or a single date that starts and ends at midday.
+            (
+                application(Casual, d(2026, 3, 6), d(2026, 3, 6)),
+                Err(E::NoWorkingDays),
+            ),
+            (
+                application(Casual, d(2026, 3, 17), d(2026, 3, 17)),
+                Err(E::NoWorkingDays),
+            ),
+            (
+                with(application(Casual, d(2026, 3, 2), d(2026, 3, 2)), |a| {
+                    a.start_half = true;
+                    a.end_half = true;
+                }),
+                Err(E::NoWorkingDays),
+            ),
+            // Maternity: 112 calendar days at most.
+            (
+                application(Maternity, d(2026, 5, 1), d(2026, 8, 20)),
+                Ok(224),
+            ),
+            (
+                application(Maternity, d(2026, 5, 1), d(2026, 8, 21)),
+                Err(E::TooManyConsecutiveDays {
+                    requested: h(226),
+                    max: h(224),
+                }),
+            ),
+            // Unpaid: no balance needed, but a span limit.
+            (application(Unpaid, d(2026, 3, 2), d(2026, 3, 5)), Ok(8)),
+            (
+                application(Unpaid, d(2026, 1, 1), d(2027, 1, 2)),
+                Err(E::SpanTooLong {
+                    days: 367,
+                    max: 366,
+                }),
+            ),
+            (
+                with(application(Casual, d(2026, 3, 2), d(2026, 3, 2)), |a| {
+                    a.reason = "x".repeat(1001)
+                }),
+                Err(E::Invalid(ValidationError::TooLong {
+                    field: "reason",
+                    len: 1001,
+                    max: 1000,
+                })),
+            ),
+        ];
+        for (app, expected) in cases {
+            check(&app, expected);
+        }
+    }
+
+    /// Submits a casual request from `start` to `end` (days of March 2026, halves as given) next to
+    /// an approved one on Thursday 5 March (ending at midday when `existing_half`), under a policy
+    /// that wants a certificate above 2 days and allows at most 4 in a row, and compares the
+    /// outcome with `expected` (the counted half days, or the error).
+    fn check_run(
+        (start, end, start_half): (u32, u32, bool),
+        existing_half: bool,
+        expected: Result<i64, LeaveRequestError>,
+    ) {
+        let mut policy = LeavePolicy::default_for(LeaveType::Casual);
+        policy.certificate_required_above = Some(HalfDays::from_days(2));
+        let ledger = ledger_with(
+            LeaveType::Casual,
+            &[(LedgerEntryKind::Allocation, 2026, 40)],
+        );
+        let holidays = holidays();
+        let submit_one = |id: &str, app: &LeaveApplication, requests: &[LeaveRequest]| {
+            let ctx = RequestContext {
+                policy: &policy,
+                weekly_off_days: &[Weekday::Fri],
+                holidays: &holidays,
+                ledger: &ledger,
+                requests,
+            };
+            submit(
+                LeaveRequestId::parse(id).unwrap(),
+                app,
+                &ctx,
+                &ApprovalChain::default(),
+                d(2026, 3, 1),
+            )
+        };
+        let mut first = application(LeaveType::Casual, d(2026, 3, 4), d(2026, 3, 5));
+        first.end_half = existing_half;
+        let (mut first, _) = submit_one("E1", &first, &[]).unwrap();
+        first.status = RequestStatus::Approved;
+        let mut app = application(LeaveType::Casual, d(2026, 3, start), d(2026, 3, end));
+        app.start_half = start_half;
+        let got =
+            submit_one("NEW", &app, std::slice::from_ref(&first)).map(|(r, _)| r.amount.halves());
+        assert_eq!(
+            got, expected,
+            "{start}..{end} after a leave ending at midday: {existing_half}"
+        );
+    }
+
+    #[test]
+    fn consecutive_table() {
+        use LeaveRequestError as E;
+        let h = HalfDays::new;
+        let cert = |requested| {
+            Err(E::CertificateRequired {
+                requested: h(requested),
+                above: h(4),
+            })
+        };
+        // Saturday 7 March joins Wednesday–Thursday across the Friday off: 3 days in a row.
+        check_run((7, 7, false), false, cert(6));
+        // Starting at midday, or after a leave that ended at midday, breaks the run.
+        check_run((7, 7, true), false, Ok(1));
+        check_run((7, 7, false), true, Ok(2));
+        // A working day between: separate leaves.
+        check_run((9, 9, false), false, Ok(2));
+        // Before the existing leave: Tuesday 3 March joins it.
+        check_run((3, 3, false), false, cert(6));
+        check_run((2, 2, false), false, Ok(2));
+    }
+
+    #[test]
+    fn a_policy_without_approval_approves_on_submission() {
+        let mut policy = LeavePolicy::default_for(LeaveType::Casual);
+        policy.requires_approval = false;
+        let ledger = ledger_for(&LeaveType::Casual);
+        let ctx = RequestContext {
+            policy: &policy,
+            weekly_off_days: &[Weekday::Fri],
+            holidays: &holidays(),
+            ledger: &ledger,
+            requests: &[],
+        };
+        let mut app = application(LeaveType::Casual, d(2026, 3, 4), d(2026, 3, 5));
+        app.end_half = true;
+        let (request, outcome) = submit(
+            LeaveRequestId::parse("X1").unwrap(),
+            &app,
+            &ctx,
+            &ApprovalChain::default(),
+            d(2026, 3, 1),
+        )
+        .unwrap();
+        assert_eq!(request.status, RequestStatus::Approved);
+        let ApprovalOutcome::Approved(fin) = outcome else {
+            panic!("not approved: {outcome:?}");
+        };
+        assert_eq!(fin.debits.len(), 1);
+        assert_eq!(
+            (
+                fin.debits[0].kind,
+                fin.debits[0].year,
+                fin.debits[0].amount,
+                fin.debits[0].reference.as_str()
+            ),
+            (LedgerEntryKind::Taken, 2026, HalfDays::new(3), "X1")
+        );
+        let half: Vec<_> = fin
+            .leave_days
+            .iter()
+            .map(|(date, day)| (*date, day.half_day))
+            .collect();
+        assert_eq!(half, vec![(d(2026, 3, 4), false), (d(2026, 3, 5), true)]);
+        assert_eq!(
+            approved_leave_days(std::slice::from_ref(&request)),
+            fin.leave_days
+        );
+        // A policy or ledger of another type is refused.
+        let sick = LeavePolicy::default_for(LeaveType::Sick);
+        let ctx = RequestContext {
+            policy: &sick,
+            ..ctx
+        };
+        assert!(matches!(
+            submit(
+                LeaveRequestId::parse("X2").unwrap(),
+                &app,
+                &ctx,
+                &ApprovalChain::default(),
+                d(2026, 3, 1)
+            ),
+            Err(LeaveRequestError::ContextMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn approved_half_days_on_one_date_make_a_full_day() {
+        let mut requests = existing();
+        for r in &mut requests {
+            r.status = RequestStatus::Approved;
+        }
+        let mut afternoon = requests[1].clone();
+        afternoon.id = LeaveRequestId::parse("A2").unwrap();
+        afternoon.days[0].part = DayPart::SecondHalf;
+        requests.push(afternoon);
+        let days = approved_leave_days(&requests);
+        assert_eq!(days.len(), 3);
+        assert!(!days[&d(2026, 3, 23)].half_day);
+        assert_eq!(
+            pending_units(&existing(), &code("EMP1"), &LeaveType::Casual, 2026),
+            HalfDays::new(2)
+        );
+    }
+}
