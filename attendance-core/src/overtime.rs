@@ -195,13 +195,16 @@ mod tests {
             ("17:00", 1020),
             ("05:00+1", 1740),
             ("00:00", 0),
-            ("23:59+1", 2879), ("00:00+2", 2880),
+            ("23:59+1", 2879),
+            ("00:00+2", 2880),
         ] {
             let c: ClockOffset = text.parse().unwrap();
             assert_eq!(c.minutes(), minutes, "{text}");
             assert_eq!(c.to_string(), text);
         }
-        for bad in ["", "7:00", "24:00", "12:60", "12:00+3", "00:01+2", "12:00+x", "noon"] {
+        for bad in [
+            "", "7:00", "24:00", "12:60", "12:00+3", "00:01+2", "12:00+x", "noon",
+        ] {
             assert!(bad.parse::<ClockOffset>().is_err(), "{bad}");
         }
     }

@@ -1,0 +1,3 @@
+//! `zk-fake`: a fake ZKTeco terminal (arrives with the fake device).
+
+fn main() {}
