@@ -4,3 +4,5 @@
 //! comm key, times, records, users, events); the client and the fake device build on it.
 
 pub mod codec;
+#[cfg(feature = "fakes")]
+pub mod fake;
