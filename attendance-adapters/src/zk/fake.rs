@@ -518,7 +518,7 @@ impl FakeHandle {
     /// Pushes a realtime punch to every client registered for attendance events; returns how
     /// many connections received it (registered or not; unregistered ones drop it).
     pub fn push_event(&self, event: RealtimeAttendance) -> usize {
-        self.device.events.send(event).unwrap_or(0)
+        self.device.push_event(event)
     }
 
     /// Stops the device and waits for its loop to end.
@@ -543,6 +543,17 @@ impl FakeDevice {
             data,
             events,
         })
+    }
+
+    /// Pushes a realtime punch to every client registered for attendance events (see
+    /// [`FakeHandle::push_event`]); returns how many connections received it.
+    pub fn push_event(&self, event: RealtimeAttendance) -> usize {
+        self.events.send(event).unwrap_or(0)
+    }
+
+    /// The device's configuration.
+    pub fn config(&self) -> &FakeConfig {
+        &self.config
     }
 
     /// A session state machine for this device, as used by the socket loops.
