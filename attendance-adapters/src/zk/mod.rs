@@ -1,0 +1,13 @@
+//! ZKTeco binary protocol ("standalone SDK", TCP or UDP port 4370).
+//!
+//! Layers follow the wire, as in mini-redis:
+//! - [`codec`]: pure bytes ↔ values (frames, checksum, comm key, times, records, users, events);
+//! - `transport` (private): packets over a TCP stream (frame reassembly) or a UDP socket;
+//! - [`client`]: our async client, producing [`attendance_core::scan::ScanData`];
+//! - `fake` (feature `fakes`): a fake terminal speaking the same codec from the other side.
+
+pub mod client;
+pub mod codec;
+#[cfg(feature = "fakes")]
+pub mod fake;
+mod transport;
