@@ -15,7 +15,7 @@ macro_rules! text_newtype {
         pub struct $name(String);
 
         impl $name {
-            /// Parses and normalises the value; returns a [`ValidationError`] naming the field
+            /// Parses and normalises the value; returns a [`ValidationError`](crate::error::ValidationError) naming the field
             /// when it is empty, too long or has characters it may not have.
             pub fn parse(value: &str) -> Result<Self, $crate::error::ValidationError> {
                 let text = $crate::error::non_empty_trimmed($field, value, $max)?;
