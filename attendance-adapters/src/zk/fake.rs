@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, oneshot, watch};
@@ -566,16 +567,9 @@ impl FakeDevice {
         let device = Self::new(config).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(device.clone().serve_tcp(listener, async move {
-            let _ = rx.await;
-        }));
-        Ok(FakeHandle {
-            addr,
-            device,
-            shutdown: Some(tx),
-            task,
-        })
+        Ok(Self::start(device, addr, |device, stop| {
+            device.serve_tcp(listener, stop)
+        }))
     }
 
     /// Binds UDP on 127.0.0.1:`port` (0 for any) and serves in a background task.
@@ -583,16 +577,28 @@ impl FakeDevice {
         let device = Self::new(config).map_err(std::io::Error::other)?;
         let socket = UdpSocket::bind(("127.0.0.1", port)).await?;
         let addr = socket.local_addr()?;
+        Ok(Self::start(device, addr, |device, stop| {
+            device.serve_udp(socket, stop)
+        }))
+    }
+
+    /// Runs `serve` in a background task with a shutdown future that the handle fires.
+    fn start<F, Fut>(device: FakeDevice, addr: SocketAddr, serve: F) -> FakeHandle
+    where
+        F: FnOnce(FakeDevice, BoxFuture<'static, ()>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(device.clone().serve_udp(socket, async move {
+        let stop: BoxFuture<'static, ()> = Box::pin(async move {
             let _ = rx.await;
-        }));
-        Ok(FakeHandle {
+        });
+        let task = tokio::spawn(serve(device.clone(), stop));
+        FakeHandle {
             addr,
             device,
             shutdown: Some(tx),
             task,
-        })
+        }
     }
 
     /// Accepts TCP clients until `shutdown` completes, one task per connection; the connections
