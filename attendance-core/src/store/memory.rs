@@ -8,14 +8,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    DailyRecordStore, EmployeeStore, IngestOutcome, MachineCursor, MachineStore, Page, RecordOrder,
-    RecordQuery, ScanBatch, ScanStore, SettingsStore, StoreError, StoreResult,
+    DailyRecordStore, EmployeeStore, HolidayStore, IngestOutcome, LeaveAccount, LeaveChange,
+    LeaveRequestQuery, LeaveStore, MachineCursor, MachineStatus, MachineStore, Page, RecordOrder,
+    RecordQuery, ScanBatch, ScanStore, SettingsStore, StoreError, StoreResult, StoredHoliday,
+    UserAccount, UserAccountStore,
 };
+use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
+use crate::holiday::Holiday;
+use crate::leave::{LeaveLedger, LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry};
 use crate::machine::Machine;
 use crate::scan::{MachineId, ScanData};
 use crate::settings::AttendanceSettings;
+use crate::status::AttendanceStatus;
 
 type ScanKey = (MachineId, DeviceUserId, i64);
 
@@ -29,6 +35,28 @@ struct Inner {
     machines: BTreeMap<MachineId, Machine>,
     records: BTreeMap<(EmployeeCode, NaiveDate), DailyRecord>,
     settings: Option<AttendanceSettings>,
+    statuses: BTreeMap<MachineId, MachineStatus>,
+    holidays: BTreeMap<i64, Holiday>,
+    next_holiday: i64,
+    policies: BTreeMap<LeaveType, LeavePolicy>,
+    leave_versions: BTreeMap<EmployeeCode, u64>,
+    requests: BTreeMap<LeaveRequestId, LeaveRequest>,
+    ledger: BTreeMap<(EmployeeCode, LeaveType), Vec<LedgerEntry>>,
+    accounts: BTreeMap<String, UserAccount>,
+}
+
+impl Inner {
+    fn record_matches(&self, r: &DailyRecord, query: &RecordQuery) -> bool {
+        query.from.is_none_or(|from| r.date >= from)
+            && query.to.is_none_or(|to| r.date <= to)
+            && query.employee.as_ref().is_none_or(|e| &r.employee_id == e)
+            && query.status.as_ref().is_none_or(|s| &r.status == s)
+            && query.department.as_ref().is_none_or(|d| {
+                self.employees
+                    .get(&r.employee_id)
+                    .is_some_and(|e| &e.department == d)
+            })
+    }
 }
 
 /// Everything in one mutex: each call is one atomic step, as a transaction would be.
@@ -192,11 +220,23 @@ impl EmployeeStore for MemoryStore {
     }
 
     async fn delete_employee(&self, code: &EmployeeCode) -> StoreResult<()> {
-        self.lock()?
-            .employees
-            .remove(code)
-            .map(|_| ())
-            .ok_or_else(|| not_found("employee", code))
+        let mut inner = self.lock()?;
+        if !inner.employees.contains_key(code) {
+            return Err(not_found("employee", code));
+        }
+        if inner
+            .accounts
+            .values()
+            .any(|a| a.employee.as_ref() == Some(code))
+            || inner.requests.values().any(|r| &r.employee == code)
+        {
+            return Err(StoreError::Conflict(format!(
+                "employee {code} still has a user account or leave requests"
+            )));
+        }
+        inner.employees.remove(code);
+        inner.records.retain(|(e, _), _| e != code);
+        Ok(())
     }
 }
 
@@ -239,11 +279,28 @@ impl MachineStore for MemoryStore {
     }
 
     async fn delete_machine(&self, id: &MachineId) -> StoreResult<()> {
-        self.lock()?
+        let mut inner = self.lock()?;
+        inner.statuses.remove(id);
+        inner
             .machines
             .remove(id)
             .map(|_| ())
             .ok_or_else(|| not_found("machine", id))
+    }
+
+    async fn put_machine_status(&self, status: &MachineStatus) -> StoreResult<()> {
+        let mut inner = self.lock()?;
+        if !inner.machines.contains_key(&status.machine_id) {
+            return Err(not_found("machine", &status.machine_id));
+        }
+        inner
+            .statuses
+            .insert(status.machine_id.clone(), status.clone());
+        Ok(())
+    }
+
+    async fn machine_statuses(&self) -> StoreResult<Vec<MachineStatus>> {
+        Ok(self.lock()?.statuses.values().cloned().collect())
     }
 }
 
@@ -251,6 +308,15 @@ impl MachineStore for MemoryStore {
 impl DailyRecordStore for MemoryStore {
     async fn upsert_records(&self, records: &[DailyRecord]) -> StoreResult<()> {
         let mut inner = self.lock()?;
+        if let Some(stray) = records
+            .iter()
+            .find(|r| !inner.employees.contains_key(&r.employee_id))
+        {
+            return Err(StoreError::Invalid(format!(
+                "daily record of unknown employee {}",
+                stray.employee_id
+            )));
+        }
         for record in records {
             inner
                 .records
@@ -272,18 +338,7 @@ impl DailyRecordStore for MemoryStore {
         let mut matching: Vec<&DailyRecord> = inner
             .records
             .values()
-            .filter(|r| query.from.is_none_or(|from| r.date >= from))
-            .filter(|r| query.to.is_none_or(|to| r.date <= to))
-            .filter(|r| query.employee.as_ref().is_none_or(|e| &r.employee_id == e))
-            .filter(|r| query.status.as_ref().is_none_or(|s| &r.status == s))
-            .filter(|r| {
-                query.department.as_ref().is_none_or(|d| {
-                    inner
-                        .employees
-                        .get(&r.employee_id)
-                        .is_some_and(|e| &e.department == d)
-                })
-            })
+            .filter(|r| inner.record_matches(r, query))
             .collect();
         match query.order {
             RecordOrder::DateThenEmployee => {
@@ -315,6 +370,23 @@ impl DailyRecordStore for MemoryStore {
             .map(|_| ())
             .ok_or_else(|| not_found("daily record", format!("{employee} {date}")))
     }
+
+    async fn count_records_by_status(
+        &self,
+        query: &RecordQuery,
+    ) -> StoreResult<Vec<(AttendanceStatus, u64)>> {
+        let inner = self.lock()?;
+        let mut counts: BTreeMap<String, (AttendanceStatus, u64)> = BTreeMap::new();
+        for record in inner.records.values() {
+            if inner.record_matches(record, query) {
+                counts
+                    .entry(record.status.to_string())
+                    .or_insert((record.status.clone(), 0))
+                    .1 += 1;
+            }
+        }
+        Ok(counts.into_values().collect())
+    }
 }
 
 #[async_trait]
@@ -326,5 +398,257 @@ impl SettingsStore for MemoryStore {
     async fn put_settings(&self, settings: &AttendanceSettings) -> StoreResult<()> {
         self.lock()?.settings = Some(settings.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl HolidayStore for MemoryStore {
+    async fn create_holiday(&self, holiday: &Holiday) -> StoreResult<StoredHoliday> {
+        let mut inner = self.lock()?;
+        inner.next_holiday += 1;
+        let id = inner.next_holiday;
+        inner.holidays.insert(id, holiday.clone());
+        Ok(StoredHoliday {
+            id,
+            holiday: holiday.clone(),
+        })
+    }
+
+    async fn update_holiday(&self, id: i64, holiday: &Holiday) -> StoreResult<Holiday> {
+        match self.lock()?.holidays.get_mut(&id) {
+            Some(slot) => Ok(std::mem::replace(slot, holiday.clone())),
+            None => Err(not_found("holiday", id)),
+        }
+    }
+
+    async fn delete_holiday(&self, id: i64) -> StoreResult<Holiday> {
+        self.lock()?
+            .holidays
+            .remove(&id)
+            .ok_or_else(|| not_found("holiday", id))
+    }
+
+    async fn holiday(&self, id: i64) -> StoreResult<StoredHoliday> {
+        self.lock()?
+            .holidays
+            .get(&id)
+            .map(|h| StoredHoliday {
+                id,
+                holiday: h.clone(),
+            })
+            .ok_or_else(|| not_found("holiday", id))
+    }
+
+    async fn list_holidays(&self) -> StoreResult<Vec<StoredHoliday>> {
+        let mut all: Vec<StoredHoliday> = self
+            .lock()?
+            .holidays
+            .iter()
+            .map(|(id, h)| StoredHoliday {
+                id: *id,
+                holiday: h.clone(),
+            })
+            .collect();
+        all.sort_by_key(|h| (h.holiday.start(), h.id));
+        Ok(all)
+    }
+}
+
+#[async_trait]
+impl LeaveStore for MemoryStore {
+    async fn put_leave_policy(&self, policy: &LeavePolicy) -> StoreResult<()> {
+        self.lock()?
+            .policies
+            .insert(policy.leave_type.clone(), policy.clone());
+        Ok(())
+    }
+
+    async fn leave_policy(&self, leave_type: &LeaveType) -> StoreResult<LeavePolicy> {
+        self.lock()?
+            .policies
+            .get(leave_type)
+            .cloned()
+            .ok_or_else(|| not_found("leave policy", leave_type))
+    }
+
+    async fn leave_policies(&self) -> StoreResult<Vec<LeavePolicy>> {
+        Ok(self.lock()?.policies.values().cloned().collect())
+    }
+
+    async fn leave_account(&self, employee: &EmployeeCode) -> StoreResult<LeaveAccount> {
+        let inner = self.lock()?;
+        let mut ledgers = Vec::new();
+        for ((owner, leave_type), entries) in &inner.ledger {
+            if owner == employee {
+                let ledger =
+                    LeaveLedger::from_entries(owner.clone(), leave_type.clone(), entries.clone())
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                ledgers.push(ledger);
+            }
+        }
+        Ok(LeaveAccount {
+            employee: employee.clone(),
+            version: inner.leave_versions.get(employee).copied().unwrap_or(0),
+            requests: inner
+                .requests
+                .values()
+                .filter(|r| &r.employee == employee)
+                .cloned()
+                .collect(),
+            ledgers,
+        })
+    }
+
+    async fn commit_leave(&self, change: LeaveChange) -> StoreResult<u64> {
+        let mut inner = self.lock()?;
+        if !inner.employees.contains_key(&change.employee) {
+            return Err(StoreError::Invalid(format!(
+                "leave of unknown employee {}",
+                change.employee
+            )));
+        }
+        if let Some(stray) = change
+            .requests
+            .iter()
+            .find(|r| r.employee != change.employee)
+        {
+            return Err(StoreError::Invalid(format!(
+                "request {} is {}'s, not {}'s",
+                stray.id, stray.employee, change.employee
+            )));
+        }
+        for (_, entry) in &change.entries {
+            entry
+                .validate()
+                .map_err(|e| StoreError::Invalid(format!("ledger entry: {e}")))?;
+        }
+        let current = inner
+            .leave_versions
+            .get(&change.employee)
+            .copied()
+            .unwrap_or(0);
+        if current != change.expected_version {
+            return Err(StoreError::Conflict(format!(
+                "the leave of {} changed (version {current}, expected {})",
+                change.employee, change.expected_version
+            )));
+        }
+        if let Some(taken) = change.requests.iter().find(|r| {
+            inner
+                .requests
+                .get(&r.id)
+                .is_some_and(|old| old.employee != r.employee)
+        }) {
+            return Err(StoreError::Conflict(format!(
+                "request id {} belongs to another employee",
+                taken.id
+            )));
+        }
+        let next = current + 1;
+        inner.leave_versions.insert(change.employee.clone(), next);
+        for request in change.requests {
+            inner.requests.insert(request.id.clone(), request);
+        }
+        for (leave_type, entry) in change.entries {
+            inner
+                .ledger
+                .entry((change.employee.clone(), leave_type))
+                .or_default()
+                .push(entry);
+        }
+        Ok(next)
+    }
+
+    async fn leave_request(&self, id: &LeaveRequestId) -> StoreResult<LeaveRequest> {
+        self.lock()?
+            .requests
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found("leave request", id))
+    }
+
+    async fn query_leave_requests(
+        &self,
+        query: &LeaveRequestQuery,
+    ) -> StoreResult<Page<LeaveRequest>> {
+        let inner = self.lock()?;
+        let mut matching: Vec<&LeaveRequest> = inner
+            .requests
+            .values()
+            .filter(|r| query.employee.as_ref().is_none_or(|e| &r.employee == e))
+            .filter(|r| query.department.as_ref().is_none_or(|d| &r.department == d))
+            .filter(|r| query.status.is_none_or(|s| r.status == s))
+            .filter(|r| query.from.is_none_or(|from| r.end >= from))
+            .filter(|r| query.to.is_none_or(|to| r.start <= to))
+            .collect();
+        matching.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.id.cmp(&b.id)));
+        let count = matching.len() as u64;
+        let results = matching
+            .into_iter()
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        Ok(Page { count, results })
+    }
+}
+
+#[async_trait]
+impl UserAccountStore for MemoryStore {
+    async fn create_account(&self, account: &UserAccount) -> StoreResult<()> {
+        let mut inner = self.lock()?;
+        if inner.accounts.contains_key(&account.username) {
+            return Err(StoreError::Conflict(format!(
+                "username {} is taken",
+                account.username
+            )));
+        }
+        check_account_employee(&inner, account)?;
+        inner
+            .accounts
+            .insert(account.username.clone(), account.clone());
+        Ok(())
+    }
+
+    async fn update_account(&self, account: &UserAccount) -> StoreResult<()> {
+        let mut inner = self.lock()?;
+        check_account_employee(&inner, account)?;
+        match inner.accounts.get_mut(&account.username) {
+            Some(slot) => {
+                *slot = account.clone();
+                Ok(())
+            }
+            None => Err(not_found("user account", &account.username)),
+        }
+    }
+
+    async fn account(&self, username: &str) -> StoreResult<UserAccount> {
+        self.lock()?
+            .accounts
+            .get(username)
+            .cloned()
+            .ok_or_else(|| not_found("user account", username))
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<UserAccount>> {
+        Ok(self.lock()?.accounts.values().cloned().collect())
+    }
+
+    async fn delete_account(&self, username: &str) -> StoreResult<()> {
+        self.lock()?
+            .accounts
+            .remove(username)
+            .map(|_| ())
+            .ok_or_else(|| not_found("user account", username))
+    }
+}
+
+fn check_account_employee(inner: &Inner, account: &UserAccount) -> StoreResult<()> {
+    match &account.employee {
+        Some(code) if !inner.employees.contains_key(code) => Err(StoreError::Invalid(format!(
+            "user account {} links unknown employee {code}",
+            account.username
+        ))),
+        _ => Ok(()),
     }
 }

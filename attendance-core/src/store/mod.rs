@@ -29,8 +29,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::access::Role;
+use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
+use crate::holiday::Holiday;
+use crate::leave::{
+    LeaveLedger, LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry, RequestStatus,
+};
 use crate::machine::Machine;
 use crate::scan::{MachineId, ScanData};
 use crate::settings::AttendanceSettings;
@@ -131,7 +137,8 @@ pub trait EmployeeStore: Send + Sync {
     async fn employee_by_device_user(&self, user: &DeviceUserId) -> StoreResult<Option<Employee>>;
     /// Employees, by code, optionally of one department only.
     async fn list_employees(&self, department: Option<&Department>) -> StoreResult<Vec<Employee>>;
-    /// Removes an employee; [`StoreError::NotFound`] if there is none.
+    /// Removes an employee and their daily records; [`StoreError::NotFound`] if there is none,
+    /// [`StoreError::Conflict`] if a user account or leave requests still refer to them.
     async fn delete_employee(&self, code: &EmployeeCode) -> StoreResult<()>;
 }
 
@@ -146,8 +153,31 @@ pub trait MachineStore: Send + Sync {
     async fn machine(&self, id: &MachineId) -> StoreResult<Machine>;
     /// All machines, by id.
     async fn list_machines(&self) -> StoreResult<Vec<Machine>>;
-    /// Removes a machine (its scans stay); [`StoreError::NotFound`] if there is none.
+    /// Removes a machine (its scans stay, and so does its cursor, so a machine registered again
+    /// under the same id resumes where it stopped); [`StoreError::NotFound`] if there is none.
     async fn delete_machine(&self, id: &MachineId) -> StoreResult<()>;
+    /// Records what the platform last saw of a machine; [`StoreError::NotFound`] if the machine
+    /// is not registered.
+    async fn put_machine_status(&self, status: &MachineStatus) -> StoreResult<()>;
+    /// The statuses recorded, by machine id (machines never seen have none).
+    async fn machine_statuses(&self) -> StoreResult<Vec<MachineStatus>>;
+}
+
+/// What the platform last saw of a machine: its connection, its last contact and error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineStatus {
+    /// The machine.
+    pub machine_id: MachineId,
+    /// Whether a session with it is open now.
+    pub connected: bool,
+    /// When it last answered.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// The device clock minus ours, in seconds, as last measured.
+    pub clock_drift_seconds: Option<i64>,
+    /// When this status was recorded.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// How to order daily records.
@@ -208,6 +238,155 @@ pub trait DailyRecordStore: Send + Sync {
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<Page<DailyRecord>>;
     /// Removes a record; [`StoreError::NotFound`] if there is none.
     async fn delete_record(&self, employee: &EmployeeCode, date: NaiveDate) -> StoreResult<()>;
+    /// How many records of each status match the query's dates, employee, department and status
+    /// (its order and page are ignored), for statistics. Statuses with no record are left out.
+    async fn count_records_by_status(
+        &self,
+        query: &RecordQuery,
+    ) -> StoreResult<Vec<(AttendanceStatus, u64)>>;
+}
+
+/// A holiday as stored, with the id the store gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredHoliday {
+    /// The store's id for it.
+    pub id: i64,
+    /// The holiday.
+    pub holiday: Holiday,
+}
+
+/// Holidays.
+#[async_trait]
+pub trait HolidayStore: Send + Sync {
+    /// Adds a holiday and returns it with its new id.
+    async fn create_holiday(&self, holiday: &Holiday) -> StoreResult<StoredHoliday>;
+    /// Replaces holiday `id` and returns what it was; [`StoreError::NotFound`] if there is none.
+    async fn update_holiday(&self, id: i64, holiday: &Holiday) -> StoreResult<Holiday>;
+    /// Removes holiday `id` and returns what it was; [`StoreError::NotFound`] if there is none.
+    async fn delete_holiday(&self, id: i64) -> StoreResult<Holiday>;
+    /// One holiday.
+    async fn holiday(&self, id: i64) -> StoreResult<StoredHoliday>;
+    /// Every holiday, by start date then id.
+    async fn list_holidays(&self) -> StoreResult<Vec<StoredHoliday>>;
+}
+
+/// One employee's leave as stored: requests, ledgers and the version every change checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaveAccount {
+    /// The employee.
+    pub employee: EmployeeCode,
+    /// Grows by one with every committed [`LeaveChange`]; 0 before the first.
+    pub version: u64,
+    /// The employee's requests, by id.
+    pub requests: Vec<LeaveRequest>,
+    /// One ledger per leave type that has entries, by type; entries in the order they were
+    /// written.
+    pub ledgers: Vec<LeaveLedger>,
+}
+
+impl LeaveAccount {
+    /// The ledger of `leave_type`, empty if it has no entries yet.
+    pub fn ledger(&self, leave_type: &LeaveType) -> LeaveLedger {
+        self.ledgers
+            .iter()
+            .find(|l| l.leave_type() == leave_type)
+            .cloned()
+            .unwrap_or_else(|| LeaveLedger::new(self.employee.clone(), leave_type.clone()))
+    }
+}
+
+/// A change to one employee's leave, applied all at once or not at all: requests to insert or
+/// replace (a submission, an approval, a rejection, a cancellation) and ledger entries to append.
+///
+/// The store applies it only if the account's version is still `expected_version`, else it
+/// returns [`StoreError::Conflict`] and writes nothing. The caller read the account at that
+/// version and checked the request's state and the balance against it with the pure rules, so a
+/// change that commits was checked against exactly what is stored: of two decisions racing for
+/// the last days of a balance, the second gets a conflict, reads again and is refused by the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaveChange {
+    /// The employee whose account changes.
+    pub employee: EmployeeCode,
+    /// The version the change was computed from.
+    pub expected_version: u64,
+    /// Requests to insert or replace; each must be the employee's.
+    pub requests: Vec<LeaveRequest>,
+    /// Ledger entries to append, with their leave type.
+    pub entries: Vec<(LeaveType, LedgerEntry)>,
+}
+
+/// A filtered, paginated query of leave requests (newest start date first, then id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaveRequestQuery {
+    /// Only this employee.
+    pub employee: Option<EmployeeCode>,
+    /// Only this department.
+    pub department: Option<Department>,
+    /// Only this status.
+    pub status: Option<RequestStatus>,
+    /// Only requests that end on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Only requests that start on or before this date.
+    pub to: Option<NaiveDate>,
+    /// Skip this many.
+    pub offset: u64,
+    /// Return at most this many.
+    pub limit: u64,
+}
+
+/// Leave policies, ledgers and requests.
+#[async_trait]
+pub trait LeaveStore: Send + Sync {
+    /// Inserts or replaces the policy of its leave type.
+    async fn put_leave_policy(&self, policy: &LeavePolicy) -> StoreResult<()>;
+    /// The policy of `leave_type`; [`StoreError::NotFound`] if none is stored.
+    async fn leave_policy(&self, leave_type: &LeaveType) -> StoreResult<LeavePolicy>;
+    /// Every stored policy, by leave type.
+    async fn leave_policies(&self) -> StoreResult<Vec<LeavePolicy>>;
+    /// The employee's leave account (version 0 and empty when nothing was ever stored).
+    async fn leave_account(&self, employee: &EmployeeCode) -> StoreResult<LeaveAccount>;
+    /// Applies `change` atomically if the account is still at its expected version; returns the
+    /// new version. [`StoreError::Conflict`] if another change got there first,
+    /// [`StoreError::Invalid`] if a request is another employee's or the employee is unknown.
+    async fn commit_leave(&self, change: LeaveChange) -> StoreResult<u64>;
+    /// One request; [`StoreError::NotFound`] if there is none.
+    async fn leave_request(&self, id: &LeaveRequestId) -> StoreResult<LeaveRequest>;
+    /// Requests matching `query`.
+    async fn query_leave_requests(
+        &self,
+        query: &LeaveRequestQuery,
+    ) -> StoreResult<Page<LeaveRequest>>;
+}
+
+/// A login: its role and, for employees and department heads, the employee it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAccount {
+    /// The login name, unique.
+    pub username: String,
+    /// The argon2 hash of the password, as a PHC string (never the password).
+    pub password_hash: String,
+    /// What the user may do.
+    pub role: Role,
+    /// The employee the user is, if any (must exist).
+    pub employee: Option<EmployeeCode>,
+    /// Whether the user may log in.
+    pub active: bool,
+}
+
+/// Logins.
+#[async_trait]
+pub trait UserAccountStore: Send + Sync {
+    /// Adds an account; [`StoreError::Conflict`] if the username is taken,
+    /// [`StoreError::Invalid`] if the linked employee does not exist.
+    async fn create_account(&self, account: &UserAccount) -> StoreResult<()>;
+    /// Replaces an account; [`StoreError::NotFound`] if there is none with that username.
+    async fn update_account(&self, account: &UserAccount) -> StoreResult<()>;
+    /// One account; [`StoreError::NotFound`] if there is none.
+    async fn account(&self, username: &str) -> StoreResult<UserAccount>;
+    /// Every account, by username.
+    async fn list_accounts(&self) -> StoreResult<Vec<UserAccount>>;
+    /// Removes an account; [`StoreError::NotFound`] if there is none.
+    async fn delete_account(&self, username: &str) -> StoreResult<()>;
 }
 
 /// The site's settings.
@@ -221,11 +400,25 @@ pub trait SettingsStore: Send + Sync {
 
 /// Everything the platform stores, as one object a server can hold.
 pub trait Store:
-    ScanStore + EmployeeStore + MachineStore + DailyRecordStore + SettingsStore
+    ScanStore
+    + EmployeeStore
+    + MachineStore
+    + DailyRecordStore
+    + SettingsStore
+    + HolidayStore
+    + LeaveStore
+    + UserAccountStore
 {
 }
 
 impl<T> Store for T where
-    T: ScanStore + EmployeeStore + MachineStore + DailyRecordStore + SettingsStore
+    T: ScanStore
+        + EmployeeStore
+        + MachineStore
+        + DailyRecordStore
+        + SettingsStore
+        + HolidayStore
+        + LeaveStore
+        + UserAccountStore
 {
 }
