@@ -363,7 +363,7 @@ async fn employees_round_trip_and_clash_typed<S: Store + ?Sized>(store: &S) -> C
         "update not read back"
     );
     let sewing = store
-        .list_employees(Some(&id(Department::parse("Finishing"))?))
+        .list_employees(Some(id(Department::parse("Finishing"))?))
         .await
         .map_err(fail)?;
     ensure!(sewing == [moved.clone()], "department filter: {sewing:?}");
