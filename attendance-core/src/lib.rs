@@ -53,6 +53,7 @@ pub mod machine;
 pub mod overtime;
 pub mod report;
 pub mod scan;
+pub mod service;
 pub mod settings;
 pub mod shift;
 pub mod status;

@@ -15,11 +15,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::task::Poll;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
+pub use super::block_on;
 use super::{
     LeaveChange, LeaveRequestQuery, MachineCursor, MachineStatus, RecordOrder, RecordQuery,
     ScanBatch, Store, StoreError, StoreResult, UserAccount,
@@ -1255,26 +1255,6 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
         }
     })
     .await
-}
-
-/// Runs a future to completion on the current thread, for tests and examples that have no async
-/// runtime (the in-memory store never waits on IO, so this is all it needs).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    struct ThreadWaker(Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = Box::pin(future);
-    loop {
-        match Pin::as_mut(&mut future).poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => thread::park(),
-        }
-    }
 }
 
 #[cfg(test)]

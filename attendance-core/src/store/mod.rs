@@ -430,3 +430,29 @@ impl<T> Store for T where
         + UserAccountStore
 {
 }
+
+/// Runs a future to completion on the current thread, for tests and examples that have no async
+/// runtime (the in-memory store never waits on IO, so this is all it needs).
+#[cfg(any(test, feature = "testkit"))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::thread::{self, Thread};
+
+    struct ThreadWaker(Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = Box::pin(future);
+    loop {
+        match Pin::as_mut(&mut future).poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The use cases end to end over the in-memory store (feature `testkit`): scans become records,
+//! a leave request travels its approval chain and back, a holiday changes a worked day.
+#![cfg(feature = "testkit")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use attendance_core::prelude::*;
+use attendance_core::service::{AttendanceService, LeaveDecision, ServiceError};
+use attendance_core::store::block_on;
+use attendance_core::store::memory::MemoryStore;
+use attendance_core::store::{DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, ScanBatch};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+fn d(day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
+}
+
+fn local(day: u32, h: u32, m: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Dhaka
+        .with_ymd_and_hms(2026, 11, day, h, m, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn employee(code: &str, user: &str) -> Employee {
+    Employee::parse(&NewEmployee {
+        employee_id: code.into(),
+        employee_name: format!("Name of {code}"),
+        department: "Sewing".into(),
+        designation: "Operator".into(),
+        level_of_work: "Worker".into(),
+        device_user_id: Some(user.into()),
+        ..NewEmployee::default()
+    })
+    .unwrap()
+}
+
+fn scan(user: &str, at: DateTime<Utc>) -> ScanData {
+    ScanData {
+        machine_id: MachineId::parse("GATE-1").unwrap(),
+        device_user_id: DeviceUserId::parse(user).unwrap(),
+        timestamp: at,
+        punch_state: PunchState::CheckIn,
+        verify_mode: VerifyMode::Fingerprint,
+        raw: None,
+    }
+}
+
+async fn status(store: &MemoryStore, code: &str, day: u32) -> Option<AttendanceStatus> {
+    store
+        .record(&EmployeeCode::parse(code).unwrap(), d(day))
+        .await
+        .unwrap()
+        .map(|r| r.status)
+}
+
+#[test]
+fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
+    block_on(async {
+        let store = Arc::new(MemoryStore::new());
+        let service = AttendanceService::new(store.clone());
+        let now = local(26, 12, 0);
+        store
+            .create_employee(&employee("EMP001", "1"))
+            .await
+            .unwrap();
+        store
+            .create_employee(&employee("EMP005", "5"))
+            .await
+            .unwrap();
+        let me = EmployeeCode::parse("EMP001").unwrap();
+        let grant = LedgerEntry::new(
+            LedgerEntryKind::Allocation,
+            2026,
+            d(1),
+            HalfDays::from_days(10),
+            "2026 grant",
+        )
+        .unwrap();
+        store
+            .commit_leave(LeaveChange {
+                employee: me.clone(),
+                expected_version: 0,
+                requests: Vec::new(),
+                entries: vec![(LeaveType::Casual, grant)],
+            })
+            .await
+            .unwrap();
+
+        // Scans: the 23rd is worked on time; a re-sent batch changes nothing.
+        let batch = ScanBatch {
+            machine_id: MachineId::parse("GATE-1").unwrap(),
+            scans: vec![scan("1", local(23, 7, 55)), scan("1", local(23, 17, 5))],
+            cursor: None,
+        };
+        let report = service.record_scans(batch.clone(), now).await.unwrap();
+        assert_eq!(report.records.len(), 1);
+        assert_eq!(
+            status(&store, "EMP001", 23).await,
+            Some(AttendanceStatus::PresentOnTime)
+        );
+        let again = service.record_scans(batch, now).await.unwrap();
+        assert_eq!((again.duplicates, again.records.len()), (2, 0));
+
+        // Leave for the 24th and 25th: the employee applies, the head then HR approve.
+        let actor = |role, code: &str| {
+            Actor::new(
+                role,
+                EmployeeCode::parse(code).ok(),
+                Department::parse("Sewing").ok(),
+            )
+        };
+        let application = LeaveApplication {
+            employee: me.clone(),
+            department: Department::parse("Sewing").unwrap(),
+            leave_type: LeaveType::Casual,
+            start: d(24),
+            end: d(25),
+            start_half: false,
+            end_half: false,
+            reason: "family".into(),
+            medical_certificate: false,
+        };
+        let id = LeaveRequestId::parse("L-1").unwrap();
+        let request = service
+            .submit_leave(
+                &actor(Role::Employee, "EMP001"),
+                id.clone(),
+                &application,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(request.status, RequestStatus::Pending);
+        let err = service
+            .decide_leave(
+                &actor(Role::Employee, "EMP001"),
+                &id,
+                LeaveDecision::Approve,
+                None,
+                now,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Approval(_)), "{err}");
+        service
+            .decide_leave(
+                &actor(Role::DepartmentHead, "EMP005"),
+                &id,
+                LeaveDecision::Approve,
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status(&store, "EMP001", 24).await, None, "not approved yet");
+        let hr = Actor::new(Role::HrStaff, None, None);
+        let approved = service
+            .decide_leave(&hr, &id, LeaveDecision::Approve, Some("enjoy"), now)
+            .await
+            .unwrap();
+        assert_eq!(approved.status, RequestStatus::Approved);
+        for day in [24, 25] {
+            assert_eq!(
+                status(&store, "EMP001", day).await,
+                Some(AttendanceStatus::Leave(LeaveType::Casual))
+            );
+        }
+        let account = store.leave_account(&me).await.unwrap();
+        assert_eq!(
+            account.ledger(&LeaveType::Casual).available(2026),
+            HalfDays::from_days(8)
+        );
+
+        // HR cancels after the start: the days are absences again and the balance is back.
+        service
+            .decide_leave(&hr, &id, LeaveDecision::Cancel, Some("came to work"), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            status(&store, "EMP001", 24).await,
+            Some(AttendanceStatus::Absent)
+        );
+        let account = store.leave_account(&me).await.unwrap();
+        assert_eq!(
+            account.ledger(&LeaveType::Casual).available(2026),
+            HalfDays::from_days(10)
+        );
+
+        // A holiday on the worked 23rd; deleting it makes the day present again.
+        let holiday = Holiday::single("Founders Day", d(23)).unwrap();
+        let change = service.create_holiday(&hr, &holiday, now).await.unwrap();
+        assert_eq!(change.recomputed, 2, "both active employees");
+        let record = store.record(&me, d(23)).await.unwrap().unwrap();
+        assert_eq!(record.status, AttendanceStatus::Holiday);
+        assert!(record.worked_on_holiday);
+        let id = change.holiday.unwrap().id;
+        service.delete_holiday(&hr, id, now).await.unwrap();
+        assert_eq!(
+            status(&store, "EMP001", 23).await,
+            Some(AttendanceStatus::PresentOnTime)
+        );
+    });
+}
