@@ -20,4 +20,7 @@
 //! # Ok::<(), attendance_adapters::zk::codec::CodecError>(())
 //! ```
 
+pub mod adapter;
 pub mod zk;
+
+pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};
