@@ -42,6 +42,7 @@ use crate::leave::{
     ApprovalChain, ApprovalError, ApprovalOutcome, LeaveApplication, LeavePolicy, LeaveRequest,
     LeaveRequestError, LeaveRequestId, RequestContext, approved_leave_days, submit,
 };
+use crate::report::DailySummary;
 use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
 use crate::shift::ShiftRoster;
@@ -107,6 +108,11 @@ pub struct IngestReport {
     pub unknown_users: BTreeSet<DeviceUserId>,
     /// The daily records recomputed and stored, by employee then date.
     pub records: Vec<DailyRecord>,
+    /// The same records as the daily summary shows them (times on the site's clock), in the
+    /// same order.
+    pub summaries: Vec<DailySummary>,
+    /// The employees enrolled as the device users of the new scans.
+    pub employees: BTreeMap<DeviceUserId, Employee>,
 }
 
 /// What a holiday change did.
@@ -250,7 +256,13 @@ impl AttendanceService {
                 .map(|s| attributor.work_date_of(s.timestamp))
                 .collect();
             let records = self.recompute_with(&site, &employee, &dates, now).await?;
+            report.summaries.extend(
+                records
+                    .iter()
+                    .map(|r| DailySummary::new(&employee, r, site.settings.time_zone)),
+            );
             report.records.extend(records);
+            report.employees.insert(user.clone(), employee);
         }
         report.inserted = outcome.inserted;
         Ok(report)

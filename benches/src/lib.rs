@@ -50,10 +50,18 @@ pub struct FactoryMonth {
 /// `employees` people, each scanning four times on every day of January 2026 (in at about 08:00,
 /// lunch out and in, out between 17:00 and 22:00), on one of eight machines.
 pub fn factory_month(employees: usize, seed: u64) -> FactoryMonth {
+    factory_days(employees, 31, seed)
+}
+
+/// The same factory over `days` days from 1 January 2026 (50 days of 6,000 people is 1.2 M
+/// scans).
+pub fn factory_days(employees: usize, days: u64, seed: u64) -> FactoryMonth {
     let settings = AttendanceSettings::default();
     let tz = settings.time_zone;
     let first = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
-    let last = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap_or_default();
+    let last = first
+        .checked_add_days(chrono::Days::new(days.max(1) - 1))
+        .unwrap_or(first);
     let mut rng = Rng::new(seed);
     let people: Vec<Employee> = (1..=employees)
         .filter_map(|i| {
@@ -71,7 +79,7 @@ pub fn factory_month(employees: usize, seed: u64) -> FactoryMonth {
     let machines: Vec<MachineId> = (1..=8)
         .filter_map(|m| MachineId::parse(&format!("BOCK2009610{m:02}")).ok())
         .collect();
-    let mut scans = Vec::with_capacity(people.len() * 31 * 4);
+    let mut scans = Vec::with_capacity(people.len() * days as usize * 4);
     let mut date = first;
     while date <= last {
         let midnight = local_to_utc(tz, date.and_time(NaiveTime::MIN));

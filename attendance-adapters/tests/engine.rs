@@ -1,0 +1,337 @@
+//! The real-time engine over the in-memory store: batching, events and their audience, retries,
+//! refused batches, back-pressure and a draining shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use attendance_adapters::engine::{Engine, EngineConfig, EngineEvent, Published};
+use attendance_core::prelude::*;
+use attendance_core::service::{AttendanceService, StoreParts};
+use attendance_core::store::memory::MemoryStore;
+use attendance_core::store::{
+    EmployeeStore, IngestOutcome, MachineCursor, ScanBatch, ScanStore, StoreError, StoreResult,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::broadcast;
+use tokio::time::timeout;
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        queue_capacity: 64,
+        max_batch_scans: 500,
+        max_batch_delay: Duration::from_millis(50),
+        status_interval: Duration::from_millis(100),
+        retry_delay: Duration::from_millis(5),
+        max_retry_delay: Duration::from_millis(20),
+        event_capacity: 10_000,
+        drain_timeout: Duration::from_millis(200),
+    }
+}
+
+fn employee(code: &str, user: &str, department: &str) -> Employee {
+    Employee::parse(&NewEmployee {
+        employee_id: code.into(),
+        employee_name: format!("Name of {code}"),
+        department: department.into(),
+        designation: "Operator".into(),
+        level_of_work: "Worker".into(),
+        device_user_id: Some(user.into()),
+        ..NewEmployee::default()
+    })
+    .unwrap()
+}
+
+fn base() -> DateTime<Utc> {
+    // 08:00 in Dhaka, a few days ago, so the day's window has opened.
+    let today = Utc::now().date_naive() - TimeDelta::days(3);
+    today.and_hms_opt(2, 0, 0).unwrap().and_utc()
+}
+
+fn batch(machine: &str, user: &str, from_second: i64, count: i64, cursor: &str) -> ScanBatch {
+    let machine_id = MachineId::parse(machine).unwrap();
+    ScanBatch {
+        machine_id: machine_id.clone(),
+        scans: (0..count)
+            .map(|i| ScanData {
+                machine_id: machine_id.clone(),
+                device_user_id: DeviceUserId::parse(user).unwrap(),
+                timestamp: base() + TimeDelta::seconds(from_second + i),
+                punch_state: PunchState::CheckIn,
+                verify_mode: VerifyMode::Fingerprint,
+                raw: None,
+            })
+            .collect(),
+        cursor: Some(MachineCursor(cursor.into())),
+    }
+}
+
+async fn store_with_people() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .create_employee(&employee("EMP001", "1", "Sewing"))
+        .await
+        .unwrap();
+    store
+        .create_employee(&employee("EMP002", "2", "Cutting"))
+        .await
+        .unwrap();
+    store
+}
+
+async fn next_event(
+    events: &mut broadcast::Receiver<Published>,
+    wanted: impl Fn(&EngineEvent) -> bool,
+) -> Published {
+    timeout(Duration::from_secs(5), async {
+        loop {
+            let published = events.recv().await.unwrap();
+            if wanted(&published.event) {
+                return published;
+            }
+        }
+    })
+    .await
+    .expect("the event within 5 s")
+}
+
+#[tokio::test]
+async fn scans_become_events_for_the_right_audience() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let mut events = engine.subscribe();
+    let sender = engine.sender();
+    sender.send(batch("GATE-1", "1", 0, 2, "c1")).await.unwrap();
+    sender
+        .send(batch("GATE-1", "99", 100, 1, "c2"))
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        let p = next_event(&mut events, |e| matches!(e, EngineEvent::ScanReceived(_))).await;
+        received.push(p);
+    }
+    let known: Vec<_> = received
+        .iter()
+        .filter(|p| p.audience.as_ref().map(|o| o.employee.as_str()) == Some("EMP001"))
+        .collect();
+    assert_eq!(known.len(), 2, "{received:?}");
+    let stranger = received.iter().find(|p| p.audience.is_none()).unwrap();
+    let json = serde_json::to_value(stranger).unwrap();
+    assert_eq!(json["type"], "scan_received");
+    assert_eq!(json["data"]["device_user_id"], "99");
+    assert_eq!(json["data"]["employee_id"], serde_json::Value::Null);
+
+    let updated = next_event(&mut events, |e| {
+        matches!(e, EngineEvent::AttendanceUpdated(_))
+    })
+    .await;
+    assert_eq!(
+        updated.audience.as_ref().unwrap().department.as_str(),
+        "Sewing"
+    );
+    let json = serde_json::to_value(&updated).unwrap();
+    assert_eq!(json["type"], "attendance_updated");
+    assert_eq!(json["data"]["employee_id"], "EMP001");
+    assert!(json["data"]["check_in"].is_string(), "{json}");
+
+    let status = next_event(&mut events, |e| matches!(e, EngineEvent::SystemStatus(_))).await;
+    assert_eq!(
+        serde_json::to_value(&status).unwrap()["type"],
+        "system_status"
+    );
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.scans_stored, 3);
+    assert_eq!(store.count_scans().await.unwrap(), 3);
+    assert_eq!(
+        store
+            .machine_cursor(&MachineId::parse("GATE-1").unwrap())
+            .await
+            .unwrap(),
+        Some(MachineCursor("c2".into()))
+    );
+}
+
+#[tokio::test]
+async fn small_batches_of_one_machine_are_gathered_into_one_write() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let sender = engine.sender();
+    for i in 0..10 {
+        sender
+            .send(batch("GATE-1", "1", i * 10, 1, &format!("c{i}")))
+            .await
+            .unwrap();
+    }
+    sender.send(batch("GATE-2", "2", 0, 1, "x")).await.unwrap();
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.scans_stored, 11);
+    assert_eq!(stats.store_writes, 2, "one write per machine: {stats:?}");
+    assert_eq!(
+        store
+            .machine_cursor(&MachineId::parse("GATE-1").unwrap())
+            .await
+            .unwrap(),
+        Some(MachineCursor("c9".into())),
+        "the last cursor of the machine wins"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stores_every_accepted_batch() {
+    let store = store_with_people().await;
+    let engine = Engine::start(
+        AttendanceService::new(store.clone()),
+        EngineConfig {
+            max_batch_scans: 50,
+            ..config()
+        },
+    );
+    let sender = engine.sender();
+    for i in 0..60 {
+        sender
+            .send(batch(
+                "GATE-1",
+                if i % 2 == 0 { "1" } else { "2" },
+                i * 100,
+                20,
+                "c",
+            ))
+            .await
+            .unwrap();
+    }
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.scans_stored, 1_200);
+    assert_eq!(store.count_scans().await.unwrap(), 1_200);
+    assert!(
+        sender
+            .send(batch("GATE-1", "1", 0, 1, "late"))
+            .await
+            .is_err(),
+        "a stopped engine refuses new batches"
+    );
+}
+
+/// Scans stored in a memory store, failing the first `failures` writes (or all of them).
+struct Flaky {
+    inner: Arc<MemoryStore>,
+    failures: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl ScanStore for Flaky {
+    async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+            return Err(StoreError::Backend {
+                message: "database is restarting".into(),
+                source: None,
+            });
+        }
+        self.inner.record_scans(batch).await
+    }
+    async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>> {
+        self.inner.machine_cursor(machine).await
+    }
+    async fn scans_of_user(
+        &self,
+        user: &DeviceUserId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ScanData>> {
+        self.inner.scans_of_user(user, from, to).await
+    }
+    async fn count_scans(&self) -> StoreResult<u64> {
+        self.inner.count_scans().await
+    }
+}
+
+fn flaky_service(store: &Arc<MemoryStore>, failures: u32) -> AttendanceService {
+    AttendanceService::from_parts(StoreParts {
+        scans: Arc::new(Flaky {
+            inner: store.clone(),
+            failures,
+            calls: AtomicU32::new(0),
+        }),
+        employees: store.clone(),
+        records: store.clone(),
+        settings: store.clone(),
+        holidays: store.clone(),
+        leave: store.clone(),
+    })
+}
+
+#[tokio::test]
+async fn a_failing_store_is_retried_until_the_batch_is_stored() {
+    let store = store_with_people().await;
+    let engine = Engine::start(flaky_service(&store, 3), config());
+    let mut events = engine.subscribe();
+    engine
+        .sender()
+        .send(batch("GATE-1", "1", 0, 5, "c"))
+        .await
+        .unwrap();
+    let error = next_event(&mut events, |e| matches!(e, EngineEvent::ErrorOccurred(_))).await;
+    let json = serde_json::to_value(&error).unwrap();
+    assert_eq!(json["data"]["kind"], "store");
+    next_event(&mut events, |e| {
+        matches!(e, EngineEvent::AttendanceUpdated(_))
+    })
+    .await;
+    let stats = engine.shutdown().await;
+    assert_eq!((stats.store_errors, stats.scans_stored), (3, 5));
+    assert_eq!(store.count_scans().await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_reported_and_the_engine_goes_on() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let mut stray = batch("GATE-1", "1", 0, 2, "c");
+    stray.scans[1].machine_id = MachineId::parse("OTHER").unwrap();
+    let sender = engine.sender();
+    sender.send(stray).await.unwrap();
+    sender.send(batch("GATE-2", "2", 0, 3, "d")).await.unwrap();
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.batches_rejected, 1);
+    assert_eq!(stats.scans_stored, 3);
+}
+
+#[tokio::test]
+async fn a_stuck_store_fills_the_bounded_queue_and_shutdown_gives_up_after_the_drain_timeout() {
+    let store = store_with_people().await;
+    let engine = Engine::start(
+        flaky_service(&store, u32::MAX),
+        EngineConfig {
+            queue_capacity: 4,
+            max_batch_scans: 1,
+            ..config()
+        },
+    );
+    let sender = engine.sender();
+    let mut accepted = 0;
+    for i in 0..100 {
+        match sender.try_send(batch("GATE-1", "1", i * 10, 1, "c")) {
+            Ok(()) => accepted += 1,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        accepted <= 4 + 2,
+        "the queue must stay bounded: {accepted} accepted"
+    );
+    assert_eq!(engine.stats().queue_capacity, 4);
+    let stats = timeout(Duration::from_secs(10), engine.shutdown())
+        .await
+        .expect("shutdown ends after the drain timeout");
+    assert_eq!(stats.scans_stored, 0);
+    assert_eq!(
+        stats.scans_abandoned, accepted,
+        "every accepted scan is accounted for: {stats:?}"
+    );
+}
