@@ -21,6 +21,10 @@
 //! ```
 
 pub mod adapter;
+pub mod generic_tcp;
+pub mod registry;
+pub mod simulator;
 pub mod zk;
 
 pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};
+pub use registry::adapter_for;
