@@ -22,9 +22,13 @@
 
 pub mod adapter;
 pub mod generic_tcp;
+pub mod manager;
 pub mod registry;
 pub mod simulator;
 pub mod zk;
 
 pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};
+pub use manager::{
+    CursorSource, MachineEvent, MachineEventKind, MachineHealth, MachineManager, ManagerConfig,
+};
 pub use registry::adapter_for;

@@ -308,7 +308,7 @@ impl FactoryDay {
                 verify: verify(&mut rng),
             });
         }
-        out.sort_by(|a, b| (a.local, a.user).cmp(&(b.local, b.user)));
+        out.sort_by_key(|a| (a.local, a.user));
         out
     }
 
@@ -341,7 +341,7 @@ impl FactoryDay {
                 None => break,
             };
         }
-        out.sort_by(|a, b| (a.0, a.1.user).cmp(&(b.0, b.1.user)));
+        out.sort_by_key(|a| (a.0, a.1.user));
         out.into_iter()
             .filter_map(|(at, p)| Self::to_scan(machine, at, &p))
             .collect()
