@@ -531,7 +531,7 @@ impl Reader {
             }
             if !discarding && buf.len() > self.max_line_len {
                 self.skip(
-                    &buf[..64],
+                    &buf[..64.min(buf.len())],
                     &LineError::TooLong {
                         max: self.max_line_len,
                     },

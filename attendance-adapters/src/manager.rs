@@ -714,6 +714,7 @@ struct Worker {
     rng: SplitMix,
     // The cursor of the last batch handed to the output.
     last_sent: Option<MachineCursor>,
+    // A `Connected` event went out for this session, so a `Disconnected` must follow.
     connected: bool,
 }
 
@@ -743,11 +744,10 @@ impl Worker {
         loop {
             self.set_state(ConnectionState::Connecting);
             let end = self.session().await;
+            // Polite, bounded: a stalled device must not hold the task.
+            let _ = tokio::time::timeout(self.config.disconnect_timeout, self.adapter.disconnect())
+                .await;
             if self.connected {
-                // Polite, bounded: a stalled device must not hold the task.
-                let _ =
-                    tokio::time::timeout(self.config.disconnect_timeout, self.adapter.disconnect())
-                        .await;
                 self.connected = false;
                 update(&self.health, |h| h.live = false);
                 let reason = match &end {
@@ -810,7 +810,6 @@ impl Worker {
             self.adapter.connect(),
         )
         .await?;
-        self.connected = true;
         let report = Self::call(
             &mut self.stop,
             limit,
@@ -828,6 +827,7 @@ impl Worker {
             h.firmware = report.firmware.clone();
         });
         self.set_state(ConnectionState::Connected);
+        self.connected = true;
         self.emit(MachineEventKind::Connected { live });
         tracing::info!(machine = %id, live, drift = ?report.clock_drift_seconds, "machine connected");
 

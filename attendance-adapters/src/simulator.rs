@@ -509,10 +509,15 @@ impl BaseMachineAdapter for SimulatorAdapter {
         let history = TimeDelta::hours(i64::from(self.generator.config.history_hours));
         let floor = to - TimeDelta::days(31);
         let from = match since.and_then(parse_sim_cursor) {
-            Some(t) => t.max(floor),
+            Some(t) if t <= to => t.max(floor),
+            Some(t) => {
+                // A cursor ahead of the simulated clock (a restarted demo with an earlier
+                // `start`): like a cleared log, read the history again rather than wait.
+                tracing::warn!(cursor = %t, now = %to, "simulator cursor is ahead of its clock; reading history again");
+                to - history
+            }
             None => to - history,
         };
-        let to = to.max(from);
         let scans = self.generator.scans_between(
             &self.machine.machine_id,
             self.machine.time_zone,

@@ -132,8 +132,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Where a fetch starts in a downloaded log of `records` records of `size` bytes: the index of
-/// the first new record. Returns 0 (re-read everything) when the cursor does not match the log.
+/// Where a fetch starts in a downloaded log: the index of the first record after `since`.
+/// Returns 0 (re-read everything) when there is no cursor or it does not match the log (the log
+/// is shorter than the cursor's count, or its record at `count - 1` has other bytes).
 pub fn resume_index(dump: &AttendanceDump, since: Option<&ZkCursor>) -> usize {
     let Some(cursor) = since else { return 0 };
     if cursor.count == 0 {
@@ -141,12 +142,12 @@ pub fn resume_index(dump: &AttendanceDump, since: Option<&ZkCursor>) -> usize {
     }
     let size = dump.layout.map_or(0, |l| l.size());
     let n = dump.records.len();
-    let last = (cursor.count - 1) * size;
+    // The count comes from storage: check it against the log before any arithmetic.
     let matches = cursor.count <= n
         && size > 0
         && dump
             .raw
-            .get(last..last + size)
+            .get((cursor.count - 1) * size..cursor.count * size)
             .is_some_and(|raw| hex(raw) == cursor.last_record);
     if matches {
         cursor.count
@@ -508,6 +509,19 @@ mod tests {
         ] {
             assert_eq!(ZkCursor::parse(&MachineCursor(junk.into())), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn a_cursor_beyond_the_log_rereads_it_without_overflow() {
+        let dump = AttendanceDump::default();
+        for count in [1, 7, usize::MAX] {
+            let cursor = ZkCursor {
+                count,
+                last_record: "00".into(),
+            };
+            assert_eq!(resume_index(&dump, Some(&cursor)), 0);
+        }
+        assert_eq!(resume_index(&dump, None), 0);
     }
 
     #[test]
