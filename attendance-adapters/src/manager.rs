@@ -24,6 +24,43 @@
 //! Shutdown: [`MachineManager::remove_machine`] and [`MachineManager::shutdown`] stop the tasks
 //! and wait for them; dropping the manager also stops every task (they watch a channel whose
 //! sender the manager owns).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use attendance_adapters::manager::{MachineManager, ManagerConfig, MemoryCursors};
+//! use attendance_core::machine::{Machine, NewMachine};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A server passes its store here (any `ScanStore` is a `CursorSource`).
+//! let cursors = Arc::new(MemoryCursors::new());
+//! let (manager, mut batches) = MachineManager::new(ManagerConfig::default(), cursors.clone());
+//! let mut events = manager.subscribe();
+//! let machine = Machine::parse(
+//!     &NewMachine {
+//!         machine_id: "SIM-1".into(),
+//!         name: "Demo gate".into(),
+//!         machine_type: "simulated".into(),
+//!         config: Some(serde_json::json!({"speed_up": 60.0, "start": "2026-01-05T07:30:00"})),
+//!         ..NewMachine::default()
+//!     },
+//!     chrono_tz::Asia::Dhaka,
+//! )?;
+//! manager.add_machine(machine)?;
+//!
+//! // The ingest stage: store the scans and the cursor in one transaction.
+//! let batch = batches.recv().await.expect("the first batch");
+//! assert!(!batch.scans.is_empty());
+//! if let Some(cursor) = &batch.cursor {
+//!     cursors.set(&batch.machine_id, cursor.clone());
+//! }
+//! let event = events.recv().await?;
+//! println!("{}", serde_json::to_string(&event)?); // {"machine_id":"SIM-1","at":…,"event":"connected","live":true}
+//! println!("{:?}", manager.health()[0].state);
+//! manager.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
