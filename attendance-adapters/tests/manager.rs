@@ -541,3 +541,56 @@ async fn generic_tcp_faults_reconnect_and_good_lines_arrive_once() {
     consumer.abort();
     device.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_restarted_manager_resumes_from_the_core_store_cursor() {
+    use attendance_adapters::manager::StoreCursors;
+    use attendance_core::store::ScanStore;
+    use attendance_core::store::memory::MemoryStore;
+
+    let store = Arc::new(MemoryStore::new());
+    let first = FakeConfig {
+        records: 100,
+        ..FakeConfig::default()
+    };
+    let mut device = FakeDevice::spawn_tcp(first.clone(), 0).await.unwrap();
+    let port = device.local_addr().port();
+    for (round, records) in [(0, 100usize), (1, 150)] {
+        if round == 1 {
+            // The terminal recorded 50 more punches while the server was down.
+            device = swap(
+                device,
+                FakeConfig {
+                    records,
+                    ..first.clone()
+                },
+            )
+            .await;
+        }
+        // Round 0 reads cursors through the blanket impl, round 1 through a `dyn ScanStore`.
+        let cursors: Arc<dyn attendance_adapters::CursorSource> = if round == 0 {
+            store.clone()
+        } else {
+            Arc::new(StoreCursors(store.clone()))
+        };
+        let (manager, mut rx) = MachineManager::new(fast_config(), cursors);
+        manager
+            .add_machine(machine("ZK-6", "zkteco", port, serde_json::json!({})))
+            .unwrap();
+        let mut inserted = 0;
+        let mut duplicates = 0;
+        while store.count_scans().await.unwrap() < records as u64 {
+            let batch = tokio::time::timeout(WAIT, rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let outcome = store.record_scans(batch).await.unwrap();
+            inserted += outcome.inserted.len();
+            duplicates += outcome.duplicates;
+        }
+        manager.shutdown().await;
+        let expected_new = if round == 0 { 100 } else { 50 };
+        assert_eq!((inserted, duplicates), (expected_new, 0), "round {round}");
+    }
+    device.shutdown().await;
+}
