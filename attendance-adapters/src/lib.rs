@@ -37,4 +37,4 @@ pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, Sca
 pub use manager::{
     CursorSource, MachineEvent, MachineEventKind, MachineHealth, MachineManager, ManagerConfig,
 };
-pub use registry::adapter_for;
+pub use registry::{adapter_for, test_machine};

@@ -298,6 +298,10 @@ pub struct ManagerConfig {
     pub disconnect_timeout: Duration,
     /// Most live scans gathered into one batch when they arrive together (default 500).
     pub max_live_batch: usize,
+    /// End a live session that brought nothing for this long, and reconnect at once (default
+    /// 30 min; `None`: never). The reconnect notices a device that died without closing the
+    /// connection, refreshes the clock drift and catches up through a fetch.
+    pub live_idle_refresh: Option<Duration>,
 }
 
 impl Default for ManagerConfig {
@@ -312,6 +316,7 @@ impl Default for ManagerConfig {
             operation_timeout: Duration::from_secs(120),
             disconnect_timeout: Duration::from_secs(2),
             max_live_batch: 500,
+            live_idle_refresh: Some(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -728,6 +733,8 @@ impl From<AdapterError> for Failure {
 enum SessionEnd {
     Stopped,
     OutputClosed,
+    // A quiet live session ended on purpose: reconnect without counting a failure.
+    Refresh,
     Failed(Failure),
 }
 
@@ -795,6 +802,9 @@ impl Worker {
             }
             match end {
                 SessionEnd::Stopped | SessionEnd::OutputClosed => break,
+                SessionEnd::Refresh => {
+                    tracing::debug!(machine = %self.machine_id, "refreshing a quiet live session");
+                }
                 SessionEnd::Failed(failure) => {
                     if !self.after_failure(failure).await {
                         break;
@@ -895,9 +905,17 @@ impl Worker {
             .await?;
             update(&self.health, |h| h.live = true);
             loop {
-                let first = until_stop(&mut self.stop, stream.next())
+                let idle = self.config.live_idle_refresh;
+                let next = async {
+                    match idle {
+                        Some(idle) => tokio::time::timeout(idle, stream.next()).await.ok(),
+                        None => Some(stream.next().await),
+                    }
+                };
+                let first = until_stop(&mut self.stop, next)
                     .await
-                    .ok_or(SessionEnd::Stopped)?;
+                    .ok_or(SessionEnd::Stopped)?
+                    .ok_or(SessionEnd::Refresh)?;
                 let mut failure = None;
                 let mut scans: Vec<ScanData> = Vec::new();
                 match first {

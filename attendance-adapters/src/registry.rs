@@ -1,8 +1,9 @@
 //! Which adapter reads which machine: [`adapter_for`].
 
 use attendance_core::machine::{Machine, MachineType};
+use chrono::{DateTime, Utc};
 
-use crate::adapter::{AdapterError, BaseMachineAdapter};
+use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport};
 use crate::generic_tcp::GenericTcpAdapter;
 use crate::simulator::SimulatorAdapter;
 use crate::zk::adapter::ZkAdapter;
@@ -23,6 +24,21 @@ pub fn adapter_for(machine: &Machine) -> Result<Box<dyn BaseMachineAdapter>, Ada
             })
         }
     }
+}
+
+/// What a "test connection" button needs: builds the adapter for `machine`, tests the
+/// connection (clock drift against `now`) and disconnects. Errors as [`adapter_for`] and
+/// [`BaseMachineAdapter::test_connection`].
+pub async fn test_machine(
+    machine: &Machine,
+    now: DateTime<Utc>,
+) -> Result<ConnectionReport, AdapterError> {
+    let mut adapter = adapter_for(machine)?;
+    let report = adapter.test_connection(now).await;
+    if let Err(e) = adapter.disconnect().await {
+        tracing::debug!(machine = %machine.machine_id, error = %e, "disconnect after a connection test failed");
+    }
+    report
 }
 
 #[cfg(test)]

@@ -594,3 +594,39 @@ async fn a_restarted_manager_resumes_from_the_core_store_cursor() {
     }
     device.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_quiet_live_session_is_refreshed_without_counting_a_failure() {
+    let device = FakeDevice::spawn_tcp(FakeConfig::default(), 0)
+        .await
+        .unwrap();
+    let cursors = Arc::new(MemoryCursors::new());
+    let (manager, rx) = MachineManager::new(
+        ManagerConfig {
+            live: true,
+            live_idle_refresh: Some(Duration::from_millis(100)),
+            ..fast_config()
+        },
+        cursors.clone(),
+    );
+    let (received, consumer) = consume(rx, cursors);
+    manager
+        .add_machine(machine(
+            "ZK-7",
+            "zkteco",
+            device.local_addr().port(),
+            serde_json::json!({}),
+        ))
+        .unwrap();
+    wait_for("three sessions", || {
+        health(&manager, "ZK-7").connections >= 3
+    })
+    .await;
+    let h = health(&manager, "ZK-7");
+    assert_eq!((h.consecutive_failures, h.last_error.as_deref()), (0, None));
+    // Every record once, whatever the number of catch-up fetches.
+    assert_eq!(sorted(&received), expected(&FakeConfig::default()));
+    manager.shutdown().await;
+    consumer.abort();
+    device.shutdown().await;
+}

@@ -177,6 +177,13 @@ async fn test_connection_reports_the_device() {
     assert_eq!(report.clock_drift_seconds, Some(90));
     assert_eq!(report.record_count, Some(100));
     zk.disconnect().await.unwrap();
+    // The same through the registry, as a server's "test connection" does.
+    let m = machine(handle.local_addr().port(), serde_json::json!({}));
+    let again = attendance_adapters::test_machine(&m, now).await.unwrap();
+    assert_eq!(
+        (again.serial, again.clock_drift_seconds),
+        (report.serial, Some(90))
+    );
     handle.shutdown().await;
 }
 
