@@ -18,8 +18,12 @@
 //! ```json
 //! { "seed": 7, "employees": 50, "first_user_id": 1, "shift_start": "08:00", "shift_end": "17:00",
 //!   "night_shift_start": "20:00", "night_shift_end": "05:00", "night_worker_percent": 8,
-//!   "speed_up": 60.0, "start": "2026-01-05T07:30:00", "history_hours": 24 }
+//!   "speed_up": 60.0, "start": "2026-01-05T07:30:00", "history_hours": 24,
+//!   "scans_per_minute": null }
 //! ```
+//!
+//! With `scans_per_minute` set, the generator leaves factory days aside and produces a steady
+//! stream at that rate from random users (a demo that looks alive at any hour, a load test).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -134,6 +138,9 @@ pub struct SimulatorConfig {
     pub start: Option<NaiveDateTime>,
     /// How far back a fetch without cursor reaches, in hours (default 24, at most 744).
     pub history_hours: u32,
+    /// Instead of factory days, a steady stream of this many scans per simulated minute from
+    /// random users (for demos at any hour and load tests); at most 10,000.
+    pub scans_per_minute: Option<f64>,
 }
 
 impl Default for SimulatorConfig {
@@ -150,6 +157,7 @@ impl Default for SimulatorConfig {
             speed_up: 1.0,
             start: None,
             history_hours: 24,
+            scans_per_minute: None,
         }
     }
 }
@@ -173,6 +181,11 @@ impl SimulatorConfig {
         }
         if self.history_hours > 744 {
             return bad("history_hours must be at most 744 (31 days)");
+        }
+        if let Some(rate) = self.scans_per_minute
+            && !(rate.is_finite() && rate > 0.0 && rate <= 10_000.0)
+        {
+            return bad("scans_per_minute must be a number in (0, 10000]");
         }
         if self.shift_start >= self.shift_end {
             return bad("shift_start must be before shift_end");
@@ -323,6 +336,9 @@ impl FactoryDay {
         if from >= to {
             return Vec::new();
         }
+        if let Some(rate) = self.config.scans_per_minute {
+            return self.steady_between(machine, tz, rate, from, to);
+        }
         // Shifts that start the day before may end inside the range (night shifts); a day of
         // margin on both sides covers every zone offset.
         let first = from.with_timezone(&tz).date_naive() - TimeDelta::days(2);
@@ -345,6 +361,66 @@ impl FactoryDay {
         out.into_iter()
             .filter_map(|(at, p)| Self::to_scan(machine, at, &p))
             .collect()
+    }
+
+    /// The steady mode: every simulated minute (from the epoch) has its own random stream, so
+    /// ranges can be cut anywhere. A minute holds `rate` scans (the fraction is a chance of one
+    /// more) at random seconds from random users, check-in or check-out at random.
+    fn steady_between(
+        &self,
+        machine: &MachineId,
+        tz: Tz,
+        rate: f64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<ScanData> {
+        let c = &self.config;
+        if c.employees == 0 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut minute = from.timestamp().div_euclid(60);
+        let last = to.timestamp().div_euclid(60);
+        while minute <= last {
+            let mut rng =
+                SplitMix::new(c.seed ^ (minute as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+            rng.next_u64();
+            let whole = rate.floor();
+            let count = whole as u64 + u64::from(rng.chance(rate - whole));
+            let mut scans = Vec::new();
+            for _ in 0..count {
+                let second = rng.next_u64() % 60;
+                let user = c
+                    .first_user_id
+                    .saturating_add((rng.next_u64() % u64::from(c.employees)) as u32);
+                let kind = if rng.chance(0.5) {
+                    PunchKind::Arrival
+                } else {
+                    PunchKind::Departure
+                };
+                let Some(at) = DateTime::from_timestamp(minute * 60 + second as i64, 0) else {
+                    continue;
+                };
+                let punch = SimPunch {
+                    user,
+                    local: at.with_timezone(&tz).naive_local(),
+                    kind,
+                    night: false,
+                    verify: 1,
+                };
+                if at > from && at <= to {
+                    scans.push((at, punch));
+                }
+            }
+            scans.sort_by_key(|a| (a.0, a.1.user));
+            out.extend(
+                scans
+                    .into_iter()
+                    .filter_map(|(at, p)| Self::to_scan(machine, at, &p)),
+            );
+            minute += 1;
+        }
+        out
     }
 
     fn to_scan(machine: &MachineId, at: DateTime<Utc>, p: &SimPunch) -> Option<ScanData> {

@@ -184,3 +184,27 @@ fn bad_configs_are_config_errors() {
         );
     }
 }
+
+#[test]
+fn the_steady_mode_holds_its_rate_deterministically() {
+    let id = MachineId::parse("SIM-1").unwrap();
+    let cfg = SimulatorConfig {
+        scans_per_minute: Some(30.0),
+        ..config(3, 40)
+    };
+    let from = TZ.with_ymd_and_hms(2026, 1, 5, 14, 0, 0).unwrap().to_utc();
+    let to = from + TimeDelta::minutes(10);
+    let g = FactoryDay::new(cfg.clone());
+    let scans = g.scans_between(&id, TZ, from, to);
+    // 30 per minute: the 10 minutes in (from, to], minus the instant `from` itself if drawn.
+    assert!((295..=301).contains(&scans.len()), "{}", scans.len());
+    assert_eq!(scans, FactoryDay::new(cfg).scans_between(&id, TZ, from, to));
+    assert!(scans.iter().all(|s| {
+        let user: u32 = s.device_user_id.as_str().parse().unwrap();
+        (1..=40).contains(&user) && s.timestamp > from && s.timestamp <= to
+    }));
+    let mid = from + TimeDelta::seconds(301);
+    let mut split = g.scans_between(&id, TZ, from, mid);
+    split.extend(g.scans_between(&id, TZ, mid, to));
+    assert_eq!(split, scans);
+}
