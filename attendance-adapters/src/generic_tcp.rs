@@ -449,12 +449,12 @@ impl GenericTcpConfig {
     }
 }
 
-type Item_ = Result<ScanData, AdapterError>;
+type ReaderItem = Result<ScanData, AdapterError>;
 
 /// An open connection: the reader task and the queue it fills.
 #[derive(Debug)]
 struct Session {
-    rx: mpsc::Receiver<Item_>,
+    rx: mpsc::Receiver<ReaderItem>,
     reader: JoinHandle<()>,
 }
 
@@ -475,7 +475,7 @@ struct Reader {
     partial_timeout: Duration,
     idle_timeout: Option<Duration>,
     skipped: Arc<AtomicU64>,
-    tx: mpsc::Sender<Item_>,
+    tx: mpsc::Sender<ReaderItem>,
 }
 
 impl Reader {
