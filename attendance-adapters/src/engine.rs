@@ -103,7 +103,7 @@ pub struct ScanReceived {
 
 /// A machine's connection changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MachineEvent {
+pub struct ConnectionChange {
     /// The machine.
     pub machine_id: MachineId,
     /// Why, when it is a disconnection or an error.
@@ -155,9 +155,9 @@ pub enum EngineEvent {
     /// An employee's day was recomputed; the data is the day as the summary shows it.
     AttendanceUpdated(Box<DailySummary>),
     /// A machine connected.
-    MachineConnected(MachineEvent),
+    MachineConnected(ConnectionChange),
     /// A machine disconnected.
-    MachineDisconnected(MachineEvent),
+    MachineDisconnected(ConnectionChange),
     /// Something failed.
     ErrorOccurred(ErrorEvent),
     /// The periodic status.

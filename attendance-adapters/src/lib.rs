@@ -1,8 +1,16 @@
 //! `attendance-adapters`: the device adapters of the attendance platform.
 //!
-//! So far: the ZKTeco binary protocol ([`zk`]), layered as a pure codec, a transport over TCP or
-//! UDP and an async client, with a fake device behind the `fakes` feature. The other vendors, the
-//! `BaseMachineAdapter` trait and the `MachineManager` follow (issue 4).
+//! - [`adapter`]: the [`BaseMachineAdapter`] contract every device meets, with typed errors;
+//! - [`zk`]: the ZKTeco binary protocol, layered as a pure codec, a transport over TCP or UDP, an
+//!   async client and [`zk::adapter::ZkAdapter`], with a fake device behind the `fakes` feature;
+//! - [`generic_tcp`]: devices that write one text line per scan (configurable line format), with a
+//!   fake device behind `fakes`;
+//! - [`simulator`]: a seeded, deterministic generator of factory days served as a machine;
+//! - [`registry`]: [`adapter_for`] picks the adapter by machine type;
+//! - [`manager`]: the [`MachineManager`], one task per machine with cursors, backoff, a circuit
+//!   breaker, health, connection events and a bounded output of scan batches;
+//! - [`engine`]: the real-time engine: a bounded queue of scan batches, an ingest stage that
+//!   stores them with their cursors and recomputes only the affected days, and an event bus.
 //!
 //! The codec is pure, so a frame can be built and read back without a socket (here the worked
 //! example of the protocol reference, a request for option `~OS`):
@@ -22,6 +30,14 @@
 
 pub mod adapter;
 pub mod engine;
+pub mod generic_tcp;
+pub mod manager;
+pub mod registry;
+pub mod simulator;
 pub mod zk;
 
 pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};
+pub use manager::{
+    CursorSource, MachineEvent, MachineEventKind, MachineHealth, MachineManager, ManagerConfig,
+};
+pub use registry::{adapter_for, test_machine};

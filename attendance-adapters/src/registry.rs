@@ -1,0 +1,77 @@
+//! Which adapter reads which machine: [`adapter_for`].
+
+use attendance_core::machine::{Machine, MachineType};
+use chrono::{DateTime, Utc};
+
+use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport};
+use crate::generic_tcp::GenericTcpAdapter;
+use crate::simulator::SimulatorAdapter;
+use crate::zk::adapter::ZkAdapter;
+
+/// The adapter for `machine`, chosen by its type and built from its config (without
+/// connecting). Returns [`AdapterError::Config`] when the machine's config does not parse and
+/// [`AdapterError::Unsupported`] for a type this build cannot read.
+pub fn adapter_for(machine: &Machine) -> Result<Box<dyn BaseMachineAdapter>, AdapterError> {
+    match machine.machine_type {
+        MachineType::Zkteco => Ok(Box::new(ZkAdapter::new(machine.clone())?)),
+        MachineType::Simulated => Ok(Box::new(SimulatorAdapter::new(machine.clone())?)),
+        MachineType::GenericTcp => Ok(Box::new(GenericTcpAdapter::new(machine.clone())?)),
+        machine_type
+        @ (MachineType::ZktecoAdms | MachineType::Hikvision | MachineType::Suprema) => {
+            Err(AdapterError::Unsupported {
+                machine_type,
+                what: "be read by this build",
+            })
+        }
+    }
+}
+
+/// What a "test connection" button needs: builds the adapter for `machine`, tests the
+/// connection (clock drift against `now`) and disconnects. Errors as [`adapter_for`] and
+/// [`BaseMachineAdapter::test_connection`].
+pub async fn test_machine(
+    machine: &Machine,
+    now: DateTime<Utc>,
+) -> Result<ConnectionReport, AdapterError> {
+    let mut adapter = adapter_for(machine)?;
+    let report = adapter.test_connection(now).await;
+    if let Err(e) = adapter.disconnect().await {
+        tracing::debug!(machine = %machine.machine_id, error = %e, "disconnect after a connection test failed");
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attendance_core::machine::NewMachine;
+
+    fn machine(kind: &str, config: serde_json::Value) -> Machine {
+        Machine::parse(
+            &NewMachine {
+                machine_id: "M1".into(),
+                name: "M".into(),
+                machine_type: kind.into(),
+                ip_address: "127.0.0.1".into(),
+                config: Some(config),
+                ..NewMachine::default()
+            },
+            chrono_tz::Asia::Dhaka,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn chooses_by_type() {
+        for kind in ["zkteco", "simulated", "generic_tcp"] {
+            let a = adapter_for(&machine(kind, serde_json::json!({}))).unwrap();
+            assert_eq!(a.machine().machine_type.as_str(), kind);
+        }
+        for kind in ["zkteco_adms", "hikvision", "suprema"] {
+            let err = adapter_for(&machine(kind, serde_json::json!({}))).unwrap_err();
+            assert!(matches!(err, AdapterError::Unsupported { .. }), "{err}");
+        }
+        let err = adapter_for(&machine("zkteco", serde_json::json!({"nope": 1}))).unwrap_err();
+        assert!(matches!(err, AdapterError::Config { .. }), "{err}");
+    }
+}
