@@ -21,6 +21,7 @@
 //! ```
 
 pub mod adapter;
+pub mod adms;
 pub mod zk;
 
 pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};
