@@ -22,6 +22,7 @@
 
 pub mod adapter;
 pub mod adms;
+pub mod hikvision;
 pub mod zk;
 
 pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};

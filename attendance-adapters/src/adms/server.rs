@@ -305,14 +305,14 @@ impl AdmsHub {
     }
 
     /// Looks the device up and records the contact; `Err` is the reply to send.
-    fn contact(&self, query: &Params) -> Result<(String, AdmsDevice), Response> {
+    fn contact(&self, query: &Params) -> Result<(String, AdmsDevice), Refusal> {
         let Some(serial) = query.get("SN").filter(|s| !s.is_empty()) else {
-            return Err(text(StatusCode::BAD_REQUEST, "missing SN".into()));
+            return Err(Refusal(StatusCode::BAD_REQUEST, "missing SN"));
         };
         let mut devices = self.devices();
         let Some(entry) = devices.get_mut(serial) else {
             tracing::warn!(serial, "ADMS request from a device not on the allow-list");
-            return Err(text(StatusCode::FORBIDDEN, "unknown device".into()));
+            return Err(Refusal(StatusCode::FORBIDDEN, "unknown device"));
         };
         entry.status.last_contact = Some(Utc::now());
         Ok((serial.to_owned(), entry.device.clone()))
@@ -322,6 +322,16 @@ impl AdmsHub {
         if let Some(entry) = self.devices().get_mut(serial) {
             f(entry);
         }
+    }
+}
+
+/// A refused request: its status and body.
+#[derive(Debug)]
+struct Refusal(StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        text(self.0, self.1.into())
     }
 }
 
@@ -372,7 +382,7 @@ async fn cdata(
     let query = Params(query);
     let (serial, device) = match hub.contact(&query) {
         Ok(found) => found,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.into_response(),
     };
     let table = query.get("table").map(str::to_ascii_uppercase);
     if method == Method::GET || table.is_none() {
@@ -499,7 +509,7 @@ async fn getrequest(
     let query = Params(query);
     let (serial, _) = match hub.contact(&query) {
         Ok(found) => found,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.into_response(),
     };
     let mut commands = Vec::new();
     hub.with_entry(&serial, |e| {
@@ -519,7 +529,7 @@ async fn devicecmd(
     let query = Params(query);
     let (serial, _) = match hub.contact(&query) {
         Ok(found) => found,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.into_response(),
     };
     let results = parse_devicecmd(&String::from_utf8_lossy(&body));
     hub.with_entry(&serial, |e| {
@@ -537,6 +547,6 @@ async fn devicecmd(
 async fn ping(State(hub): State<AdmsHub>, Query(query): Query<Vec<(String, String)>>) -> Response {
     match hub.contact(&Params(query)) {
         Ok(_) => text(StatusCode::OK, "OK".into()),
-        Err(reply) => reply,
+        Err(refusal) => refusal.into_response(),
     }
 }
