@@ -22,6 +22,7 @@
 
 pub mod adapter;
 pub mod adms;
+pub mod biostar;
 pub mod hikvision;
 pub mod zk;
 
