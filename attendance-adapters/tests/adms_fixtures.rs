@@ -184,6 +184,17 @@ async fn reply(app: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
+#[test]
+fn time_zone_options_are_hours_or_minutes() {
+    use attendance_adapters::adms::device_time_zone;
+    let now = utc("2026-01-05T00:00:00Z");
+    assert_eq!(device_time_zone(chrono_tz::Asia::Dhaka, now), 6);
+    assert_eq!(device_time_zone(chrono_tz::Asia::Kolkata, now), 330);
+    assert_eq!(device_time_zone(chrono_tz::Asia::Kathmandu, now), 345);
+    assert_eq!(device_time_zone(chrono_tz::America::New_York, now), -5);
+    assert_eq!(device_time_zone(chrono_tz::UTC, now), 0);
+}
+
 #[tokio::test]
 async fn router_answers_the_documented_requests() {
     let (tx, mut rx) = mpsc::channel(8);

@@ -121,6 +121,8 @@ async fn every_profile_delivers_every_punch_once_with_stamps_as_cursors() {
         let mut fake = FakeAdmsDevice::new(config.clone()).unwrap();
         let reply = fake.handshake().await.unwrap();
         assert_eq!(reply.serial, SERIAL);
+        // Dhaka is UTC+6 all year: whole hours.
+        assert_eq!(reply.number("TimeZone"), Some(6));
         fake.punch(config.punches(60));
         let report = fake.upload().await.unwrap();
         assert_eq!(

@@ -285,7 +285,8 @@ pub struct HandshakeOptions {
     pub trans_interval: u32,
     /// `TransFlag`: which data to upload.
     pub trans_flag: String,
-    /// `TimeZone`: whole hours, or minutes for fractional zones, as the device expects.
+    /// `TimeZone`: whole hours, or minutes for fractional zones, as the device expects. The
+    /// router replaces it with each device's own offset.
     pub time_zone: i32,
     /// `Realtime`: upload each punch as it happens.
     pub realtime: bool,

@@ -13,4 +13,4 @@ pub mod fake;
 pub mod server;
 
 pub use adapter::{AdmsAdapter, AdmsMachineConfig};
-pub use server::{AdmsConfig, AdmsDevice, AdmsHub, DeviceStatus, router};
+pub use server::{AdmsConfig, AdmsDevice, AdmsHub, DeviceStatus, device_time_zone, router};

@@ -3,10 +3,12 @@
 //!
 //! Routes (each also with the `.aspx` suffix eSSL firmware use):
 //! - `GET /iclock/cdata?SN=..&options=all`: the handshake; the reply names the device's last
-//!   stamp as `ATTLOGStamp` when the hub has one, so the device resumes there;
+//!   stamp as `ATTLOGStamp` when the hub has one, so the device resumes there, and its zone's
+//!   offset as `TimeZone` (see [`device_time_zone`]);
 //! - `POST /iclock/cdata?SN=..&table=ATTLOG&Stamp=..`: punches → one [`ScanBatch`] whose cursor
-//!   is the device's `Stamp`; `OPERLOG`, `BIODATA`, `options` and other tables are counted and
-//!   acknowledged;
+//!   is the device's `Stamp`, answered `OK: n` where n counts every non-blank line, the
+//!   unreadable ones included (they are logged and skipped: re-sending them would not help);
+//!   `OPERLOG`, `BIODATA`, `options` and other tables are counted and acknowledged;
 //! - `GET /iclock/getrequest`: queued commands, or `OK`;
 //! - `POST /iclock/devicecmd`: command results, matched to the queued ids;
 //! - `GET /iclock/ping`: `OK`.
@@ -325,6 +327,21 @@ impl AdmsHub {
     }
 }
 
+/// The `TimeZone` option for a device whose clock runs in `tz`, at `now`: its UTC offset in whole
+/// hours, or in minutes when the zone has a fractional offset (India: 330), as devices expect.
+pub fn device_time_zone(tz: Tz, now: DateTime<Utc>) -> i32 {
+    use chrono::{Offset, TimeZone};
+    let seconds = tz
+        .offset_from_utc_datetime(&now.naive_utc())
+        .fix()
+        .local_minus_utc();
+    if seconds % 3600 == 0 {
+        seconds / 3600
+    } else {
+        seconds / 60
+    }
+}
+
 /// A refused request: its status and body.
 #[derive(Debug)]
 struct Refusal(StatusCode, &'static str);
@@ -394,9 +411,11 @@ async fn cdata(
             stamp = e.status.last_stamp.clone();
         });
         tracing::info!(serial, "ADMS handshake");
+        let mut options = hub.inner.options.clone();
+        options.time_zone = device_time_zone(device.time_zone, Utc::now());
         return text(
             StatusCode::OK,
-            encode_handshake(&serial, &hub.inner.options, stamp.as_deref()),
+            encode_handshake(&serial, &options, stamp.as_deref()),
         );
     }
     let body = String::from_utf8_lossy(&body);
