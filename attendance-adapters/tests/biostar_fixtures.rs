@@ -122,3 +122,22 @@ fn every_success_code_of_the_gsdk_table_maps_to_the_mode_its_name_says() {
     }
     assert!(checked > 100, "{checked} codes");
 }
+
+#[test]
+fn rows_without_a_datetime_or_user_are_skipped_not_fatal() {
+    let body = br#"{"EventCollection": {"rows": [
+        {"id": 1, "event_type_id": {"code": 4865}, "user_id": {"user_id": "7"}},
+        {"id": "2", "datetime": "2026-01-05T02:30:00.00Z", "event_type_id": {"code": "4867"}},
+        {"id": "3", "datetime": "2026-01-05T02:30:00.00Z", "event_type_id": {"code": "6401"},
+         "user_id": {"user_id": "7"}}]}}"#;
+    let rows = decode_search_response(body).unwrap().collection.rows;
+    let machine = MachineId::parse("BIOSTAR-1").unwrap();
+    let skips: Vec<_> = rows
+        .iter()
+        .map(|r| row_to_scan(r, &DEFAULT_PUNCH_FAMILIES, &machine).unwrap_err())
+        .collect();
+    assert!(skips[0].is_malformed() && skips[1].is_malformed());
+    assert!(!skips[2].is_malformed(), "access denied is not a punch");
+    let rows = decode_search_response(br#"{"EventCollection": {"rows": null}}"#).unwrap();
+    assert!(rows.collection.rows.is_empty());
+}

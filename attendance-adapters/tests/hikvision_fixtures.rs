@@ -190,3 +190,22 @@ async fn the_push_router_ignores_heartbeats_and_forwards_person_events() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[test]
+fn older_firmware_rows_and_broken_rows_do_not_sink_the_page() {
+    let body = br#"{"AcsEvent": {"searchID": "x", "responseStatusStrg": "OK", "numOfMatches": 3,
+        "totalMatches": 3, "InfoList": [
+        {"major": 5, "minor": 38, "time": "2026-01-05T08:00:00+06:00", "employeeNo": 42, "serialNo": 7},
+        {"major": 5, "minor": 75, "employeeNoString": "43", "serialNo": 8},
+        {"major": 5, "minor": 75, "time": "2026-01-05T08:00:00", "employeeNo": "0044", "serialNo": 9}]}}"#;
+    let rows = decode_acs_reply(body).unwrap().info_list.unwrap();
+    let scan = info_to_scan(&rows[0], &PERSON_MINORS, &machine(), chrono_tz::UTC).unwrap();
+    assert_eq!(scan.device_user_id.as_str(), "42");
+    assert_eq!(scan.timestamp, utc("2026-01-05T02:00:00Z"));
+    let skip = info_to_scan(&rows[1], &PERSON_MINORS, &machine(), chrono_tz::UTC).unwrap_err();
+    assert!(skip.is_malformed(), "{skip}");
+    // No offset: the machine's zone applies.
+    let scan = info_to_scan(&rows[2], &PERSON_MINORS, &machine(), chrono_tz::Asia::Dhaka).unwrap();
+    assert_eq!(scan.device_user_id.as_str(), "0044");
+    assert_eq!(scan.timestamp, utc("2026-01-05T02:00:00Z"));
+}

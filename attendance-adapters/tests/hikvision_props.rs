@@ -15,7 +15,7 @@ fn info() -> impl Strategy<Value = AcsEventInfo> {
     (
         (any::<u32>(), any::<u32>(), "[ -~]{0,30}"),
         proptest::option::of("[0-9]{1,10}"),
-        proptest::option::of(any::<u64>()),
+        proptest::option::of("[0-9]{1,12}"),
         proptest::option::of("\\PC{0,10}"),
         proptest::option::of(any::<u64>()),
         proptest::option::of("[a-zA-Z]{0,10}"),

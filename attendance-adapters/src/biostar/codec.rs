@@ -170,7 +170,7 @@ pub struct DeviceRef {
 }
 
 /// The event type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventType {
     /// `event_code | sub_code` as text.
     #[serde(deserialize_with = "string_or_number")]
@@ -181,9 +181,10 @@ pub struct EventType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRow {
     /// The event id (restarts every month).
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(default, deserialize_with = "string_or_number")]
     pub id: String,
-    /// The punch time in UTC.
+    /// The punch time in UTC (empty when absent: such a row is skipped, not the page).
+    #[serde(default)]
     pub datetime: String,
     /// When the server stored it, in the server's zone (never the punch time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +203,7 @@ pub struct EventRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<DeviceRef>,
     /// The event type.
+    #[serde(default)]
     pub event_type_id: EventType,
     /// The time-and-attendance key pressed, if any.
     #[serde(

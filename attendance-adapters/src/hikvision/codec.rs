@@ -94,11 +94,14 @@ impl AcsEventPage {
 /// One event row of a search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcsEventInfo {
-    /// Major type.
+    /// Major type (0 when absent).
+    #[serde(default)]
     pub major: u32,
-    /// Minor type.
+    /// Minor type (0 when absent).
+    #[serde(default)]
     pub minor: u32,
-    /// When, ISO 8601 with offset.
+    /// When, ISO 8601 with offset (empty when absent: such a row is skipped, not the page).
+    #[serde(default)]
     pub time: String,
     /// The person id (newer firmware).
     #[serde(
@@ -107,13 +110,14 @@ pub struct AcsEventInfo {
         skip_serializing_if = "Option::is_none"
     )]
     pub employee_no_string: Option<String>,
-    /// The person id as a number (older firmware).
+    /// The person id of older firmware (`employeeNo`, a number or a string).
     #[serde(
         rename = "employeeNo",
         default,
+        deserialize_with = "opt_string_or_number",
         skip_serializing_if = "Option::is_none"
     )]
-    pub employee_no: Option<u64>,
+    pub employee_no: Option<String>,
     /// The card number of card events.
     #[serde(rename = "cardNo", default, skip_serializing_if = "Option::is_none")]
     pub card_no: Option<String>,
@@ -147,7 +151,23 @@ impl AcsEventInfo {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
-            .or_else(|| self.employee_no.map(|n| n.to_string()))
+            .or_else(|| {
+                self.employee_no
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            })
+    }
+}
+
+fn opt_string_or_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(Some(s)),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        _ => Ok(None),
     }
 }
 
