@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use attendance_adapters::hikvision::codec::{PERSON_MINORS, info_to_scan};
 use attendance_adapters::hikvision::fake::{self, FakeHikConfig, FakeHikHandle, HikFault};
-use attendance_adapters::hikvision::{
-    HikPushConfig, HikPushDevice, HikPushHub, HikvisionAdapter, push_router,
-};
+use attendance_adapters::hikvision::{HikPushConfig, HikPushHub, HikvisionAdapter, push_router};
 use attendance_adapters::{AdapterError, BaseMachineAdapter};
 use attendance_core::machine::{Machine, NewMachine};
 use attendance_core::scan::ScanData;
 use attendance_core::store::MachineCursor;
 use chrono::{TimeDelta, Utc};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 const ZONE: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
@@ -177,16 +176,7 @@ async fn wrong_passwords_and_dead_ports_are_typed() {
 async fn the_push_receiver_takes_the_fakes_quirky_multipart() {
     let config = terminal(10);
     let (tx, mut rx) = mpsc::channel(8);
-    let hub = HikPushHub::new(
-        HikPushConfig {
-            devices: vec![HikPushDevice {
-                machine_id: attendance_core::scan::MachineId::parse("HIK-GATE-1").unwrap(),
-                time_zone: ZONE,
-            }],
-            ..HikPushConfig::default()
-        },
-        tx,
-    );
+    let hub = HikPushHub::new(HikPushConfig::default(), tx);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://{}/hikvision/events/HIK-GATE-1",
@@ -194,6 +184,17 @@ async fn the_push_receiver_takes_the_fakes_quirky_multipart() {
     );
     let app: axum::Router = push_router(hub.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // An adapter given the hub streams what the terminal pushes (and allows the machine).
+    let mut adapter = HikvisionAdapter::new(machine(1, "x", 30)).unwrap();
+    assert!(!adapter.supports_live());
+    assert!(matches!(
+        adapter.live_scans().await,
+        Err(AdapterError::Unsupported { .. })
+    ));
+    let mut adapter = adapter.with_push(hub.clone());
+    assert!(adapter.supports_live());
+    let mut live = adapter.live_scans().await.unwrap();
 
     let mut envelopes = vec![config.heartbeat()];
     envelopes.extend((0..10).map(|k| config.push_envelope(k)));
@@ -208,6 +209,14 @@ async fn the_push_receiver_takes_the_fakes_quirky_multipart() {
         want
     });
     assert_eq!(batch.cursor, Some(MachineCursor("1010".into())));
+    for want in &batch.scans {
+        let got = tokio::time::timeout(Duration::from_secs(5), live.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got, want);
+    }
     let status = hub.status("HIK-GATE-1").unwrap();
     assert_eq!((status.heartbeats, status.scans, status.ignored), (1, 8, 2));
     server.abort();

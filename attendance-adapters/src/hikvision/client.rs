@@ -21,7 +21,10 @@ use super::codec::{
     decode_acs_reply, info_to_scan, parse_time,
 };
 use super::digest::{Challenge, authorization, parse_challenge};
-use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, parse_config};
+use super::push::{HikPushDevice, HikPushHub};
+use crate::adapter::{
+    AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream, parse_config,
+};
 use attendance_core::machine::MachineType;
 
 fn default_username() -> String {
@@ -301,14 +304,19 @@ pub fn isapi_time(t: DateTime<Utc>, tz: Tz) -> String {
         .to_string()
 }
 
-/// The pull adapter of a Hikvision terminal. The cursor is the terminal's `serialNo`: a fetch
+/// The adapter of a Hikvision terminal. The cursor is the terminal's `serialNo`: a fetch
 /// returns the person events with a greater one, and the greatest number seen (of any event) as
 /// the next cursor. Events without `serialNo` are always returned (the store deduplicates).
+///
+/// Live scans come from the terminal's HTTP-listening pushes: give the adapter the host's
+/// [`HikPushHub`] with [`HikvisionAdapter::with_push`] and `live_scans` streams what the
+/// [`super::push_router`] receives for this machine (allowing the machine on the hub).
 #[derive(Debug)]
 pub struct HikvisionAdapter {
     machine: Machine,
     config: HikvisionConfig,
     client: Option<HikvisionClient>,
+    push: Option<HikPushHub>,
     // The newest event time seen, to narrow the next search window.
     last_time: Option<DateTime<Utc>>,
 }
@@ -334,8 +342,16 @@ impl HikvisionAdapter {
             machine,
             config,
             client: None,
+            push: None,
             last_time: None,
         })
+    }
+
+    /// Streams live scans from `hub`, the push receiver the host mounted.
+    #[must_use]
+    pub fn with_push(mut self, hub: HikPushHub) -> Self {
+        self.push = Some(hub);
+        self
     }
 
     fn base_url(&self) -> String {
@@ -460,5 +476,41 @@ impl BaseMachineAdapter for HikvisionAdapter {
         }
         fetch.cursor = max_serial.map(|s| MachineCursor(s.to_string()));
         Ok(fetch)
+    }
+
+    fn supports_live(&self) -> bool {
+        self.push.is_some()
+    }
+
+    async fn live_scans(&mut self) -> Result<ScanStream, AdapterError> {
+        let Some(hub) = &self.push else {
+            return Err(AdapterError::Unsupported {
+                machine_type: self.machine.machine_type,
+                what: "stream live scans without a push receiver",
+            });
+        };
+        hub.allow(HikPushDevice {
+            machine_id: self.machine.machine_id.clone(),
+            time_zone: self.machine.time_zone,
+        });
+        let rx = hub
+            .subscribe(self.machine.machine_id.as_str())
+            .ok_or_else(|| AdapterError::NotConnected {
+                target: self.base_url(),
+            })?;
+        let machine = self.machine.machine_id.to_string();
+        let stream = futures::stream::unfold((rx, machine), |(mut rx, machine)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(scan) => return Some((Ok(scan), (rx, machine))),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // The scans are in the ingest channel already; only this view missed them.
+                        tracing::warn!(machine, missed = n, "Hikvision live stream lagged");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(Box::pin(stream))
     }
 }

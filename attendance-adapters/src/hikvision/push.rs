@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use attendance_core::scan::MachineId;
+use attendance_core::scan::ScanData;
 use attendance_core::store::{MachineCursor, ScanBatch};
 use axum::Router;
 use axum::body::Bytes;
@@ -22,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::codec::{EventFields, PERSON_MINORS, decode_push, event_to_scan};
 
@@ -75,7 +76,25 @@ struct Inner {
     enqueue_timeout: Duration,
     sender: mpsc::Sender<ScanBatch>,
     // Keyed by machine id; a std mutex never held across an await.
-    devices: Mutex<HashMap<String, (HikPushDevice, PushStatus)>>,
+    devices: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    device: HikPushDevice,
+    status: PushStatus,
+    // Live copies for adapters; sending never blocks (slow listeners lag).
+    live: broadcast::Sender<ScanData>,
+}
+
+impl Entry {
+    fn new(device: HikPushDevice) -> Self {
+        Self {
+            device,
+            status: PushStatus::default(),
+            live: broadcast::channel(1024).0,
+        }
+    }
 }
 
 /// The shared state of the push receiver (cheap to clone).
@@ -90,7 +109,7 @@ impl HikPushHub {
         let devices = config
             .devices
             .into_iter()
-            .map(|d| (d.machine_id.to_string(), (d, PushStatus::default())))
+            .map(|d| (d.machine_id.to_string(), Entry::new(d)))
             .collect();
         Self {
             inner: Arc::new(Inner {
@@ -102,24 +121,32 @@ impl HikPushHub {
         }
     }
 
-    fn devices(&self) -> MutexGuard<'_, HashMap<String, (HikPushDevice, PushStatus)>> {
+    fn devices(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         self.inner
             .devices
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Allows a terminal (or updates its zone).
+    /// Allows a terminal (or updates its zone; its state is kept).
     pub fn allow(&self, device: HikPushDevice) {
         let mut devices = self.devices();
-        let key = device.machine_id.to_string();
-        let status = devices.remove(&key).map(|(_, s)| s).unwrap_or_default();
-        devices.insert(key, (device, status));
+        match devices.get_mut(device.machine_id.as_str()) {
+            Some(entry) => entry.device = device,
+            None => {
+                devices.insert(device.machine_id.to_string(), Entry::new(device));
+            }
+        }
     }
 
     /// What the receiver knows about `machine`, if it is allowed.
     pub fn status(&self, machine: &str) -> Option<PushStatus> {
-        self.devices().get(machine).map(|(_, s)| s.clone())
+        self.devices().get(machine).map(|e| e.status.clone())
+    }
+
+    /// A receiver of the scans pushed by `machine` from now on, or `None` if it is not allowed.
+    pub fn subscribe(&self, machine: &str) -> Option<broadcast::Receiver<ScanData>> {
+        self.devices().get(machine).map(|e| e.live.subscribe())
     }
 }
 
@@ -139,9 +166,9 @@ async fn receive(
     let device = {
         let mut devices = hub.devices();
         match devices.get_mut(&machine) {
-            Some((device, status)) => {
-                status.last_contact = Some(Utc::now());
-                device.clone()
+            Some(entry) => {
+                entry.status.last_contact = Some(Utc::now());
+                entry.device.clone()
             }
             None => {
                 tracing::warn!(machine, "Hikvision push from an unknown machine");
@@ -200,6 +227,7 @@ async fn receive(
             scans,
             cursor: cursor.map(|c| MachineCursor(c.to_string())),
         };
+        let copies = batch.scans.clone();
         if hub
             .inner
             .sender
@@ -213,11 +241,17 @@ async fn receive(
             );
             return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
         }
+        if let Some(entry) = hub.devices().get(&machine) {
+            for scan in copies {
+                // No receivers is the normal case when no adapter streams this terminal.
+                let _ = entry.live.send(scan);
+            }
+        }
     }
-    if let Some((_, status)) = hub.devices().get_mut(&machine) {
-        status.heartbeats += heartbeats;
-        status.ignored += ignored;
-        status.scans += accepted;
+    if let Some(entry) = hub.devices().get_mut(&machine) {
+        entry.status.heartbeats += heartbeats;
+        entry.status.ignored += ignored;
+        entry.status.scans += accepted;
     }
     (StatusCode::OK, "OK").into_response()
 }
