@@ -5,6 +5,12 @@
 //!   async client and [`zk::adapter::ZkAdapter`], with a fake device behind the `fakes` feature;
 //! - [`generic_tcp`]: devices that write one text line per scan (configurable line format), with a
 //!   fake device behind `fakes`;
+//! - [`adms`]: ZKTeco ADMS push ("iclock"): a parser, an axum router a host mounts, an adapter
+//!   and a fake device that posts;
+//! - [`hikvision`]: Hikvision ISAPI access-control events (digest auth, paged `AcsEvent` search,
+//!   the HTTP push receiver), with a fake terminal;
+//! - [`biostar`]: Suprema BioStar 2 REST (session login, event search with a datetime cursor),
+//!   with a fake server;
 //! - [`simulator`]: a seeded, deterministic generator of factory days served as a machine;
 //! - [`registry`]: [`adapter_for`] picks the adapter by machine type;
 //! - [`manager`]: the [`MachineManager`], one task per machine with cursors, backoff, a circuit
@@ -29,8 +35,11 @@
 //! ```
 
 pub mod adapter;
+pub mod adms;
+pub mod biostar;
 pub mod engine;
 pub mod generic_tcp;
+pub mod hikvision;
 pub mod manager;
 pub mod registry;
 pub mod simulator;

@@ -4,7 +4,9 @@ use attendance_core::machine::{Machine, MachineType};
 use chrono::{DateTime, Utc};
 
 use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport};
+use crate::biostar::BioStarAdapter;
 use crate::generic_tcp::GenericTcpAdapter;
+use crate::hikvision::HikvisionAdapter;
 use crate::simulator::SimulatorAdapter;
 use crate::zk::adapter::ZkAdapter;
 
@@ -16,13 +18,14 @@ pub fn adapter_for(machine: &Machine) -> Result<Box<dyn BaseMachineAdapter>, Ada
         MachineType::Zkteco => Ok(Box::new(ZkAdapter::new(machine.clone())?)),
         MachineType::Simulated => Ok(Box::new(SimulatorAdapter::new(machine.clone())?)),
         MachineType::GenericTcp => Ok(Box::new(GenericTcpAdapter::new(machine.clone())?)),
-        machine_type
-        @ (MachineType::ZktecoAdms | MachineType::Hikvision | MachineType::Suprema) => {
-            Err(AdapterError::Unsupported {
-                machine_type,
-                what: "be read by this build",
-            })
-        }
+        MachineType::Hikvision => Ok(Box::new(HikvisionAdapter::new(machine.clone())?)),
+        MachineType::Suprema => Ok(Box::new(BioStarAdapter::new(machine.clone())?)),
+        // ADMS devices push to the `/iclock` routes: their adapter needs the router's hub
+        // (`adms::AdmsAdapter::new(machine, hub)`), so it cannot be built from the machine alone.
+        machine_type @ MachineType::ZktecoAdms => Err(AdapterError::Unsupported {
+            machine_type,
+            what: "be polled (they push to the /iclock routes; build adms::AdmsAdapter with the router's hub)",
+        }),
     }
 }
 
@@ -67,10 +70,21 @@ mod tests {
             let a = adapter_for(&machine(kind, serde_json::json!({}))).unwrap();
             assert_eq!(a.machine().machine_type.as_str(), kind);
         }
-        for kind in ["zkteco_adms", "hikvision", "suprema"] {
-            let err = adapter_for(&machine(kind, serde_json::json!({}))).unwrap_err();
-            assert!(matches!(err, AdapterError::Unsupported { .. }), "{err}");
+        for (kind, config) in [
+            (
+                "hikvision",
+                serde_json::json!({"username": "admin", "password": "secret"}),
+            ),
+            (
+                "suprema",
+                serde_json::json!({"login_id": "admin", "password": "secret"}),
+            ),
+        ] {
+            let a = adapter_for(&machine(kind, config)).unwrap();
+            assert_eq!(a.machine().machine_type.as_str(), kind);
         }
+        let err = adapter_for(&machine("zkteco_adms", serde_json::json!({}))).unwrap_err();
+        assert!(matches!(err, AdapterError::Unsupported { .. }), "{err}");
         let err = adapter_for(&machine("zkteco", serde_json::json!({"nope": 1}))).unwrap_err();
         assert!(matches!(err, AdapterError::Config { .. }), "{err}");
     }
