@@ -204,8 +204,9 @@ pub struct EngineHandle {
     started: Instant,
     capacity: usize,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    status_task: JoinHandle<()>,
+    /// The ingest and status tasks, taken by the first shutdown (so a shared handle can stop
+    /// the engine).
+    tasks: std::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
 }
 
 impl Engine {
@@ -240,8 +241,7 @@ impl Engine {
             started,
             capacity,
             stop,
-            task,
-            status_task,
+            tasks: std::sync::Mutex::new(Some((task, status_task))),
         }
     }
 }
@@ -313,13 +313,19 @@ impl EngineHandle {
     }
 
     /// Stops accepting batches, stores every batch already accepted, and returns the final
-    /// counters. Senders held elsewhere get an error from then on.
-    pub async fn shutdown(self) -> EngineStats {
+    /// counters. Senders held elsewhere get an error from then on. Later calls return at once.
+    pub async fn shutdown(&self) -> EngineStats {
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            error!(error = %e, "the ingest task failed");
+        let tasks = match self.tasks.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some((ingest, status)) = tasks {
+            if let Err(e) = ingest.await {
+                error!(error = %e, "the ingest task failed");
+            }
+            let _ = status.await;
         }
-        let _ = self.status_task.await;
         snapshot(&self.counters, 0, self.capacity, self.started)
     }
 }

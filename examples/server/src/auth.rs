@@ -1,0 +1,254 @@
+//! Logins and bearer tokens: argon2 password hashes, JWTs signed with the server's secret, the
+//! [`AuthUser`] extractor that turns a token into core's [`Actor`], and the `/api/auth` routes.
+
+use std::time::Duration;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use attendance_core::access::{Actor, Role};
+use attendance_core::employee::{Department, EmployeeCode};
+use attendance_core::store::{StoreError, UserAccount};
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use chrono::Utc;
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::state::AppState;
+
+/// How tokens are signed and how long they live.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// How long a token is valid.
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// Keys from a secret (at least 32 bytes is advisable).
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl,
+        }
+    }
+}
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The username.
+    pub sub: String,
+    /// The role.
+    pub role: Role,
+    /// The employee the user is, if any.
+    pub employee: Option<EmployeeCode>,
+    /// The user's department, if any (the linked employee's at login).
+    pub department: Option<Department>,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expires at (Unix seconds).
+    pub exp: i64,
+}
+
+impl TokenKeys {
+    /// A token for `claims`.
+    pub fn issue(&self, claims: &Claims) -> ApiResult<String> {
+        jsonwebtoken::encode(&Header::default(), claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    /// The claims of a valid, unexpired token; 401 otherwise.
+    pub fn verify(&self, token: &str) -> ApiResult<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &Validation::default())
+            .map(|data| data.claims)
+            .map_err(|e| ApiError::unauthorized(format!("invalid or expired token: {e}")))
+    }
+}
+
+/// Hashes a password with argon2id (a fresh salt each time), off the async threads.
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Whether `password` matches the stored argon2 `hash`, off the async threads.
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The caller, from the bearer token (or, for WebSockets, a `token` query parameter).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The username.
+    pub username: String,
+    /// The caller as core's access policy sees them.
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        let query = parts
+            .uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
+        let Some(token) = header.or(query) else {
+            return Err(ApiError::unauthorized(
+                "missing bearer token: log in at POST /api/auth/login",
+            ));
+        };
+        let claims = state.tokens.verify(token.trim())?;
+        Ok(Self {
+            username: claims.sub,
+            actor: Actor::new(claims.role, claims.employee, claims.department),
+        })
+    }
+}
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// The user as the API shows it (never the hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// The username.
+    pub username: String,
+    /// The role.
+    pub role: Role,
+    /// The linked employee.
+    pub employee_id: Option<EmployeeCode>,
+    /// Their department.
+    pub department: Option<Department>,
+}
+
+/// `POST /api/auth/login` answer.
+#[derive(Debug, Serialize)]
+pub struct LoginResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// Who logged in.
+    pub user: UserView,
+}
+
+async fn department_of(state: &AppState, account: &UserAccount) -> ApiResult<Option<Department>> {
+    match &account.employee {
+        Some(code) => match state.store.employee(code).await {
+            Ok(e) => Ok(Some(e.department)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        },
+        None => Ok(None),
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let refused = || ApiError::unauthorized("wrong username or password");
+    if !state.login_limiter.allow(&body.username) {
+        return Err(ApiError::too_many_requests(
+            "too many login attempts for this user; wait a minute",
+        ));
+    }
+    let account = match state.store.account(&body.username).await {
+        Ok(account) => account,
+        Err(StoreError::NotFound { .. }) => {
+            // Spend the same time as a real check, so usernames cannot be probed by timing.
+            let _ = verify_password(body.password, DUMMY_HASH.into()).await;
+            return Err(refused());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !account.active || !verify_password(body.password, account.password_hash.clone()).await {
+        return Err(refused());
+    }
+    let department = department_of(&state, &account).await?;
+    let now = Utc::now().timestamp();
+    let ttl = state.tokens.ttl.as_secs();
+    let claims = Claims {
+        sub: account.username.clone(),
+        role: account.role,
+        employee: account.employee.clone(),
+        department: department.clone(),
+        iat: now,
+        exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+    };
+    Ok(Json(LoginResponse {
+        access_token: state.tokens.issue(&claims)?,
+        token_type: "bearer",
+        expires_in: ttl,
+        user: UserView {
+            username: account.username,
+            role: account.role,
+            employee_id: account.employee,
+            department,
+        },
+    }))
+}
+
+async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserView>> {
+    let account = state.store.account(&user.username).await?;
+    let department = department_of(&state, &account).await?;
+    Ok(Json(UserView {
+        username: account.username,
+        role: account.role,
+        employee_id: account.employee,
+        department,
+    }))
+}
+
+/// An argon2id hash of a random password, checked when the username does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$b2xkc2FsdG9sZHNhbHQ$3yKJtvlwSk5CIsP5i3o1kIfFMbU6TJkQZyXv1Y1dHcs";
+
+/// The `/api/auth` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/me", get(me))
+}

@@ -1,0 +1,48 @@
+//! # attendance-server
+//!
+//! The runnable product of the attendance platform: a REST + WebSocket server over
+//! `attendance-core`'s rules and use cases, a store, and the device adapters with their
+//! real-time engine. [`app`] builds the router for a given [`AppState`], so tests (and host
+//! applications) can drive it in process or on a real socket.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use attendance_adapters::engine::{Engine, EngineConfig};
+//! use attendance_core::service::AttendanceService;
+//! use attendance_core::store::memory::MemoryStore;
+//! use attendance_server::{AppState, app, auth::TokenKeys};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let store = Arc::new(MemoryStore::new());
+//! let engine = Engine::start(AttendanceService::new(store.clone()), EngineConfig::default());
+//! let tokens = TokenKeys::new(b"a secret of at least thirty-two bytes", std::time::Duration::from_secs(3600));
+//! let state = AppState::new(store, Arc::new(engine), tokens);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app(state)).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+/// The largest request body accepted (bulk imports included), in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The whole application for `state`: every route, the error envelope for unknown routes, body
+/// limits and request tracing.
+pub fn app(state: AppState) -> Router {
+    routes::api()
+        .fallback(error::no_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

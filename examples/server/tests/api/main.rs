@@ -1,0 +1,12 @@
+//! The server's integration tests: one binary, a real server on port 0 per test, a real HTTP
+//! client (and a real WebSocket client where events are concerned).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    missing_docs,
+    dead_code
+)]
+
+mod auth;
+mod helpers;
