@@ -141,7 +141,7 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 /// `POST /api/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// The username.
     pub username: String,
@@ -150,20 +150,23 @@ pub struct LoginRequest {
 }
 
 /// The user as the API shows it (never the hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// The username.
     pub username: String,
     /// The role.
+    #[schema(value_type = String, example = "hr_staff")]
     pub role: Role,
     /// The linked employee.
+    #[schema(value_type = Option<String>)]
     pub employee_id: Option<EmployeeCode>,
     /// Their department.
+    #[schema(value_type = Option<String>)]
     pub department: Option<Department>,
 }
 
 /// `POST /api/auth/login` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     /// The bearer token.
     pub access_token: String,
@@ -186,6 +189,10 @@ async fn department_of(state: &AppState, account: &UserAccount) -> ApiResult<Opt
     }
 }
 
+/// Logs in: a bearer token for the other endpoints.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password"),
+        (status = 429, description = "too many attempts")))]
 async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginRequest>,
@@ -232,6 +239,9 @@ async fn login(
     }))
 }
 
+/// The logged-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, description = "no valid token")))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserView>> {
     let account = state.store.account(&user.username).await?;
     let department = department_of(&state, &account).await?;
@@ -245,6 +255,14 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Use
 
 /// An argon2id hash of a random password, checked when the username does not exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$b2xkc2FsdG9sZHNhbHQ$3yKJtvlwSk5CIsP5i3o1kIfFMbU6TJkQZyXv1Y1dHcs";
+
+/// The OpenAPI of the `/api/auth` routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(login, me),
+    components(schemas(LoginRequest, LoginResponse, UserView))
+)]
+pub struct AuthDoc;
 
 /// The `/api/auth` routes.
 pub fn routes() -> Router<AppState> {

@@ -25,6 +25,7 @@
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod pagination;
 pub mod routes;
 pub mod state;
 

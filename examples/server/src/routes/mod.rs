@@ -1,10 +1,48 @@
-//! The REST routes, one module per resource, merged into one router.
+//! The REST routes, one module per resource, merged into one router, and the OpenAPI document
+//! merged from each module's own.
 
-use axum::Router;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::state::AppState;
 
 /// Every route of the API (without the state).
 pub fn api() -> Router<AppState> {
-    Router::new().merge(crate::auth::routes())
+    Router::new()
+        .merge(crate::auth::routes())
+        .route("/api/openapi.json", get(openapi_json))
+}
+
+/// The OpenAPI document of the whole API, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Attendance platform API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Attendance from fingerprint machines: scans, daily records, leave, holidays. \
+                     Log in at /api/auth/login and send the token as `Authorization: Bearer …`.",
+                ))
+                .build(),
+        )
+        .build();
+    doc.merge(crate::auth::AuthDoc::openapi());
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    doc
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
 }

@@ -121,3 +121,20 @@ async fn logins_are_rate_limited_per_user() {
     assert_eq!(&statuses[..10], &[401; 10]);
     assert_eq!(&statuses[10..], &[429, 429]);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_endpoints() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"]["/api/auth/login"]["post"].is_object(), "{doc}");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
