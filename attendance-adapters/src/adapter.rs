@@ -135,6 +135,19 @@ pub struct ConnectionReport {
     pub elapsed_ms: u64,
 }
 
+impl ConnectionReport {
+    /// A report of a device that answered and accepted us, timed from `started`; the adapter
+    /// fills in what else it learned.
+    pub fn answered_since(started: std::time::Instant) -> Self {
+        Self {
+            reachable: true,
+            authenticated: true,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..Self::default()
+        }
+    }
+}
+
 /// Scans fetched from a device, and the cursor to store with them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fetch {

@@ -716,12 +716,7 @@ impl BaseMachineAdapter for GenericTcpAdapter {
     ) -> Result<ConnectionReport, AdapterError> {
         let started = Instant::now();
         self.connect().await?;
-        Ok(ConnectionReport {
-            reachable: true,
-            authenticated: true,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            ..ConnectionReport::default()
-        })
+        Ok(ConnectionReport::answered_since(started))
     }
 
     /// Returns the scans read since the last fetch (the device keeps no log to re-read; the

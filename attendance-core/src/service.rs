@@ -36,19 +36,19 @@ use crate::access::{AccessDenied, Action, Actor, Owner, Role, authorize};
 use crate::attribution::Attributor;
 use crate::calendar::DayCalendar;
 use crate::daily::{DailyRecord, EmployeeContext, compute_days};
-use crate::employee::{DeviceUserId, Employee};
+use crate::employee::{DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::{Holiday, holiday_calendar};
 use crate::leave::{
     ApprovalChain, ApprovalError, ApprovalOutcome, LeaveApplication, LeavePolicy, LeaveRequest,
-    LeaveRequestError, LeaveRequestId, RequestContext, approved_leave_days, submit,
+    LeaveRequestError, LeaveRequestId, LedgerEntry, RequestContext, approved_leave_days, submit,
 };
 use crate::report::DailySummary;
 use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
 use crate::shift::ShiftRoster;
 use crate::store::{
-    DailyRecordStore, EmployeeStore, HolidayStore, LeaveChange, LeaveStore, ScanBatch, ScanStore,
-    SettingsStore, Store, StoreError, StoredHoliday,
+    DailyRecordStore, EmployeeStore, HolidayStore, LeaveAccount, LeaveChange, LeaveStore,
+    ScanBatch, ScanStore, SettingsStore, Store, StoreError, StoredHoliday,
 };
 
 /// How far back a holiday change recomputes, in days.
@@ -355,45 +355,61 @@ impl AttendanceService {
         let policy = self.policy(&application.leave_type).await?;
         let today = site.today(now);
         let holidays = holiday_calendar(&site.holidays, application.start, application.end);
+        let (request, changes_days) = self
+            .commit_leave_with_retries(&employee.employee_id, |account| {
+                let ledger = account.ledger(&application.leave_type);
+                let ctx = RequestContext {
+                    policy: &policy,
+                    weekly_off_days: &site.settings.weekly_off_days,
+                    holidays: &holidays,
+                    ledger: &ledger,
+                    requests: &account.requests,
+                };
+                let (request, outcome) = submit(id.clone(), &application, &ctx, &chain, today)?;
+                Ok(match outcome {
+                    ApprovalOutcome::Approved(done) => (request, done.debits, true),
+                    ApprovalOutcome::AwaitingLevel(_) => (request, Vec::new(), false),
+                })
+            })
+            .await?;
+        if changes_days {
+            self.recompute_leave_dates(&site, &employee, &request, now)
+                .await?;
+        }
+        Ok(request)
+    }
+
+    /// Reads `employee`'s leave account, lets `decide` compute the new state of one request and
+    /// the ledger entries to append (and whether the leave days change), and commits both at the
+    /// version read; when another change commits first, it reads and decides again, up to
+    /// [`LEAVE_ATTEMPTS`] times.
+    async fn commit_leave_with_retries(
+        &self,
+        employee: &EmployeeCode,
+        mut decide: impl FnMut(
+            &LeaveAccount,
+        ) -> Result<(LeaveRequest, Vec<LedgerEntry>, bool), ServiceError>,
+    ) -> Result<(LeaveRequest, bool), ServiceError> {
         for _ in 0..LEAVE_ATTEMPTS {
-            let account = self.leave.leave_account(&employee.employee_id).await?;
-            let ledger = account.ledger(&application.leave_type);
-            let ctx = RequestContext {
-                policy: &policy,
-                weekly_off_days: &site.settings.weekly_off_days,
-                holidays: &holidays,
-                ledger: &ledger,
-                requests: &account.requests,
-            };
-            let (request, outcome) = submit(id.clone(), &application, &ctx, &chain, today)?;
-            let entries = match &outcome {
-                ApprovalOutcome::Approved(done) => done
-                    .debits
-                    .iter()
-                    .map(|e| (request.leave_type.clone(), e.clone()))
-                    .collect(),
-                ApprovalOutcome::AwaitingLevel(_) => Vec::new(),
-            };
+            let account = self.leave.leave_account(employee).await?;
+            let (request, entries, changes_days) = decide(&account)?;
             let change = LeaveChange {
-                employee: employee.employee_id.clone(),
+                employee: employee.clone(),
                 expected_version: account.version,
+                entries: entries
+                    .into_iter()
+                    .map(|e| (request.leave_type.clone(), e))
+                    .collect(),
                 requests: vec![request.clone()],
-                entries,
             };
             match self.leave.commit_leave(change).await {
-                Ok(_) => {
-                    if matches!(outcome, ApprovalOutcome::Approved(_)) {
-                        self.recompute_leave_dates(&site, &employee, &request, now)
-                            .await?;
-                    }
-                    return Ok(request);
-                }
+                Ok(_) => return Ok((request, changes_days)),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ServiceError::Contended {
-            employee: employee.employee_id.to_string(),
+            employee: employee.to_string(),
             attempts: LEAVE_ATTEMPTS,
         })
     }
@@ -416,61 +432,44 @@ impl AttendanceService {
         let site = self.site().await?;
         let policy = self.policy(&first.leave_type).await?;
         let today = site.today(now);
-        for _ in 0..LEAVE_ATTEMPTS {
-            let account = self.leave.leave_account(&first.employee).await?;
-            let mut request = account
-                .requests
-                .iter()
-                .find(|r| &r.id == id)
-                .cloned()
-                .ok_or_else(|| StoreError::NotFound {
-                    entity: "leave request",
-                    key: id.to_string(),
-                })?;
-            let ledger = account.ledger(&request.leave_type);
-            let (entries, changes_days) = match decision {
-                LeaveDecision::Approve => {
-                    match request.approve(actor, &policy, &ledger, today, note)? {
-                        ApprovalOutcome::Approved(done) => (done.debits, true),
-                        ApprovalOutcome::AwaitingLevel(_) => (Vec::new(), false),
+        let (request, changes_days) = self
+            .commit_leave_with_retries(&first.employee, |account| {
+                let mut request = account
+                    .requests
+                    .iter()
+                    .find(|r| &r.id == id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::NotFound {
+                        entity: "leave request",
+                        key: id.to_string(),
+                    })?;
+                let ledger = account.ledger(&request.leave_type);
+                let (entries, changes_days) = match decision {
+                    LeaveDecision::Approve => {
+                        match request.approve(actor, &policy, &ledger, today, note)? {
+                            ApprovalOutcome::Approved(done) => (done.debits, true),
+                            ApprovalOutcome::AwaitingLevel(_) => (Vec::new(), false),
+                        }
                     }
-                }
-                LeaveDecision::Reject => {
-                    request.reject(actor, today, note)?;
-                    (Vec::new(), false)
-                }
-                LeaveDecision::Cancel => {
-                    let cancelled = request.cancel(actor, today, note)?;
-                    let changes = !cancelled.released_days.is_empty();
-                    (cancelled.reversals, changes)
-                }
-            };
-            let change = LeaveChange {
-                employee: request.employee.clone(),
-                expected_version: account.version,
-                requests: vec![request.clone()],
-                entries: entries
-                    .into_iter()
-                    .map(|e| (request.leave_type.clone(), e))
-                    .collect(),
-            };
-            match self.leave.commit_leave(change).await {
-                Ok(_) => {
-                    if changes_days {
-                        let employee = self.employees.employee(&request.employee).await?;
-                        self.recompute_leave_dates(&site, &employee, &request, now)
-                            .await?;
+                    LeaveDecision::Reject => {
+                        request.reject(actor, today, note)?;
+                        (Vec::new(), false)
                     }
-                    return Ok(request);
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+                    LeaveDecision::Cancel => {
+                        let cancelled = request.cancel(actor, today, note)?;
+                        let changes = !cancelled.released_days.is_empty();
+                        (cancelled.reversals, changes)
+                    }
+                };
+                Ok((request, entries, changes_days))
+            })
+            .await?;
+        if changes_days {
+            let employee = self.employees.employee(&request.employee).await?;
+            self.recompute_leave_dates(&site, &employee, &request, now)
+                .await?;
         }
-        Err(ServiceError::Contended {
-            employee: first.employee.to_string(),
-            attempts: LEAVE_ATTEMPTS,
-        })
+        Ok(request)
     }
 
     async fn policy(

@@ -377,12 +377,7 @@ impl BaseMachineAdapter for BioStarAdapter {
         let started = Instant::now();
         self.disconnect().await?;
         self.connect().await?;
-        Ok(ConnectionReport {
-            reachable: true,
-            authenticated: true,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            ..ConnectionReport::default()
-        })
+        Ok(ConnectionReport::answered_since(started))
     }
 
     async fn fetch_scans(&mut self, since: Option<&MachineCursor>) -> Result<Fetch, AdapterError> {

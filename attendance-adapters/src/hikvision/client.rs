@@ -410,12 +410,7 @@ impl BaseMachineAdapter for HikvisionAdapter {
         let started = Instant::now();
         self.connect().await?;
         self.client()?.status().await?;
-        Ok(ConnectionReport {
-            reachable: true,
-            authenticated: true,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            ..ConnectionReport::default()
-        })
+        Ok(ConnectionReport::answered_since(started))
     }
 
     async fn fetch_scans(&mut self, since: Option<&MachineCursor>) -> Result<Fetch, AdapterError> {

@@ -365,14 +365,12 @@ impl BaseMachineAdapter for ZkAdapter {
         };
         let drift = (local_to_utc(tz, device_time) - now).num_seconds();
         Ok(ConnectionReport {
-            reachable: true,
-            authenticated: true,
             serial: Some(serial).filter(|s| !s.is_empty()),
             firmware: Some(firmware).filter(|s| !s.is_empty()),
             device_time: Some(device_time),
             clock_drift_seconds: Some(drift),
             record_count: u64::try_from(sizes.records).ok(),
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..ConnectionReport::answered_since(started)
         })
     }
 

@@ -79,6 +79,19 @@ impl MemoryStore {
     }
 }
 
+/// The page `offset..offset + limit` of `matching`, with the total count.
+fn page<T: Clone>(matching: Vec<&T>, offset: u64, limit: u64) -> Page<T> {
+    Page {
+        count: matching.len() as u64,
+        results: matching
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect(),
+    }
+}
+
 fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
     StoreError::NotFound {
         entity,
@@ -353,14 +366,7 @@ impl DailyRecordStore for MemoryStore {
                 matching.sort_by(|a, b| (&a.employee_id, a.date).cmp(&(&b.employee_id, b.date)))
             }
         }
-        let count = matching.len() as u64;
-        let results = matching
-            .into_iter()
-            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
-            .cloned()
-            .collect();
-        Ok(Page { count, results })
+        Ok(page(matching, query.offset, query.limit))
     }
 
     async fn delete_record(&self, employee: &EmployeeCode, date: NaiveDate) -> StoreResult<()> {
@@ -582,14 +588,7 @@ impl LeaveStore for MemoryStore {
             .filter(|r| query.to.is_none_or(|to| r.start <= to))
             .collect();
         matching.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.id.cmp(&b.id)));
-        let count = matching.len() as u64;
-        let results = matching
-            .into_iter()
-            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
-            .cloned()
-            .collect();
-        Ok(Page { count, results })
+        Ok(page(matching, query.offset, query.limit))
     }
 }
 
