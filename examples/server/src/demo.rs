@@ -100,7 +100,7 @@ pub struct Demo {
 
 fn employee(i: u32) -> Result<Employee> {
     let idx = i as usize;
-    let staff = i % 10 == 0;
+    let staff = i.is_multiple_of(10);
     let name = format!(
         "{} {}",
         FIRST_NAMES[idx % FIRST_NAMES.len()],
@@ -286,7 +286,7 @@ impl Demo {
                 fake.push_event(RealtimeAttendance {
                     user_id: user.to_string(),
                     verify_type: 1,
-                    punch_state: u8::from(n % 2 == 0),
+                    punch_state: u8::from(n.is_multiple_of(2)),
                     time,
                 });
             }
