@@ -172,10 +172,20 @@ impl MachineRuntime {
     }
 
     /// Reads `machine` from now on, restarting it if it was running (its new settings apply),
-    /// or stops it when it is disabled. Errors when its adapter cannot be built.
+    /// or stops it when it is disabled. The stored version wins: a machine deleted meanwhile is
+    /// not started, and of two racing updates the one stored last runs. Errors when its adapter
+    /// cannot be built.
     pub async fn run(&self, machine: Machine) -> Result<(), ManagerError> {
         let _serial = self.ops.lock().await;
         self.stop_locked(&machine.machine_id).await;
+        let machine = match self.store.machine(&machine.machine_id).await {
+            Ok(stored) => stored,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(machine = %machine.machine_id, error = %e, "cannot re-read the machine; starting it as given");
+                machine
+            }
+        };
         if !machine.enabled {
             return Ok(());
         }

@@ -13,7 +13,8 @@
 //! - Pings from the client are answered (by the WebSocket layer); the server pings every
 //!   [`PING_EVERY`] and closes a connection silent for [`SILENCE_LIMIT`]. A text frame
 //!   `{"type": "ping"}` is answered `{"type": "pong"}` for clients that cannot send pings.
-//! - At shutdown every connection gets a close frame (1001, going away).
+//! - At shutdown every connection gets a close frame (1001, going away); when the token expires,
+//!   a close frame 1008 (policy) asks the client to log in again.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,8 +25,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::get;
+use chrono::Utc;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -112,11 +116,34 @@ pub fn ws_only_app(state: AppState) -> Router {
 async fn upgrade(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
+    uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = ws.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let expires = token_expiry(&state, &headers, &uri)?;
     tracing::debug!(user = %user.username, "websocket connected");
-    Ok(ws.on_upgrade(move |socket| serve_client(socket, state, user)))
+    Ok(ws.on_upgrade(move |socket| serve_client(socket, state, user, expires)))
+}
+
+/// When the connection's token expires, as an instant of the tokio clock.
+fn token_expiry(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Instant, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let query = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
+    let token = header
+        .or(query)
+        .ok_or_else(|| ApiError::unauthorized("missing token"))?;
+    let claims = state.tokens.verify(token.trim())?;
+    let left = u64::try_from(claims.exp.saturating_sub(Utc::now().timestamp())).unwrap_or(0);
+    Ok(Instant::now() + Duration::from_secs(left))
 }
 
 /// Whether `actor` may receive `published`.
@@ -136,7 +163,7 @@ fn lagged_note(missed: u64) -> String {
     .to_string()
 }
 
-async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser) {
+async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, expires: Instant) {
     let _guard = ClientGuard::new(&state.realtime);
     let mut events = state.engine.subscribe();
     let mut shutdown = state.realtime.shutdown.subscribe();
@@ -188,6 +215,10 @@ async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser) {
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
+            }
+            () = tokio::time::sleep_until(expires) => {
+                let _ = socket.send(close(close_code::POLICY, "token expired: log in again")).await;
+                break;
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {

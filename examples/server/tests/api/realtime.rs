@@ -76,6 +76,7 @@ async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
     let mut hr = connect(app, "hr").await;
     let mut worker = connect(app, "worker").await;
     let mut other = connect(app, "other").await;
+    let mut head = connect(app, "head").await;
 
     let created = app
         .client
@@ -136,6 +137,9 @@ async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
     wait_for(&mut worker, "attendance_updated", Some("EMP001"), limit)
         .await
         .expect("worker: attendance_updated");
+    wait_for(&mut head, "scan_received", Some("EMP001"), limit)
+        .await
+        .expect("head of Sewing: scan_received");
     println!("punch → scan_received latency: hr {hr_latency:?}, worker {worker_latency:?}");
     assert!(hr_latency < limit);
 
@@ -187,6 +191,48 @@ async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
 }
 
 #[tokio::test]
+async fn a_client_that_lags_gets_a_note_and_stays_connected() {
+    use attendance_adapters::engine::{EngineEvent, ErrorEvent};
+    let m = spawn_machine_app().await;
+    let mut hr = connect(&m.app, "hr").await;
+    // Wait until the server side subscribed (it answers a ping after subscribing).
+    hr.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+        .await
+        .unwrap();
+    assert!(
+        wait_for(&mut hr, "pong", None, Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    // Without yielding, this test's thread publishes more than the bus keeps.
+    let event = |n: usize| {
+        EngineEvent::ErrorOccurred(ErrorEvent {
+            source: "test".into(),
+            kind: "flood".into(),
+            message: format!("event {n}"),
+        })
+    };
+    for n in 0..5_000 {
+        m.state.engine.publish(event(n), None);
+    }
+    let note = wait_for(&mut hr, "error_occurred", None, Duration::from_secs(5))
+        .await
+        .expect("a note");
+    assert_eq!(note["data"]["kind"], "lagged", "{note}");
+    assert_eq!(note["data"]["source"], "websocket");
+    // Still connected: later events arrive.
+    m.state.engine.publish(event(99_999), None);
+    let mut found = false;
+    while let Some(e) = next_event(&mut hr, Duration::from_secs(2)).await {
+        if e["data"]["message"] == "event 99999" {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the connection did not survive the lag");
+}
+
+#[tokio::test]
 async fn the_websocket_needs_a_valid_token() {
     let m = spawn_machine_app().await;
     let ws = m.app.base.replace("http://", "ws://");
@@ -212,4 +258,41 @@ async fn the_websocket_needs_a_valid_token() {
         .await
         .unwrap();
     assert_eq!(crate::helpers::error_code(plain, 400).await, "bad_request");
+}
+
+#[tokio::test]
+async fn the_websocket_closes_when_its_token_expires() {
+    use attendance_core::access::Role;
+    use attendance_server::auth::Claims;
+    let m = spawn_machine_app().await;
+    let now = Utc::now().timestamp();
+    let token = m
+        .state
+        .tokens
+        .issue(&Claims {
+            sub: "hr".into(),
+            role: Role::HrStaff,
+            employee: None,
+            department: None,
+            iat: now,
+            exp: now + 2,
+        })
+        .unwrap();
+    let url = format!(
+        "{}/ws?token={token}",
+        m.app.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let code = tokio::time::timeout(Duration::from_secs(6), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 6 s");
+    assert_eq!(code, Some(1008));
 }
