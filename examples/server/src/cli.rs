@@ -263,7 +263,7 @@ impl Server {
         )
         .with_machines(runtime.clone());
         let demo = if cli.is_demo() {
-            Some(crate::demo::Demo::start(&state, cli).await?)
+            Some(crate::demo::Demo::start(&state).await?)
         } else {
             ensure_admin(store.as_ref(), cli).await?;
             None

@@ -27,7 +27,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::hash_password;
-use crate::cli::Cli;
 use crate::state::AppState;
 
 /// The demo logins: username, password, role, linked employee.
@@ -212,7 +211,7 @@ async fn upsert_machine(state: &AppState, input: NewMachine) -> Result<()> {
 impl Demo {
     /// Seeds the store (when empty), starts the fake terminal and registers the two demo
     /// machines (the runtime starts them with the other stored machines).
-    pub async fn start(state: &AppState, _cli: &Cli) -> Result<Self> {
+    pub async fn start(state: &AppState) -> Result<Self> {
         let seeded = seed(state).await?;
         let tz = state.store.settings().await?.time_zone;
         let now_local = Utc::now().with_timezone(&tz).naive_local();

@@ -410,3 +410,45 @@ async fn relay_events(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: MachineEventKind) -> MachineEvent {
+        MachineEvent {
+            machine_id: MachineId::parse("M1").unwrap(),
+            at: Utc::now(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn manager_events_become_bus_events() {
+        let json = |kind| serde_json::to_value(engine_event(&event(kind))).unwrap();
+        assert_eq!(
+            json(MachineEventKind::Connected { live: true }),
+            serde_json::json!({"type": "machine_connected", "data": {"machine_id": "M1", "reason": null}})
+        );
+        assert_eq!(
+            json(MachineEventKind::Disconnected {
+                reason: Some("gone".into())
+            })["data"]["reason"],
+            "gone"
+        );
+        let error = json(MachineEventKind::Error {
+            kind: "timeout".into(),
+            message: "slow".into(),
+            transient: true,
+        });
+        assert_eq!(error["type"], "error_occurred");
+        assert_eq!(error["data"]["source"], "M1");
+        assert_eq!(error["data"]["kind"], "timeout");
+        let open = json(MachineEventKind::CircuitOpen {
+            failures: 5,
+            until: Utc::now(),
+        });
+        assert_eq!(open["data"]["kind"], "circuit_open");
+        assert!(engine_event(&event(MachineEventKind::Stopped)).is_none());
+    }
+}

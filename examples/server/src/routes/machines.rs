@@ -504,3 +504,23 @@ pub fn routes() -> Router<AppState> {
     );
     both(router, "/api/attendance/machines/{id}/test/", post(test))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_redacted_and_restored_from_the_stored_config() {
+        let stored = json!({"username": "admin", "password": "pw", "nested": {"api_secret": "s"}, "port": 80});
+        let shown = redact(&stored);
+        assert_eq!(
+            shown,
+            json!({"username": "admin", "password": REDACTED, "nested": {"api_secret": REDACTED}, "port": 80})
+        );
+        assert_eq!(unredact(&shown, &stored), stored);
+        // A new password replaces the stored one; a redacted one for a key never stored stays.
+        let changed = json!({"password": "new", "other_password": REDACTED});
+        assert_eq!(unredact(&changed, &stored), changed);
+    }
+}

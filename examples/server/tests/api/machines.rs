@@ -615,4 +615,24 @@ async fn the_system_status_has_the_engine_machines_and_counts() {
         .await
         .unwrap();
     assert_eq!(no_slash.status(), 200);
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/api/attendance/machines/", "get"),
+        ("/api/attendance/machines/", "post"),
+        ("/api/attendance/machines/{id}/", "put"),
+        ("/api/attendance/machines/{id}/", "delete"),
+        ("/api/attendance/machines/{id}/test/", "post"),
+        ("/api/attendance/system-status/", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert!(doc["components"]["schemas"]["MachineView"].is_object());
 }
