@@ -40,6 +40,8 @@ use crate::state::AppState;
 
 /// How often the server pings each client.
 pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// The longest a single frame may wait for the client to take it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may stay silent (no frame, no pong) before it is closed.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 
@@ -163,6 +165,15 @@ fn lagged_note(missed: u64) -> String {
     .to_string()
 }
 
+/// Sends one frame, giving up after [`SEND_TIMEOUT`] (a client that takes nothing for that long
+/// is gone or stuck; its connection ends).
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(()),
+    }
+}
+
 async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, expires: Instant) {
     let _guard = ClientGuard::new(&state.realtime);
     let mut events = state.engine.subscribe();
@@ -176,16 +187,14 @@ async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, ex
         }))
     };
     if *shutdown.borrow_and_update() {
-        let _ = socket
-            .send(close(close_code::AWAY, "server shutting down"))
-            .await;
+        let _ = send(&mut socket, close(close_code::AWAY, "server shutting down")).await;
         return;
     }
     loop {
         tokio::select! {
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
-                    let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
+                    let _ = send(&mut socket, close(close_code::AWAY, "server shutting down")).await;
                     break;
                 }
             }
@@ -208,24 +217,24 @@ async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, ex
                         lagged_note(missed)
                     }
                     Err(broadcast::error::RecvError::Closed) => {
-                        let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
+                        let _ = send(&mut socket, close(close_code::AWAY, "server shutting down")).await;
                         break;
                     }
                 };
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if send(&mut socket, Message::Text(text.into())).await.is_err() {
                     break;
                 }
             }
             () = tokio::time::sleep_until(expires) => {
-                let _ = socket.send(close(close_code::POLICY, "token expired: log in again")).await;
+                let _ = send(&mut socket, close(close_code::POLICY, "token expired: log in again")).await;
                 break;
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {
-                    let _ = socket.send(close(close_code::POLICY, "no answer to pings")).await;
+                    let _ = send(&mut socket, close(close_code::POLICY, "no answer to pings")).await;
                     break;
                 }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if send(&mut socket, Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }
             }
@@ -237,12 +246,8 @@ async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, ex
                         let is_ping = serde_json::from_str::<serde_json::Value>(text.as_str())
                             .ok()
                             .is_some_and(|v| v["type"] == "ping");
-                        if is_ping
-                            && socket
-                                .send(Message::Text(json!({"type": "pong"}).to_string().into()))
-                                .await
-                                .is_err()
-                        {
+                        let pong = Message::Text(json!({"type": "pong"}).to_string().into());
+                        if is_ping && send(&mut socket, pong).await.is_err() {
                             break;
                         }
                     }
