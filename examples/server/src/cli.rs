@@ -1,37 +1,103 @@
 //! The command line: `attendance-server [serve] [flags]`.
+//!
+//! - `attendance-server` (no subcommand) runs the **demo**: seeded departments, employees, leave
+//!   policies, holidays, one user per role, and two machines that really run (the simulator and
+//!   an in-process fake ZKTeco terminal read through the real ZKTeco adapter).
+//! - `attendance-server serve` runs without demo data: it reads the stored machines, and creates
+//!   the first super admin from `--admin-user` / `--admin-password` (or
+//!   `ATTENDANCE_ADMIN_USER` / `ATTENDANCE_ADMIN_PASSWORD`) when there are no users yet.
+//!
+//! Shutdown (Ctrl-C): WebSockets close, HTTP stops accepting, the machines stop, then the engine
+//! drains its queue (every scan accepted is stored) and the process exits.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use attendance_adapters::engine::{Engine, EngineConfig};
+use anyhow::{Context, Result, bail};
+use attendance_adapters::engine::{Engine, EngineConfig, EngineHandle};
 use attendance_core::access::Role;
 use attendance_core::service::AttendanceService;
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{Store, UserAccount};
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::auth::{TokenKeys, hash_password};
+use crate::runtime::{MachineRuntime, RuntimeConfig};
+use crate::ws::ws_only_app;
 use crate::{AppState, app};
 
+/// How long a login token lives.
+pub const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
+
 /// Command-line options.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "attendance-server", version, about)]
 pub struct Cli {
-    /// Where to listen.
-    #[arg(long, default_value = "127.0.0.1:8000", env = "ATTENDANCE_BIND")]
+    /// What to run; the demo when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:8000",
+        env = "ATTENDANCE_BIND"
+    )]
     pub bind: SocketAddr,
+    /// Where the server keeps its files (the JWT secret, the SQLite database).
+    #[arg(
+        long,
+        global = true,
+        default_value = "./attendance-data",
+        env = "ATTENDANCE_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// The database (`memory:` for now; SQLite and PostgreSQL URLs come with their stores).
+    #[arg(long, global = true, env = "ATTENDANCE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Also serve the WebSocket on this port, at `/` and `/ws` (the seed's frontend uses 8765).
+    #[arg(long, global = true, env = "ATTENDANCE_WS_PORT")]
+    pub ws_port: Option<u16>,
+    /// The token signing secret; generated once into `<data-dir>/jwt-secret` when absent.
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<String>,
     /// The first super admin's username, created when there are no users.
-    #[arg(long, env = "ATTENDANCE_ADMIN_USER", default_value = "admin")]
-    pub admin_user: String,
+    #[arg(long, global = true, env = "ATTENDANCE_ADMIN_USER")]
+    pub admin_user: Option<String>,
     /// The first super admin's password.
     #[arg(
         long,
+        global = true,
         env = "ATTENDANCE_ADMIN_PASSWORD",
-        default_value = "admin-password"
+        hide_env_values = true
     )]
-    pub admin_password: String,
+    pub admin_password: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run without demo data: the stored machines, the first admin from the flags.
+    Serve,
+    /// Run the demo (the default).
+    Demo,
+}
+
+impl Cli {
+    /// Whether this run is the demo.
+    pub fn is_demo(&self) -> bool {
+        !matches!(self.command, Some(Command::Serve))
+    }
 }
 
 /// Runs the binary.
@@ -44,51 +110,255 @@ pub fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(serve(cli))
+    runtime.block_on(async {
+        let server = Server::start(&cli).await?;
+        println!("{}", server.banner());
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down: stopping machines, draining the engine …");
+        server.stop().await;
+        Ok(())
+    })
 }
 
-async fn serve(cli: Cli) -> Result<()> {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    if store.list_accounts().await?.is_empty() {
-        store
-            .create_account(&UserAccount {
-                username: cli.admin_user.clone(),
-                password_hash: hash_password(cli.admin_password.clone())
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.message))?,
-                role: Role::SuperAdmin,
-                employee: None,
-                active: true,
-            })
-            .await?;
+/// The store for `cli`.
+///
+/// TODO(sqlite): only the in-memory store exists on this branch; a missing `--database-url`
+/// will open `<data-dir>/attendance.db` with the SQLite store and `postgres://…` the PostgreSQL
+/// store once they are merged. Until then any URL other than `memory:` is refused.
+pub fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
+    match cli.database_url.as_deref().map(str::trim) {
+        None | Some("memory:" | "memory" | "mem://") => {
+            tracing::warn!("using the in-memory store: data is lost when the server stops");
+            Ok(Arc::new(MemoryStore::new()))
+        }
+        Some(url) => bail!(
+            "--database-url {url}: this build cannot open that database yet (only `memory:`); \
+             the SQLite and PostgreSQL stores are not wired in"
+        ),
     }
-    let engine = Arc::new(Engine::start(
-        AttendanceService::new(store.clone()),
-        EngineConfig::default(),
-    ));
-    let secret: Vec<u8> = uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .chain(uuid::Uuid::new_v4().as_bytes())
-        .copied()
-        .collect();
-    let state = AppState::new(
-        store,
-        engine.clone(),
-        TokenKeys::new(&secret, Duration::from_secs(8 * 3600)),
+}
+
+/// The token secret: `--jwt-secret`, else the one kept in `<data-dir>/jwt-secret` (created with
+/// mode 0600 on first start).
+pub fn jwt_secret(cli: &Cli) -> Result<Vec<u8>> {
+    if let Some(secret) = &cli.jwt_secret {
+        if secret.len() < 32 {
+            bail!("--jwt-secret must be at least 32 characters");
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = cli.data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(_) => bail!(
+            "{} holds a secret shorter than 32 characters",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    std::fs::create_dir_all(&cli.data_dir)
+        .with_context(|| format!("creating {}", cli.data_dir.display()))?;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
     );
-    let listener = tokio::net::TcpListener::bind(cli.bind)
+    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated the token signing secret");
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Creates the first super admin from the flags when there are no users; refuses to go on
+/// when there are none and no flags.
+async fn ensure_admin(store: &dyn Store, cli: &Cli) -> Result<()> {
+    if !store.list_accounts().await?.is_empty() {
+        return Ok(());
+    }
+    let (Some(user), Some(password)) = (&cli.admin_user, &cli.admin_password) else {
+        bail!(
+            "there are no users yet: give the first super admin with --admin-user and \
+             --admin-password (or ATTENDANCE_ADMIN_USER and ATTENDANCE_ADMIN_PASSWORD)"
+        );
+    };
+    if user.trim().is_empty() || password.len() < 8 {
+        bail!("the first admin needs a username and a password of at least 8 characters");
+    }
+    let password_hash = hash_password(password.clone())
         .await
-        .with_context(|| format!("binding {}", cli.bind))?;
-    println!(
-        "attendance-server listening on http://{}",
-        listener.local_addr()?
-    );
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    store
+        .create_account(&UserAccount {
+            username: user.trim().to_owned(),
+            password_hash,
+            role: Role::SuperAdmin,
+            employee: None,
+            active: true,
         })
         .await?;
-    engine.shutdown().await;
+    tracing::info!(user = %user.trim(), "created the first super admin");
     Ok(())
+}
+
+/// A running server: its addresses, and what [`Server::stop`] shuts down in order.
+#[derive(Debug)]
+pub struct Server {
+    /// The HTTP address.
+    pub addr: SocketAddr,
+    /// The dedicated WebSocket address, with `--ws-port`.
+    pub ws_addr: Option<SocketAddr>,
+    /// The state (store, engine, runtime).
+    pub state: AppState,
+    /// The demo's logins, when this is the demo.
+    pub demo: Option<crate::demo::Demo>,
+    engine: Arc<EngineHandle>,
+    runtime: Arc<MachineRuntime>,
+    stop_http: Vec<oneshot::Sender<()>>,
+    serving: Vec<JoinHandle<()>>,
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "the HTTP server failed");
+    }
+}
+
+impl Server {
+    /// Opens the store, seeds the demo (or checks the first admin), starts the engine, the
+    /// machines and the listeners.
+    pub async fn start(cli: &Cli) -> Result<Self> {
+        let store = open_store(cli)?;
+        let secret = jwt_secret(cli)?;
+        let engine = Arc::new(Engine::start(
+            AttendanceService::new(store.clone()),
+            EngineConfig::default(),
+        ));
+        let runtime =
+            MachineRuntime::start(store.clone(), engine.clone(), RuntimeConfig::default());
+        let state = AppState::new(
+            store.clone(),
+            engine.clone(),
+            TokenKeys::new(&secret, TOKEN_TTL),
+        )
+        .with_machines(runtime.clone());
+        let demo = if cli.is_demo() {
+            Some(crate::demo::Demo::start(&state).await?)
+        } else {
+            ensure_admin(store.as_ref(), cli).await?;
+            None
+        };
+        let started = runtime.start_stored().await?;
+        tracing::info!(started, "machines started");
+
+        let listener = tokio::net::TcpListener::bind(cli.bind)
+            .await
+            .with_context(|| format!("binding {}", cli.bind))?;
+        let addr = listener.local_addr()?;
+        let mut stop_http = Vec::new();
+        let mut serving = Vec::new();
+        let (tx, rx) = oneshot::channel::<()>();
+        stop_http.push(tx);
+        serving.push(tokio::spawn(serve_on(
+            listener,
+            app(state.clone()),
+            async {
+                let _ = rx.await;
+            },
+        )));
+        let ws_addr = match cli.ws_port {
+            Some(port) => {
+                let bind = SocketAddr::new(cli.bind.ip(), port);
+                let listener = tokio::net::TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("binding the WebSocket port {bind}"))?;
+                let ws_addr = listener.local_addr()?;
+                let (tx, rx) = oneshot::channel::<()>();
+                stop_http.push(tx);
+                serving.push(tokio::spawn(serve_on(
+                    listener,
+                    ws_only_app(state.clone()),
+                    async {
+                        let _ = rx.await;
+                    },
+                )));
+                Some(ws_addr)
+            }
+            None => None,
+        };
+        Ok(Self {
+            addr,
+            ws_addr,
+            state,
+            demo,
+            engine,
+            runtime,
+            stop_http,
+            serving,
+        })
+    }
+
+    /// What to print at start: the URLs and, for the demo, the logins.
+    pub fn banner(&self) -> String {
+        let mut out = format!(
+            "attendance-server listening on http://{addr}\n  REST:      http://{addr}/api/ (OpenAPI at /api/openapi.json)\n  WebSocket: ws://{addr}/ws?token=<access_token>\n",
+            addr = self.addr
+        );
+        if let Some(ws) = self.ws_addr {
+            out.push_str(&format!(
+                "  WebSocket (dedicated port): ws://{ws}/?token=<access_token>\n"
+            ));
+        }
+        if let Some(demo) = &self.demo {
+            out.push_str(&demo.describe());
+        }
+        out
+    }
+
+    /// Stops in order: WebSockets and HTTP, the machines, then the engine's drain.
+    pub async fn stop(self) {
+        self.state.realtime.shutdown();
+        for tx in self.stop_http {
+            let _ = tx.send(());
+        }
+        for task in self.serving {
+            // Connections that never end must not hold the shutdown for ever.
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("HTTP connections still open after 10 s; closing anyway");
+            }
+        }
+        self.runtime.shutdown().await;
+        if let Some(demo) = self.demo {
+            demo.stop().await;
+        }
+        let stats = self.engine.shutdown().await;
+        tracing::info!(
+            stored = stats.scans_stored,
+            abandoned = stats.scans_abandoned,
+            "engine drained"
+        );
+    }
 }

@@ -24,10 +24,13 @@
 
 pub mod auth;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod pagination;
 pub mod routes;
+pub mod runtime;
 pub mod state;
+pub mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,10 +41,15 @@ pub use state::AppState;
 /// The largest request body accepted (bulk imports included), in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The whole application for `state`: every route, the error envelope for unknown routes, body
-/// limits and request tracing.
+/// The whole application for `state`: every route (with the ADMS push routes `/iclock/…` when
+/// the state reads machines), the error envelope for unknown routes, body limits and request
+/// tracing.
 pub fn app(state: AppState) -> Router {
-    routes::api()
+    let mut router = routes::api();
+    if let Some(runtime) = &state.machines {
+        router = router.merge(attendance_adapters::adms::router(runtime.hub().clone()));
+    }
+    router
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())

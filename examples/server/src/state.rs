@@ -9,6 +9,8 @@ use attendance_core::service::AttendanceService;
 use attendance_core::store::Store;
 
 use crate::auth::TokenKeys;
+use crate::runtime::MachineRuntime;
+use crate::ws::Realtime;
 
 /// The application state: the store, the use cases, the engine and the token keys.
 #[derive(Clone)]
@@ -23,6 +25,10 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// Login attempts per username.
     pub login_limiter: Arc<RateLimiter>,
+    /// The machine runtime, when this server reads machines (`None`: machines are only stored).
+    pub machines: Option<Arc<MachineRuntime>>,
+    /// The WebSocket side: connected clients and the shutdown signal.
+    pub realtime: Arc<Realtime>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -40,7 +46,15 @@ impl AppState {
             engine,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
+            machines: None,
+            realtime: Arc::new(Realtime::default()),
         }
+    }
+
+    /// The same state reading machines through `runtime`.
+    pub fn with_machines(mut self, runtime: Arc<MachineRuntime>) -> Self {
+        self.machines = Some(runtime);
+        self
     }
 }
 

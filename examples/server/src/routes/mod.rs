@@ -8,10 +8,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::state::AppState;
 
+pub mod machines;
+pub mod system;
+
 /// Every route of the API (without the state).
 pub fn api() -> Router<AppState> {
     Router::new()
         .merge(crate::auth::routes())
+        .merge(crate::routes::machines::routes())
+        .merge(crate::routes::system::routes())
+        .merge(crate::ws::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -30,6 +36,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         )
         .build();
     doc.merge(crate::auth::AuthDoc::openapi());
+    doc.merge(crate::routes::machines::MachinesDoc::openapi());
+    doc.merge(crate::routes::system::SystemDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

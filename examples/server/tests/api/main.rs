@@ -9,4 +9,7 @@
 )]
 
 mod auth;
+mod cli;
 mod helpers;
+mod machines;
+mod realtime;

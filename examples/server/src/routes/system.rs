@@ -1,0 +1,138 @@
+//! `/api/attendance/system-status/`: the engine's counters, every machine's health, how much is
+//! stored, the server's uptime and version. Site-wide operational data: `ViewMachines` (HR staff
+//! and super admins).
+
+use attendance_adapters::engine::EngineStats;
+use attendance_core::access::{Action, authorize};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::AuthUser;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// The machines part of the status.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MachineCounts {
+    /// Machines registered.
+    pub total: u64,
+    /// Machines enabled.
+    pub enabled: u64,
+    /// Machines with an open session now.
+    pub connected: u64,
+    /// The runtime's health of every running machine (empty when this server reads none).
+    #[schema(value_type = Vec<Object>)]
+    pub health: Vec<Value>,
+}
+
+/// What is stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoredCounts {
+    /// Employees (active or not).
+    pub employees: u64,
+    /// Active employees.
+    pub active_employees: u64,
+    /// Raw scans.
+    pub scans: u64,
+}
+
+/// `GET /api/attendance/system-status/`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SystemStatus {
+    /// `ok`, or `degraded` when an enabled machine is not connected or the store failed writes.
+    pub status: &'static str,
+    /// The server's version.
+    pub version: &'static str,
+    /// Seconds since the server started.
+    pub uptime_seconds: u64,
+    /// The server's clock.
+    pub server_time: DateTime<Utc>,
+    /// The engine's counters (queue, scans stored, duplicates, recomputations, errors).
+    #[schema(value_type = Object)]
+    pub engine: EngineStats,
+    /// The machines.
+    pub machines: MachineCounts,
+    /// What is stored.
+    pub counts: StoredCounts,
+    /// WebSocket clients connected.
+    pub websocket_clients: usize,
+}
+
+/// The platform's health in one call.
+#[utoipa::path(get, path = "/api/attendance/system-status/", tag = "system", security(("bearer" = [])),
+    responses((status = 200, body = SystemStatus), (status = 401), (status = 403)))]
+async fn system_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<SystemStatus>> {
+    authorize(&user.actor, Action::ViewMachines, None)?;
+    let machines = state.store.list_machines().await?;
+    let employees = state.store.list_employees(None).await?;
+    let scans = state.store.count_scans().await?;
+    let health = state
+        .machines
+        .as_ref()
+        .map(|rt| rt.health())
+        .unwrap_or_default();
+    let statuses = if state.machines.is_none() {
+        state.store.machine_statuses().await?
+    } else {
+        Vec::new()
+    };
+    let connected = machines
+        .iter()
+        .filter(|m| m.enabled)
+        .filter(|m| match &state.machines {
+            Some(_) => health
+                .iter()
+                .any(|h| h.machine_id == m.machine_id && h.to_status().connected),
+            None => statuses
+                .iter()
+                .any(|s| s.machine_id == m.machine_id && s.connected),
+        })
+        .count() as u64;
+    let enabled = machines.iter().filter(|m| m.enabled).count() as u64;
+    let engine = state.engine.stats();
+    let degraded = (state.machines.is_some() && connected < enabled) || engine.store_errors > 0;
+    Ok(Json(SystemStatus {
+        status: if degraded { "degraded" } else { "ok" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.realtime.uptime_seconds(),
+        server_time: Utc::now(),
+        engine,
+        machines: MachineCounts {
+            total: machines.len() as u64,
+            enabled,
+            connected,
+            health: health
+                .iter()
+                .filter_map(|h| serde_json::to_value(h).ok())
+                .collect(),
+        },
+        counts: StoredCounts {
+            employees: employees.len() as u64,
+            active_employees: employees.iter().filter(|e| e.active).count() as u64,
+            scans,
+        },
+        websocket_clients: state.realtime.clients(),
+    }))
+}
+
+/// The OpenAPI of the system routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(system_status),
+    components(schemas(SystemStatus, MachineCounts, StoredCounts))
+)]
+pub struct SystemDoc;
+
+/// The system routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/attendance/system-status/", get(system_status))
+        .route("/api/attendance/system-status", get(system_status))
+}
