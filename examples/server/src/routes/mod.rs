@@ -1,6 +1,10 @@
 //! The REST routes, one module per resource, merged into one router, and the OpenAPI document
 //! merged from each module's own.
 
+pub mod daily;
+pub mod employees;
+pub mod scans;
+
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
@@ -12,6 +16,9 @@ use crate::state::AppState;
 pub fn api() -> Router<AppState> {
     Router::new()
         .merge(crate::auth::routes())
+        .merge(crate::routes::employees::routes())
+        .merge(crate::routes::scans::routes())
+        .merge(crate::routes::daily::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -30,6 +37,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         )
         .build();
     doc.merge(crate::auth::AuthDoc::openapi());
+    doc.merge(crate::routes::employees::EmployeesDoc::openapi());
+    doc.merge(crate::routes::scans::ScansDoc::openapi());
+    doc.merge(crate::routes::daily::DailyDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
