@@ -228,8 +228,7 @@ async fn list(
     ApiQuery(filter): ApiQuery<DailyFilter>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Paginated<DailySummary>>> {
-    let status: Option<AttendanceStatus> =
-        filter.status.as_deref().map(str::parse).transpose()?;
+    let status: Option<AttendanceStatus> = filter.status.as_deref().map(str::parse).transpose()?;
     let order = parse_order(filter.ordering.as_deref())?;
     let (from, to) = match (filter.date, filter.from, filter.to) {
         (None, None, None) => (None, None),
@@ -273,8 +272,9 @@ async fn recompute_one(
     let employee = employee_for(state, user, Action::EditAttendance, &code).await?;
     let settings = state.store.settings().await?;
     if date > today(&settings) {
-        return Err(ApiError::unprocessable("date is in the future")
-            .with_details(json!({"date": date})));
+        return Err(
+            ApiError::unprocessable("date is in the future").with_details(json!({"date": date}))
+        );
     }
     let records = state
         .service
@@ -446,7 +446,9 @@ async fn timesheet(
                 .map(|(e, r)| Timesheet::new(e, first, r, tz))
                 .collect();
             match sheets.first() {
-                Some(sheet) => Ok(Json(serde_json::to_value(sheet).map_err(ApiError::internal)?)),
+                Some(sheet) => Ok(Json(
+                    serde_json::to_value(sheet).map_err(ApiError::internal)?,
+                )),
                 None => Err(ApiError::internal("no timesheet computed")),
             }
         }
@@ -473,7 +475,9 @@ async fn timesheet(
                 .iter()
                 .map(|(e, r)| Timesheet::new(e, first, r, tz))
                 .collect();
-            Ok(Json(serde_json::to_value(&sheets).map_err(ApiError::internal)?))
+            Ok(Json(
+                serde_json::to_value(&sheets).map_err(ApiError::internal)?,
+            ))
         }
         _ => Err(ApiError::unprocessable(
             "give exactly one of employee_id or department",
@@ -627,10 +631,7 @@ mod tests {
     fn ranges_default_and_refuse_reversed_dates() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let today = d("2026-11-26");
-        assert_eq!(
-            date_range(None, None, None, today).unwrap(),
-            (today, today)
-        );
+        assert_eq!(date_range(None, None, None, today).unwrap(), (today, today));
         assert_eq!(
             date_range(None, Some(d("2026-11-01")), Some(d("2026-11-30")), today).unwrap(),
             (d("2026-11-01"), d("2026-11-30"))

@@ -23,8 +23,8 @@ use attendance_core::settings::AttendanceSettings;
 use attendance_core::shift::ShiftRoster;
 use attendance_core::store::{ScanBatch, StoreError};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
@@ -86,14 +86,17 @@ fn parse_scan_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .ok_or_else(|| {
-            format!(
-                "scan_time {text:?} is neither RFC 3339 nor a local time like 2026-11-25T08:00:00"
-            )
-        })?;
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .ok_or_else(|| {
+        format!("scan_time {text:?} is neither RFC 3339 nor a local time like 2026-11-25T08:00:00")
+    })?;
     tz.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
@@ -327,9 +330,7 @@ async fn create(
             .service
             .recompute(&employee, &BTreeSet::from([date]), now)
             .await?;
-        records
-            .first()
-            .map(|r| DailySummary::new(&employee, r, tz))
+        records.first().map(|r| DailySummary::new(&employee, r, tz))
     };
     tracing::info!(employee = %employee.employee_id, by = %user.username, created, "manual scan");
     let status = if created {
@@ -457,7 +458,11 @@ async fn import(
     authorize(&user.actor, Action::ImportScans, None)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.body_text())
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.body_text(),
+            )
         } else {
             ApiError::bad_request(e.body_text())
         }

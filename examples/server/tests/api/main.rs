@@ -9,4 +9,7 @@
 )]
 
 mod auth;
+mod daily;
+mod employees;
 mod helpers;
+mod scans;
