@@ -371,8 +371,9 @@ pub struct SummaryQuery {
     pub department: Option<String>,
 }
 
-/// The summary of a date: one entry for every active employee in the caller's scope, by code,
-/// absent ones, those on leave and those off that day included.
+/// The summary of a date (today or earlier; 422 for a future date): one entry for every active
+/// employee in the caller's scope, by code, absent ones, those on leave and those off that day
+/// included.
 #[utoipa::path(get, path = "/api/attendance/daily-attendance/summary/", tag = "daily-attendance",
     security(("bearer" = [])), params(SummaryQuery),
     responses((status = 200, description = "a list of core's DailySummary", body = Vec<Object>),
@@ -383,7 +384,12 @@ async fn summary(
     ApiQuery(query): ApiQuery<SummaryQuery>,
 ) -> ApiResult<Json<Vec<DailySummary>>> {
     let settings = state.store.settings().await?;
-    let date = query.date.unwrap_or_else(|| today(&settings));
+    let today = today(&settings);
+    let date = query.date.unwrap_or(today);
+    if date > today {
+        return Err(ApiError::unprocessable("date is in the future")
+            .with_details(json!({"date": date, "today": today})));
+    }
     let department = parse_department(query.department.as_deref())?;
     let employees: Vec<Employee> =
         employees_in_scope(&state, &user, Action::ViewSummary, department)
@@ -423,7 +429,8 @@ fn parse_month(text: Option<&str>) -> ApiResult<(NaiveDate, NaiveDate)> {
 }
 
 /// Monthly timesheets (core's `Timesheet`, one entry per day of the month): one object for
-/// `employee_id`, a list for `department`.
+/// `employee_id`, a list for `department`. Months after the current one are refused (422); days
+/// of the current month still to come show as `Pending`.
 #[utoipa::path(get, path = "/api/attendance/timesheet/", tag = "timesheet",
     security(("bearer" = [])), params(TimesheetQuery),
     responses((status = 200, description = "core's Timesheet, or a list of them for a department", body = Object),
@@ -435,7 +442,11 @@ async fn timesheet(
     ApiQuery(query): ApiQuery<TimesheetQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (first, last) = parse_month(query.month.as_deref())?;
-    let tz = state.store.settings().await?.time_zone;
+    let settings = state.store.settings().await?;
+    let tz = settings.time_zone;
+    if first > today(&settings) {
+        return Err(ApiError::unprocessable("month is in the future"));
+    }
     match (query.employee_id.as_deref(), query.department.as_deref()) {
         (Some(code), None) => {
             let code = parse_code(code)?;
@@ -560,14 +571,16 @@ async fn statistics(
     else {
         return Ok(Json(stats));
     };
-    if complete {
+    // Days after today have nothing to count yet: fill up to today only.
+    let fill_to = to.min(today(&settings));
+    if complete && from <= fill_to {
         let employees: Vec<Employee> =
             employees_in_scope(&state, &user, Action::ViewStatistics, department)
                 .await?
                 .into_iter()
                 .filter(|e| e.active)
                 .collect();
-        complete_records(&state, &employees, from, to).await?;
+        complete_records(&state, &employees, from, fill_to).await?;
     }
     record_query.from = Some(from);
     record_query.to = Some(to);
@@ -585,9 +598,8 @@ async fn statistics(
         *stats.by_status.entry(status.to_string()).or_default() += n;
     }
     let counted = stats.present + stats.absent;
-    if counted > 0 {
-        // Hundredths of a percent in integers, then as a decimal with two places.
-        let hundredths = (stats.present * 10_000 + counted / 2) / counted;
+    // Hundredths of a percent in integers, then as a decimal with two places.
+    if let Some(hundredths) = (stats.present * 10_000 + counted / 2).checked_div(counted) {
         stats.attendance_rate = hundredths as f64 / 100.0;
     }
     Ok(Json(stats))

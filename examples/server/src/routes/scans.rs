@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::collections::HashMap;
 
-use attendance_core::access::{Action, authorize};
+use attendance_core::access::{Action, authorize, list_filter};
 use attendance_core::attribution::Attributor;
 use attendance_core::employee::{Employee, EmployeeCode};
 use attendance_core::report::DailySummary;
@@ -300,6 +300,8 @@ async fn create(
     user: AuthUser,
     ApiJson(body): ApiJson<ManualScanInput>,
 ) -> ApiResult<(StatusCode, Json<ManualScanResult>)> {
+    // The role first: employees and department heads get 403 whatever they send.
+    list_filter(&user.actor, Action::AddManualScan)?;
     let settings = state.store.settings().await?;
     let tz = settings.time_zone;
     let now = Utc::now();
@@ -472,17 +474,18 @@ async fn import(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let rows = if content_type.starts_with("text/csv") {
-        csv_rows(&body)?
-    } else if content_type.starts_with("application/json") {
-        json_rows(&body)?
-    } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send application/json (an array of scans) or text/csv",
-        ));
-    };
+    let rows =
+        if content_type.starts_with("text/csv") || content_type.starts_with("application/csv") {
+            csv_rows(&body)?
+        } else if content_type.starts_with("application/json") {
+            json_rows(&body)?
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json (an array of scans) or text/csv",
+            ));
+        };
     let settings = state.store.settings().await?;
     let now = Utc::now();
     let machine = manual_machine()?;

@@ -274,6 +274,23 @@ async fn the_summary_covers_every_active_employee_in_scope() {
         )
         .await;
     assert_eq!(error_code(response, 400).await, "bad_request");
+    let response = c
+        .send(
+            Method::GET,
+            "hr",
+            "/api/attendance/daily-attendance/summary/?date=2999-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    // Nothing was stored for the refused dates.
+    let stored = c
+        .get_ok(
+            "hr",
+            "/api/attendance/daily-attendance/?from=2999-01-01&to=2999-01-01",
+        )
+        .await;
+    assert_eq!(stored["count"], 0);
 }
 
 #[tokio::test]
@@ -315,6 +332,7 @@ async fn timesheets_have_every_day_of_the_month_and_respect_scope() {
         ("hr", "?month=2025-13&employee_id=EMP001", 422),
         ("hr", "?employee_id=EMP001", 422),
         ("hr", "?month=2025-06", 422),
+        ("hr", "?month=2999-01&employee_id=EMP001", 422),
         (
             "hr",
             "?month=2025-06&employee_id=EMP001&department=Sewing",
@@ -416,4 +434,32 @@ async fn statistics_count_every_employee_day_in_scope() {
             "{query}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_these_endpoints() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/attendance/employees/",
+        "/api/attendance/employees/{employee_id}/",
+        "/api/attendance/scans/",
+        "/api/attendance/scans/import/",
+        "/api/attendance/daily-attendance/",
+        "/api/attendance/daily-attendance/summary/",
+        "/api/attendance/daily-attendance/{employee_id}/{date}/",
+        "/api/attendance/timesheet/",
+        "/api/attendance/statistics/",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    assert!(doc["components"]["schemas"].get("EmployeeView").is_some());
 }
