@@ -215,8 +215,8 @@ async fn summaries(state: &AppState, records: Vec<DailyRecord>) -> ApiResult<Vec
     Ok(out)
 }
 
-/// Lists stored daily records in the caller's scope, as daily summaries. Without dates it lists
-/// every stored date.
+/// Lists stored daily records in the caller's scope, as daily summaries: one `date`, or
+/// `from`/`to` (either may be left open; without dates every stored date).
 #[utoipa::path(get, path = "/api/attendance/daily-attendance/", tag = "daily-attendance",
     security(("bearer" = [])), params(DailyFilter, PageParams),
     responses((status = 200, description = "a page of core's DailySummary", body = Object),
@@ -230,12 +230,19 @@ async fn list(
 ) -> ApiResult<Json<Paginated<DailySummary>>> {
     let status: Option<AttendanceStatus> = filter.status.as_deref().map(str::parse).transpose()?;
     let order = parse_order(filter.ordering.as_deref())?;
+    // One date, or an open or closed range (`from` alone lists from that date on).
     let (from, to) = match (filter.date, filter.from, filter.to) {
-        (None, None, None) => (None, None),
-        (date, from, to) => {
-            let (f, t) = date_range(date, from, to, NaiveDate::MIN)?;
-            (Some(f), Some(t))
+        (Some(d), None, None) => (Some(d), Some(d)),
+        (Some(_), _, _) => {
+            return Err(ApiError::unprocessable(
+                "give either date or from/to, not both",
+            ));
         }
+        (None, Some(f), Some(t)) if f > t => {
+            return Err(ApiError::unprocessable("from must not be after to")
+                .with_details(json!({"from": f, "to": t})));
+        }
+        (None, from, to) => (from, to),
     };
     let employee = filter.employee_id.as_deref().map(parse_code).transpose()?;
     let department = parse_department(filter.department.as_deref())?;
@@ -501,9 +508,9 @@ async fn timesheet(
 pub struct StatisticsQuery {
     /// One date (or use `from`/`to`; default today).
     pub date: Option<NaiveDate>,
-    /// First date, inclusive.
+    /// First date, inclusive (alone: that one date).
     pub from: Option<NaiveDate>,
-    /// Last date, inclusive.
+    /// Last date, inclusive (alone: that one date).
     pub to: Option<NaiveDate>,
     /// Only this department.
     pub department: Option<String>,

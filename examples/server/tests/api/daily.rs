@@ -61,6 +61,19 @@ async fn daily_attendance_lists_are_scoped_filtered_and_ordered() {
     );
     assert_eq!(all["count"], 3);
     assert_eq!(all["results"][0]["check_out"], "17:30");
+    assert_eq!(
+        c.get_ok("hr", &format!("{base}?from={DAY}")).await["count"],
+        3
+    );
+    assert_eq!(
+        c.get_ok("hr", "/api/attendance/daily-attendance/?from=2025-06-12")
+            .await["count"],
+        0
+    );
+    assert_eq!(
+        c.get_ok("hr", &format!("{base}?to={DAY}")).await["count"],
+        3
+    );
     assert_eq!(codes(&c.get_ok("head", base).await), ["EMP001", "EMP005"]);
     assert_eq!(codes(&c.get_ok("worker", base).await), ["EMP001"]);
     assert_eq!(codes(&c.get_ok("other", base).await), ["EMP002"]);
