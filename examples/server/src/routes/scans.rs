@@ -214,7 +214,10 @@ pub(crate) fn today(settings: &AttendanceSettings) -> NaiveDate {
     Utc::now().with_timezone(&settings.time_zone).date_naive()
 }
 
-/// Lists scans of the employees in scope, by employee code then time.
+/// Lists scans of the employees in scope, by employee code then time, between `from` and `to`
+/// (dates of the site's calendar, inclusive; default today). The store reads scans per employee,
+/// so a list over several employees may cover at most 31 days, one employee's (`employee_id=`)
+/// at most 366; longer ranges are refused with 422.
 #[utoipa::path(get, path = "/api/attendance/scans/", tag = "scans",
     security(("bearer" = [])), params(ScanFilter, PageParams),
     responses((status = 200, body = Paginated<ScanView>), (status = 400, description = "bad query"),
@@ -403,11 +406,11 @@ fn csv_rows(body: &[u8]) -> ApiResult<Vec<(u64, Result<ManualScanInput, String>)
         if rows.len() >= MAX_IMPORT_ROWS {
             return Err(too_many_rows());
         }
-        let line = record
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map_or(index as u64 + 2, |p| p.line());
+        let position = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        let line = position.map_or(index as u64 + 2, |p| p.line());
         let row = record
             .map_err(|e| format!("unreadable CSV row: {e}"))
             .and_then(|r| {

@@ -191,7 +191,8 @@ async fn a_csv_import_reports_its_bad_lines_stores_the_rest_and_counts_duplicate
          EMP002,not a time,,paper register\n\
          EMP002,{DAY} 08:05,,paper register\n\
          EMP001,{DAY}T17:00:00,OUT,\n\
-         EMP005,{DAY}T08:30:00,IN,paper register\n"
+         EMP005,{DAY}T08:30:00,IN,paper register\n\
+         EMP001,{DAY}T09:00:00\n"
     );
     let import = || {
         c.send_raw(
@@ -212,7 +213,7 @@ async fn a_csv_import_reports_its_bad_lines_stores_the_rest_and_counts_duplicate
         .iter()
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(lines, [3, 4, 6], "{first}");
+    assert_eq!(lines, [3, 4, 6, 8], "{first}");
     assert!(
         first["rejected"][0]["reason"]
             .as_str()
@@ -234,7 +235,7 @@ async fn a_csv_import_reports_its_bad_lines_stores_the_rest_and_counts_duplicate
         (again["new"].clone(), again["duplicate"].clone()),
         (json!(0), json!(3))
     );
-    assert_eq!(again["rejected"].as_array().unwrap().len(), 3);
+    assert_eq!(again["rejected"].as_array().unwrap().len(), 4);
     assert_eq!(scan_count(&app).await, 3);
 
     // A JSON array: lines are the index + 1.
