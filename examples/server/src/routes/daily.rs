@@ -126,20 +126,22 @@ async fn complete_records(
     from: NaiveDate,
     to: NaiveDate,
 ) -> ApiResult<Vec<(Employee, Vec<DailyRecord>)>> {
+    let Some(first) = employees.first() else {
+        return Ok(Vec::new());
+    };
     let now = Utc::now();
     let mut stored: HashMap<(EmployeeCode, NaiveDate), DailyRecord> = HashMap::new();
-    let query = |employee: Option<EmployeeCode>| RecordQuery {
+    // One query for the stored records: of the one employee, of their one department, or of
+    // every employee over the dates.
+    let one_department = employees.iter().all(|e| e.department == first.department);
+    let page = RecordQuery {
         from: Some(from),
         to: Some(to),
-        employee,
+        employee: (employees.len() == 1).then(|| first.employee_id.clone()),
+        department: one_department.then(|| first.department.clone()),
         order: RecordOrder::EmployeeThenDate,
         limit: SCOPE_READ_LIMIT,
         ..RecordQuery::default()
-    };
-    // One query for a single employee, else one over every record of the dates.
-    let page = match employees {
-        [one] => query(Some(one.employee_id.clone())),
-        _ => query(None),
     };
     for record in state.store.query_records(&page).await?.results {
         stored.insert((record.employee_id.clone(), record.date), record);
