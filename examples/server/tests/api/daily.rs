@@ -1,6 +1,7 @@
 //! Daily attendance, the daily summary, timesheets and statistics.
 
 use attendance_core::employee::EmployeeCode;
+use attendance_core::holiday::{Holiday, NewHoliday};
 use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -263,6 +264,29 @@ async fn the_summary_covers_every_active_employee_in_scope() {
     assert_eq!(
         codes(&c.get_ok("hr", &format!("{path}&department=Cutting")).await),
         ["EMP002"]
+    );
+    // A holiday (stored before anyone asked for the day) shows for everyone.
+    let holiday = Holiday::parse(&NewHoliday {
+        name: "Test Day".into(),
+        start: "2025-06-10".parse().unwrap(),
+        end: None,
+        recurring_yearly: false,
+        observed: true,
+    })
+    .unwrap();
+    app.store.create_holiday(&holiday).await.unwrap();
+    let off = c
+        .get_ok(
+            "head",
+            "/api/attendance/daily-attendance/summary/?date=2025-06-10",
+        )
+        .await;
+    assert_eq!(
+        statuses(&off),
+        [
+            ("EMP001".to_owned(), "Holiday".to_owned()),
+            ("EMP005".to_owned(), "Holiday".to_owned()),
+        ]
     );
     // A Friday is a weekend day for everyone.
     let friday = c
