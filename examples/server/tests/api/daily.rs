@@ -500,3 +500,103 @@ async fn the_openapi_document_lists_these_endpoints() {
     }
     assert!(doc["components"]["schemas"].get("EmployeeView").is_some());
 }
+
+#[tokio::test]
+async fn the_summary_and_statistics_show_approved_leave() {
+    use attendance_core::access::{Actor, Role};
+    use attendance_core::calendar::LeaveType;
+    use attendance_core::employee::Department;
+    use attendance_core::leave::{
+        HalfDays, LeaveApplication, LeaveRequestId, LedgerEntry, LedgerEntryKind,
+    };
+    use attendance_core::service::{AttendanceService, LeaveDecision};
+    use attendance_core::store::LeaveChange;
+
+    let app = spawn_app().await;
+    let c = Callers::new(&app).await;
+    // Leave is another module's endpoints: approve it through the service, as they would.
+    let service = AttendanceService::new(app.store.clone());
+    let admin = Actor::new(Role::SuperAdmin, None, None);
+    let id = LeaveRequestId::parse("L1").unwrap();
+    let now = chrono::Utc::now();
+    let code = EmployeeCode::parse("EMP002").unwrap();
+    app.store
+        .commit_leave(LeaveChange {
+            employee: code.clone(),
+            expected_version: 0,
+            requests: Vec::new(),
+            entries: vec![(
+                LeaveType::Sick,
+                LedgerEntry::new(
+                    LedgerEntryKind::Allocation,
+                    2025,
+                    "2025-01-01".parse().unwrap(),
+                    HalfDays::from_days(14),
+                    "allocation 2025",
+                )
+                .unwrap(),
+            )],
+        })
+        .await
+        .unwrap();
+    service
+        .submit_leave(
+            &admin,
+            id.clone(),
+            &LeaveApplication {
+                employee: code.clone(),
+                department: Department::parse("Cutting").unwrap(),
+                leave_type: LeaveType::Sick,
+                start: DAY.parse().unwrap(),
+                end: DAY.parse().unwrap(),
+                start_half: false,
+                end_half: false,
+                reason: "fever".into(),
+                medical_certificate: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        service
+            .decide_leave(&admin, &id, LeaveDecision::Approve, None, now)
+            .await
+            .unwrap();
+    }
+    let summary = c
+        .get_ok(
+            "hr",
+            &format!("/api/attendance/daily-attendance/summary/?date={DAY}"),
+        )
+        .await;
+    assert_eq!(
+        statuses(&summary),
+        [
+            ("EMP001".to_owned(), "Absent".to_owned()),
+            ("EMP002".to_owned(), "Leave-Sick".to_owned()),
+            ("EMP005".to_owned(), "Absent".to_owned()),
+        ]
+    );
+    let stats = c
+        .get_ok("hr", &format!("/api/attendance/statistics/?date={DAY}"))
+        .await;
+    assert_eq!(
+        (stats["on_leave"].clone(), stats["absent"].clone()),
+        (json!(1), json!(2))
+    );
+    let leave = c
+        .get_ok(
+            "other",
+            "/api/attendance/daily-attendance/?status=Leave-Sick",
+        )
+        .await;
+    assert_eq!(codes(&leave), ["EMP002"]);
+    let none = c
+        .get_ok(
+            "worker",
+            "/api/attendance/daily-attendance/?status=Leave-Sick",
+        )
+        .await;
+    assert_eq!(none["count"], 0);
+}
