@@ -246,8 +246,8 @@ async fn get_one(
     Ok(Json(employee.into()))
 }
 
-/// Replaces an employee (HR and admins). The code cannot change; 409 when the device user id is
-/// another employee's.
+/// Replaces an employee (HR and admins). The code cannot change; an omitted `device_user_id`
+/// keeps the enrolled one; 409 when the device user id is another employee's.
 #[utoipa::path(put, path = "/api/attendance/employees/{employee_id}/", tag = "employees",
     security(("bearer" = [])), params(("employee_id" = String, Path, description = "The employee code")),
     request_body = EmployeeInput,
@@ -269,7 +269,17 @@ async fn replace(
             "employee_id in the body must equal the one in the path (codes cannot change)",
         ));
     }
-    state.store.employee(&code).await?;
+    let current = state.store.employee(&code).await?;
+    let mut body = body;
+    // An omitted device user id keeps the enrolled one rather than the default from the code,
+    // so replacing a profile never re-enrols the employee by accident.
+    if body
+        .device_user_id
+        .as_deref()
+        .is_none_or(|d| d.trim().is_empty())
+    {
+        body.device_user_id = Some(current.device_user_id.to_string());
+    }
     let employee = body.parse(code.to_string())?;
     if let Some(holder) = state
         .store

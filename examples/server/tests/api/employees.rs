@@ -164,6 +164,26 @@ async fn hr_creates_reads_replaces_and_deletes_an_employee() {
         ),
         ("Line Chief", "1010", false)
     );
+    // Without a device user id, PUT keeps the enrolled one.
+    let mut renamed = new_employee("EMP010");
+    renamed["employee_name"] = json!("Rahima Begum");
+    renamed["active"] = json!(false);
+    let response = c
+        .send(
+            Method::PUT,
+            "hr",
+            "/api/attendance/employees/EMP010",
+            Some(renamed),
+        )
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (
+            body["employee_name"].clone(),
+            body["device_user_id"].clone()
+        ),
+        (json!("Rahima Begum"), json!("1010"))
+    );
     let inactive = c
         .get_ok("hr", "/api/attendance/employees/?active=false")
         .await;
