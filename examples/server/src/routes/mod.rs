@@ -1,6 +1,10 @@
 //! The REST routes, one module per resource, merged into one router, and the OpenAPI document
 //! merged from each module's own.
 
+pub mod daily;
+pub mod employees;
+pub mod scans;
+
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
@@ -18,6 +22,9 @@ pub fn api() -> Router<AppState> {
         .merge(crate::routes::machines::routes())
         .merge(crate::routes::system::routes())
         .merge(crate::ws::routes())
+        .merge(crate::routes::employees::routes())
+        .merge(crate::routes::scans::routes())
+        .merge(crate::routes::daily::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -38,6 +45,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::auth::AuthDoc::openapi());
     doc.merge(crate::routes::machines::MachinesDoc::openapi());
     doc.merge(crate::routes::system::SystemDoc::openapi());
+    doc.merge(crate::routes::employees::EmployeesDoc::openapi());
+    doc.merge(crate::routes::scans::ScansDoc::openapi());
+    doc.merge(crate::routes::daily::DailyDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -10,6 +10,9 @@
 
 mod auth;
 mod cli;
+mod daily;
+mod employees;
 mod helpers;
 mod machines;
 mod realtime;
+mod scans;
