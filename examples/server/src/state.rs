@@ -23,6 +23,8 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// Login attempts per username.
     pub login_limiter: Arc<RateLimiter>,
+    /// Documents attached to leave requests (in memory, not yet persisted).
+    pub documents: Arc<crate::routes::leave::DocumentStore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -40,6 +42,7 @@ impl AppState {
             engine,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
+            documents: Arc::default(),
         }
     }
 }

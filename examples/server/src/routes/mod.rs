@@ -8,10 +8,17 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::state::AppState;
 
+pub mod holidays;
+pub mod leave;
+pub mod settings;
+
 /// Every route of the API (without the state).
 pub fn api() -> Router<AppState> {
     Router::new()
         .merge(crate::auth::routes())
+        .merge(holidays::routes())
+        .merge(leave::routes())
+        .merge(settings::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -30,6 +37,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         )
         .build();
     doc.merge(crate::auth::AuthDoc::openapi());
+    doc.merge(crate::routes::holidays::HolidaysDoc::openapi());
+    doc.merge(crate::routes::leave::LeaveDoc::openapi());
+    doc.merge(crate::routes::settings::SettingsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
