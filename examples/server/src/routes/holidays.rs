@@ -237,11 +237,16 @@ async fn delete_holiday(
     Ok(StatusCode::NO_CONTENT)
 }
 
-
 /// The OpenAPI of the holiday routes.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(list_holidays, create_holiday, get_holiday, put_holiday, delete_holiday),
+    paths(
+        list_holidays,
+        create_holiday,
+        get_holiday,
+        put_holiday,
+        delete_holiday
+    ),
     components(schemas(HolidayView, HolidayBody, HolidayChangeView))
 )]
 pub struct HolidaysDoc;

@@ -195,7 +195,9 @@ async fn effective_policies(state: &AppState) -> ApiResult<Vec<PolicyView>> {
 async fn policy_of(state: &AppState, leave_type: &LeaveType) -> ApiResult<(LeavePolicy, bool)> {
     match state.store.leave_policy(leave_type).await {
         Ok(policy) => Ok((policy, false)),
-        Err(StoreError::NotFound { .. }) => Ok((LeavePolicy::default_for(leave_type.clone()), true)),
+        Err(StoreError::NotFound { .. }) => {
+            Ok((LeavePolicy::default_for(leave_type.clone()), true))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -372,7 +374,11 @@ fn employee_or_own(user: &AuthUser, given: Option<&str>) -> ApiResult<EmployeeCo
     }
 }
 
-async fn balance_sheet(state: &AppState, employee: &Employee, year: i32) -> ApiResult<BalanceSheet> {
+async fn balance_sheet(
+    state: &AppState,
+    employee: &Employee,
+    year: i32,
+) -> ApiResult<BalanceSheet> {
     let account = state.store.leave_account(&employee.employee_id).await?;
     let mut types: Vec<LeaveType> = Vec::new();
     let mut add = |t: &LeaveType| {
@@ -630,10 +636,7 @@ async fn create_request(
         .submit_leave(&user.actor, id, &application, Utc::now())
         .await?;
     tracing::info!(user = %user.username, id = %request.id, employee = %request.employee, "leave request submitted");
-    Ok((
-        StatusCode::CREATED,
-        Json(LeaveRequestView::from(&request)),
-    ))
+    Ok((StatusCode::CREATED, Json(LeaveRequestView::from(&request))))
 }
 
 /// `GET /leave-requests/` filters.
@@ -756,13 +759,15 @@ pub struct DecisionBody {
 }
 
 async fn decision_body(body: Body) -> ApiResult<DecisionBody> {
-    let bytes = axum::body::to_bytes(body, MAX_NOTE_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("a decision's body may hold at most {MAX_NOTE_BODY_BYTES} bytes"),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_NOTE_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("a decision's body may hold at most {MAX_NOTE_BODY_BYTES} bytes"),
+            )
+        })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(DecisionBody::default());
     }
@@ -947,7 +952,9 @@ fn check_filename(name: Option<&str>) -> ApiResult<String> {
     let name = name.unwrap_or("document").trim();
     let ok = !name.is_empty()
         && name.chars().count() <= 200
-        && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\');
     if ok {
         Ok(name.to_owned())
     } else {

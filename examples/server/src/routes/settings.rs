@@ -45,7 +45,9 @@ async fn put_settings(
 ) -> ApiResult<Json<AttendanceSettings>> {
     authorize(&user.actor, Action::ManageSettings, None)?;
     if !body.is_object() {
-        return Err(ApiError::unprocessable("the settings must be a JSON object"));
+        return Err(ApiError::unprocessable(
+            "the settings must be a JSON object",
+        ));
     }
     let settings: AttendanceSettings = serde_json::from_value(body)
         .map_err(|e| ApiError::unprocessable(format!("invalid settings: {e}")))?;

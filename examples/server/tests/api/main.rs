@@ -10,3 +10,6 @@
 
 mod auth;
 mod helpers;
+mod holidays;
+mod leave;
+mod settings;
