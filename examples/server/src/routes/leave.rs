@@ -76,6 +76,12 @@ fn parse_leave_type(text: &str) -> ApiResult<LeaveType> {
     Ok(text.parse::<LeaveType>()?)
 }
 
+/// Today on the site's clock (the settings' time zone), as the leave rules count dates.
+async fn site_today(state: &AppState) -> ApiResult<NaiveDate> {
+    let zone = state.store.settings().await?.time_zone;
+    Ok(Utc::now().with_timezone(&zone).date_naive())
+}
+
 fn owner_of(employee: &Employee) -> Owner {
     Owner {
         employee: employee.employee_id.clone(),
@@ -349,7 +355,7 @@ pub struct BalanceSheet {
 pub struct BalanceParams {
     /// The employee; defaults to the caller's own (required for callers who are no employee).
     pub employee_id: Option<String>,
-    /// The leave year, 1 to 9999; defaults to the current year.
+    /// The leave year, 1 to 9999; defaults to the current year on the site's clock.
     pub year: Option<i32>,
 }
 
@@ -424,7 +430,10 @@ async fn get_balances(
     ApiQuery(params): ApiQuery<BalanceParams>,
 ) -> ApiResult<Json<BalanceSheet>> {
     let code = employee_or_own(&user, params.employee_id.as_deref())?;
-    let year = check_year(params.year.unwrap_or_else(|| Utc::now().year()))?;
+    let year = match params.year {
+        Some(year) => check_year(year)?,
+        None => site_today(&state).await?.year(),
+    };
     let employee = state.store.employee(&code).await?;
     authorize(&user.actor, Action::ViewLeave, Some(&owner_of(&employee)))?;
     Ok(Json(balance_sheet(&state, &employee, year).await?))
@@ -471,7 +480,7 @@ async fn allocate(
     let entry = LedgerEntry::new(
         LedgerEntryKind::Allocation,
         year,
-        Utc::now().date_naive(),
+        site_today(&state).await?,
         amount,
         &reference,
     )?;
