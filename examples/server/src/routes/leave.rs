@@ -245,18 +245,19 @@ async fn get_policy(
     Ok(Json(PolicyView::new(&policy, is_default)))
 }
 
-/// Stores (creates or replaces) the policy of one leave type, validated by core's rules.
+/// Stores (creates or replaces) the policy of one leave type, validated by core's rules: 201 when
+/// none was stored for the type, 200 when one was replaced. `POST` does the same as `PUT`.
 #[utoipa::path(put, path = "/api/attendance/leave-policies/{leave_type}/", tag = "leave", security(("bearer" = [])),
     params(("leave_type" = String, Path, description = "Casual, Sick, Annual, … or a site's own name")),
     request_body = PolicyBody,
-    responses((status = 200, body = PolicyView), (status = 403, description = "not allowed"),
+    responses((status = 200, body = PolicyView, description = "replaced"), (status = 201, body = PolicyView, description = "stored for the first time"), (status = 403, description = "not allowed"),
         (status = 422, description = "invalid policy")))]
 async fn put_policy(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(leave_type): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<PolicyView>> {
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     authorize(&user.actor, Action::ManageLeavePolicies, None)?;
     let leave_type = parse_leave_type(&leave_type)?;
     let body: PolicyBody = serde_json::from_value(body)
@@ -283,9 +284,15 @@ async fn put_policy(
         half_days_allowed: body.half_days_allowed,
     };
     policy.validate()?;
+    let (_, was_default) = policy_of(&state, &leave_type).await?;
     state.store.put_leave_policy(&policy).await?;
     tracing::info!(user = %user.username, leave_type = %leave_type, "leave policy stored");
-    Ok(Json(PolicyView::new(&policy, false)))
+    let status = if was_default {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(PolicyView::new(&policy, false))))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -575,6 +575,9 @@ async fn balances_and_allocations_by_role() {
     )
     .await;
     assert_eq!(own["employee_id"], "EMP001");
+    let this_year = json_of(app.call(Method::GET, BALANCES, &worker, None).await, 200).await;
+    assert!(this_year["year"].as_i64().unwrap() >= 2026);
+    assert_eq!(this_year["employee_id"], "EMP001");
     assert_eq!(casual(&app, &head, "EMP001").await["allocated"], 3.5);
     let cutting = app
         .call(
@@ -684,9 +687,14 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
         .await;
     assert_eq!(error_code(denied, 403).await, "forbidden");
     let stored = json_of(
-        app.call(Method::PUT, &format!("{POLICIES}casual/"), &hr, Some(body))
-            .await,
-        200,
+        app.call(
+            Method::PUT,
+            &format!("{POLICIES}casual/"),
+            &hr,
+            Some(body.clone()),
+        )
+        .await,
+        201,
     )
     .await;
     assert_eq!(stored["leave_type"], "Casual");
@@ -694,6 +702,13 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
     assert_eq!(stored["max_carry_forward"], 2.5);
     assert_eq!(stored["off_days"], "sandwiched");
     assert_eq!(stored["is_default"], false);
+    // Stored again: replaced.
+    json_of(
+        app.call(Method::PUT, &format!("{POLICIES}Casual"), &hr, Some(body))
+            .await,
+        200,
+    )
+    .await;
     let one = json_of(
         app.call(Method::GET, &format!("{POLICIES}Casual"), &worker, None)
             .await,
@@ -714,7 +729,7 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
             Some(json!({"leave_type": "Study", "max_per_year": 5})),
         )
         .await,
-        200,
+        201,
     )
     .await;
     assert_eq!(study["leave_type"], "Study");
