@@ -892,41 +892,84 @@ struct StoredDocument {
     bytes: Bytes,
 }
 
+/// The most bytes of documents a [`DocumentStore::default`] holds in all (256 MiB), so uploads
+/// cannot exhaust the server's memory.
+pub const DEFAULT_DOCUMENT_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+
 /// The documents attached to leave requests, kept in memory (not yet persisted in the database:
 /// they are lost when the server stops). At most [`MAX_DOCUMENTS_PER_REQUEST`] documents of at
-/// most [`MAX_DOCUMENT_BYTES`] each per request.
-#[derive(Default)]
+/// most [`MAX_DOCUMENT_BYTES`] each per request, and at most a budget of bytes in all.
 pub struct DocumentStore {
-    by_request: Mutex<BTreeMap<String, Vec<StoredDocument>>>,
+    /// Documents by leave request id. A plain mutex: every critical section is a map lookup or
+    /// push with no await inside.
+    by_request: Mutex<Documents>,
+    budget_bytes: usize,
+}
+
+#[derive(Default)]
+struct Documents {
+    by_request: BTreeMap<String, Vec<StoredDocument>>,
+    total_bytes: usize,
+}
+
+/// Why a document was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddError {
+    /// The request already holds this many documents.
+    TooMany(usize),
+    /// The store's byte budget would be exceeded.
+    Full(usize),
+}
+
+impl Default for DocumentStore {
+    fn default() -> Self {
+        Self::with_budget(DEFAULT_DOCUMENT_BUDGET_BYTES)
+    }
 }
 
 impl std::fmt::Debug for DocumentStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DocumentStore").finish_non_exhaustive()
+        f.debug_struct("DocumentStore")
+            .field("budget_bytes", &self.budget_bytes)
+            .finish_non_exhaustive()
     }
 }
 
 impl DocumentStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<StoredDocument>>> {
+    /// An empty store that holds at most `budget_bytes` of documents in all.
+    pub fn with_budget(budget_bytes: usize) -> Self {
+        Self {
+            by_request: Mutex::new(Documents::default()),
+            budget_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Documents> {
         match self.by_request.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    /// Adds `document`; `Err` with the limit when the request already holds the most allowed.
-    fn add(&self, request: &str, document: StoredDocument) -> Result<(), usize> {
-        let mut map = self.lock();
-        let list = map.entry(request.to_owned()).or_default();
+    /// Adds `document` to `request`, or says which limit refused it (nothing is added then).
+    fn add(&self, request: &str, document: StoredDocument) -> Result<(), AddError> {
+        let mut docs = self.lock();
+        let size = document.bytes.len();
+        if docs.total_bytes.saturating_add(size) > self.budget_bytes {
+            return Err(AddError::Full(self.budget_bytes));
+        }
+        let list = docs.by_request.entry(request.to_owned()).or_default();
         if list.len() >= MAX_DOCUMENTS_PER_REQUEST {
-            return Err(MAX_DOCUMENTS_PER_REQUEST);
+            return Err(AddError::TooMany(MAX_DOCUMENTS_PER_REQUEST));
         }
         list.push(document);
+        docs.total_bytes = docs.total_bytes.saturating_add(size);
         Ok(())
     }
 
     fn list(&self, request: &str) -> Vec<DocumentView> {
         self.lock()
+            .by_request
             .get(request)
             .map(|docs| docs.iter().map(|d| d.view.clone()).collect())
             .unwrap_or_default()
@@ -934,13 +977,19 @@ impl DocumentStore {
 
     fn get(&self, request: &str, id: &str) -> Option<StoredDocument> {
         self.lock()
+            .by_request
             .get(request)
             .and_then(|docs| docs.iter().find(|d| d.view.id == id).cloned())
     }
 
     /// How many documents are held for `request`.
     pub fn count(&self, request: &str) -> usize {
-        self.lock().get(request).map_or(0, Vec::len)
+        self.lock().by_request.get(request).map_or(0, Vec::len)
+    }
+
+    /// How many bytes of documents are held in all.
+    pub fn total_bytes(&self) -> usize {
+        self.lock().total_bytes
     }
 }
 
@@ -997,6 +1046,7 @@ fn unsupported(message: impl Into<String>) -> ApiError {
     responses((status = 201, body = DocumentView), (status = 403, description = "out of the caller's scope"),
         (status = 404, description = "no such request"), (status = 409, description = "the request holds the most documents allowed"),
         (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a PDF, JPEG or PNG"),
+        (status = 507, description = "the server's document budget is spent"),
         (status = 422, description = "empty file, bad filename, or a Content-Type that is not the file's")))]
 async fn upload_document(
     State(state): State<AppState>,
@@ -1070,8 +1120,15 @@ async fn upload_document(
                 bytes,
             },
         )
-        .map_err(|max| {
-            ApiError::conflict(format!("a leave request may hold at most {max} documents"))
+        .map_err(|refused| match refused {
+            AddError::TooMany(max) => {
+                ApiError::conflict(format!("a leave request may hold at most {max} documents"))
+            }
+            AddError::Full(budget) => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                format!("the server holds its most documents ({budget} bytes); try again later"),
+            ),
         })?;
     tracing::info!(user = %user.username, request = %request.id, document = %view.id, size = view.size, "leave document attached");
     Ok((StatusCode::CREATED, Json(view)))
@@ -1206,4 +1263,73 @@ pub fn routes() -> Router<AppState> {
         router = both_slashes(router, &format!("{base}/{path}"), route);
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(id: &str, size: usize) -> StoredDocument {
+        StoredDocument {
+            view: DocumentView {
+                id: id.into(),
+                leave_request_id: "L1".into(),
+                filename: "f.pdf".into(),
+                content_type: "application/pdf".into(),
+                size,
+                uploaded_by: "worker".into(),
+                uploaded_at: Utc::now(),
+            },
+            content_type: "application/pdf",
+            bytes: Bytes::from(vec![b'%'; size]),
+        }
+    }
+
+    #[test]
+    fn the_store_keeps_to_its_limits_and_adds_nothing_when_refused() {
+        let store = DocumentStore::with_budget(100);
+        store.add("L1", document("a", 60)).unwrap();
+        assert_eq!(store.add("L2", document("b", 41)), Err(AddError::Full(100)));
+        assert_eq!((store.count("L2"), store.total_bytes()), (0, 60));
+        store.add("L2", document("b", 40)).unwrap();
+        assert_eq!(store.total_bytes(), 100);
+        assert_eq!(store.get("L2", "b").unwrap().bytes.len(), 40);
+        assert!(
+            store.get("L1", "b").is_none(),
+            "documents stay with their request"
+        );
+
+        let many = DocumentStore::default();
+        for i in 0..MAX_DOCUMENTS_PER_REQUEST {
+            many.add("L1", document(&i.to_string(), 1)).unwrap();
+        }
+        assert_eq!(
+            many.add("L1", document("x", 1)),
+            Err(AddError::TooMany(MAX_DOCUMENTS_PER_REQUEST))
+        );
+        assert_eq!(many.list("L1").len(), MAX_DOCUMENTS_PER_REQUEST);
+        assert_eq!(many.total_bytes(), MAX_DOCUMENTS_PER_REQUEST);
+    }
+
+    #[test]
+    fn files_are_judged_by_their_first_bytes() {
+        assert_eq!(sniff(b"%PDF-1.7"), Some("application/pdf"));
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(
+            sniff(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]),
+            Some("image/png")
+        );
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn days_convert_in_half_steps_only() {
+        assert_eq!(half_days("d", 2.5).unwrap(), HalfDays::new(5));
+        assert_eq!(half_days("d", 0.0).unwrap(), HalfDays::ZERO);
+        for bad in [-0.5, 1.3, f64::NAN, f64::INFINITY, 100_000.5] {
+            assert!(half_days("d", bad).is_err(), "{bad}");
+        }
+        assert_eq!(days(HalfDays::new(3)), 1.5);
+    }
 }
