@@ -975,3 +975,82 @@ async fn the_openapi_document_lists_the_leave_holiday_and_settings_paths() {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
 }
+
+#[tokio::test]
+async fn who_may_decide_at_which_level() {
+    let app = spawn_app().await;
+    let (hr, head, worker, admin) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+        app.token("admin").await,
+    );
+    for code in ["EMP001", "EMP005"] {
+        allocate(&app, &hr, code, 10.0).await;
+    }
+    let one_day = |day: &str| json!({"leave_type": "Casual", "start_date": day, "end_date": day});
+
+    // A super admin may act at both levels.
+    let request = submit(&app, &worker, one_day("2026-03-09")).await;
+    let id = request["id"].as_str().unwrap();
+    let first = json_of(decide(&app, &admin, id, "approve").await, 200).await;
+    assert_eq!(first["next_level"], "hr");
+    let done = json_of(decide(&app, &admin, id, "approve").await, 200).await;
+    assert_eq!(done["status"], "approved");
+    assert_eq!(done["history"][1]["role"], "super_admin");
+    // Approved and already started (in the past): only HR may cancel it.
+    let response = decide(&app, &worker, id, "cancel").await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(casual(&app, &hr, "EMP001").await["taken"], 1.0);
+
+    // The head's own leave needs HR only, and the head cannot approve it.
+    let own = submit(&app, &head, one_day("2026-03-10")).await;
+    let own_id = own["id"].as_str().unwrap();
+    assert_eq!(own["next_level"], "hr");
+    let response = decide(&app, &head, own_id, "approve").await;
+    assert_eq!(error_code(response, 403).await, "forbidden");
+    let response = decide(&app, &worker, own_id, "approve").await;
+    assert_eq!(error_code(response, 403).await, "forbidden");
+    let approved = json_of(decide(&app, &hr, own_id, "approve").await, 200).await;
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(casual(&app, &hr, "EMP005").await["available"], 9.0);
+    assert_eq!(
+        status_on(&app, "EMP005", date(3, 10)).await.as_deref(),
+        Some("Leave-Casual")
+    );
+
+    // A note longer than the rules allow, and a body that is not JSON.
+    let pending = submit(&app, &worker, one_day("2026-03-11")).await;
+    let pending_id = pending["id"].as_str().unwrap();
+    let long = app
+        .call(
+            Method::POST,
+            &format!("{REQUESTS}{pending_id}/reject/"),
+            &head,
+            Some(json!({"note": "x".repeat(1001)})),
+        )
+        .await;
+    assert_eq!(error_code(long, 422).await, "validation_error");
+    let garbage = app
+        .client
+        .post(app.url(&format!("{REQUESTS}{pending_id}/reject/")))
+        .bearer_auth(&head)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(garbage, 400).await, "bad_request");
+    let still = json_of(
+        app.call(
+            Method::GET,
+            &format!("{REQUESTS}{pending_id}/"),
+            &head,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(still["status"], "pending");
+    assert_eq!(still["history"], json!([]));
+}
