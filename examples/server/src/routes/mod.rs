@@ -12,7 +12,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::state::AppState;
 
+pub mod holidays;
+pub mod leave;
 pub mod machines;
+pub mod settings;
 pub mod system;
 
 /// Every route of the API (without the state).
@@ -25,6 +28,9 @@ pub fn api() -> Router<AppState> {
         .merge(crate::routes::employees::routes())
         .merge(crate::routes::scans::routes())
         .merge(crate::routes::daily::routes())
+        .merge(holidays::routes())
+        .merge(leave::routes())
+        .merge(settings::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -48,6 +54,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::employees::EmployeesDoc::openapi());
     doc.merge(crate::routes::scans::ScansDoc::openapi());
     doc.merge(crate::routes::daily::DailyDoc::openapi());
+    doc.merge(crate::routes::holidays::HolidaysDoc::openapi());
+    doc.merge(crate::routes::leave::LeaveDoc::openapi());
+    doc.merge(crate::routes::settings::SettingsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -118,3 +118,31 @@ pub async fn error_code(response: reqwest::Response, status: u16) -> String {
     assert!(error.get("details").is_some(), "{body}");
     error["code"].as_str().unwrap().to_owned()
 }
+
+impl TestApp {
+    /// Sends `method` to `path` with the bearer `token` and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn json_of(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(actual, status, "{body}");
+    body
+}

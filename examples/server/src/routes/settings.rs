@@ -1,0 +1,80 @@
+//! `/api/attendance/settings/`: the site's attendance settings (time zone, default shift,
+//! margins, overtime, weekly off days), read by everyone who may view them and replaced by HR.
+//!
+//! The JSON is core's [`AttendanceSettings`]; a `PUT` replaces the whole document (fields left out
+//! take their defaults) after [`AttendanceSettings::validate`]. Changing the settings does not
+//! recompute stored days: the days already computed keep the rules they were computed with until
+//! they are recomputed.
+
+use attendance_core::access::{Action, authorize};
+use attendance_core::settings::AttendanceSettings;
+use axum::extract::State;
+use axum::routing::MethodRouter;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::state::AppState;
+
+const PATH: &str = "/api/attendance/settings/";
+
+/// The settings.
+#[utoipa::path(get, path = "/api/attendance/settings/", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, description = "core's AttendanceSettings", body = Object),
+        (status = 401, description = "no valid token"), (status = 403, description = "not allowed")))]
+async fn get_settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<AttendanceSettings>> {
+    authorize(&user.actor, Action::ViewSettings, None)?;
+    Ok(Json(state.store.settings().await?))
+}
+
+/// Replaces the settings; 422 with the rule's message when they do not validate.
+#[utoipa::path(put, path = "/api/attendance/settings/", tag = "settings", security(("bearer" = [])),
+    request_body(content = Object, description = "core's AttendanceSettings; fields left out take their defaults"),
+    responses((status = 200, description = "the settings as stored", body = Object),
+        (status = 400, description = "not JSON"), (status = 403, description = "not allowed"),
+        (status = 422, description = "wrong shape or invalid settings")))]
+async fn put_settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<AttendanceSettings>> {
+    authorize(&user.actor, Action::ManageSettings, None)?;
+    if !body.is_object() {
+        return Err(ApiError::unprocessable(
+            "the settings must be a JSON object",
+        ));
+    }
+    let settings: AttendanceSettings = serde_json::from_value(body)
+        .map_err(|e| ApiError::unprocessable(format!("invalid settings: {e}")))?;
+    settings.validate()?;
+    state.store.put_settings(&settings).await?;
+    tracing::info!(user = %user.username, "attendance settings replaced");
+    Ok(Json(state.store.settings().await?))
+}
+
+/// The OpenAPI of the settings routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(get_settings, put_settings))]
+pub struct SettingsDoc;
+
+/// Registers `route` at `path` with and without its trailing slash.
+pub(crate) fn both_slashes(
+    router: Router<AppState>,
+    path: &str,
+    route: MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router
+        .route(&format!("{bare}/"), route.clone())
+        .route(bare, route)
+}
+
+/// The settings routes.
+pub fn routes() -> Router<AppState> {
+    both_slashes(Router::new(), PATH, get(get_settings).put(put_settings))
+}

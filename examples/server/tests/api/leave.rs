@@ -1,0 +1,1056 @@
+use attendance_core::employee::EmployeeCode;
+use chrono::NaiveDate;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code, json_of, spawn_app};
+
+const REQUESTS: &str = "/api/attendance/leave-requests/";
+const BALANCES: &str = "/api/attendance/leave-balances/";
+const POLICIES: &str = "/api/attendance/leave-policies/";
+
+fn date(m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, m, d).unwrap()
+}
+
+async fn allocate(app: &TestApp, hr: &str, employee: &str, days: f64) -> Value {
+    json_of(
+        app.call(
+            Method::POST,
+            "/api/attendance/leave-balances/allocate/",
+            hr,
+            Some(json!({"employee_id": employee, "leave_type": "Casual", "year": 2026, "days": days})),
+        )
+        .await,
+        201,
+    )
+    .await
+}
+
+async fn casual(app: &TestApp, token: &str, employee: &str) -> Value {
+    let sheet = json_of(
+        app.call(
+            Method::GET,
+            &format!("{BALANCES}?employee_id={employee}&year=2026"),
+            token,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    sheet["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["leave_type"] == "Casual")
+        .cloned()
+        .unwrap()
+}
+
+async fn submit(app: &TestApp, token: &str, body: Value) -> Value {
+    json_of(
+        app.call(Method::POST, REQUESTS, token, Some(body)).await,
+        201,
+    )
+    .await
+}
+
+async fn decide(app: &TestApp, token: &str, id: &str, what: &str) -> reqwest::Response {
+    app.call(
+        Method::POST,
+        &format!("{REQUESTS}{id}/{what}/"),
+        token,
+        Some(json!({"note": format!("{what} by test")})),
+    )
+    .await
+}
+
+async fn status_on(app: &TestApp, code: &str, day: NaiveDate) -> Option<String> {
+    app.store
+        .record(&EmployeeCode::parse(code).unwrap(), day)
+        .await
+        .unwrap()
+        .map(|r| r.status.to_string())
+}
+
+async fn stored_requests(app: &TestApp, code: &str) -> usize {
+    app.store
+        .leave_account(&EmployeeCode::parse(code).unwrap())
+        .await
+        .unwrap()
+        .requests
+        .len()
+}
+
+#[tokio::test]
+async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow() {
+    let app = spawn_app().await;
+    let (hr, head, worker, other) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+        app.token("other").await,
+    );
+    let sheet = allocate(&app, &hr, "EMP001", 10.0).await;
+    assert_eq!(sheet["employee_id"], "EMP001");
+    assert_eq!(sheet["department"], "Sewing");
+    assert_eq!(sheet["year"], 2026);
+
+    // Monday 2 and Tuesday 3 March 2026: two working days.
+    let request = submit(
+        &app,
+        &worker,
+        json!({"leave_type": "Casual", "start_date": "2026-03-02", "end_date": "2026-03-03",
+               "reason": "Family wedding"}),
+    )
+    .await;
+    assert_eq!(request["employee_id"], "EMP001");
+    assert_eq!(request["department"], "Sewing");
+    assert_eq!(request["leave_type"], "Casual");
+    assert_eq!(request["start_date"], "2026-03-02");
+    assert_eq!(request["end_date"], "2026-03-03");
+    assert_eq!(request["start_half"], false);
+    assert_eq!(request["end_half"], false);
+    assert_eq!(request["reason"], "Family wedding");
+    assert_eq!(request["medical_certificate"], false);
+    assert_eq!(request["days"], 2.0);
+    assert_eq!(request["status"], "pending");
+    assert_eq!(request["next_level"], "department_head");
+    assert_eq!(request["levels"], json!(["department_head", "hr"]));
+    assert!(request["submitted_on"].is_string());
+    assert_eq!(request["history"], json!([]));
+    let id = request["id"].as_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+
+    let balance = casual(&app, &worker, "EMP001").await;
+    assert_eq!(balance["allocated"], 10.0);
+    assert_eq!(balance["pending"], 2.0);
+    assert_eq!(balance["available"], 10.0);
+    assert_eq!(balance["available_after_pending"], 8.0);
+
+    // `other` neither sees nor decides it.
+    let hidden = app
+        .call(Method::GET, &format!("{REQUESTS}{id}/"), &other, None)
+        .await;
+    assert_eq!(error_code(hidden, 403).await, "forbidden");
+    let listed = json_of(app.call(Method::GET, REQUESTS, &other, None).await, 200).await;
+    assert_eq!(listed["count"], 0);
+    assert_eq!(
+        error_code(decide(&app, &other, &id, "approve").await, 403).await,
+        "forbidden"
+    );
+    let balance_of_other = app
+        .call(
+            Method::GET,
+            &format!("{BALANCES}?employee_id=EMP001"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(balance_of_other, 403).await, "forbidden");
+    // The employee cannot approve their own request, and HR is not the first level.
+    assert_eq!(
+        error_code(decide(&app, &worker, &id, "approve").await, 403).await,
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(decide(&app, &hr, &id, "approve").await, 403).await,
+        "forbidden"
+    );
+
+    let first = json_of(decide(&app, &head, &id, "approve").await, 200).await;
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["next_level"], "hr");
+    assert_eq!(first["history"][0]["decision"], "approved");
+    assert_eq!(first["history"][0]["level"], "department_head");
+    assert_eq!(first["history"][0]["note"], "approve by test");
+    // The head cannot approve at HR's level.
+    assert_eq!(
+        error_code(decide(&app, &head, &id, "approve").await, 403).await,
+        "forbidden"
+    );
+
+    let done = json_of(decide(&app, &hr, &id, "approve").await, 200).await;
+    assert_eq!(done["status"], "approved");
+    assert_eq!(done["next_level"], Value::Null);
+    assert_eq!(
+        error_code(decide(&app, &hr, &id, "approve").await, 409).await,
+        "conflict"
+    );
+    assert_eq!(
+        error_code(decide(&app, &hr, &id, "reject").await, 409).await,
+        "conflict"
+    );
+
+    let balance = casual(&app, &hr, "EMP001").await;
+    assert_eq!(balance["taken"], 2.0);
+    assert_eq!(balance["pending"], 0.0);
+    assert_eq!(balance["available"], 8.0);
+    for day in [date(3, 2), date(3, 3)] {
+        assert_eq!(
+            status_on(&app, "EMP001", day).await.as_deref(),
+            Some("Leave-Casual")
+        );
+    }
+    let seen = json_of(
+        app.call(Method::GET, &format!("{REQUESTS}{id}"), &worker, None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(seen["status"], "approved");
+
+    // HR cancels the approved (past) leave: the days come back and the records lose the leave.
+    let cancelled = json_of(decide(&app, &hr, &id, "cancel").await, 200).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let balance = casual(&app, &hr, "EMP001").await;
+    assert_eq!(balance["reversed"], 2.0);
+    assert_eq!(balance["available"], 10.0);
+    assert_ne!(
+        status_on(&app, "EMP001", date(3, 2)).await.as_deref(),
+        Some("Leave-Casual")
+    );
+}
+
+#[tokio::test]
+async fn a_rejection_or_a_cancellation_leaves_the_balance_whole() {
+    let app = spawn_app().await;
+    let (hr, head, worker) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+    );
+    allocate(&app, &hr, "EMP001", 10.0).await;
+    let body = |start: &str, end: &str| json!({"leave_type": "casual", "start_date": start, "end_date": end});
+    let rejected = submit(&app, &worker, body("2026-04-06", "2026-04-07")).await;
+    let id = rejected["id"].as_str().unwrap();
+    let after = json_of(decide(&app, &head, id, "reject").await, 200).await;
+    assert_eq!(after["status"], "rejected");
+    assert_eq!(after["history"][0]["decision"], "rejected");
+    assert_eq!(
+        error_code(decide(&app, &hr, id, "approve").await, 409).await,
+        "conflict"
+    );
+    assert_eq!(
+        error_code(decide(&app, &worker, id, "cancel").await, 409).await,
+        "conflict"
+    );
+
+    let cancelled = submit(&app, &worker, body("2026-05-04", "2026-05-05")).await;
+    let id = cancelled["id"].as_str().unwrap();
+    // The note is optional: an empty body will do.
+    let response = app
+        .client
+        .post(app.url(&format!("{REQUESTS}{id}/cancel")))
+        .bearer_auth(&worker)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(response, 200).await["status"], "cancelled");
+
+    let balance = casual(&app, &worker, "EMP001").await;
+    assert_eq!(balance["allocated"], 10.0);
+    assert_eq!(balance["taken"], 0.0);
+    assert_eq!(balance["pending"], 0.0);
+    assert_eq!(balance["available"], 10.0);
+
+    let rejected_only = json_of(
+        app.call(
+            Method::GET,
+            &format!("{REQUESTS}?status=rejected"),
+            &worker,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(rejected_only["count"], 1);
+    assert_eq!(rejected_only["results"][0]["status"], "rejected");
+}
+
+#[tokio::test]
+async fn lists_are_scoped_by_role_and_filtered() {
+    let app = spawn_app().await;
+    let (hr, head, worker, other) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+        app.token("other").await,
+    );
+    for code in ["EMP001", "EMP002", "EMP005"] {
+        allocate(&app, &hr, code, 10.0).await;
+    }
+    let body =
+        |start: &str| json!({"leave_type": "Casual", "start_date": start, "end_date": start});
+    submit(&app, &worker, body("2026-06-01")).await;
+    submit(&app, &worker, body("2026-07-01")).await;
+    submit(&app, &other, body("2026-06-02")).await;
+    // A head's own leave goes to HR only.
+    let own = submit(&app, &head, body("2026-06-03")).await;
+    assert_eq!(own["levels"], json!(["hr"]));
+    // HR submits for an employee.
+    let for_worker = submit(
+        &app,
+        &hr,
+        json!({"employee_id": "EMP001", "leave_type": "Casual", "start_date": "2026-08-03",
+               "end_date": "2026-08-03"}),
+    )
+    .await;
+    assert_eq!(for_worker["employee_id"], "EMP001");
+
+    let employees_in = |page: &Value| -> Vec<String> {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["employee_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = json_of(app.call(Method::GET, REQUESTS, &hr, None).await, 200).await;
+    assert_eq!(all["count"], 5);
+    let starts: Vec<&str> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["start_date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-08-03",
+            "2026-07-01",
+            "2026-06-03",
+            "2026-06-02",
+            "2026-06-01"
+        ]
+    );
+    let sewing = json_of(app.call(Method::GET, REQUESTS, &head, None).await, 200).await;
+    assert_eq!(sewing["count"], 4);
+    assert!(employees_in(&sewing).iter().all(|e| e != "EMP002"));
+    let mine = json_of(app.call(Method::GET, REQUESTS, &worker, None).await, 200).await;
+    assert_eq!(mine["count"], 3);
+    assert!(employees_in(&mine).iter().all(|e| e == "EMP001"));
+    // Filters outside the caller's scope match nothing.
+    for (token, query) in [
+        (&head, "department=Cutting"),
+        (&worker, "employee_id=EMP002"),
+        (&other, "employee_id=EMP001"),
+    ] {
+        let page = json_of(
+            app.call(Method::GET, &format!("{REQUESTS}?{query}"), token, None)
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(page["count"], 0, "{query}");
+    }
+    let filtered = json_of(
+        app.call(
+            Method::GET,
+            &format!("{REQUESTS}?department=Sewing&from=2026-06-02&to=2026-07-01&status=pending"),
+            &hr,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(filtered["count"], 2);
+    let paged = json_of(
+        app.call(
+            Method::GET,
+            &format!("{REQUESTS}?page=2&page_size=2"),
+            &hr,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(paged["count"], 5);
+    assert_eq!(paged["results"].as_array().unwrap().len(), 2);
+    assert!(paged["next"].as_str().unwrap().contains("page=3"));
+
+    for query in [
+        "status=bogus",
+        "from=2026-07-01&to=2026-06-01",
+        "employee_id=bad%20code",
+    ] {
+        let bad = app
+            .call(Method::GET, &format!("{REQUESTS}?{query}"), &hr, None)
+            .await;
+        assert_eq!(error_code(bad, 422).await, "validation_error", "{query}");
+    }
+    let bad_date = app
+        .call(
+            Method::GET,
+            &format!("{REQUESTS}?from=yesterday"),
+            &hr,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(bad_date, 400).await, "bad_request");
+}
+
+#[tokio::test]
+async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let (hr, worker) = (app.token("hr").await, app.token("worker").await);
+    allocate(&app, &hr, "EMP001", 3.0).await;
+    let base =
+        json!({"leave_type": "Casual", "start_date": "2026-03-02", "end_date": "2026-03-03"});
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = base.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+    for body in [
+        with("end_date", json!("2026-03-01")),
+        with("leave_type", json!("no such type!")),
+        with("start_date", json!("March")),
+        with("start_half", json!("yes")),
+        with("end_date", json!("2026-03-20")),
+        with("reason", json!("x".repeat(1001))),
+        with("surprise", json!(1)),
+        with("start_date", json!("2026-03-06")).clone(),
+        without("leave_type"),
+        without("start_date"),
+    ] {
+        // 2026-03-06 is a Friday: with end 2026-03-03 the dates are reversed too.
+        let response = app
+            .call(Method::POST, REQUESTS, &worker, Some(body.clone()))
+            .await;
+        assert_eq!(
+            error_code(response, 422).await,
+            "validation_error",
+            "{body}"
+        );
+    }
+    // A Friday alone counts no working day.
+    let friday =
+        json!({"leave_type": "Casual", "start_date": "2026-03-06", "end_date": "2026-03-06"});
+    let response = app
+        .call(Method::POST, REQUESTS, &worker, Some(friday))
+        .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    // Someone else's leave, an unknown employee, a caller who is no employee.
+    let response = app
+        .call(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some(with("employee_id", json!("EMP002"))),
+        )
+        .await;
+    assert_eq!(error_code(response, 403).await, "forbidden");
+    let response = app
+        .call(
+            Method::POST,
+            REQUESTS,
+            &hr,
+            Some(with("employee_id", json!("EMP999"))),
+        )
+        .await;
+    assert_eq!(error_code(response, 404).await, "not_found");
+    let response = app
+        .call(Method::POST, REQUESTS, &hr, Some(base.clone()))
+        .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    let not_json = app
+        .client
+        .post(app.url(REQUESTS))
+        .bearer_auth(&worker)
+        .header("content-type", "application/json")
+        .body("{\"leave_type\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(not_json, 400).await, "bad_request");
+    assert_eq!(stored_requests(&app, "EMP001").await, 0);
+
+    // An overlap with a pending request.
+    submit(&app, &worker, base.clone()).await;
+    let response = app
+        .call(Method::POST, REQUESTS, &worker, Some(base.clone()))
+        .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(stored_requests(&app, "EMP001").await, 1);
+
+    // Unknown ids.
+    for path in [
+        format!("{REQUESTS}nope/"),
+        format!("{REQUESTS}nope/approve/"),
+        format!("{REQUESTS}bad%20id/"),
+    ] {
+        let method = if path.ends_with("approve/") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let response = app.call(method, &path, &hr, None).await;
+        assert_eq!(error_code(response, 404).await, "not_found", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_beyond_the_balance_is_refused_with_422() {
+    let app = spawn_app().await;
+    let (hr, worker) = (app.token("hr").await, app.token("worker").await);
+    allocate(&app, &hr, "EMP001", 1.0).await;
+    let response = app
+        .call(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some(json!({"leave_type": "Casual", "start_date": "2026-03-02", "end_date": "2026-03-03"})),
+        )
+        .await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(stored_requests(&app, "EMP001").await, 0);
+}
+
+#[tokio::test]
+async fn balances_and_allocations_by_role() {
+    let app = spawn_app().await;
+    let (hr, head, worker, admin) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+        app.token("admin").await,
+    );
+    let sheet = allocate(&app, &admin, "EMP001", 2.5).await;
+    let casual_row = sheet["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["leave_type"] == "Casual")
+        .unwrap()
+        .clone();
+    for field in [
+        "allocated",
+        "carried_forward",
+        "carried_out",
+        "taken",
+        "reversed",
+        "used",
+        "expired",
+        "pending",
+        "available",
+        "available_after_pending",
+    ] {
+        assert!(casual_row[field].is_number(), "{field}");
+    }
+    assert_eq!(casual_row["allocated"], 2.5);
+    let types: Vec<&str> = sheet["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["leave_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "Casual",
+            "Sick",
+            "Annual",
+            "Maternity",
+            "Unpaid",
+            "Compensatory"
+        ]
+    );
+    allocate(&app, &hr, "EMP001", 1.0).await;
+
+    // The worker's own, by default; the head sees their department; others are refused.
+    let own = json_of(
+        app.call(Method::GET, &format!("{BALANCES}?year=2026"), &worker, None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(own["employee_id"], "EMP001");
+    let this_year = json_of(app.call(Method::GET, BALANCES, &worker, None).await, 200).await;
+    assert!(this_year["year"].as_i64().unwrap() >= 2026);
+    assert_eq!(this_year["employee_id"], "EMP001");
+    assert_eq!(casual(&app, &head, "EMP001").await["allocated"], 3.5);
+    let cutting = app
+        .call(
+            Method::GET,
+            &format!("{BALANCES}?employee_id=EMP002"),
+            &head,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(cutting, 403).await, "forbidden");
+    let no_employee = app.call(Method::GET, BALANCES, &hr, None).await;
+    assert_eq!(error_code(no_employee, 422).await, "validation_error");
+    let unknown = app
+        .call(
+            Method::GET,
+            &format!("{BALANCES}?employee_id=EMP999"),
+            &hr,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(unknown, 404).await, "not_found");
+    let bad_year = app
+        .call(
+            Method::GET,
+            &format!("{BALANCES}?employee_id=EMP001&year=0"),
+            &hr,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(bad_year, 422).await, "validation_error");
+
+    let path = "/api/attendance/leave-balances/allocate/";
+    let good = json!({"employee_id": "EMP001", "leave_type": "Casual", "year": 2026, "days": 1});
+    for token in [&head, &worker] {
+        let denied = app
+            .call(Method::POST, path, token, Some(good.clone()))
+            .await;
+        assert_eq!(error_code(denied, 403).await, "forbidden");
+    }
+    let account = |app: &TestApp| {
+        let store = app.store.clone();
+        async move {
+            store
+                .leave_account(&EmployeeCode::parse("EMP001").unwrap())
+                .await
+                .unwrap()
+                .version
+        }
+    };
+    let version = account(&app).await;
+    for (field, value, status) in [
+        ("days", json!(-1), 422),
+        ("days", json!(0), 422),
+        ("days", json!(1.3), 422),
+        ("days", json!("two"), 422),
+        ("leave_type", json!("!!"), 422),
+        ("year", json!(0), 422),
+        ("employee_id", json!("EMP999"), 404),
+    ] {
+        let mut body = good.clone();
+        body[field] = value;
+        let response = app.call(Method::POST, path, &hr, Some(body.clone())).await;
+        error_code(response, status).await;
+    }
+    let missing = app
+        .call(
+            Method::POST,
+            path,
+            &hr,
+            Some(json!({"employee_id": "EMP001"})),
+        )
+        .await;
+    assert_eq!(error_code(missing, 422).await, "validation_error");
+    assert_eq!(account(&app).await, version, "nothing was written");
+}
+
+#[tokio::test]
+async fn policies_default_to_the_statute_and_hr_changes_them() {
+    let app = spawn_app().await;
+    let (hr, worker) = (app.token("hr").await, app.token("worker").await);
+    let list = json_of(app.call(Method::GET, POLICIES, &worker, None).await, 200).await;
+    assert_eq!(list["count"], 6);
+    let casual = &list["results"][0];
+    assert_eq!(casual["leave_type"], "Casual");
+    assert_eq!(casual["max_per_year"], 10.0);
+    assert_eq!(casual["max_carry_forward"], 0.0);
+    assert_eq!(casual["requires_approval"], true);
+    assert_eq!(casual["certificate_required_above"], Value::Null);
+    assert_eq!(casual["max_consecutive"], Value::Null);
+    assert_eq!(casual["off_days"], "excluded");
+    assert_eq!(casual["half_days_allowed"], true);
+    assert_eq!(casual["is_default"], true);
+    assert_eq!(
+        list["results"][4]["max_per_year"],
+        Value::Null,
+        "unpaid has no limit"
+    );
+
+    let body = json!({"max_per_year": 12, "max_carry_forward": 2.5, "off_days": "sandwiched"});
+    let denied = app
+        .call(
+            Method::PUT,
+            &format!("{POLICIES}Casual/"),
+            &worker,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(error_code(denied, 403).await, "forbidden");
+    let stored = json_of(
+        app.call(
+            Method::PUT,
+            &format!("{POLICIES}casual/"),
+            &hr,
+            Some(body.clone()),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(stored["leave_type"], "Casual");
+    assert_eq!(stored["max_per_year"], 12.0);
+    assert_eq!(stored["max_carry_forward"], 2.5);
+    assert_eq!(stored["off_days"], "sandwiched");
+    assert_eq!(stored["is_default"], false);
+    // Stored again: replaced.
+    json_of(
+        app.call(Method::PUT, &format!("{POLICIES}Casual"), &hr, Some(body))
+            .await,
+        200,
+    )
+    .await;
+    let one = json_of(
+        app.call(Method::GET, &format!("{POLICIES}Casual"), &worker, None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(one["max_per_year"], 12.0);
+    let list = json_of(app.call(Method::GET, POLICIES, &hr, None).await, 200).await;
+    assert_eq!(list["count"], 6);
+    assert_eq!(list["results"][0]["is_default"], false);
+
+    // A site's own type, created with POST.
+    let study = json_of(
+        app.call(
+            Method::POST,
+            &format!("{POLICIES}Study/"),
+            &hr,
+            Some(json!({"leave_type": "Study", "max_per_year": 5})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(study["leave_type"], "Study");
+    let list = json_of(app.call(Method::GET, POLICIES, &hr, None).await, 200).await;
+    assert_eq!(list["count"], 7);
+    let unknown = app
+        .call(Method::GET, &format!("{POLICIES}Sabbatical/"), &hr, None)
+        .await;
+    assert_eq!(error_code(unknown, 404).await, "not_found");
+    let sick = json_of(
+        app.call(Method::GET, &format!("{POLICIES}Sick/"), &hr, None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(sick["certificate_required_above"], 2.0);
+
+    let before = app.store.leave_policies().await.unwrap();
+    for (path, body) in [
+        ("Casual/", json!({"max_consecutive": 0})),
+        ("Casual/", json!({"max_per_year": 1.3})),
+        ("Casual/", json!({"max_per_year": -1})),
+        ("Casual/", json!({"off_days": "sometimes"})),
+        ("Casual/", json!({"leave_type": "Sick"})),
+        ("Casual/", json!({"requires_approval": "no"})),
+        ("Casual/", json!({"unknown_field": 1})),
+        ("Bad%21Type/", json!({})),
+    ] {
+        let response = app
+            .call(
+                Method::PUT,
+                &format!("{POLICIES}{path}"),
+                &hr,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            error_code(response, 422).await,
+            "validation_error",
+            "{body}"
+        );
+    }
+    assert_eq!(app.store.leave_policies().await.unwrap(), before);
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
+const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    query: &str,
+    content_type: Option<&str>,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("{REQUESTS}{id}/documents/{query}")))
+        .bearer_auth(token)
+        .body(bytes);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn documents_attach_to_a_request_with_its_access() {
+    let app = spawn_app().await;
+    let (hr, head, worker, other) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+        app.token("other").await,
+    );
+    allocate(&app, &hr, "EMP001", 10.0).await;
+    let request = submit(
+        &app,
+        &worker,
+        json!({"leave_type": "Casual", "start_date": "2026-09-01", "end_date": "2026-09-01",
+               "medical_certificate": true}),
+    )
+    .await;
+    assert_eq!(request["medical_certificate"], true);
+    let id = request["id"].as_str().unwrap();
+
+    let doc = json_of(
+        upload(
+            &app,
+            &worker,
+            id,
+            "?filename=certificate.pdf",
+            Some("application/pdf"),
+            PDF.to_vec(),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(doc["leave_request_id"], id);
+    assert_eq!(doc["filename"], "certificate.pdf");
+    assert_eq!(doc["content_type"], "application/pdf");
+    assert_eq!(doc["size"], PDF.len());
+    assert_eq!(doc["uploaded_by"], "worker");
+    assert!(doc["uploaded_at"].is_string());
+    let doc_id = doc["id"].as_str().unwrap();
+    // No Content-Type: judged by the bytes.
+    let png = json_of(upload(&app, &head, id, "", None, PNG.to_vec()).await, 201).await;
+    assert_eq!(png["content_type"], "image/png");
+    assert_eq!(png["filename"], "document");
+
+    for token in [&worker, &head, &hr] {
+        let list = json_of(
+            app.call(
+                Method::GET,
+                &format!("{REQUESTS}{id}/documents/"),
+                token,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(list["count"], 2);
+        assert_eq!(list["results"][0]["id"], doc_id);
+    }
+    let download = app
+        .call(
+            Method::GET,
+            &format!("{REQUESTS}{id}/documents/{doc_id}"),
+            &hr,
+            None,
+        )
+        .await;
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        download.headers()["content-disposition"],
+        "attachment; filename=\"certificate.pdf\""
+    );
+    assert_eq!(download.bytes().await.unwrap().as_ref(), PDF);
+
+    // `other` has no access to any of it.
+    let denied = app
+        .call(
+            Method::GET,
+            &format!("{REQUESTS}{id}/documents/"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(denied, 403).await, "forbidden");
+    let denied = app
+        .call(
+            Method::GET,
+            &format!("{REQUESTS}{id}/documents/{doc_id}"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(denied, 403).await, "forbidden");
+    let denied = upload(&app, &other, id, "", None, PDF.to_vec()).await;
+    assert_eq!(error_code(denied, 403).await, "forbidden");
+
+    // Bad files.
+    let text = upload(&app, &worker, id, "", Some("text/plain"), b"hello".to_vec()).await;
+    assert_eq!(error_code(text, 415).await, "unsupported_media_type");
+    let disguised = upload(
+        &app,
+        &worker,
+        id,
+        "",
+        Some("application/pdf"),
+        b"MZ\x90\x00".to_vec(),
+    )
+    .await;
+    assert_eq!(error_code(disguised, 415).await, "unsupported_media_type");
+    let mismatch = upload(&app, &worker, id, "", Some("image/jpeg"), PDF.to_vec()).await;
+    assert_eq!(error_code(mismatch, 422).await, "validation_error");
+    let empty = upload(&app, &worker, id, "", None, Vec::new()).await;
+    assert_eq!(error_code(empty, 422).await, "validation_error");
+    let bad_name = upload(
+        &app,
+        &worker,
+        id,
+        "?filename=..%2Fetc%2Fpasswd",
+        None,
+        PDF.to_vec(),
+    )
+    .await;
+    assert_eq!(error_code(bad_name, 422).await, "validation_error");
+    let mut huge = PDF.to_vec();
+    huge.resize(5 * 1024 * 1024 + 1, b' ');
+    let too_big = upload(&app, &worker, id, "", Some("application/pdf"), huge).await;
+    assert_eq!(error_code(too_big, 413).await, "payload_too_large");
+    let unknown = upload(&app, &worker, "no-such-request", "", None, PDF.to_vec()).await;
+    assert_eq!(error_code(unknown, 404).await, "not_found");
+    let unknown_doc = app
+        .call(
+            Method::GET,
+            &format!("{REQUESTS}{id}/documents/nope"),
+            &worker,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(unknown_doc, 404).await, "not_found");
+
+    let list = json_of(
+        app.call(
+            Method::GET,
+            &format!("{REQUESTS}{id}/documents"),
+            &worker,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(list["count"], 2, "nothing was added by the refused uploads");
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_leave_holiday_and_settings_paths() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/attendance/leave-policies/",
+        "/api/attendance/leave-balances/allocate/",
+        "/api/attendance/leave-requests/{id}/approve/",
+        "/api/attendance/leave-requests/{id}/documents/{doc_id}",
+        "/api/attendance/holidays/{id}/",
+        "/api/attendance/settings/",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn who_may_decide_at_which_level() {
+    let app = spawn_app().await;
+    let (hr, head, worker, admin) = (
+        app.token("hr").await,
+        app.token("head").await,
+        app.token("worker").await,
+        app.token("admin").await,
+    );
+    for code in ["EMP001", "EMP005"] {
+        allocate(&app, &hr, code, 10.0).await;
+    }
+    let one_day = |day: &str| json!({"leave_type": "Casual", "start_date": day, "end_date": day});
+
+    // A super admin may act at both levels.
+    let request = submit(&app, &worker, one_day("2026-03-09")).await;
+    let id = request["id"].as_str().unwrap();
+    let first = json_of(decide(&app, &admin, id, "approve").await, 200).await;
+    assert_eq!(first["next_level"], "hr");
+    let done = json_of(decide(&app, &admin, id, "approve").await, 200).await;
+    assert_eq!(done["status"], "approved");
+    assert_eq!(done["history"][1]["role"], "super_admin");
+    // Approved and already started (in the past): only HR may cancel it.
+    let response = decide(&app, &worker, id, "cancel").await;
+    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(casual(&app, &hr, "EMP001").await["taken"], 1.0);
+
+    // The head's own leave needs HR only, and the head cannot approve it.
+    let own = submit(&app, &head, one_day("2026-03-10")).await;
+    let own_id = own["id"].as_str().unwrap();
+    assert_eq!(own["next_level"], "hr");
+    let response = decide(&app, &head, own_id, "approve").await;
+    assert_eq!(error_code(response, 403).await, "forbidden");
+    let response = decide(&app, &worker, own_id, "approve").await;
+    assert_eq!(error_code(response, 403).await, "forbidden");
+    let approved = json_of(decide(&app, &hr, own_id, "approve").await, 200).await;
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(casual(&app, &hr, "EMP005").await["available"], 9.0);
+    assert_eq!(
+        status_on(&app, "EMP005", date(3, 10)).await.as_deref(),
+        Some("Leave-Casual")
+    );
+
+    // A note longer than the rules allow, and a body that is not JSON.
+    let pending = submit(&app, &worker, one_day("2026-03-11")).await;
+    let pending_id = pending["id"].as_str().unwrap();
+    let long = app
+        .call(
+            Method::POST,
+            &format!("{REQUESTS}{pending_id}/reject/"),
+            &head,
+            Some(json!({"note": "x".repeat(1001)})),
+        )
+        .await;
+    assert_eq!(error_code(long, 422).await, "validation_error");
+    let garbage = app
+        .client
+        .post(app.url(&format!("{REQUESTS}{pending_id}/reject/")))
+        .bearer_auth(&head)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(garbage, 400).await, "bad_request");
+    let still = json_of(
+        app.call(
+            Method::GET,
+            &format!("{REQUESTS}{pending_id}/"),
+            &head,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(still["status"], "pending");
+    assert_eq!(still["history"], json!([]));
+}

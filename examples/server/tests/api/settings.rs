@@ -1,0 +1,87 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{error_code, json_of, spawn_app};
+
+const PATH: &str = "/api/attendance/settings/";
+
+#[tokio::test]
+async fn everyone_reads_the_settings_and_only_hr_and_admins_replace_them() {
+    let app = spawn_app().await;
+    let hr = app.token("hr").await;
+    for user in ["admin", "hr", "head", "worker"] {
+        let token = app.token(user).await;
+        let body = json_of(app.call(Method::GET, PATH, &token, None).await, 200).await;
+        assert_eq!(body["time_zone"], "Asia/Dhaka", "{body}");
+        assert!(body["weekly_off_days"].is_array());
+        assert!(body["late_margin_minutes"].is_number());
+    }
+    // Without the slash too.
+    json_of(
+        app.call(Method::GET, "/api/attendance/settings", &hr, None)
+            .await,
+        200,
+    )
+    .await;
+
+    let mut settings = json_of(app.call(Method::GET, PATH, &hr, None).await, 200).await;
+    settings["late_margin_minutes"] = json!(45);
+    for user in ["head", "worker"] {
+        let token = app.token(user).await;
+        let denied = app
+            .call(Method::PUT, PATH, &token, Some(settings.clone()))
+            .await;
+        assert_eq!(error_code(denied, 403).await, "forbidden");
+    }
+    assert_ne!(app.store.settings().await.unwrap().late_margin_minutes, 45);
+    let stored = json_of(
+        app.call(Method::PUT, PATH, &hr, Some(settings.clone()))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(stored["late_margin_minutes"], 45);
+    assert_eq!(app.store.settings().await.unwrap().late_margin_minutes, 45);
+    settings["late_margin_minutes"] = json!(50);
+    let admin = app.token("admin").await;
+    json_of(
+        app.call(Method::PUT, PATH, &admin, Some(settings)).await,
+        200,
+    )
+    .await;
+    assert_eq!(app.store.settings().await.unwrap().late_margin_minutes, 50);
+}
+
+#[tokio::test]
+async fn invalid_settings_are_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let hr = app.token("hr").await;
+    let before = app.store.settings().await.unwrap();
+    for body in [
+        json!({"late_margin_minutes": 100000}),
+        json!({"time_zone": "Mars/Olympus"}),
+        json!({"late_margin_minutes": "ten"}),
+        json!({"considered_minutes": 1, "on_time_grace_minutes": 30}),
+        json!([1, 2]),
+    ] {
+        let response = app.call(Method::PUT, PATH, &hr, Some(body.clone())).await;
+        assert_eq!(
+            error_code(response, 422).await,
+            "validation_error",
+            "{body}"
+        );
+    }
+    let garbage = app
+        .client
+        .put(app.url(PATH))
+        .bearer_auth(&hr)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(garbage, 400).await, "bad_request");
+    let anonymous = app.client.get(app.url(PATH)).send().await.unwrap();
+    assert_eq!(error_code(anonymous, 401).await, "unauthorized");
+    assert_eq!(app.store.settings().await.unwrap(), before);
+}
