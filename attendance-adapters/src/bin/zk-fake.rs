@@ -30,9 +30,12 @@ struct Args {
     /// Attendance record size: 8, 16 or 40 bytes.
     #[arg(long, default_value_t = 40)]
     record_size: usize,
-    /// Number of enrolled users (PINs 1001, 1002, ...).
+    /// Number of enrolled users (PINs `--first-pin`, `--first-pin` + 1, ...).
     #[arg(long, default_value_t = 10)]
     users: usize,
+    /// The PIN of the first user, so the fake's users can match enrolled employees.
+    #[arg(long, default_value_t = 1)]
+    first_pin: usize,
     /// User record size: 28 or 72 bytes (default: 28 with 16-byte records, else 72).
     #[arg(long)]
     user_size: Option<usize>,
@@ -83,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         records: args.records,
         record_layout,
         users: args.users,
+        first_pin: args.first_pin,
         user_layout,
         event_layout,
         comm_key: args.comm_key,

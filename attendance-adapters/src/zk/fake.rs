@@ -61,8 +61,10 @@ pub struct FakeConfig {
     pub records: usize,
     /// Attendance record layout.
     pub record_layout: RecordLayout,
-    /// Number of enrolled users (PINs 1001, 1002, …).
+    /// Number of enrolled users (PINs `first_pin`, `first_pin + 1`, …).
     pub users: usize,
+    /// The PIN of the first user (1001 by default; 1 to match employees enrolled as 1, 2, …).
+    pub first_pin: usize,
     /// User record layout.
     pub user_layout: UserLayout,
     /// Comm key; `None` means the device accepts any client.
@@ -99,6 +101,7 @@ impl Default for FakeConfig {
             records: 100,
             record_layout: RecordLayout::Text40,
             users: 10,
+            first_pin: 1001,
             user_layout: UserLayout::Text72,
             comm_key: None,
             event_layout: EventLayout::Text32,
@@ -116,7 +119,7 @@ impl Default for FakeConfig {
 const VERIFY_CYCLE: [u8; 4] = [1, 15, 2, 0];
 
 impl FakeConfig {
-    /// The enrolled users: uid `i + 1`, PIN `1001 + i`, name `User <i + 1>`; the first is an admin.
+    /// The enrolled users: uid `i + 1`, PIN `first_pin + i`, name `User <i + 1>`; the first is an admin.
     pub fn user_table(&self) -> Vec<UserRecord> {
         (0..self.users)
             .map(|i| UserRecord {
@@ -126,7 +129,7 @@ impl FakeConfig {
                 name: format!("User {}", i + 1),
                 card: 0,
                 group: 1,
-                user_id: (1001 + i).to_string(),
+                user_id: (self.first_pin + i).to_string(),
             })
             .map(|mut u| {
                 if self.user_layout == UserLayout::Text72 {
@@ -141,7 +144,7 @@ impl FakeConfig {
     }
 
     /// The attendance records, the same for the same parameters: record `k` belongs to user
-    /// `k % users` (PIN `1001 + k % 10` when there are no users), is `k` minutes after
+    /// `k % users` (PIN `first_pin + k % 10` when there are no users), is `k` minutes after
     /// [`FakeConfig::first_record`], cycles the verify types finger, face, card, password and the
     /// punch states 0–5. Fields the layout does not carry are left empty.
     pub fn attendance(&self) -> Vec<AttendanceRecord> {
@@ -162,7 +165,7 @@ impl FakeConfig {
                     user_id: if self.record_layout == RecordLayout::Compact8 {
                         String::new()
                     } else {
-                        (1001 + slot).to_string()
+                        (self.first_pin + slot).to_string()
                     },
                     verify_type: VERIFY_CYCLE[k % VERIFY_CYCLE.len()],
                     punch_state: (k % 6) as u8,
@@ -183,7 +186,7 @@ impl FakeConfig {
         };
         let time = self.clock + TimeDelta::seconds(n as i64);
         RealtimeAttendance {
-            user_id: (1001 + slot).to_string(),
+            user_id: (self.first_pin + slot).to_string(),
             verify_type: 1,
             punch_state: 0,
             time: encode_timehex(time).unwrap_or([26, 1, 1, 0, 0, 0]),

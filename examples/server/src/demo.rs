@@ -216,12 +216,13 @@ impl Demo {
         let tz = state.store.settings().await?.time_zone;
         let now_local = Utc::now().with_timezone(&tz).naive_local();
         let first_record = now_local.date().and_hms_opt(7, 30, 0).unwrap_or(now_local);
-        // The fake's stored log: its users are PINs 1001…, fixed by the fake; the live punches
-        // below are for the demo's employees 1…200.
+        // The fake's stored log: a morning of punches by the demo's employees 1…40 (enrolled
+        // as PINs 1, 2, …), read through the real ZKTeco adapter.
         let config = FakeConfig {
             serial: "ZKDEMO0000001".into(),
             records: 40,
-            users: 10,
+            users: 40,
+            first_pin: 1,
             clock: now_local,
             first_record,
             ..FakeConfig::default()
