@@ -32,7 +32,8 @@ use serde_json::json;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::employees::{employee_for, employees_in_scope, parse_code, with_slashes};
+use crate::routes::both_slashes;
+use crate::routes::employees::{employee_for, employees_in_scope, parse_code};
 use crate::routes::scans::today;
 use crate::state::AppState;
 
@@ -625,23 +626,23 @@ pub struct DailyDoc;
 /// The daily attendance, summary, timesheet and statistics routes.
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
-    router = with_slashes(
+    router = both_slashes(
         router,
         "/api/attendance/daily-attendance/",
         get(list).post(create),
     );
-    router = with_slashes(
+    router = both_slashes(
         router,
         "/api/attendance/daily-attendance/summary/",
         get(summary),
     );
-    router = with_slashes(
+    router = both_slashes(
         router,
         "/api/attendance/daily-attendance/{employee_id}/{date}/",
         get(get_one).put(replace).delete(delete),
     );
-    router = with_slashes(router, "/api/attendance/timesheet/", get(timesheet));
-    with_slashes(router, "/api/attendance/statistics/", get(statistics))
+    router = both_slashes(router, "/api/attendance/timesheet/", get(timesheet));
+    both_slashes(router, "/api/attendance/statistics/", get(statistics))
 }
 
 #[cfg(test)]

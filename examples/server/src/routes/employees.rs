@@ -9,27 +9,15 @@ use attendance_core::employee::{Department, Employee, EmployeeCode, NewEmployee}
 use attendance_core::store::StoreError;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::routing::{MethodRouter, get};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
+use crate::routes::both_slashes;
 use crate::state::AppState;
-
-/// Registers `method_router` under `path` (which ends with `/`) and under `path` without its
-/// trailing slash, since axum treats the two as different routes.
-pub(crate) fn with_slashes(
-    router: Router<AppState>,
-    path: &str,
-    method_router: MethodRouter<AppState>,
-) -> Router<AppState> {
-    let bare = path.trim_end_matches('/');
-    router
-        .route(path, method_router.clone())
-        .route(bare, method_router)
-}
 
 /// The owner of an employee's resources, for the access policy.
 pub(crate) fn owner_of(employee: &Employee) -> Owner {
@@ -325,12 +313,12 @@ pub struct EmployeesDoc;
 
 /// The employee routes.
 pub fn routes() -> Router<AppState> {
-    let router = with_slashes(
+    let router = both_slashes(
         Router::new(),
         "/api/attendance/employees/",
         get(list).post(create),
     );
-    with_slashes(
+    both_slashes(
         router,
         "/api/attendance/employees/{employee_id}/",
         get(get_one).put(replace).delete(delete),

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::settings::both_slashes;
+use crate::routes::both_slashes;
 use crate::state::AppState;
 
 /// A holiday as the API shows it.

@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::settings::both_slashes;
+use crate::routes::both_slashes;
 use crate::state::AppState;
 
 /// The largest document accepted, in bytes (5 MiB).

@@ -23,7 +23,7 @@ use attendance_core::scan::MachineId;
 use attendance_core::store::MachineStatus;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,7 @@ use serde_json::Value;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
+use crate::routes::both_slashes;
 use crate::runtime::check_machine_config;
 use crate::state::AppState;
 
@@ -487,22 +488,16 @@ async fn test(
 )]
 pub struct MachinesDoc;
 
-/// Registers `path` and `path` without its trailing slash.
-fn both(router: Router<AppState>, path: &str, handler: MethodRouter<AppState>) -> Router<AppState> {
-    let bare = path.trim_end_matches('/');
-    router.route(path, handler.clone()).route(bare, handler)
-}
-
 /// The machine routes.
 pub fn routes() -> Router<AppState> {
     let router = Router::new();
-    let router = both(router, "/api/attendance/machines/", get(list).post(create));
-    let router = both(
+    let router = both_slashes(router, "/api/attendance/machines/", get(list).post(create));
+    let router = both_slashes(
         router,
         "/api/attendance/machines/{id}/",
         get(detail).put(update).delete(remove),
     );
-    both(router, "/api/attendance/machines/{id}/test/", post(test))
+    both_slashes(router, "/api/attendance/machines/{id}/test/", post(test))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ pub mod daily;
 pub mod employees;
 pub mod scans;
 
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -68,6 +68,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ),
     );
     doc
+}
+
+/// Registers `route` at `path` with and without its trailing slash, since axum treats the two
+/// as different routes.
+pub(crate) fn both_slashes(
+    router: Router<AppState>,
+    path: &str,
+    route: MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router
+        .route(&format!("{bare}/"), route.clone())
+        .route(bare, route)
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -37,7 +37,8 @@ use serde_json::json;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::employees::{employee_for, employees_in_scope, parse_code, with_slashes};
+use crate::routes::both_slashes;
+use crate::routes::employees::{employee_for, employees_in_scope, parse_code};
 use crate::state::AppState;
 
 /// The machine id manual and imported scans are stored under.
@@ -555,10 +556,10 @@ pub struct ScansDoc;
 
 /// The scan routes.
 pub fn routes() -> Router<AppState> {
-    let router = with_slashes(
+    let router = both_slashes(
         Router::new(),
         "/api/attendance/scans/",
         get(list).post(create),
     );
-    with_slashes(router, "/api/attendance/scans/import/", post(import))
+    both_slashes(router, "/api/attendance/scans/import/", post(import))
 }

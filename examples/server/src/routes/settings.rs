@@ -9,13 +9,13 @@
 use attendance_core::access::{Action, authorize};
 use attendance_core::settings::AttendanceSettings;
 use axum::extract::State;
-use axum::routing::MethodRouter;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::routes::both_slashes;
 use crate::state::AppState;
 
 const PATH: &str = "/api/attendance/settings/";
@@ -61,18 +61,6 @@ async fn put_settings(
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(paths(get_settings, put_settings))]
 pub struct SettingsDoc;
-
-/// Registers `route` at `path` with and without its trailing slash.
-pub(crate) fn both_slashes(
-    router: Router<AppState>,
-    path: &str,
-    route: MethodRouter<AppState>,
-) -> Router<AppState> {
-    let bare = path.trim_end_matches('/');
-    router
-        .route(&format!("{bare}/"), route.clone())
-        .route(bare, route)
-}
 
 /// The settings routes.
 pub fn routes() -> Router<AppState> {

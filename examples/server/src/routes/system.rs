@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::auth::AuthUser;
 use crate::error::ApiResult;
+use crate::routes::both_slashes;
 use crate::state::AppState;
 
 /// The machines part of the status.
@@ -132,7 +133,9 @@ pub struct SystemDoc;
 
 /// The system routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/attendance/system-status/", get(system_status))
-        .route("/api/attendance/system-status", get(system_status))
+    both_slashes(
+        Router::new(),
+        "/api/attendance/system-status/",
+        get(system_status),
+    )
 }

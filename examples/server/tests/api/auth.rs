@@ -1,3 +1,4 @@
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, error_code, spawn_app};
@@ -25,24 +26,21 @@ async fn every_role_logs_in_and_sees_itself() {
         assert_eq!(body["user"]["role"], role);
         let token = body["access_token"].as_str().unwrap();
         let me: Value = app
-            .client
-            .get(app.url("/api/auth/me"))
-            .bearer_auth(token)
-            .send()
+            .call(Method::GET, "/api/auth/me", token, None)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         assert_eq!(me["username"], username);
     }
     let me: Value = app
-        .client
-        .get(app.url("/api/auth/me"))
-        .bearer_auth(app.token("worker").await)
-        .send()
+        .call(
+            Method::GET,
+            "/api/auth/me",
+            &app.token("worker").await,
+            None,
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -87,14 +85,17 @@ async fn bad_logins_and_tokens_are_refused_in_the_envelope() {
         .await
         .unwrap();
     assert_eq!(error_code(no_token, 401).await, "unauthorized");
-    let forged = app
-        .client
-        .get(app.url("/api/auth/me"))
-        .bearer_auth("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.forged")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(forged, 401).await, "unauthorized");
+    assert_eq!(
+        app.call_error(
+            Method::GET,
+            "/api/auth/me",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.forged",
+            None,
+            401
+        )
+        .await,
+        "unauthorized"
+    );
     let unknown = app
         .client
         .get(app.url("/api/nothing-here"))

@@ -6,8 +6,7 @@ use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::employees::{Callers, codes};
-use crate::helpers::{error_code, spawn_app};
+use crate::helpers::{Callers, codes, spawn_app};
 use crate::scans::{DAY, scan};
 
 /// EMP001 on time 08:00–17:30, EMP002 considered (08:10, no checkout), EMP005 late 08:30–17:00.
@@ -127,19 +126,18 @@ async fn daily_attendance_lists_are_scoped_filtered_and_ordered() {
         "?ordering=name",
         "?date=2025-06-11&from=2025-06-01",
     ] {
-        let response = c
-            .send(Method::GET, "hr", &format!("{base}{query}"), None)
-            .await;
         assert_eq!(
-            error_code(response, 422).await,
+            c.send_error(Method::GET, "hr", &format!("{base}{query}"), None, 422)
+                .await,
             "validation_error",
             "{query}"
         );
     }
-    let response = c
-        .send(Method::GET, "hr", &format!("{base}?date=June"), None)
-        .await;
-    assert_eq!(error_code(response, 400).await, "bad_request");
+    assert_eq!(
+        c.send_error(Method::GET, "hr", &format!("{base}?date=June"), None, 400)
+            .await,
+        "bad_request"
+    );
 }
 
 #[tokio::test]
@@ -175,22 +173,24 @@ async fn one_record_is_read_recomputed_and_deleted_by_the_right_roles() {
     );
     for user in ["worker", "head"] {
         for method in [Method::PUT, Method::DELETE] {
-            let response = c.send(method.clone(), user, &one("EMP001"), None).await;
             assert_eq!(
-                error_code(response, 403).await,
+                c.send_error(method.clone(), user, &one("EMP001"), None, 403)
+                    .await,
                 "forbidden",
                 "{user} {method}"
             );
         }
-        let response = c
-            .send(
+        assert_eq!(
+            c.send_error(
                 Method::POST,
                 user,
                 "/api/attendance/daily-attendance/",
                 Some(json!({"employee_id": "EMP001", "date": DAY})),
+                403
             )
-            .await;
-        assert_eq!(error_code(response, 403).await, "forbidden");
+            .await,
+            "forbidden"
+        );
     }
     let code = EmployeeCode::parse("EMP001").unwrap();
     let date: NaiveDate = DAY.parse().unwrap();
@@ -199,8 +199,11 @@ async fn one_record_is_read_recomputed_and_deleted_by_the_right_roles() {
     let response = c.send(Method::DELETE, "hr", &one("EMP001"), None).await;
     assert_eq!(response.status(), 204);
     assert!(app.store.record(&code, date).await.unwrap().is_none());
-    let response = c.send(Method::DELETE, "hr", &one("EMP001"), None).await;
-    assert_eq!(error_code(response, 404).await, "not_found");
+    assert_eq!(
+        c.send_error(Method::DELETE, "hr", &one("EMP001"), None, 404)
+            .await,
+        "not_found"
+    );
 
     // POST recomputes the day from the stored scans, and so does PUT.
     let response = c
@@ -224,16 +227,15 @@ async fn one_record_is_read_recomputed_and_deleted_by_the_right_roles() {
         json!({"employee_id": "EMP001"}),
         json!({"employee_id": "EMP001", "date": "11/06/2025"}),
     ] {
-        let response = c
-            .send(
+        assert_eq!(
+            c.send_error(
                 Method::POST,
                 "hr",
                 "/api/attendance/daily-attendance/",
                 Some(body.clone()),
+                422
             )
-            .await;
-        assert_eq!(
-            error_code(response, 422).await,
+            .await,
             "validation_error",
             "{body}"
         );
@@ -302,24 +304,28 @@ async fn the_summary_covers_every_active_employee_in_scope() {
             .iter()
             .all(|s| s["status"] == "Weekend")
     );
-    let response = c
-        .send(
+    assert_eq!(
+        c.send_error(
             Method::GET,
             "hr",
             "/api/attendance/daily-attendance/summary/?date=2025-13-01",
             None,
+            400
         )
-        .await;
-    assert_eq!(error_code(response, 400).await, "bad_request");
-    let response = c
-        .send(
+        .await,
+        "bad_request"
+    );
+    assert_eq!(
+        c.send_error(
             Method::GET,
             "hr",
             "/api/attendance/daily-attendance/summary/?date=2999-01-01",
             None,
+            422
         )
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+        .await,
+        "validation_error"
+    );
     // Nothing was stored for the refused dates.
     let stored = c
         .get_ok(
@@ -457,16 +463,15 @@ async fn statistics_count_every_employee_day_in_scope() {
         "?from=2025-06-12&to=2025-06-11",
         "?from=2020-01-01&to=2025-06-11",
     ] {
-        let response = c
-            .send(
+        assert_eq!(
+            c.send_error(
                 Method::GET,
                 "hr",
                 &format!("/api/attendance/statistics/{query}"),
                 None,
+                422
             )
-            .await;
-        assert_eq!(
-            error_code(response, 422).await,
+            .await,
             "validation_error",
             "{query}"
         );

@@ -1,91 +1,10 @@
-//! `/api/attendance/employees/`, and the request helpers the attendance tests share.
-
-use std::collections::HashMap;
+//! `/api/attendance/employees/`.
 
 use attendance_core::employee::EmployeeCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app};
-
-/// Tokens of the five test users, logged in once per test.
-pub struct Callers<'a> {
-    pub app: &'a TestApp,
-    tokens: HashMap<&'static str, String>,
-}
-
-impl<'a> Callers<'a> {
-    pub async fn new(app: &'a TestApp) -> Self {
-        let mut tokens = HashMap::new();
-        for user in ["admin", "hr", "head", "worker", "other"] {
-            tokens.insert(user, app.token(user).await);
-        }
-        Self { app, tokens }
-    }
-
-    /// Sends `method path` as `user` with an optional JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        user: &str,
-        path: impl AsRef<str>,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.url(path.as_ref()))
-            .bearer_auth(&self.tokens[user]);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// Sends a raw body with a content type.
-    pub async fn send_raw(
-        &self,
-        user: &str,
-        path: &str,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.app
-            .client
-            .post(self.app.url(path))
-            .bearer_auth(&self.tokens[user])
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `GET path` as `user`: asserts 200 and returns the JSON.
-    pub async fn get_ok(&self, user: &str, path: &str) -> Value {
-        let response = self.send(Method::GET, user, path, None).await;
-        assert_eq!(response.status(), 200, "GET {path} as {user}");
-        response.json().await.unwrap()
-    }
-
-    /// `GET path` as `user`: the status.
-    pub async fn get_status(&self, user: &str, path: &str) -> u16 {
-        self.send(Method::GET, user, path, None)
-            .await
-            .status()
-            .as_u16()
-    }
-}
-
-/// The `employee_id`s of a list's `results`, or of a plain list.
-pub fn codes(body: &Value) -> Vec<String> {
-    let list = body.get("results").unwrap_or(body);
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["employee_id"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::helpers::{Callers, TestApp, codes, error_code, spawn_app};
 
 fn new_employee(code: &str) -> Value {
     json!({
@@ -198,10 +117,17 @@ async fn hr_creates_reads_replaces_and_deletes_an_employee() {
         )
         .await;
     assert_eq!(response.status(), 204);
-    let response = c
-        .send(Method::GET, "hr", "/api/attendance/employees/EMP010/", None)
-        .await;
-    assert_eq!(error_code(response, 404).await, "not_found");
+    assert_eq!(
+        c.send_error(
+            Method::GET,
+            "hr",
+            "/api/attendance/employees/EMP010/",
+            None,
+            404
+        )
+        .await,
+        "not_found"
+    );
     assert_eq!(employee_count(&app).await, 3);
 }
 
@@ -210,33 +136,42 @@ async fn only_hr_and_admins_manage_employees() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
     for user in ["worker", "head", "other"] {
-        let response = c
-            .send(
+        assert_eq!(
+            c.send_error(
                 Method::POST,
                 user,
                 "/api/attendance/employees/",
                 Some(new_employee("EMP011")),
+                403
             )
-            .await;
-        assert_eq!(error_code(response, 403).await, "forbidden", "{user}");
-        let response = c
-            .send(
+            .await,
+            "forbidden",
+            "{user}"
+        );
+        assert_eq!(
+            c.send_error(
                 Method::PUT,
                 user,
                 "/api/attendance/employees/EMP001/",
                 Some(new_employee("EMP001")),
+                403
             )
-            .await;
-        assert_eq!(error_code(response, 403).await, "forbidden", "{user}");
-        let response = c
-            .send(
+            .await,
+            "forbidden",
+            "{user}"
+        );
+        assert_eq!(
+            c.send_error(
                 Method::DELETE,
                 user,
                 "/api/attendance/employees/EMP002/",
                 None,
+                403
             )
-            .await;
-        assert_eq!(error_code(response, 403).await, "forbidden", "{user}");
+            .await,
+            "forbidden",
+            "{user}"
+        );
     }
     assert_eq!(employee_count(&app).await, 3);
     let worker = app
@@ -390,24 +325,28 @@ async fn bad_employee_input_is_refused_and_changes_nothing() {
         "conflict"
     );
     // The worker's account refers to EMP001.
-    let response = c
-        .send(
+    assert_eq!(
+        c.send_error(
             Method::DELETE,
             "hr",
             "/api/attendance/employees/EMP001/",
             None,
+            409
         )
-        .await;
-    assert_eq!(error_code(response, 409).await, "conflict");
-    let response = c
-        .send(
+        .await,
+        "conflict"
+    );
+    assert_eq!(
+        c.send_error(
             Method::DELETE,
             "hr",
             "/api/attendance/employees/EMP404/",
             None,
+            404
         )
-        .await;
-    assert_eq!(error_code(response, 404).await, "not_found");
+        .await,
+        "not_found"
+    );
     let response = app
         .client
         .get(app.url("/api/attendance/employees/"))

@@ -1,9 +1,10 @@
 //! `spawn_app`: a real server on 127.0.0.1:0 over a fresh in-memory store, with one user per role.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_adapters::engine::{Engine, EngineConfig};
+use attendance_adapters::engine::{Engine, EngineConfig, EngineHandle};
 use attendance_core::access::Role;
 use attendance_core::employee::{Employee, EmployeeCode, NewEmployee};
 use attendance_core::service::AttendanceService;
@@ -11,6 +12,7 @@ use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{Store, UserAccount};
 use attendance_server::auth::{TokenKeys, hash_password};
 use attendance_server::{AppState, app};
+use reqwest::Method;
 use serde_json::Value;
 
 /// A running server and a client for it.
@@ -34,9 +36,10 @@ pub fn employee(code: &str, department: &str) -> Employee {
     .unwrap()
 }
 
-/// Users: `admin` (super admin), `hr` (HR staff), `head` (head of Sewing, EMP005),
+/// A fresh in-memory store with the test employees and one user per role:
+/// `admin` (super admin), `hr` (HR staff), `head` (head of Sewing, EMP005),
 /// `worker` (EMP001, Sewing), `other` (EMP002, Cutting).
-pub async fn spawn_app() -> TestApp {
+pub async fn seeded_store() -> Arc<dyn Store> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     for (code, dept) in [
         ("EMP001", "Sewing"),
@@ -64,29 +67,47 @@ pub async fn spawn_app() -> TestApp {
             .await
             .unwrap();
     }
-    let engine = Engine::start(
+    store
+}
+
+/// The engine the test servers run: batches flushed after 20 ms.
+pub fn test_engine(store: &Arc<dyn Store>) -> EngineHandle {
+    Engine::start(
         AttendanceService::new(store.clone()),
         EngineConfig {
             max_batch_delay: Duration::from_millis(20),
             ..EngineConfig::default()
         },
-    );
-    let state = AppState::new(
-        store.clone(),
-        Arc::new(engine),
-        TokenKeys::new(
-            b"test secret, thirty-two bytes long!",
-            Duration::from_secs(600),
-        ),
-    );
+    )
+}
+
+/// The token keys of the test servers.
+pub fn test_keys() -> TokenKeys {
+    TokenKeys::new(
+        b"test secret, thirty-two bytes long!",
+        Duration::from_secs(600),
+    )
+}
+
+/// Serves `state` on 127.0.0.1:0 and returns a client for it.
+pub async fn serve(state: AppState) -> TestApp {
+    let store = state.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    let router = app(state);
+    tokio::spawn(async move { axum::serve(listener, router).await });
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         store,
     }
+}
+
+/// Users: see `seeded_store`.
+pub async fn spawn_app() -> TestApp {
+    let store = seeded_store().await;
+    let engine = test_engine(&store);
+    serve(AppState::new(store, Arc::new(engine), test_keys())).await
 }
 
 impl TestApp {
@@ -145,4 +166,117 @@ pub async fn json_of(response: reqwest::Response, status: u16) -> Value {
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(actual, status, "{body}");
     body
+}
+
+impl TestApp {
+    /// `call`, then asserts `status` and returns the JSON body (see `json_of`).
+    pub async fn call_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        json_of(self.call(method, path, token, body).await, status).await
+    }
+
+    /// `call`, then asserts the error envelope with `status` and returns its code (see
+    /// `error_code`).
+    pub async fn call_error(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> String {
+        error_code(self.call(method, path, token, body).await, status).await
+    }
+}
+
+/// Tokens of the five test users, logged in once per test.
+pub struct Callers<'a> {
+    pub app: &'a TestApp,
+    tokens: HashMap<&'static str, String>,
+}
+
+impl<'a> Callers<'a> {
+    pub async fn new(app: &'a TestApp) -> Self {
+        let mut tokens = HashMap::new();
+        for user in ["admin", "hr", "head", "worker", "other"] {
+            tokens.insert(user, app.token(user).await);
+        }
+        Self { app, tokens }
+    }
+
+    /// Sends `method path` as `user` with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        user: &str,
+        path: impl AsRef<str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        self.app
+            .call(method, path.as_ref(), &self.tokens[user], body)
+            .await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn send_raw(
+        &self,
+        user: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(&self.tokens[user])
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` as `user`: asserts 200 and returns the JSON.
+    pub async fn get_ok(&self, user: &str, path: &str) -> Value {
+        let response = self.send(Method::GET, user, path, None).await;
+        assert_eq!(response.status(), 200, "GET {path} as {user}");
+        response.json().await.unwrap()
+    }
+
+    /// `send`, then asserts the error envelope with `status` and returns its code (see
+    /// `error_code`).
+    pub async fn send_error(
+        &self,
+        method: Method,
+        user: &str,
+        path: impl AsRef<str>,
+        body: Option<Value>,
+        status: u16,
+    ) -> String {
+        error_code(self.send(method, user, path, body).await, status).await
+    }
+
+    /// `GET path` as `user`: the status.
+    pub async fn get_status(&self, user: &str, path: &str) -> u16 {
+        self.send(Method::GET, user, path, None)
+            .await
+            .status()
+            .as_u16()
+    }
+}
+
+/// The `employee_id`s of a list's `results`, or of a plain list.
+pub fn codes(body: &Value) -> Vec<String> {
+    let list = body.get("results").unwrap_or(body);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["employee_id"].as_str().unwrap().to_owned())
+        .collect()
 }

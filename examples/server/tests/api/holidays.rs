@@ -3,7 +3,7 @@ use chrono::{Datelike, Days, NaiveDate, Utc, Weekday};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, json_of, spawn_app};
+use crate::helpers::{TestApp, error_code, spawn_app};
 
 const PATH: &str = "/api/attendance/holidays/";
 
@@ -30,17 +30,15 @@ async fn hr_manages_holidays_and_the_days_follow() {
     let hr = app.token("hr").await;
     let day = recent_working_day();
 
-    let created = json_of(
-        app.call(
+    let created = app
+        .call_json(
             Method::POST,
             PATH,
             &hr,
             Some(json!({"name": "Founders Day", "start": day})),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let holiday = &created["holiday"];
     assert_eq!(holiday["name"], "Founders Day");
     assert_eq!(holiday["start"], day.to_string());
@@ -58,38 +56,31 @@ async fn hr_manages_holidays_and_the_days_follow() {
     );
     let id = holiday["id"].as_i64().unwrap();
 
-    let one = json_of(
-        app.call(Method::GET, &format!("{PATH}{id}/"), &hr, None)
-            .await,
-        200,
-    )
-    .await;
+    let one = app
+        .call_json(Method::GET, &format!("{PATH}{id}/"), &hr, None, 200)
+        .await;
     assert_eq!(one["id"], id);
-    let one = json_of(
-        app.call(
+    let one = app
+        .call_json(
             Method::GET,
             &format!("/api/attendance/holidays/{id}"),
             &hr,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(one["name"], "Founders Day");
 
     // Made unobserved: the day is worked again.
-    let replaced = json_of(
-        app.call(
+    let replaced = app
+        .call_json(
             Method::PUT,
             &format!("{PATH}{id}/"),
             &hr,
             Some(json!({"name": "Founders Day", "start": day, "observed": false})),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(replaced["holiday"]["observed"], false);
     assert_ne!(
         status_of(&app, "EMP001", day).await.as_deref(),
@@ -101,10 +92,11 @@ async fn hr_manages_holidays_and_the_days_follow() {
         .await;
     assert_eq!(deleted.status(), 204);
     assert!(app.store.list_holidays().await.unwrap().is_empty());
-    let gone = app
-        .call(Method::GET, &format!("{PATH}{id}/"), &hr, None)
-        .await;
-    assert_eq!(error_code(gone, 404).await, "not_found");
+    assert_eq!(
+        app.call_error(Method::GET, &format!("{PATH}{id}/"), &hr, None, 404)
+            .await,
+        "not_found"
+    );
 }
 
 #[tokio::test]
@@ -118,19 +110,17 @@ async fn everyone_lists_holidays_by_year_and_only_hr_and_admins_change_them() {
         json!({"name": "New Year", "start": "2029-01-01", "recurring_yearly": true}),
         json!({"name": "Old Day", "start": "2028-05-05"}),
     ] {
-        json_of(app.call(Method::POST, PATH, &admin, Some(body)).await, 201).await;
+        app.call_json(Method::POST, PATH, &admin, Some(body), 201)
+            .await;
     }
     for user in ["admin", "hr", "head", "worker", "other"] {
         let token = app.token(user).await;
-        let all = json_of(app.call(Method::GET, PATH, &token, None).await, 200).await;
+        let all = app.call_json(Method::GET, PATH, &token, None, 200).await;
         assert_eq!(all["count"], 4, "{user}");
     }
-    let year = json_of(
-        app.call(Method::GET, &format!("{PATH}?year=2030"), &hr, None)
-            .await,
-        200,
-    )
-    .await;
+    let year = app
+        .call_json(Method::GET, &format!("{PATH}?year=2030"), &hr, None, 200)
+        .await;
     let names: Vec<&str> = year["results"]
         .as_array()
         .unwrap()
@@ -139,17 +129,15 @@ async fn everyone_lists_holidays_by_year_and_only_hr_and_admins_change_them() {
         .collect();
     assert_eq!(names, ["New Year", "Eid", "Victory Day"]);
     assert_eq!(year["results"][1]["length_days"], 3);
-    let paged = json_of(
-        app.call(
+    let paged = app
+        .call_json(
             Method::GET,
             &format!("{PATH}?page=2&page_size=3"),
             &hr,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(paged["count"], 4);
     assert_eq!(paged["results"].as_array().unwrap().len(), 1);
     assert!(paged["previous"].is_string());
@@ -159,23 +147,27 @@ async fn everyone_lists_holidays_by_year_and_only_hr_and_admins_change_them() {
     let body = json!({"name": "Nope", "start": "2030-06-01"});
     for user in ["head", "worker"] {
         let token = app.token(user).await;
-        let post = app
-            .call(Method::POST, PATH, &token, Some(body.clone()))
-            .await;
-        assert_eq!(error_code(post, 403).await, "forbidden");
-        let put = app
-            .call(
+        assert_eq!(
+            app.call_error(Method::POST, PATH, &token, Some(body.clone()), 403)
+                .await,
+            "forbidden"
+        );
+        assert_eq!(
+            app.call_error(
                 Method::PUT,
                 &format!("{PATH}{id}/"),
                 &token,
                 Some(body.clone()),
+                403
             )
-            .await;
-        assert_eq!(error_code(put, 403).await, "forbidden");
-        let delete = app
-            .call(Method::DELETE, &format!("{PATH}{id}/"), &token, None)
-            .await;
-        assert_eq!(error_code(delete, 403).await, "forbidden");
+            .await,
+            "forbidden"
+        );
+        assert_eq!(
+            app.call_error(Method::DELETE, &format!("{PATH}{id}/"), &token, None, 403)
+                .await,
+            "forbidden"
+        );
     }
     assert_eq!(app.store.list_holidays().await.unwrap().len(), 4);
 }
@@ -193,22 +185,24 @@ async fn bad_holidays_are_refused_and_nothing_changes() {
         json!({"name": "Typo", "start": "2030-04-03", "observd": false}),
     ];
     for body in bad {
-        let response = app.call(Method::POST, PATH, &hr, Some(body.clone())).await;
         assert_eq!(
-            error_code(response, 422).await,
+            app.call_error(Method::POST, PATH, &hr, Some(body.clone()), 422)
+                .await,
             "validation_error",
             "{body}"
         );
     }
-    let too_long = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::POST,
             PATH,
             &hr,
             Some(json!({"name": "Long", "start": "2030-01-01", "end": "2031-06-01"})),
+            422
         )
-        .await;
-    assert_eq!(error_code(too_long, 422).await, "validation_error");
+        .await,
+        "validation_error"
+    );
     let not_json = app
         .client
         .post(app.url(PATH))
@@ -221,30 +215,36 @@ async fn bad_holidays_are_refused_and_nothing_changes() {
     assert_eq!(error_code(not_json, 400).await, "bad_request");
     assert!(app.store.list_holidays().await.unwrap().is_empty());
 
-    let missing = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::PUT,
             &format!("{PATH}999/"),
             &hr,
             Some(json!({"name": "Ghost", "start": "2030-01-01"})),
+            404
         )
-        .await;
-    assert_eq!(error_code(missing, 404).await, "not_found");
-    let missing = app
-        .call(Method::DELETE, &format!("{PATH}999/"), &hr, None)
-        .await;
-    assert_eq!(error_code(missing, 404).await, "not_found");
-    let not_a_number = app
-        .call(Method::GET, &format!("{PATH}abc/"), &hr, None)
-        .await;
-    assert_eq!(error_code(not_a_number, 400).await, "bad_request");
-    let bad_year = app
-        .call(Method::GET, &format!("{PATH}?year=0"), &hr, None)
-        .await;
-    assert_eq!(error_code(bad_year, 422).await, "validation_error");
-    let word_year = app
-        .call(Method::GET, &format!("{PATH}?year=soon"), &hr, None)
-        .await;
-    assert_eq!(error_code(word_year, 400).await, "bad_request");
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        app.call_error(Method::DELETE, &format!("{PATH}999/"), &hr, None, 404)
+            .await,
+        "not_found"
+    );
+    assert_eq!(
+        app.call_error(Method::GET, &format!("{PATH}abc/"), &hr, None, 400)
+            .await,
+        "bad_request"
+    );
+    assert_eq!(
+        app.call_error(Method::GET, &format!("{PATH}?year=0"), &hr, None, 422)
+            .await,
+        "validation_error"
+    );
+    assert_eq!(
+        app.call_error(Method::GET, &format!("{PATH}?year=soon"), &hr, None, 400)
+            .await,
+        "bad_request"
+    );
     assert!(app.store.list_holidays().await.unwrap().is_empty());
 }

@@ -14,31 +14,26 @@ fn date(m: u32, d: u32) -> NaiveDate {
 }
 
 async fn allocate(app: &TestApp, hr: &str, employee: &str, days: f64) -> Value {
-    json_of(
-        app.call(
-            Method::POST,
-            "/api/attendance/leave-balances/allocate/",
-            hr,
-            Some(json!({"employee_id": employee, "leave_type": "Casual", "year": 2026, "days": days})),
-        )
-        .await,
+    app.call_json(
+        Method::POST,
+        "/api/attendance/leave-balances/allocate/",
+        hr,
+        Some(json!({"employee_id": employee, "leave_type": "Casual", "year": 2026, "days": days})),
         201,
     )
     .await
 }
 
 async fn casual(app: &TestApp, token: &str, employee: &str) -> Value {
-    let sheet = json_of(
-        app.call(
+    let sheet = app
+        .call_json(
             Method::GET,
             &format!("{BALANCES}?employee_id={employee}&year=2026"),
             token,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     sheet["balances"]
         .as_array()
         .unwrap()
@@ -49,11 +44,8 @@ async fn casual(app: &TestApp, token: &str, employee: &str) -> Value {
 }
 
 async fn submit(app: &TestApp, token: &str, body: Value) -> Value {
-    json_of(
-        app.call(Method::POST, REQUESTS, token, Some(body)).await,
-        201,
-    )
-    .await
+    app.call_json(Method::POST, REQUESTS, token, Some(body), 201)
+        .await
 }
 
 async fn decide(app: &TestApp, token: &str, id: &str, what: &str) -> reqwest::Response {
@@ -130,25 +122,30 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
     assert_eq!(balance["available_after_pending"], 8.0);
 
     // `other` neither sees nor decides it.
-    let hidden = app
-        .call(Method::GET, &format!("{REQUESTS}{id}/"), &other, None)
+    assert_eq!(
+        app.call_error(Method::GET, &format!("{REQUESTS}{id}/"), &other, None, 403)
+            .await,
+        "forbidden"
+    );
+    let listed = app
+        .call_json(Method::GET, REQUESTS, &other, None, 200)
         .await;
-    assert_eq!(error_code(hidden, 403).await, "forbidden");
-    let listed = json_of(app.call(Method::GET, REQUESTS, &other, None).await, 200).await;
     assert_eq!(listed["count"], 0);
     assert_eq!(
         error_code(decide(&app, &other, &id, "approve").await, 403).await,
         "forbidden"
     );
-    let balance_of_other = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{BALANCES}?employee_id=EMP001"),
             &other,
             None,
+            403
         )
-        .await;
-    assert_eq!(error_code(balance_of_other, 403).await, "forbidden");
+        .await,
+        "forbidden"
+    );
     // The employee cannot approve their own request, and HR is not the first level.
     assert_eq!(
         error_code(decide(&app, &worker, &id, "approve").await, 403).await,
@@ -193,12 +190,9 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
             Some("Leave-Casual")
         );
     }
-    let seen = json_of(
-        app.call(Method::GET, &format!("{REQUESTS}{id}"), &worker, None)
-            .await,
-        200,
-    )
-    .await;
+    let seen = app
+        .call_json(Method::GET, &format!("{REQUESTS}{id}"), &worker, None, 200)
+        .await;
     assert_eq!(seen["status"], "approved");
 
     // HR cancels the approved (past) leave: the days come back and the records lose the leave.
@@ -241,12 +235,13 @@ async fn a_rejection_or_a_cancellation_leaves_the_balance_whole() {
     let id = cancelled["id"].as_str().unwrap();
     // The note is optional: an empty body will do.
     let response = app
-        .client
-        .post(app.url(&format!("{REQUESTS}{id}/cancel")))
-        .bearer_auth(&worker)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            &format!("{REQUESTS}{id}/cancel"),
+            &worker,
+            None,
+        )
+        .await;
     assert_eq!(json_of(response, 200).await["status"], "cancelled");
 
     let balance = casual(&app, &worker, "EMP001").await;
@@ -255,17 +250,15 @@ async fn a_rejection_or_a_cancellation_leaves_the_balance_whole() {
     assert_eq!(balance["pending"], 0.0);
     assert_eq!(balance["available"], 10.0);
 
-    let rejected_only = json_of(
-        app.call(
+    let rejected_only = app
+        .call_json(
             Method::GET,
             &format!("{REQUESTS}?status=rejected"),
             &worker,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(rejected_only["count"], 1);
     assert_eq!(rejected_only["results"][0]["status"], "rejected");
 }
@@ -308,7 +301,7 @@ async fn lists_are_scoped_by_role_and_filtered() {
             .map(|r| r["employee_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let all = json_of(app.call(Method::GET, REQUESTS, &hr, None).await, 200).await;
+    let all = app.call_json(Method::GET, REQUESTS, &hr, None, 200).await;
     assert_eq!(all["count"], 5);
     let starts: Vec<&str> = all["results"]
         .as_array()
@@ -326,10 +319,12 @@ async fn lists_are_scoped_by_role_and_filtered() {
             "2026-06-01"
         ]
     );
-    let sewing = json_of(app.call(Method::GET, REQUESTS, &head, None).await, 200).await;
+    let sewing = app.call_json(Method::GET, REQUESTS, &head, None, 200).await;
     assert_eq!(sewing["count"], 4);
     assert!(employees_in(&sewing).iter().all(|e| e != "EMP002"));
-    let mine = json_of(app.call(Method::GET, REQUESTS, &worker, None).await, 200).await;
+    let mine = app
+        .call_json(Method::GET, REQUESTS, &worker, None, 200)
+        .await;
     assert_eq!(mine["count"], 3);
     assert!(employees_in(&mine).iter().all(|e| e == "EMP001"));
     // Filters outside the caller's scope match nothing.
@@ -338,37 +333,36 @@ async fn lists_are_scoped_by_role_and_filtered() {
         (&worker, "employee_id=EMP002"),
         (&other, "employee_id=EMP001"),
     ] {
-        let page = json_of(
-            app.call(Method::GET, &format!("{REQUESTS}?{query}"), token, None)
-                .await,
-            200,
-        )
-        .await;
+        let page = app
+            .call_json(
+                Method::GET,
+                &format!("{REQUESTS}?{query}"),
+                token,
+                None,
+                200,
+            )
+            .await;
         assert_eq!(page["count"], 0, "{query}");
     }
-    let filtered = json_of(
-        app.call(
+    let filtered = app
+        .call_json(
             Method::GET,
             &format!("{REQUESTS}?department=Sewing&from=2026-06-02&to=2026-07-01&status=pending"),
             &hr,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(filtered["count"], 2);
-    let paged = json_of(
-        app.call(
+    let paged = app
+        .call_json(
             Method::GET,
             &format!("{REQUESTS}?page=2&page_size=2"),
             &hr,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(paged["count"], 5);
     assert_eq!(paged["results"].as_array().unwrap().len(), 2);
     assert!(paged["next"].as_str().unwrap().contains("page=3"));
@@ -378,20 +372,24 @@ async fn lists_are_scoped_by_role_and_filtered() {
         "from=2026-07-01&to=2026-06-01",
         "employee_id=bad%20code",
     ] {
-        let bad = app
-            .call(Method::GET, &format!("{REQUESTS}?{query}"), &hr, None)
-            .await;
-        assert_eq!(error_code(bad, 422).await, "validation_error", "{query}");
+        assert_eq!(
+            app.call_error(Method::GET, &format!("{REQUESTS}?{query}"), &hr, None, 422)
+                .await,
+            "validation_error",
+            "{query}"
+        );
     }
-    let bad_date = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{REQUESTS}?from=yesterday"),
             &hr,
             None,
+            400
         )
-        .await;
-    assert_eq!(error_code(bad_date, 400).await, "bad_request");
+        .await,
+        "bad_request"
+    );
 }
 
 #[tokio::test]
@@ -424,11 +422,9 @@ async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
         without("start_date"),
     ] {
         // 2026-03-06 is a Friday: with end 2026-03-03 the dates are reversed too.
-        let response = app
-            .call(Method::POST, REQUESTS, &worker, Some(body.clone()))
-            .await;
         assert_eq!(
-            error_code(response, 422).await,
+            app.call_error(Method::POST, REQUESTS, &worker, Some(body.clone()), 422)
+                .await,
             "validation_error",
             "{body}"
         );
@@ -436,33 +432,39 @@ async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
     // A Friday alone counts no working day.
     let friday =
         json!({"leave_type": "Casual", "start_date": "2026-03-06", "end_date": "2026-03-06"});
-    let response = app
-        .call(Method::POST, REQUESTS, &worker, Some(friday))
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(
+        app.call_error(Method::POST, REQUESTS, &worker, Some(friday), 422)
+            .await,
+        "validation_error"
+    );
     // Someone else's leave, an unknown employee, a caller who is no employee.
-    let response = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::POST,
             REQUESTS,
             &worker,
             Some(with("employee_id", json!("EMP002"))),
+            403
         )
-        .await;
-    assert_eq!(error_code(response, 403).await, "forbidden");
-    let response = app
-        .call(
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        app.call_error(
             Method::POST,
             REQUESTS,
             &hr,
             Some(with("employee_id", json!("EMP999"))),
+            404
         )
-        .await;
-    assert_eq!(error_code(response, 404).await, "not_found");
-    let response = app
-        .call(Method::POST, REQUESTS, &hr, Some(base.clone()))
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        app.call_error(Method::POST, REQUESTS, &hr, Some(base.clone()), 422)
+            .await,
+        "validation_error"
+    );
     let not_json = app
         .client
         .post(app.url(REQUESTS))
@@ -477,10 +479,11 @@ async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
 
     // An overlap with a pending request.
     submit(&app, &worker, base.clone()).await;
-    let response = app
-        .call(Method::POST, REQUESTS, &worker, Some(base.clone()))
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(
+        app.call_error(Method::POST, REQUESTS, &worker, Some(base.clone()), 422)
+            .await,
+        "validation_error"
+    );
     assert_eq!(stored_requests(&app, "EMP001").await, 1);
 
     // Unknown ids.
@@ -494,8 +497,11 @@ async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
         } else {
             Method::GET
         };
-        let response = app.call(method, &path, &hr, None).await;
-        assert_eq!(error_code(response, 404).await, "not_found", "{path}");
+        assert_eq!(
+            app.call_error(method, &path, &hr, None, 404).await,
+            "not_found",
+            "{path}"
+        );
     }
 }
 
@@ -504,15 +510,7 @@ async fn a_request_beyond_the_balance_is_refused_with_422() {
     let app = spawn_app().await;
     let (hr, worker) = (app.token("hr").await, app.token("worker").await);
     allocate(&app, &hr, "EMP001", 1.0).await;
-    let response = app
-        .call(
-            Method::POST,
-            REQUESTS,
-            &worker,
-            Some(json!({"leave_type": "Casual", "start_date": "2026-03-02", "end_date": "2026-03-03"})),
-        )
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
+    assert_eq!(app.call_error(Method::POST, REQUESTS, &worker, Some(json!({"leave_type": "Casual", "start_date": "2026-03-02", "end_date": "2026-03-03"})), 422).await, "validation_error");
     assert_eq!(stored_requests(&app, "EMP001").await, 0);
 }
 
@@ -568,54 +566,68 @@ async fn balances_and_allocations_by_role() {
     allocate(&app, &hr, "EMP001", 1.0).await;
 
     // The worker's own, by default; the head sees their department; others are refused.
-    let own = json_of(
-        app.call(Method::GET, &format!("{BALANCES}?year=2026"), &worker, None)
-            .await,
-        200,
-    )
-    .await;
+    let own = app
+        .call_json(
+            Method::GET,
+            &format!("{BALANCES}?year=2026"),
+            &worker,
+            None,
+            200,
+        )
+        .await;
     assert_eq!(own["employee_id"], "EMP001");
-    let this_year = json_of(app.call(Method::GET, BALANCES, &worker, None).await, 200).await;
+    let this_year = app
+        .call_json(Method::GET, BALANCES, &worker, None, 200)
+        .await;
     assert!(this_year["year"].as_i64().unwrap() >= 2026);
     assert_eq!(this_year["employee_id"], "EMP001");
     assert_eq!(casual(&app, &head, "EMP001").await["allocated"], 3.5);
-    let cutting = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{BALANCES}?employee_id=EMP002"),
             &head,
             None,
+            403
         )
-        .await;
-    assert_eq!(error_code(cutting, 403).await, "forbidden");
-    let no_employee = app.call(Method::GET, BALANCES, &hr, None).await;
-    assert_eq!(error_code(no_employee, 422).await, "validation_error");
-    let unknown = app
-        .call(
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        app.call_error(Method::GET, BALANCES, &hr, None, 422).await,
+        "validation_error"
+    );
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{BALANCES}?employee_id=EMP999"),
             &hr,
             None,
+            404
         )
-        .await;
-    assert_eq!(error_code(unknown, 404).await, "not_found");
-    let bad_year = app
-        .call(
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{BALANCES}?employee_id=EMP001&year=0"),
             &hr,
             None,
+            422
         )
-        .await;
-    assert_eq!(error_code(bad_year, 422).await, "validation_error");
+        .await,
+        "validation_error"
+    );
 
     let path = "/api/attendance/leave-balances/allocate/";
     let good = json!({"employee_id": "EMP001", "leave_type": "Casual", "year": 2026, "days": 1});
     for token in [&head, &worker] {
-        let denied = app
-            .call(Method::POST, path, token, Some(good.clone()))
-            .await;
-        assert_eq!(error_code(denied, 403).await, "forbidden");
+        assert_eq!(
+            app.call_error(Method::POST, path, token, Some(good.clone()), 403)
+                .await,
+            "forbidden"
+        );
     }
     let account = |app: &TestApp| {
         let store = app.store.clone();
@@ -642,15 +654,17 @@ async fn balances_and_allocations_by_role() {
         let response = app.call(Method::POST, path, &hr, Some(body.clone())).await;
         error_code(response, status).await;
     }
-    let missing = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::POST,
             path,
             &hr,
             Some(json!({"employee_id": "EMP001"})),
+            422
         )
-        .await;
-    assert_eq!(error_code(missing, 422).await, "validation_error");
+        .await,
+        "validation_error"
+    );
     assert_eq!(account(&app).await, version, "nothing was written");
 }
 
@@ -658,7 +672,9 @@ async fn balances_and_allocations_by_role() {
 async fn policies_default_to_the_statute_and_hr_changes_them() {
     let app = spawn_app().await;
     let (hr, worker) = (app.token("hr").await, app.token("worker").await);
-    let list = json_of(app.call(Method::GET, POLICIES, &worker, None).await, 200).await;
+    let list = app
+        .call_json(Method::GET, POLICIES, &worker, None, 200)
+        .await;
     assert_eq!(list["count"], 6);
     let casual = &list["results"][0];
     assert_eq!(casual["leave_type"], "Casual");
@@ -677,74 +693,81 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
     );
 
     let body = json!({"max_per_year": 12, "max_carry_forward": 2.5, "off_days": "sandwiched"});
-    let denied = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::PUT,
             &format!("{POLICIES}Casual/"),
             &worker,
             Some(body.clone()),
+            403
         )
-        .await;
-    assert_eq!(error_code(denied, 403).await, "forbidden");
-    let stored = json_of(
-        app.call(
+        .await,
+        "forbidden"
+    );
+    let stored = app
+        .call_json(
             Method::PUT,
             &format!("{POLICIES}casual/"),
             &hr,
             Some(body.clone()),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     assert_eq!(stored["leave_type"], "Casual");
     assert_eq!(stored["max_per_year"], 12.0);
     assert_eq!(stored["max_carry_forward"], 2.5);
     assert_eq!(stored["off_days"], "sandwiched");
     assert_eq!(stored["is_default"], false);
     // Stored again: replaced.
-    json_of(
-        app.call(Method::PUT, &format!("{POLICIES}Casual"), &hr, Some(body))
-            .await,
+    app.call_json(
+        Method::PUT,
+        &format!("{POLICIES}Casual"),
+        &hr,
+        Some(body),
         200,
     )
     .await;
-    let one = json_of(
-        app.call(Method::GET, &format!("{POLICIES}Casual"), &worker, None)
-            .await,
-        200,
-    )
-    .await;
+    let one = app
+        .call_json(
+            Method::GET,
+            &format!("{POLICIES}Casual"),
+            &worker,
+            None,
+            200,
+        )
+        .await;
     assert_eq!(one["max_per_year"], 12.0);
-    let list = json_of(app.call(Method::GET, POLICIES, &hr, None).await, 200).await;
+    let list = app.call_json(Method::GET, POLICIES, &hr, None, 200).await;
     assert_eq!(list["count"], 6);
     assert_eq!(list["results"][0]["is_default"], false);
 
     // A site's own type, created with POST.
-    let study = json_of(
-        app.call(
+    let study = app
+        .call_json(
             Method::POST,
             &format!("{POLICIES}Study/"),
             &hr,
             Some(json!({"leave_type": "Study", "max_per_year": 5})),
+            201,
+        )
+        .await;
+    assert_eq!(study["leave_type"], "Study");
+    let list = app.call_json(Method::GET, POLICIES, &hr, None, 200).await;
+    assert_eq!(list["count"], 7);
+    assert_eq!(
+        app.call_error(
+            Method::GET,
+            &format!("{POLICIES}Sabbatical/"),
+            &hr,
+            None,
+            404
         )
         .await,
-        201,
-    )
-    .await;
-    assert_eq!(study["leave_type"], "Study");
-    let list = json_of(app.call(Method::GET, POLICIES, &hr, None).await, 200).await;
-    assert_eq!(list["count"], 7);
-    let unknown = app
-        .call(Method::GET, &format!("{POLICIES}Sabbatical/"), &hr, None)
+        "not_found"
+    );
+    let sick = app
+        .call_json(Method::GET, &format!("{POLICIES}Sick/"), &hr, None, 200)
         .await;
-    assert_eq!(error_code(unknown, 404).await, "not_found");
-    let sick = json_of(
-        app.call(Method::GET, &format!("{POLICIES}Sick/"), &hr, None)
-            .await,
-        200,
-    )
-    .await;
     assert_eq!(sick["certificate_required_above"], 2.0);
 
     let before = app.store.leave_policies().await.unwrap();
@@ -758,16 +781,15 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
         ("Casual/", json!({"unknown_field": 1})),
         ("Bad%21Type/", json!({})),
     ] {
-        let response = app
-            .call(
+        assert_eq!(
+            app.call_error(
                 Method::PUT,
                 &format!("{POLICIES}{path}"),
                 &hr,
                 Some(body.clone()),
+                422
             )
-            .await;
-        assert_eq!(
-            error_code(response, 422).await,
+            .await,
             "validation_error",
             "{body}"
         );
@@ -843,17 +865,15 @@ async fn documents_attach_to_a_request_with_its_access() {
     assert_eq!(png["filename"], "document");
 
     for token in [&worker, &head, &hr] {
-        let list = json_of(
-            app.call(
+        let list = app
+            .call_json(
                 Method::GET,
                 &format!("{REQUESTS}{id}/documents/"),
                 token,
                 None,
+                200,
             )
-            .await,
-            200,
-        )
-        .await;
+            .await;
         assert_eq!(list["count"], 2);
         assert_eq!(list["results"][0]["id"], doc_id);
     }
@@ -874,24 +894,28 @@ async fn documents_attach_to_a_request_with_its_access() {
     assert_eq!(download.bytes().await.unwrap().as_ref(), PDF);
 
     // `other` has no access to any of it.
-    let denied = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{REQUESTS}{id}/documents/"),
             &other,
             None,
+            403
         )
-        .await;
-    assert_eq!(error_code(denied, 403).await, "forbidden");
-    let denied = app
-        .call(
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{REQUESTS}{id}/documents/{doc_id}"),
             &other,
             None,
+            403
         )
-        .await;
-    assert_eq!(error_code(denied, 403).await, "forbidden");
+        .await,
+        "forbidden"
+    );
     let denied = upload(&app, &other, id, "", None, PDF.to_vec()).await;
     assert_eq!(error_code(denied, 403).await, "forbidden");
 
@@ -928,27 +952,27 @@ async fn documents_attach_to_a_request_with_its_access() {
     assert_eq!(error_code(too_big, 413).await, "payload_too_large");
     let unknown = upload(&app, &worker, "no-such-request", "", None, PDF.to_vec()).await;
     assert_eq!(error_code(unknown, 404).await, "not_found");
-    let unknown_doc = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::GET,
             &format!("{REQUESTS}{id}/documents/nope"),
             &worker,
             None,
+            404
         )
-        .await;
-    assert_eq!(error_code(unknown_doc, 404).await, "not_found");
+        .await,
+        "not_found"
+    );
 
-    let list = json_of(
-        app.call(
+    let list = app
+        .call_json(
             Method::GET,
             &format!("{REQUESTS}{id}/documents"),
             &worker,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(list["count"], 2, "nothing was added by the refused uploads");
 }
 
@@ -1022,15 +1046,17 @@ async fn who_may_decide_at_which_level() {
     // A note longer than the rules allow, and a body that is not JSON.
     let pending = submit(&app, &worker, one_day("2026-03-11")).await;
     let pending_id = pending["id"].as_str().unwrap();
-    let long = app
-        .call(
+    assert_eq!(
+        app.call_error(
             Method::POST,
             &format!("{REQUESTS}{pending_id}/reject/"),
             &head,
             Some(json!({"note": "x".repeat(1001)})),
+            422
         )
-        .await;
-    assert_eq!(error_code(long, 422).await, "validation_error");
+        .await,
+        "validation_error"
+    );
     let garbage = app
         .client
         .post(app.url(&format!("{REQUESTS}{pending_id}/reject/")))
@@ -1040,17 +1066,15 @@ async fn who_may_decide_at_which_level() {
         .await
         .unwrap();
     assert_eq!(error_code(garbage, 400).await, "bad_request");
-    let still = json_of(
-        app.call(
+    let still = app
+        .call_json(
             Method::GET,
             &format!("{REQUESTS}{pending_id}/"),
             &head,
             None,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(still["status"], "pending");
     assert_eq!(still["history"], json!([]));
 }

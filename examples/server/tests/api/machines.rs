@@ -4,21 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_adapters::engine::{Engine, EngineConfig};
 use attendance_adapters::manager::{Backoff, ManagerConfig};
 use attendance_adapters::zk::fake::{FakeConfig, FakeDevice};
-use attendance_core::access::Role;
-use attendance_core::employee::EmployeeCode;
 use attendance_core::scan::MachineId;
-use attendance_core::service::AttendanceService;
-use attendance_core::store::memory::MemoryStore;
-use attendance_core::store::{Store, UserAccount};
-use attendance_server::auth::{TokenKeys, hash_password};
+use attendance_server::AppState;
 use attendance_server::runtime::{MachineRuntime, RuntimeConfig};
-use attendance_server::{AppState, app};
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, employee, error_code};
+use crate::helpers::{TestApp, error_code, seeded_store, serve, test_engine, test_keys};
 
 /// A server like `spawn_app` (same employees and users) whose state reads machines.
 pub struct MachineApp {
@@ -28,40 +22,8 @@ pub struct MachineApp {
 }
 
 pub async fn spawn_machine_app() -> MachineApp {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    for (code, dept) in [
-        ("EMP001", "Sewing"),
-        ("EMP002", "Cutting"),
-        ("EMP005", "Sewing"),
-    ] {
-        store.create_employee(&employee(code, dept)).await.unwrap();
-    }
-    let hash = hash_password(PASSWORD.into()).await.unwrap();
-    for (username, role, employee) in [
-        ("admin", Role::SuperAdmin, None),
-        ("hr", Role::HrStaff, None),
-        ("head", Role::DepartmentHead, Some("EMP005")),
-        ("worker", Role::Employee, Some("EMP001")),
-        ("other", Role::Employee, Some("EMP002")),
-    ] {
-        store
-            .create_account(&UserAccount {
-                username: username.into(),
-                password_hash: hash.clone(),
-                role,
-                employee: employee.map(|c| EmployeeCode::parse(c).unwrap()),
-                active: true,
-            })
-            .await
-            .unwrap();
-    }
-    let engine = Arc::new(Engine::start(
-        AttendanceService::new(store.clone()),
-        EngineConfig {
-            max_batch_delay: Duration::from_millis(20),
-            ..EngineConfig::default()
-        },
-    ));
+    let store = seeded_store().await;
+    let engine = Arc::new(test_engine(&store));
     let runtime = MachineRuntime::start(
         store.clone(),
         engine.clone(),
@@ -78,25 +40,9 @@ pub async fn spawn_machine_app() -> MachineApp {
             ..RuntimeConfig::default()
         },
     );
-    let state = AppState::new(
-        store.clone(),
-        engine,
-        TokenKeys::new(
-            b"test secret, thirty-two bytes long!",
-            Duration::from_secs(600),
-        ),
-    )
-    .with_machines(runtime.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let state = AppState::new(store, engine, test_keys()).with_machines(runtime.clone());
     MachineApp {
-        app: TestApp {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            store,
-        },
+        app: serve(state.clone()).await,
         state,
         runtime,
     }
@@ -116,13 +62,8 @@ fn simulated(id: &str) -> Value {
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
+    app.call(Method::POST, path, token, Some(body.clone()))
         .await
-        .unwrap()
 }
 
 async fn machine_count(app: &TestApp) -> usize {
@@ -170,12 +111,8 @@ async fn machines_are_created_listed_updated_and_deleted_and_run_meanwhile() {
     assert!(connected, "the new machine did not start");
 
     let list: Value = app
-        .client
-        .get(app.url(MACHINES))
-        .bearer_auth(&hr)
-        .send()
+        .call(Method::GET, MACHINES, &hr, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -185,12 +122,8 @@ async fn machines_are_created_listed_updated_and_deleted_and_run_meanwhile() {
     assert_eq!(list["results"][0]["is_connected"], true);
 
     let detail: Value = app
-        .client
-        .get(app.url("/api/attendance/machines/SIM-T1"))
-        .bearer_auth(&hr)
-        .send()
+        .call(Method::GET, "/api/attendance/machines/SIM-T1", &hr, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -202,13 +135,13 @@ async fn machines_are_created_listed_updated_and_deleted_and_run_meanwhile() {
     update["name"] = json!("Sewing floor (off)");
     update["enabled"] = json!(false);
     let updated = app
-        .client
-        .put(app.url("/api/attendance/machines/SIM-T1/"))
-        .bearer_auth(&hr)
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::PUT,
+            "/api/attendance/machines/SIM-T1/",
+            &hr,
+            Some(update.clone()),
+        )
+        .await;
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.unwrap();
     assert_eq!(
@@ -225,22 +158,26 @@ async fn machines_are_created_listed_updated_and_deleted_and_run_meanwhile() {
     );
 
     let deleted = app
-        .client
-        .delete(app.url("/api/attendance/machines/SIM-T1/"))
-        .bearer_auth(&hr)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::DELETE,
+            "/api/attendance/machines/SIM-T1/",
+            &hr,
+            None,
+        )
+        .await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(machine_count(app).await, 0);
-    let gone = app
-        .client
-        .get(app.url("/api/attendance/machines/SIM-T1/"))
-        .bearer_auth(&hr)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(gone, 404).await, "not_found");
+    assert_eq!(
+        app.call_error(
+            Method::GET,
+            "/api/attendance/machines/SIM-T1/",
+            &hr,
+            None,
+            404
+        )
+        .await,
+        "not_found"
+    );
 }
 
 #[tokio::test]
@@ -266,13 +203,13 @@ async fn secrets_in_configs_are_redacted_and_kept_on_update() {
     let mut again = created.clone();
     again["name"] = json!("Hikvision gate 2");
     let response = app
-        .client
-        .put(app.url("/api/attendance/machines/HIK-1/"))
-        .bearer_auth(&admin)
-        .json(&again)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::PUT,
+            "/api/attendance/machines/HIK-1/",
+            &admin,
+            Some(again.clone()),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let stored = app
         .store
@@ -293,41 +230,47 @@ async fn only_hr_and_admins_may_see_or_manage_machines() {
     assert_eq!(post(app, &hr, MACHINES, &disabled).await.status(), 201);
     for user in ["worker", "head", "other"] {
         let token = app.token(user).await;
-        let list = app
-            .client
-            .get(app.url(MACHINES))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_code(list, 403).await, "forbidden", "{user}");
-        let one = app
-            .client
-            .get(app.url("/api/attendance/machines/SIM-R1/"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_code(one, 403).await, "forbidden");
+        assert_eq!(
+            app.call_error(Method::GET, MACHINES, &token, None, 403)
+                .await,
+            "forbidden",
+            "{user}"
+        );
+        assert_eq!(
+            app.call_error(
+                Method::GET,
+                "/api/attendance/machines/SIM-R1/",
+                &token,
+                None,
+                403
+            )
+            .await,
+            "forbidden"
+        );
         let create = post(app, &token, MACHINES, &simulated("SIM-R2")).await;
         assert_eq!(error_code(create, 403).await, "forbidden");
-        let put = app
-            .client
-            .put(app.url("/api/attendance/machines/SIM-R1/"))
-            .bearer_auth(&token)
-            .json(&simulated("SIM-R1"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_code(put, 403).await, "forbidden");
-        let delete = app
-            .client
-            .delete(app.url("/api/attendance/machines/SIM-R1/"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_code(delete, 403).await, "forbidden");
+        assert_eq!(
+            app.call_error(
+                Method::PUT,
+                "/api/attendance/machines/SIM-R1/",
+                &token,
+                Some(simulated("SIM-R1").clone()),
+                403
+            )
+            .await,
+            "forbidden"
+        );
+        assert_eq!(
+            app.call_error(
+                Method::DELETE,
+                "/api/attendance/machines/SIM-R1/",
+                &token,
+                None,
+                403
+            )
+            .await,
+            "forbidden"
+        );
         let test = post(
             app,
             &token,
@@ -336,14 +279,17 @@ async fn only_hr_and_admins_may_see_or_manage_machines() {
         )
         .await;
         assert_eq!(error_code(test, 403).await, "forbidden");
-        let status = app
-            .client
-            .get(app.url("/api/attendance/system-status/"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_code(status, 403).await, "forbidden");
+        assert_eq!(
+            app.call_error(
+                Method::GET,
+                "/api/attendance/system-status/",
+                &token,
+                None,
+                403
+            )
+            .await,
+            "forbidden"
+        );
     }
     let stored = app
         .store
@@ -355,13 +301,7 @@ async fn only_hr_and_admins_may_see_or_manage_machines() {
     let anonymous = app.client.get(app.url(MACHINES)).send().await.unwrap();
     assert_eq!(error_code(anonymous, 401).await, "unauthorized");
     let admin = app.token("admin").await;
-    let list = app
-        .client
-        .get(app.url(MACHINES))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let list = app.call(Method::GET, MACHINES, &admin, None).await;
     assert_eq!(list.status(), 200);
 }
 
@@ -434,43 +374,52 @@ async fn bad_machines_are_refused_and_nothing_is_stored() {
     assert_eq!(post(app, &hr, MACHINES, &first).await.status(), 201);
     let duplicate = post(app, &hr, MACHINES, &first).await;
     assert_eq!(error_code(duplicate, 409).await, "conflict");
-    let put_unknown = app
-        .client
-        .put(app.url("/api/attendance/machines/NOPE/"))
-        .bearer_auth(&hr)
-        .json(&first)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(put_unknown, 404).await, "not_found");
-    let renamed = app
-        .client
-        .put(app.url("/api/attendance/machines/DUP-1/"))
-        .bearer_auth(&hr)
-        .json(&simulated("OTHER-ID"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(renamed, 422).await, "validation_error");
+    assert_eq!(
+        app.call_error(
+            Method::PUT,
+            "/api/attendance/machines/NOPE/",
+            &hr,
+            Some(first.clone()),
+            404
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        app.call_error(
+            Method::PUT,
+            "/api/attendance/machines/DUP-1/",
+            &hr,
+            Some(simulated("OTHER-ID").clone()),
+            422
+        )
+        .await,
+        "validation_error"
+    );
     let mut bad_update = first.clone();
     bad_update["config"] = json!({"speed_up": "fast"});
-    let refused = app
-        .client
-        .put(app.url("/api/attendance/machines/DUP-1/"))
-        .bearer_auth(&hr)
-        .json(&bad_update)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(refused, 422).await, "validation_error");
-    let delete_unknown = app
-        .client
-        .delete(app.url("/api/attendance/machines/NOPE/"))
-        .bearer_auth(&hr)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(delete_unknown, 404).await, "not_found");
+    assert_eq!(
+        app.call_error(
+            Method::PUT,
+            "/api/attendance/machines/DUP-1/",
+            &hr,
+            Some(bad_update.clone()),
+            422
+        )
+        .await,
+        "validation_error"
+    );
+    assert_eq!(
+        app.call_error(
+            Method::DELETE,
+            "/api/attendance/machines/NOPE/",
+            &hr,
+            None,
+            404
+        )
+        .await,
+        "not_found"
+    );
     let test_unknown = post(app, &hr, "/api/attendance/machines/NOPE/test/", &json!({})).await;
     assert_eq!(error_code(test_unknown, 404).await, "not_found");
     assert_eq!(machine_count(app).await, 1);
@@ -551,12 +500,13 @@ async fn adms_devices_may_push_only_while_registered() {
     assert_eq!(post(app, &hr, MACHINES, &body).await.status(), 201);
     assert_eq!(handshake().await, 200);
     let deleted = app
-        .client
-        .delete(app.url("/api/attendance/machines/ADMS-1/"))
-        .bearer_auth(&hr)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::DELETE,
+            "/api/attendance/machines/ADMS-1/",
+            &hr,
+            None,
+        )
+        .await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(handshake().await, 403);
 }
@@ -573,12 +523,8 @@ async fn the_system_status_has_the_engine_machines_and_counts() {
         201
     );
     let status: Value = app
-        .client
-        .get(app.url("/api/attendance/system-status/"))
-        .bearer_auth(&hr)
-        .send()
+        .call(Method::GET, "/api/attendance/system-status/", &hr, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -608,12 +554,8 @@ async fn the_system_status_has_the_engine_machines_and_counts() {
     assert!(status["counts"]["scans"].is_u64());
     assert_eq!(status["websocket_clients"], 0);
     let no_slash = app
-        .client
-        .get(app.url("/api/attendance/system-status"))
-        .bearer_auth(&hr)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, "/api/attendance/system-status", &hr, None)
+        .await;
     assert_eq!(no_slash.status(), 200);
     let doc: Value = app
         .client

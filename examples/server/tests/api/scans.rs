@@ -3,8 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::employees::{Callers, codes};
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::helpers::{Callers, TestApp, codes, error_code, spawn_app};
 
 /// A past working day (a Wednesday; Friday is the default weekly off day).
 pub const DAY: &str = "2025-06-11";
@@ -109,15 +108,18 @@ async fn manual_scans_need_hr_and_valid_fields_and_change_nothing_otherwise() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
     for user in ["worker", "head", "other"] {
-        let response = c
-            .send(
+        assert_eq!(
+            c.send_error(
                 Method::POST,
                 user,
                 "/api/attendance/scans/",
                 Some(scan("EMP001", "08:00:00", None)),
+                403
             )
-            .await;
-        assert_eq!(error_code(response, 403).await, "forbidden", "{user}");
+            .await,
+            "forbidden",
+            "{user}"
+        );
     }
     let mut bad = Vec::new();
     let mut no_reason = scan("EMP001", "08:00:00", None);
@@ -143,29 +145,30 @@ async fn manual_scans_need_hr_and_valid_fields_and_change_nothing_otherwise() {
     wrong_type["scan_time"] = json!(12);
     bad.push(wrong_type);
     for body in bad {
-        let response = c
-            .send(
+        assert_eq!(
+            c.send_error(
                 Method::POST,
                 "hr",
                 "/api/attendance/scans/",
                 Some(body.clone()),
+                422
             )
-            .await;
-        assert_eq!(
-            error_code(response, 422).await,
+            .await,
             "validation_error",
             "{body}"
         );
     }
-    let response = c
-        .send(
+    assert_eq!(
+        c.send_error(
             Method::POST,
             "hr",
             "/api/attendance/scans/",
             Some(scan("EMP404", "08:00:00", None)),
+            404
         )
-        .await;
-    assert_eq!(error_code(response, 404).await, "not_found");
+        .await,
+        "not_found"
+    );
     let response = c
         .send_raw(
             "hr",

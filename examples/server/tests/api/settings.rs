@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{error_code, json_of, spawn_app};
+use crate::helpers::{error_code, spawn_app};
 
 const PATH: &str = "/api/attendance/settings/";
 
@@ -11,44 +11,35 @@ async fn everyone_reads_the_settings_and_only_hr_and_admins_replace_them() {
     let hr = app.token("hr").await;
     for user in ["admin", "hr", "head", "worker"] {
         let token = app.token(user).await;
-        let body = json_of(app.call(Method::GET, PATH, &token, None).await, 200).await;
+        let body = app.call_json(Method::GET, PATH, &token, None, 200).await;
         assert_eq!(body["time_zone"], "Asia/Dhaka", "{body}");
         assert!(body["weekly_off_days"].is_array());
         assert!(body["late_margin_minutes"].is_number());
     }
     // Without the slash too.
-    json_of(
-        app.call(Method::GET, "/api/attendance/settings", &hr, None)
-            .await,
-        200,
-    )
-    .await;
+    app.call_json(Method::GET, "/api/attendance/settings", &hr, None, 200)
+        .await;
 
-    let mut settings = json_of(app.call(Method::GET, PATH, &hr, None).await, 200).await;
+    let mut settings = app.call_json(Method::GET, PATH, &hr, None, 200).await;
     settings["late_margin_minutes"] = json!(45);
     for user in ["head", "worker"] {
         let token = app.token(user).await;
-        let denied = app
-            .call(Method::PUT, PATH, &token, Some(settings.clone()))
-            .await;
-        assert_eq!(error_code(denied, 403).await, "forbidden");
+        assert_eq!(
+            app.call_error(Method::PUT, PATH, &token, Some(settings.clone()), 403)
+                .await,
+            "forbidden"
+        );
     }
     assert_ne!(app.store.settings().await.unwrap().late_margin_minutes, 45);
-    let stored = json_of(
-        app.call(Method::PUT, PATH, &hr, Some(settings.clone()))
-            .await,
-        200,
-    )
-    .await;
+    let stored = app
+        .call_json(Method::PUT, PATH, &hr, Some(settings.clone()), 200)
+        .await;
     assert_eq!(stored["late_margin_minutes"], 45);
     assert_eq!(app.store.settings().await.unwrap().late_margin_minutes, 45);
     settings["late_margin_minutes"] = json!(50);
     let admin = app.token("admin").await;
-    json_of(
-        app.call(Method::PUT, PATH, &admin, Some(settings)).await,
-        200,
-    )
-    .await;
+    app.call_json(Method::PUT, PATH, &admin, Some(settings), 200)
+        .await;
     assert_eq!(app.store.settings().await.unwrap().late_margin_minutes, 50);
 }
 
@@ -64,9 +55,9 @@ async fn invalid_settings_are_refused_and_nothing_changes() {
         json!({"considered_minutes": 1, "on_time_grace_minutes": 30}),
         json!([1, 2]),
     ] {
-        let response = app.call(Method::PUT, PATH, &hr, Some(body.clone())).await;
         assert_eq!(
-            error_code(response, 422).await,
+            app.call_error(Method::PUT, PATH, &hr, Some(body.clone()), 422)
+                .await,
             "validation_error",
             "{body}"
         );
