@@ -126,15 +126,7 @@ async fn logins_are_rate_limited_per_user() {
 #[tokio::test]
 async fn the_openapi_document_lists_the_endpoints() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/auth/login"]["post"].is_object(), "{doc}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{Callers, codes, spawn_app};
-use crate::scans::{DAY, scan};
+use crate::scans::{DAY, import, scan};
 
 /// EMP001 on time 08:00–17:30, EMP002 considered (08:10, no checkout), EMP005 late 08:30–17:00.
 async fn a_day_of_scans(c: &Callers<'_>) {
@@ -18,14 +18,7 @@ async fn a_day_of_scans(c: &Callers<'_>) {
         scan("EMP005", "08:30:00", Some("IN")),
         scan("EMP005", "17:00:00", Some("OUT")),
     ]);
-    let response = c
-        .send(
-            Method::POST,
-            "hr",
-            "/api/attendance/scans/import/",
-            Some(body),
-        )
-        .await;
+    let response = import(c, body).await;
     let result: Value = response.json().await.unwrap();
     assert_eq!(result["new"], 5, "{result}");
 }
@@ -481,15 +474,7 @@ async fn statistics_count_every_employee_day_in_scope() {
 #[tokio::test]
 async fn the_openapi_document_lists_these_endpoints() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     for path in [
         "/api/attendance/employees/",
         "/api/attendance/employees/{employee_id}/",

@@ -115,6 +115,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The OpenAPI document (`GET /api/openapi.json`, no token).
+    pub async fn openapi(&self) -> Value {
+        self.client
+            .get(self.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Logs in and returns the bearer token.
     pub async fn token(&self, username: &str) -> String {
         let response = self
@@ -127,6 +139,15 @@ impl TestApp {
         assert_eq!(response.status(), 200, "login of {username}");
         let body: Value = response.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Logs in each of `usernames`, in order, and returns their tokens.
+    pub async fn tokens<const N: usize>(&self, usernames: [&str; N]) -> [String; N] {
+        let mut tokens = [const { String::new() }; N];
+        for (token, username) in tokens.iter_mut().zip(usernames) {
+            *token = self.token(username).await;
+        }
+        tokens
     }
 }
 
@@ -179,6 +200,12 @@ impl TestApp {
         status: u16,
     ) -> Value {
         json_of(self.call(method, path, token, body).await, status).await
+    }
+
+    /// `GET path` with the bearer `token`: asserts 200 and returns the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.call_json(reqwest::Method::GET, path, token, None, 200)
+            .await
     }
 
     /// `call`, then asserts the error envelope with `status` and returns its code (see

@@ -56,18 +56,10 @@ async fn hr_manages_holidays_and_the_days_follow() {
     );
     let id = holiday["id"].as_i64().unwrap();
 
-    let one = app
-        .call_json(Method::GET, &format!("{PATH}{id}/"), &hr, None, 200)
-        .await;
+    let one = app.get_json(&format!("{PATH}{id}/"), &hr).await;
     assert_eq!(one["id"], id);
     let one = app
-        .call_json(
-            Method::GET,
-            &format!("/api/attendance/holidays/{id}"),
-            &hr,
-            None,
-            200,
-        )
+        .get_json(&format!("/api/attendance/holidays/{id}"), &hr)
         .await;
     assert_eq!(one["name"], "Founders Day");
 
@@ -115,12 +107,10 @@ async fn everyone_lists_holidays_by_year_and_only_hr_and_admins_change_them() {
     }
     for user in ["admin", "hr", "head", "worker", "other"] {
         let token = app.token(user).await;
-        let all = app.call_json(Method::GET, PATH, &token, None, 200).await;
+        let all = app.get_json(PATH, &token).await;
         assert_eq!(all["count"], 4, "{user}");
     }
-    let year = app
-        .call_json(Method::GET, &format!("{PATH}?year=2030"), &hr, None, 200)
-        .await;
+    let year = app.get_json(&format!("{PATH}?year=2030"), &hr).await;
     let names: Vec<&str> = year["results"]
         .as_array()
         .unwrap()
@@ -130,13 +120,7 @@ async fn everyone_lists_holidays_by_year_and_only_hr_and_admins_change_them() {
     assert_eq!(names, ["New Year", "Eid", "Victory Day"]);
     assert_eq!(year["results"][1]["length_days"], 3);
     let paged = app
-        .call_json(
-            Method::GET,
-            &format!("{PATH}?page=2&page_size=3"),
-            &hr,
-            None,
-            200,
-        )
+        .get_json(&format!("{PATH}?page=2&page_size=3"), &hr)
         .await;
     assert_eq!(paged["count"], 4);
     assert_eq!(paged["results"].as_array().unwrap().len(), 1);

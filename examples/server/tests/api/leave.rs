@@ -26,12 +26,9 @@ async fn allocate(app: &TestApp, hr: &str, employee: &str, days: f64) -> Value {
 
 async fn casual(app: &TestApp, token: &str, employee: &str) -> Value {
     let sheet = app
-        .call_json(
-            Method::GET,
+        .get_json(
             &format!("{BALANCES}?employee_id={employee}&year=2026"),
             token,
-            None,
-            200,
         )
         .await;
     sheet["balances"]
@@ -78,12 +75,7 @@ async fn stored_requests(app: &TestApp, code: &str) -> usize {
 #[tokio::test]
 async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow() {
     let app = spawn_app().await;
-    let (hr, head, worker, other) = (
-        app.token("hr").await,
-        app.token("head").await,
-        app.token("worker").await,
-        app.token("other").await,
-    );
+    let [hr, head, worker, other] = app.tokens(["hr", "head", "worker", "other"]).await;
     let sheet = allocate(&app, &hr, "EMP001", 10.0).await;
     assert_eq!(sheet["employee_id"], "EMP001");
     assert_eq!(sheet["department"], "Sewing");
@@ -127,9 +119,7 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
             .await,
         "forbidden"
     );
-    let listed = app
-        .call_json(Method::GET, REQUESTS, &other, None, 200)
-        .await;
+    let listed = app.get_json(REQUESTS, &other).await;
     assert_eq!(listed["count"], 0);
     assert_eq!(
         error_code(decide(&app, &other, &id, "approve").await, 403).await,
@@ -190,9 +180,7 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
             Some("Leave-Casual")
         );
     }
-    let seen = app
-        .call_json(Method::GET, &format!("{REQUESTS}{id}"), &worker, None, 200)
-        .await;
+    let seen = app.get_json(&format!("{REQUESTS}{id}"), &worker).await;
     assert_eq!(seen["status"], "approved");
 
     // HR cancels the approved (past) leave: the days come back and the records lose the leave.
@@ -210,11 +198,7 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
 #[tokio::test]
 async fn a_rejection_or_a_cancellation_leaves_the_balance_whole() {
     let app = spawn_app().await;
-    let (hr, head, worker) = (
-        app.token("hr").await,
-        app.token("head").await,
-        app.token("worker").await,
-    );
+    let [hr, head, worker] = app.tokens(["hr", "head", "worker"]).await;
     allocate(&app, &hr, "EMP001", 10.0).await;
     let body = |start: &str, end: &str| json!({"leave_type": "casual", "start_date": start, "end_date": end});
     let rejected = submit(&app, &worker, body("2026-04-06", "2026-04-07")).await;
@@ -251,13 +235,7 @@ async fn a_rejection_or_a_cancellation_leaves_the_balance_whole() {
     assert_eq!(balance["available"], 10.0);
 
     let rejected_only = app
-        .call_json(
-            Method::GET,
-            &format!("{REQUESTS}?status=rejected"),
-            &worker,
-            None,
-            200,
-        )
+        .get_json(&format!("{REQUESTS}?status=rejected"), &worker)
         .await;
     assert_eq!(rejected_only["count"], 1);
     assert_eq!(rejected_only["results"][0]["status"], "rejected");
@@ -266,12 +244,7 @@ async fn a_rejection_or_a_cancellation_leaves_the_balance_whole() {
 #[tokio::test]
 async fn lists_are_scoped_by_role_and_filtered() {
     let app = spawn_app().await;
-    let (hr, head, worker, other) = (
-        app.token("hr").await,
-        app.token("head").await,
-        app.token("worker").await,
-        app.token("other").await,
-    );
+    let [hr, head, worker, other] = app.tokens(["hr", "head", "worker", "other"]).await;
     for code in ["EMP001", "EMP002", "EMP005"] {
         allocate(&app, &hr, code, 10.0).await;
     }
@@ -301,7 +274,7 @@ async fn lists_are_scoped_by_role_and_filtered() {
             .map(|r| r["employee_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let all = app.call_json(Method::GET, REQUESTS, &hr, None, 200).await;
+    let all = app.get_json(REQUESTS, &hr).await;
     assert_eq!(all["count"], 5);
     let starts: Vec<&str> = all["results"]
         .as_array()
@@ -319,12 +292,10 @@ async fn lists_are_scoped_by_role_and_filtered() {
             "2026-06-01"
         ]
     );
-    let sewing = app.call_json(Method::GET, REQUESTS, &head, None, 200).await;
+    let sewing = app.get_json(REQUESTS, &head).await;
     assert_eq!(sewing["count"], 4);
     assert!(employees_in(&sewing).iter().all(|e| e != "EMP002"));
-    let mine = app
-        .call_json(Method::GET, REQUESTS, &worker, None, 200)
-        .await;
+    let mine = app.get_json(REQUESTS, &worker).await;
     assert_eq!(mine["count"], 3);
     assert!(employees_in(&mine).iter().all(|e| e == "EMP001"));
     // Filters outside the caller's scope match nothing.
@@ -333,35 +304,18 @@ async fn lists_are_scoped_by_role_and_filtered() {
         (&worker, "employee_id=EMP002"),
         (&other, "employee_id=EMP001"),
     ] {
-        let page = app
-            .call_json(
-                Method::GET,
-                &format!("{REQUESTS}?{query}"),
-                token,
-                None,
-                200,
-            )
-            .await;
+        let page = app.get_json(&format!("{REQUESTS}?{query}"), token).await;
         assert_eq!(page["count"], 0, "{query}");
     }
     let filtered = app
-        .call_json(
-            Method::GET,
+        .get_json(
             &format!("{REQUESTS}?department=Sewing&from=2026-06-02&to=2026-07-01&status=pending"),
             &hr,
-            None,
-            200,
         )
         .await;
     assert_eq!(filtered["count"], 2);
     let paged = app
-        .call_json(
-            Method::GET,
-            &format!("{REQUESTS}?page=2&page_size=2"),
-            &hr,
-            None,
-            200,
-        )
+        .get_json(&format!("{REQUESTS}?page=2&page_size=2"), &hr)
         .await;
     assert_eq!(paged["count"], 5);
     assert_eq!(paged["results"].as_array().unwrap().len(), 2);
@@ -517,12 +471,7 @@ async fn a_request_beyond_the_balance_is_refused_with_422() {
 #[tokio::test]
 async fn balances_and_allocations_by_role() {
     let app = spawn_app().await;
-    let (hr, head, worker, admin) = (
-        app.token("hr").await,
-        app.token("head").await,
-        app.token("worker").await,
-        app.token("admin").await,
-    );
+    let [hr, head, worker, admin] = app.tokens(["hr", "head", "worker", "admin"]).await;
     let sheet = allocate(&app, &admin, "EMP001", 2.5).await;
     let casual_row = sheet["balances"]
         .as_array()
@@ -567,18 +516,10 @@ async fn balances_and_allocations_by_role() {
 
     // The worker's own, by default; the head sees their department; others are refused.
     let own = app
-        .call_json(
-            Method::GET,
-            &format!("{BALANCES}?year=2026"),
-            &worker,
-            None,
-            200,
-        )
+        .get_json(&format!("{BALANCES}?year=2026"), &worker)
         .await;
     assert_eq!(own["employee_id"], "EMP001");
-    let this_year = app
-        .call_json(Method::GET, BALANCES, &worker, None, 200)
-        .await;
+    let this_year = app.get_json(BALANCES, &worker).await;
     assert!(this_year["year"].as_i64().unwrap() >= 2026);
     assert_eq!(this_year["employee_id"], "EMP001");
     assert_eq!(casual(&app, &head, "EMP001").await["allocated"], 3.5);
@@ -672,9 +613,7 @@ async fn balances_and_allocations_by_role() {
 async fn policies_default_to_the_statute_and_hr_changes_them() {
     let app = spawn_app().await;
     let (hr, worker) = (app.token("hr").await, app.token("worker").await);
-    let list = app
-        .call_json(Method::GET, POLICIES, &worker, None, 200)
-        .await;
+    let list = app.get_json(POLICIES, &worker).await;
     assert_eq!(list["count"], 6);
     let casual = &list["results"][0];
     assert_eq!(casual["leave_type"], "Casual");
@@ -727,17 +666,9 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
         200,
     )
     .await;
-    let one = app
-        .call_json(
-            Method::GET,
-            &format!("{POLICIES}Casual"),
-            &worker,
-            None,
-            200,
-        )
-        .await;
+    let one = app.get_json(&format!("{POLICIES}Casual"), &worker).await;
     assert_eq!(one["max_per_year"], 12.0);
-    let list = app.call_json(Method::GET, POLICIES, &hr, None, 200).await;
+    let list = app.get_json(POLICIES, &hr).await;
     assert_eq!(list["count"], 6);
     assert_eq!(list["results"][0]["is_default"], false);
 
@@ -752,7 +683,7 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
         )
         .await;
     assert_eq!(study["leave_type"], "Study");
-    let list = app.call_json(Method::GET, POLICIES, &hr, None, 200).await;
+    let list = app.get_json(POLICIES, &hr).await;
     assert_eq!(list["count"], 7);
     assert_eq!(
         app.call_error(
@@ -765,9 +696,7 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
         .await,
         "not_found"
     );
-    let sick = app
-        .call_json(Method::GET, &format!("{POLICIES}Sick/"), &hr, None, 200)
-        .await;
+    let sick = app.get_json(&format!("{POLICIES}Sick/"), &hr).await;
     assert_eq!(sick["certificate_required_above"], 2.0);
 
     let before = app.store.leave_policies().await.unwrap();
@@ -822,12 +751,7 @@ async fn upload(
 #[tokio::test]
 async fn documents_attach_to_a_request_with_its_access() {
     let app = spawn_app().await;
-    let (hr, head, worker, other) = (
-        app.token("hr").await,
-        app.token("head").await,
-        app.token("worker").await,
-        app.token("other").await,
-    );
+    let [hr, head, worker, other] = app.tokens(["hr", "head", "worker", "other"]).await;
     allocate(&app, &hr, "EMP001", 10.0).await;
     let request = submit(
         &app,
@@ -866,13 +790,7 @@ async fn documents_attach_to_a_request_with_its_access() {
 
     for token in [&worker, &head, &hr] {
         let list = app
-            .call_json(
-                Method::GET,
-                &format!("{REQUESTS}{id}/documents/"),
-                token,
-                None,
-                200,
-            )
+            .get_json(&format!("{REQUESTS}{id}/documents/"), token)
             .await;
         assert_eq!(list["count"], 2);
         assert_eq!(list["results"][0]["id"], doc_id);
@@ -965,13 +883,7 @@ async fn documents_attach_to_a_request_with_its_access() {
     );
 
     let list = app
-        .call_json(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents"),
-            &worker,
-            None,
-            200,
-        )
+        .get_json(&format!("{REQUESTS}{id}/documents"), &worker)
         .await;
     assert_eq!(list["count"], 2, "nothing was added by the refused uploads");
 }
@@ -979,15 +891,7 @@ async fn documents_attach_to_a_request_with_its_access() {
 #[tokio::test]
 async fn the_openapi_document_lists_the_leave_holiday_and_settings_paths() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     for path in [
         "/api/attendance/leave-policies/",
         "/api/attendance/leave-balances/allocate/",
@@ -1003,12 +907,7 @@ async fn the_openapi_document_lists_the_leave_holiday_and_settings_paths() {
 #[tokio::test]
 async fn who_may_decide_at_which_level() {
     let app = spawn_app().await;
-    let (hr, head, worker, admin) = (
-        app.token("hr").await,
-        app.token("head").await,
-        app.token("worker").await,
-        app.token("admin").await,
-    );
+    let [hr, head, worker, admin] = app.tokens(["hr", "head", "worker", "admin"]).await;
     for code in ["EMP001", "EMP005"] {
         allocate(&app, &hr, code, 10.0).await;
     }
@@ -1067,13 +966,7 @@ async fn who_may_decide_at_which_level() {
         .unwrap();
     assert_eq!(error_code(garbage, 400).await, "bad_request");
     let still = app
-        .call_json(
-            Method::GET,
-            &format!("{REQUESTS}{pending_id}/"),
-            &head,
-            None,
-            200,
-        )
+        .get_json(&format!("{REQUESTS}{pending_id}/"), &head)
         .await;
     assert_eq!(still["status"], "pending");
     assert_eq!(still["history"], json!([]));

@@ -557,15 +557,7 @@ async fn the_system_status_has_the_engine_machines_and_counts() {
         .call(Method::GET, "/api/attendance/system-status", &hr, None)
         .await;
     assert_eq!(no_slash.status(), 200);
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     for (path, method) in [
         ("/api/attendance/machines/", "get"),
         ("/api/attendance/machines/", "post"),

@@ -17,6 +17,14 @@ pub fn scan(code: &str, time: &str, scan_type: Option<&str>) -> Value {
     })
 }
 
+/// The import endpoint.
+pub const IMPORT: &str = "/api/attendance/scans/import/";
+
+/// Imports a JSON array of scans as HR and returns the answer.
+pub async fn import(c: &Callers<'_>, body: Value) -> reqwest::Response {
+    c.send(Method::POST, "hr", IMPORT, Some(body)).await
+}
+
 /// Posts a manual scan as HR and returns the answer.
 pub async fn manual(c: &Callers<'_>, body: Value) -> (u16, Value) {
     let response = c
@@ -197,14 +205,7 @@ async fn a_csv_import_reports_its_bad_lines_stores_the_rest_and_counts_duplicate
          EMP005,{DAY}T08:30:00,IN,paper register\n\
          EMP001,{DAY}T09:00:00\n"
     );
-    let import = || {
-        c.send_raw(
-            "hr",
-            "/api/attendance/scans/import/",
-            "text/csv",
-            csv.clone(),
-        )
-    };
+    let import = || c.send_raw("hr", IMPORT, "text/csv", csv.clone());
     let response = import().await;
     assert_eq!(response.status(), 200);
     let first: Value = response.json().await.unwrap();
@@ -269,68 +270,49 @@ async fn imports_need_hr_and_a_readable_bounded_body() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
     let csv = format!("employee_id,scan_time,scan_type,reason\nEMP001,{DAY}T08:00:00,IN,x\n");
-    for user in ["worker", "head"] {
-        let response = c
-            .send_raw(
-                user,
-                "/api/attendance/scans/import/",
-                "text/csv",
-                csv.clone(),
-            )
-            .await;
-        assert_eq!(error_code(response, 403).await, "forbidden");
-    }
-    let response = c
-        .send_raw(
+    let rows = format!("[{}]", vec!["{}"; 100_001].join(","));
+    let huge = "x".repeat(17 * 1024 * 1024);
+    for (user, content_type, body, status, code) in [
+        ("worker", "text/csv", csv.clone(), 403, "forbidden"),
+        ("head", "text/csv", csv.clone(), 403, "forbidden"),
+        (
             "hr",
-            "/api/attendance/scans/import/",
             "text/plain",
             csv.clone(),
-        )
-        .await;
-    assert_eq!(error_code(response, 415).await, "unsupported_media_type");
-    let response = c
-        .send_raw(
+            415,
+            "unsupported_media_type",
+        ),
+        (
             "hr",
-            "/api/attendance/scans/import/",
             "text/csv",
-            "name,when\nEMP001,today\n",
-        )
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
-    let response = c
-        .send_raw(
+            "name,when\nEMP001,today\n".to_owned(),
+            422,
+            "validation_error",
+        ),
+        (
             "hr",
-            "/api/attendance/scans/import/",
             "application/json",
-            r#"{"employee_id": "EMP001"}"#,
-        )
-        .await;
-    assert_eq!(error_code(response, 422).await, "validation_error");
-    let response = c
-        .send_raw(
+            r#"{"employee_id": "EMP001"}"#.to_owned(),
+            422,
+            "validation_error",
+        ),
+        (
             "hr",
-            "/api/attendance/scans/import/",
             "application/json",
-            "[{",
-        )
-        .await;
-    assert_eq!(error_code(response, 400).await, "bad_request");
-    let rows = format!("[{}]", vec!["{}"; 100_001].join(","));
-    let response = c
-        .send_raw(
-            "hr",
-            "/api/attendance/scans/import/",
-            "application/json",
-            rows,
-        )
-        .await;
-    assert_eq!(error_code(response, 413).await, "payload_too_large");
-    let huge = "x".repeat(17 * 1024 * 1024);
-    let response = c
-        .send_raw("hr", "/api/attendance/scans/import/", "text/csv", huge)
-        .await;
-    assert_eq!(error_code(response, 413).await, "payload_too_large");
+            "[{".to_owned(),
+            400,
+            "bad_request",
+        ),
+        ("hr", "application/json", rows, 413, "payload_too_large"),
+        ("hr", "text/csv", huge, 413, "payload_too_large"),
+    ] {
+        let response = c.send_raw(user, IMPORT, content_type, body).await;
+        assert_eq!(
+            error_code(response, status).await,
+            code,
+            "{user} {content_type} {status}"
+        );
+    }
     assert_eq!(scan_count(&app).await, 0);
 }
 
@@ -344,14 +326,7 @@ async fn scan_lists_are_scoped_by_role() {
         scan("EMP005", "08:03:00", Some("IN")),
         scan("EMP001", "17:00:00", Some("OUT")),
     ]);
-    let response = c
-        .send(
-            Method::POST,
-            "hr",
-            "/api/attendance/scans/import/",
-            Some(body),
-        )
-        .await;
+    let response = import(&c, body).await;
     assert_eq!(response.status(), 200);
     let list = |user: &'static str, query: &'static str| {
         let c = &c;

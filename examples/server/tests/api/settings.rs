@@ -11,16 +11,15 @@ async fn everyone_reads_the_settings_and_only_hr_and_admins_replace_them() {
     let hr = app.token("hr").await;
     for user in ["admin", "hr", "head", "worker"] {
         let token = app.token(user).await;
-        let body = app.call_json(Method::GET, PATH, &token, None, 200).await;
+        let body = app.get_json(PATH, &token).await;
         assert_eq!(body["time_zone"], "Asia/Dhaka", "{body}");
         assert!(body["weekly_off_days"].is_array());
         assert!(body["late_margin_minutes"].is_number());
     }
     // Without the slash too.
-    app.call_json(Method::GET, "/api/attendance/settings", &hr, None, 200)
-        .await;
+    app.get_json("/api/attendance/settings", &hr).await;
 
-    let mut settings = app.call_json(Method::GET, PATH, &hr, None, 200).await;
+    let mut settings = app.get_json(PATH, &hr).await;
     settings["late_margin_minutes"] = json!(45);
     for user in ["head", "worker"] {
         let token = app.token(user).await;
