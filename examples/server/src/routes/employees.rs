@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::both_slashes;
+use crate::routes::{both_slashes, paginate};
 use crate::state::AppState;
 
 /// The owner of an employee's resources, for the access policy.
@@ -188,14 +188,12 @@ async fn list(
                 })
             })
             .collect();
-    let count = matching.len() as u64;
-    let results = matching
-        .into_iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.size()).unwrap_or(usize::MAX))
-        .map(EmployeeView::from)
-        .collect();
-    Ok(Json(Paginated::new(results, count, page, &uri)))
+    Ok(Json(paginate(
+        matching.into_iter(),
+        page,
+        &uri,
+        EmployeeView::from,
+    )))
 }
 
 /// Creates an employee (HR and admins). 409 when the code or the device user id is taken.

@@ -6,6 +6,8 @@
 use attendance_core::access::{Action, authorize};
 use attendance_core::holiday::{Holiday, NewHoliday};
 use attendance_core::store::StoredHoliday;
+use std::convert::identity;
+
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -17,7 +19,7 @@ use serde_json::Value;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::both_slashes;
+use crate::routes::{both_slashes, paginate};
 use crate::state::AppState;
 
 /// A holiday as the API shows it.
@@ -141,13 +143,7 @@ async fn list_holidays(
         })
         .map(HolidayView::from)
         .collect();
-    let count = all.len() as u64;
-    let results = all
-        .into_iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.size()).unwrap_or(usize::MAX))
-        .collect();
-    Ok(Json(Paginated::new(results, count, page, &uri)))
+    Ok(Json(paginate(all.into_iter(), page, &uri, identity)))
 }
 
 /// Adds a holiday and recomputes the daily records of its dates.

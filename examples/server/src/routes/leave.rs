@@ -14,9 +14,10 @@
 //!   database and are lost when the server stops.
 
 use std::collections::BTreeMap;
+use std::convert::identity;
 use std::sync::Mutex;
 
-use attendance_core::access::{Action, ListFilter, Owner, authorize, list_filter};
+use attendance_core::access::{Action, ListFilter, authorize, list_filter};
 use attendance_core::calendar::LeaveType;
 use attendance_core::employee::{Department, Employee, EmployeeCode};
 use attendance_core::leave::{
@@ -39,7 +40,9 @@ use serde_json::{Value, json};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::both_slashes;
+use crate::routes::employees::owner_of;
+use crate::routes::scans::today;
+use crate::routes::{both_slashes, paginate};
 use crate::state::AppState;
 
 /// The largest document accepted, in bytes (5 MiB).
@@ -78,15 +81,7 @@ fn parse_leave_type(text: &str) -> ApiResult<LeaveType> {
 
 /// Today on the site's clock (the settings' time zone), as the leave rules count dates.
 async fn site_today(state: &AppState) -> ApiResult<NaiveDate> {
-    let zone = state.store.settings().await?.time_zone;
-    Ok(Utc::now().with_timezone(&zone).date_naive())
-}
-
-fn owner_of(employee: &Employee) -> Owner {
-    Owner {
-        employee: employee.employee_id.clone(),
-        department: employee.department.clone(),
-    }
+    Ok(today(&state.store.settings().await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +215,7 @@ async fn list_policies(
 ) -> ApiResult<Json<Paginated<PolicyView>>> {
     authorize(&user.actor, Action::ViewLeavePolicies, None)?;
     let all = effective_policies(&state).await?;
-    Ok(Json(paginate(all, page, &uri)))
+    Ok(Json(paginate(all.into_iter(), page, &uri, identity)))
 }
 
 /// The policy of one leave type (the statutory default when none is stored; 404 for a site's own
@@ -1148,7 +1143,7 @@ async fn list_documents(
 ) -> ApiResult<Json<Paginated<DocumentView>>> {
     let request = visible_request(&state, &user, &id).await?;
     let all = state.documents.list(request.id.as_str());
-    Ok(Json(paginate(all, page, &uri)))
+    Ok(Json(paginate(all.into_iter(), page, &uri, identity)))
 }
 
 /// Downloads a document with its content type.
@@ -1189,16 +1184,6 @@ async fn download_document(
     headers.insert(CONTENT_DISPOSITION, disposition);
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)
-}
-
-fn paginate<T>(all: Vec<T>, page: PageParams, uri: &axum::http::Uri) -> Paginated<T> {
-    let count = all.len() as u64;
-    let results = all
-        .into_iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.size()).unwrap_or(usize::MAX))
-        .collect();
-    Paginated::new(results, count, page, uri)
 }
 
 /// The OpenAPI of the leave routes.

@@ -32,7 +32,7 @@ use serde_json::Value;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::both_slashes;
+use crate::routes::{both_slashes, paginate};
 use crate::runtime::check_machine_config;
 use crate::state::AppState;
 
@@ -303,17 +303,10 @@ async fn list(
     authorize(&user.actor, Action::ViewMachines, None)?;
     let machines = state.store.list_machines().await?;
     let statuses = statuses(&state).await?;
-    let count = machines.len() as u64;
-    let results = machines
-        .iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.size()).unwrap_or(usize::MAX))
-        .map(|m| {
-            let stored = statuses.iter().find(|s| s.machine_id == m.machine_id);
-            view(m, &state, stored)
-        })
-        .collect();
-    Ok(Json(Paginated::new(results, count, page, &uri)))
+    Ok(Json(paginate(machines.iter(), page, &uri, |m| {
+        let stored = statuses.iter().find(|s| s.machine_id == m.machine_id);
+        view(m, &state, stored)
+    })))
 }
 
 /// Registers a machine; an enabled one is read at once.

@@ -5,11 +5,13 @@ pub mod daily;
 pub mod employees;
 pub mod scans;
 
+use axum::http::Uri;
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::pagination::{PageParams, Paginated};
 use crate::state::AppState;
 
 pub mod holidays;
@@ -81,6 +83,23 @@ pub(crate) fn both_slashes(
     router
         .route(&format!("{bare}/"), route.clone())
         .route(bare, route)
+}
+
+/// The page `page` of `all` (whose length is the count), each item of it shown by `view`, with
+/// links built from the request's `uri`.
+pub(crate) fn paginate<I: ExactSizeIterator, T>(
+    all: I,
+    page: PageParams,
+    uri: &Uri,
+    view: impl FnMut(I::Item) -> T,
+) -> Paginated<T> {
+    let count = all.len() as u64;
+    let results = all
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.size()).unwrap_or(usize::MAX))
+        .map(view)
+        .collect();
+    Paginated::new(results, count, page, uri)
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -181,6 +181,29 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Sends `method` to `path` with the bearer `token`, a raw body and, if given, its content
+    /// type.
+    pub async fn call_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.unwrap()
+    }
+}
+
 /// Asserts the status and returns the JSON body.
 pub async fn json_of(response: reqwest::Response, status: u16) -> Value {
     let actual = response.status();
@@ -259,14 +282,14 @@ impl<'a> Callers<'a> {
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
         self.app
-            .client
-            .post(self.app.url(path))
-            .bearer_auth(&self.tokens[user])
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+            .call_raw(
+                Method::POST,
+                path,
+                &self.tokens[user],
+                Some(content_type),
+                body,
+            )
             .await
-            .unwrap()
     }
 
     /// `GET path` as `user`: asserts 200 and returns the JSON.

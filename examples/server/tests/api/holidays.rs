@@ -188,14 +188,8 @@ async fn bad_holidays_are_refused_and_nothing_changes() {
         "validation_error"
     );
     let not_json = app
-        .client
-        .post(app.url(PATH))
-        .bearer_auth(&hr)
-        .header("content-type", "application/json")
-        .body("[")
-        .send()
-        .await
-        .unwrap();
+        .call_raw(Method::POST, PATH, &hr, Some("application/json"), "[")
+        .await;
     assert_eq!(error_code(not_json, 400).await, "bad_request");
     assert!(app.store.list_holidays().await.unwrap().is_empty());
 

@@ -420,14 +420,14 @@ async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
         "validation_error"
     );
     let not_json = app
-        .client
-        .post(app.url(REQUESTS))
-        .bearer_auth(&worker)
-        .header("content-type", "application/json")
-        .body("{\"leave_type\":")
-        .send()
-        .await
-        .unwrap();
+        .call_raw(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some("application/json"),
+            "{\"leave_type\":",
+        )
+        .await;
     assert_eq!(error_code(not_json, 400).await, "bad_request");
     assert_eq!(stored_requests(&app, "EMP001").await, 0);
 
@@ -737,15 +737,14 @@ async fn upload(
     content_type: Option<&str>,
     bytes: Vec<u8>,
 ) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(app.url(&format!("{REQUESTS}{id}/documents/{query}")))
-        .bearer_auth(token)
-        .body(bytes);
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    request.send().await.unwrap()
+    app.call_raw(
+        Method::POST,
+        &format!("{REQUESTS}{id}/documents/{query}"),
+        token,
+        content_type,
+        bytes,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -358,14 +358,14 @@ async fn bad_machines_are_refused_and_nothing_is_stored() {
         );
     }
     let garbage = app
-        .client
-        .post(app.url(MACHINES))
-        .bearer_auth(&hr)
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
+        .call_raw(
+            Method::POST,
+            MACHINES,
+            &hr,
+            Some("application/json"),
+            "{nope",
+        )
+        .await;
     assert_eq!(error_code(garbage, 400).await, "bad_request");
     assert_eq!(machine_count(app).await, 0);
 

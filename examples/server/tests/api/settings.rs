@@ -62,14 +62,8 @@ async fn invalid_settings_are_refused_and_nothing_changes() {
         );
     }
     let garbage = app
-        .client
-        .put(app.url(PATH))
-        .bearer_auth(&hr)
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
+        .call_raw(Method::PUT, PATH, &hr, Some("application/json"), "{nope")
+        .await;
     assert_eq!(error_code(garbage, 400).await, "bad_request");
     let anonymous = app.client.get(app.url(PATH)).send().await.unwrap();
     assert_eq!(error_code(anonymous, 401).await, "unauthorized");
