@@ -199,16 +199,15 @@ async fn one_record_is_read_recomputed_and_deleted_by_the_right_roles() {
     );
 
     // POST recomputes the day from the stored scans, and so does PUT.
-    let response = c
-        .send(
+    let recomputed = c
+        .send_json(
             Method::POST,
             "hr",
             "/api/attendance/daily-attendance/",
             Some(json!({"employee_id": "EMP001", "date": DAY})),
+            200,
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let recomputed: Value = response.json().await.unwrap();
     assert_eq!(recomputed, record);
     assert!(app.store.record(&code, date).await.unwrap().is_some());
     let response = c.send(Method::PUT, "admin", &one("EMP001"), None).await;

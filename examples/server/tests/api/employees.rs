@@ -24,16 +24,15 @@ async fn employee_count(app: &TestApp) -> usize {
 async fn hr_creates_reads_replaces_and_deletes_an_employee() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
-    let response = c
-        .send(
+    let created = c
+        .send_json(
             Method::POST,
             "hr",
             "/api/attendance/employees/",
             Some(new_employee("EMP010")),
+            201,
         )
         .await;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.unwrap();
     assert_eq!(
         created,
         json!({

@@ -204,12 +204,12 @@ impl TestApp {
     }
 }
 
-/// Asserts the status and returns the JSON body.
+/// Asserts the status and returns the JSON body, which must be JSON when the status is right.
 pub async fn json_of(response: reqwest::Response, status: u16) -> Value {
     let actual = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(actual, status, "{body}");
-    body
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "{text}");
+    serde_json::from_str(&text).unwrap()
 }
 
 impl TestApp {
@@ -297,6 +297,18 @@ impl<'a> Callers<'a> {
         let response = self.send(Method::GET, user, path, None).await;
         assert_eq!(response.status(), 200, "GET {path} as {user}");
         response.json().await.unwrap()
+    }
+
+    /// `send`, then asserts `status` and returns the JSON body (see `json_of`).
+    pub async fn send_json(
+        &self,
+        method: Method,
+        user: &str,
+        path: impl AsRef<str>,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        json_of(self.send(method, user, path, body).await, status).await
     }
 
     /// `send`, then asserts the error envelope with `status` and returns its code (see

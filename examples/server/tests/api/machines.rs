@@ -135,15 +135,14 @@ async fn machines_are_created_listed_updated_and_deleted_and_run_meanwhile() {
     update["name"] = json!("Sewing floor (off)");
     update["enabled"] = json!(false);
     let updated = app
-        .call(
+        .call_json(
             Method::PUT,
             "/api/attendance/machines/SIM-T1/",
             &hr,
             Some(update.clone()),
+            200,
         )
         .await;
-    assert_eq!(updated.status(), 200);
-    let updated: Value = updated.json().await.unwrap();
     assert_eq!(
         (
             updated["status"].as_str(),
