@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Callers, TestApp, codes, error_code, spawn_app};
 
+const EMPLOYEES: &str = "/api/attendance/employees/";
+
 fn new_employee(code: &str) -> Value {
     json!({
         "employee_id": code,
@@ -28,7 +30,7 @@ async fn hr_creates_reads_replaces_and_deletes_an_employee() {
         .send_json(
             Method::POST,
             "hr",
-            "/api/attendance/employees/",
+            EMPLOYEES,
             Some(new_employee("EMP010")),
             201,
         )
@@ -135,42 +137,21 @@ async fn only_hr_and_admins_manage_employees() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
     for user in ["worker", "head", "other"] {
-        assert_eq!(
-            c.send_error(
-                Method::POST,
-                user,
-                "/api/attendance/employees/",
-                Some(new_employee("EMP011")),
-                403
-            )
-            .await,
-            "forbidden",
-            "{user}"
-        );
-        assert_eq!(
-            c.send_error(
+        for (method, path, body) in [
+            (Method::POST, EMPLOYEES, Some(new_employee("EMP011"))),
+            (
                 Method::PUT,
-                user,
                 "/api/attendance/employees/EMP001/",
                 Some(new_employee("EMP001")),
-                403
-            )
-            .await,
-            "forbidden",
-            "{user}"
-        );
-        assert_eq!(
-            c.send_error(
-                Method::DELETE,
-                user,
-                "/api/attendance/employees/EMP002/",
-                None,
-                403
-            )
-            .await,
-            "forbidden",
-            "{user}"
-        );
+            ),
+            (Method::DELETE, "/api/attendance/employees/EMP002/", None),
+        ] {
+            assert_eq!(
+                c.send_error(method, user, path, body, 403).await,
+                "forbidden",
+                "{user} {path}"
+            );
+        }
     }
     assert_eq!(employee_count(&app).await, 3);
     let worker = app
@@ -198,18 +179,18 @@ async fn only_hr_and_admins_manage_employees() {
 async fn employee_lists_are_scoped_by_role_filtered_and_paginated() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
-    let all = c.get_ok("hr", "/api/attendance/employees/").await;
+    let all = c.get_ok("hr", EMPLOYEES).await;
     assert_eq!(codes(&all), ["EMP001", "EMP002", "EMP005"]);
     assert_eq!(all["count"], 3);
-    let sewing = c.get_ok("head", "/api/attendance/employees/").await;
+    let sewing = c.get_ok("head", EMPLOYEES).await;
     assert_eq!(codes(&sewing), ["EMP001", "EMP005"]);
     let cutting = c
         .get_ok("head", "/api/attendance/employees/?department=Cutting")
         .await;
     assert_eq!(cutting["count"], 0);
-    let own = c.get_ok("worker", "/api/attendance/employees/").await;
+    let own = c.get_ok("worker", EMPLOYEES).await;
     assert_eq!(codes(&own), ["EMP001"]);
-    let own = c.get_ok("other", "/api/attendance/employees/").await;
+    let own = c.get_ok("other", EMPLOYEES).await;
     assert_eq!(codes(&own), ["EMP002"]);
     for (user, code, status) in [
         ("worker", "EMP002", 403),
@@ -261,7 +242,7 @@ async fn employee_lists_are_scoped_by_role_filtered_and_paginated() {
 async fn bad_employee_input_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
-    let post = |body: Value| c.send(Method::POST, "hr", "/api/attendance/employees/", Some(body));
+    let post = |body: Value| c.send(Method::POST, "hr", EMPLOYEES, Some(body));
     let mut missing = new_employee("EMP020");
     missing.as_object_mut().unwrap().remove("employee_name");
     assert_eq!(
@@ -292,12 +273,7 @@ async fn bad_employee_input_is_refused_and_changes_nothing() {
     taken_device["device_user_id"] = json!("1");
     assert_eq!(error_code(post(taken_device).await, 409).await, "conflict");
     let response = c
-        .send_raw(
-            "hr",
-            "/api/attendance/employees/",
-            "application/json",
-            "{not json",
-        )
+        .send_raw("hr", EMPLOYEES, "application/json", "{not json")
         .await;
     assert_eq!(error_code(response, 400).await, "bad_request");
 
@@ -346,12 +322,7 @@ async fn bad_employee_input_is_refused_and_changes_nothing() {
         .await,
         "not_found"
     );
-    let response = app
-        .client
-        .get(app.url("/api/attendance/employees/"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url(EMPLOYEES)).send().await.unwrap();
     assert_eq!(error_code(response, 401).await, "unauthorized");
 
     assert_eq!(employee_count(&app).await, 3);

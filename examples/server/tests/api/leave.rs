@@ -383,42 +383,28 @@ async fn bad_leave_requests_are_refused_and_nothing_is_stored() {
             "{body}"
         );
     }
-    // A Friday alone counts no working day.
+    // A Friday alone counts no working day; someone else's leave, an unknown employee, a caller
+    // who is no employee.
     let friday =
         json!({"leave_type": "Casual", "start_date": "2026-03-06", "end_date": "2026-03-06"});
-    assert_eq!(
-        app.call_error(Method::POST, REQUESTS, &worker, Some(friday), 422)
-            .await,
-        "validation_error"
-    );
-    // Someone else's leave, an unknown employee, a caller who is no employee.
-    assert_eq!(
-        app.call_error(
-            Method::POST,
-            REQUESTS,
+    for (token, body, status, code) in [
+        (&worker, friday, 422, "validation_error"),
+        (
             &worker,
-            Some(with("employee_id", json!("EMP002"))),
-            403
-        )
-        .await,
-        "forbidden"
-    );
-    assert_eq!(
-        app.call_error(
-            Method::POST,
-            REQUESTS,
-            &hr,
-            Some(with("employee_id", json!("EMP999"))),
-            404
-        )
-        .await,
-        "not_found"
-    );
-    assert_eq!(
-        app.call_error(Method::POST, REQUESTS, &hr, Some(base.clone()), 422)
-            .await,
-        "validation_error"
-    );
+            with("employee_id", json!("EMP002")),
+            403,
+            "forbidden",
+        ),
+        (&hr, with("employee_id", json!("EMP999")), 404, "not_found"),
+        (&hr, base.clone(), 422, "validation_error"),
+    ] {
+        assert_eq!(
+            app.call_error(Method::POST, REQUESTS, token, Some(body.clone()), status)
+                .await,
+            code,
+            "{body}"
+        );
+    }
     let not_json = app
         .call_raw(
             Method::POST,

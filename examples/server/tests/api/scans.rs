@@ -17,6 +17,9 @@ pub fn scan(code: &str, time: &str, scan_type: Option<&str>) -> Value {
     })
 }
 
+/// The scan list and manual scan endpoint.
+pub const SCANS: &str = "/api/attendance/scans/";
+
 /// The import endpoint.
 pub const IMPORT: &str = "/api/attendance/scans/import/";
 
@@ -27,9 +30,7 @@ pub async fn import(c: &Callers<'_>, body: Value) -> reqwest::Response {
 
 /// Posts a manual scan as HR and returns the answer.
 pub async fn manual(c: &Callers<'_>, body: Value) -> (u16, Value) {
-    let response = c
-        .send(Method::POST, "hr", "/api/attendance/scans/", Some(body))
-        .await;
+    let response = c.send(Method::POST, "hr", SCANS, Some(body)).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -120,7 +121,7 @@ async fn manual_scans_need_hr_and_valid_fields_and_change_nothing_otherwise() {
             c.send_error(
                 Method::POST,
                 user,
-                "/api/attendance/scans/",
+                SCANS,
                 Some(scan("EMP001", "08:00:00", None)),
                 403
             )
@@ -154,14 +155,8 @@ async fn manual_scans_need_hr_and_valid_fields_and_change_nothing_otherwise() {
     bad.push(wrong_type);
     for body in bad {
         assert_eq!(
-            c.send_error(
-                Method::POST,
-                "hr",
-                "/api/attendance/scans/",
-                Some(body.clone()),
-                422
-            )
-            .await,
+            c.send_error(Method::POST, "hr", SCANS, Some(body.clone()), 422)
+                .await,
             "validation_error",
             "{body}"
         );
@@ -170,7 +165,7 @@ async fn manual_scans_need_hr_and_valid_fields_and_change_nothing_otherwise() {
         c.send_error(
             Method::POST,
             "hr",
-            "/api/attendance/scans/",
+            SCANS,
             Some(scan("EMP404", "08:00:00", None)),
             404
         )
@@ -178,12 +173,7 @@ async fn manual_scans_need_hr_and_valid_fields_and_change_nothing_otherwise() {
         "not_found"
     );
     let response = c
-        .send_raw(
-            "hr",
-            "/api/attendance/scans/",
-            "application/json",
-            "{not json",
-        )
+        .send_raw("hr", SCANS, "application/json", "{not json")
         .await;
     assert_eq!(error_code(response, 400).await, "bad_request");
     assert_eq!(scan_count(&app).await, 0);
