@@ -120,15 +120,13 @@ async fn daily_attendance_lists_are_scoped_filtered_and_ordered() {
         "?date=2025-06-11&from=2025-06-01",
     ] {
         assert_eq!(
-            c.send_error(Method::GET, "hr", &format!("{base}{query}"), None, 422)
-                .await,
+            c.get_error("hr", &format!("{base}{query}"), 422).await,
             "validation_error",
             "{query}"
         );
     }
     assert_eq!(
-        c.send_error(Method::GET, "hr", &format!("{base}?date=June"), None, 400)
-            .await,
+        c.get_error("hr", &format!("{base}?date=June"), 400).await,
         "bad_request"
     );
 }
@@ -297,22 +295,18 @@ async fn the_summary_covers_every_active_employee_in_scope() {
             .all(|s| s["status"] == "Weekend")
     );
     assert_eq!(
-        c.send_error(
-            Method::GET,
+        c.get_error(
             "hr",
             "/api/attendance/daily-attendance/summary/?date=2025-13-01",
-            None,
             400
         )
         .await,
         "bad_request"
     );
     assert_eq!(
-        c.send_error(
-            Method::GET,
+        c.get_error(
             "hr",
             "/api/attendance/daily-attendance/summary/?date=2999-01-01",
-            None,
             422
         )
         .await,
@@ -456,14 +450,8 @@ async fn statistics_count_every_employee_day_in_scope() {
         "?from=2020-01-01&to=2025-06-11",
     ] {
         assert_eq!(
-            c.send_error(
-                Method::GET,
-                "hr",
-                &format!("/api/attendance/statistics/{query}"),
-                None,
-                422
-            )
-            .await,
+            c.get_error("hr", &format!("/api/attendance/statistics/{query}"), 422)
+                .await,
             "validation_error",
             "{query}"
         );

@@ -119,14 +119,8 @@ async fn hr_creates_reads_replaces_and_deletes_an_employee() {
         .await;
     assert_eq!(response.status(), 204);
     assert_eq!(
-        c.send_error(
-            Method::GET,
-            "hr",
-            "/api/attendance/employees/EMP010/",
-            None,
-            404
-        )
-        .await,
+        c.get_error("hr", "/api/attendance/employees/EMP010/", 404)
+            .await,
         "not_found"
     );
     assert_eq!(employee_count(&app).await, 3);

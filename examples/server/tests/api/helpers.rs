@@ -231,6 +231,13 @@ impl TestApp {
             .await
     }
 
+    /// `GET path` with the bearer `token`: asserts the error envelope with `status` and returns
+    /// its code.
+    pub async fn get_error(&self, path: &str, token: &str, status: u16) -> String {
+        self.call_error(reqwest::Method::GET, path, token, None, status)
+            .await
+    }
+
     /// `call`, then asserts the error envelope with `status` and returns its code (see
     /// `error_code`).
     pub async fn call_error(
@@ -322,6 +329,11 @@ impl<'a> Callers<'a> {
         status: u16,
     ) -> String {
         error_code(self.send(method, user, path, body).await, status).await
+    }
+
+    /// `GET path` as `user`: asserts the error envelope with `status` and returns its code.
+    pub async fn get_error(&self, user: &str, path: &str, status: u16) -> String {
+        self.send_error(Method::GET, user, path, None, status).await
     }
 
     /// `GET path` as `user`: the status.

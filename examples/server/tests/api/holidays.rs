@@ -85,8 +85,7 @@ async fn hr_manages_holidays_and_the_days_follow() {
     assert_eq!(deleted.status(), 204);
     assert!(app.store.list_holidays().await.unwrap().is_empty());
     assert_eq!(
-        app.call_error(Method::GET, &format!("{PATH}{id}/"), &hr, None, 404)
-            .await,
+        app.get_error(&format!("{PATH}{id}/"), &hr, 404).await,
         "not_found"
     );
 }
@@ -210,18 +209,15 @@ async fn bad_holidays_are_refused_and_nothing_changes() {
         "not_found"
     );
     assert_eq!(
-        app.call_error(Method::GET, &format!("{PATH}abc/"), &hr, None, 400)
-            .await,
+        app.get_error(&format!("{PATH}abc/"), &hr, 400).await,
         "bad_request"
     );
     assert_eq!(
-        app.call_error(Method::GET, &format!("{PATH}?year=0"), &hr, None, 422)
-            .await,
+        app.get_error(&format!("{PATH}?year=0"), &hr, 422).await,
         "validation_error"
     );
     assert_eq!(
-        app.call_error(Method::GET, &format!("{PATH}?year=soon"), &hr, None, 400)
-            .await,
+        app.get_error(&format!("{PATH}?year=soon"), &hr, 400).await,
         "bad_request"
     );
     assert!(app.store.list_holidays().await.unwrap().is_empty());

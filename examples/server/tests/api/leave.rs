@@ -115,7 +115,7 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
 
     // `other` neither sees nor decides it.
     assert_eq!(
-        app.call_error(Method::GET, &format!("{REQUESTS}{id}/"), &other, None, 403)
+        app.get_error(&format!("{REQUESTS}{id}/"), &other, 403)
             .await,
         "forbidden"
     );
@@ -126,14 +126,8 @@ async fn casual_leave_goes_through_head_then_hr_and_the_balance_and_days_follow(
         "forbidden"
     );
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{BALANCES}?employee_id=EMP001"),
-            &other,
-            None,
-            403
-        )
-        .await,
+        app.get_error(&format!("{BALANCES}?employee_id=EMP001"), &other, 403)
+            .await,
         "forbidden"
     );
     // The employee cannot approve their own request, and HR is not the first level.
@@ -327,21 +321,15 @@ async fn lists_are_scoped_by_role_and_filtered() {
         "employee_id=bad%20code",
     ] {
         assert_eq!(
-            app.call_error(Method::GET, &format!("{REQUESTS}?{query}"), &hr, None, 422)
+            app.get_error(&format!("{REQUESTS}?{query}"), &hr, 422)
                 .await,
             "validation_error",
             "{query}"
         );
     }
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{REQUESTS}?from=yesterday"),
-            &hr,
-            None,
-            400
-        )
-        .await,
+        app.get_error(&format!("{REQUESTS}?from=yesterday"), &hr, 400)
+            .await,
         "bad_request"
     );
 }
@@ -510,40 +498,19 @@ async fn balances_and_allocations_by_role() {
     assert_eq!(this_year["employee_id"], "EMP001");
     assert_eq!(casual(&app, &head, "EMP001").await["allocated"], 3.5);
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{BALANCES}?employee_id=EMP002"),
-            &head,
-            None,
-            403
-        )
-        .await,
+        app.get_error(&format!("{BALANCES}?employee_id=EMP002"), &head, 403)
+            .await,
         "forbidden"
     );
+    assert_eq!(app.get_error(BALANCES, &hr, 422).await, "validation_error");
     assert_eq!(
-        app.call_error(Method::GET, BALANCES, &hr, None, 422).await,
-        "validation_error"
-    );
-    assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{BALANCES}?employee_id=EMP999"),
-            &hr,
-            None,
-            404
-        )
-        .await,
+        app.get_error(&format!("{BALANCES}?employee_id=EMP999"), &hr, 404)
+            .await,
         "not_found"
     );
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{BALANCES}?employee_id=EMP001&year=0"),
-            &hr,
-            None,
-            422
-        )
-        .await,
+        app.get_error(&format!("{BALANCES}?employee_id=EMP001&year=0"), &hr, 422)
+            .await,
         "validation_error"
     );
 
@@ -672,14 +639,8 @@ async fn policies_default_to_the_statute_and_hr_changes_them() {
     let list = app.get_json(POLICIES, &hr).await;
     assert_eq!(list["count"], 7);
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{POLICIES}Sabbatical/"),
-            &hr,
-            None,
-            404
-        )
-        .await,
+        app.get_error(&format!("{POLICIES}Sabbatical/"), &hr, 404)
+            .await,
         "not_found"
     );
     let sick = app.get_json(&format!("{POLICIES}Sick/"), &hr).await;
@@ -798,25 +759,13 @@ async fn documents_attach_to_a_request_with_its_access() {
 
     // `other` has no access to any of it.
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents/"),
-            &other,
-            None,
-            403
-        )
-        .await,
+        app.get_error(&format!("{REQUESTS}{id}/documents/"), &other, 403)
+            .await,
         "forbidden"
     );
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents/{doc_id}"),
-            &other,
-            None,
-            403
-        )
-        .await,
+        app.get_error(&format!("{REQUESTS}{id}/documents/{doc_id}"), &other, 403)
+            .await,
         "forbidden"
     );
     let denied = upload(&app, &other, id, "", None, PDF.to_vec()).await;
@@ -856,14 +805,8 @@ async fn documents_attach_to_a_request_with_its_access() {
     let unknown = upload(&app, &worker, "no-such-request", "", None, PDF.to_vec()).await;
     assert_eq!(error_code(unknown, 404).await, "not_found");
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents/nope"),
-            &worker,
-            None,
-            404
-        )
-        .await,
+        app.get_error(&format!("{REQUESTS}{id}/documents/nope"), &worker, 404)
+            .await,
         "not_found"
     );
 

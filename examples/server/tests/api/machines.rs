@@ -167,14 +167,8 @@ async fn machines_are_created_listed_updated_and_deleted_and_run_meanwhile() {
     assert_eq!(deleted.status(), 204);
     assert_eq!(machine_count(app).await, 0);
     assert_eq!(
-        app.call_error(
-            Method::GET,
-            "/api/attendance/machines/SIM-T1/",
-            &hr,
-            None,
-            404
-        )
-        .await,
+        app.get_error("/api/attendance/machines/SIM-T1/", &hr, 404)
+            .await,
         "not_found"
     );
 }
@@ -230,20 +224,13 @@ async fn only_hr_and_admins_may_see_or_manage_machines() {
     for user in ["worker", "head", "other"] {
         let token = app.token(user).await;
         assert_eq!(
-            app.call_error(Method::GET, MACHINES, &token, None, 403)
-                .await,
+            app.get_error(MACHINES, &token, 403).await,
             "forbidden",
             "{user}"
         );
         assert_eq!(
-            app.call_error(
-                Method::GET,
-                "/api/attendance/machines/SIM-R1/",
-                &token,
-                None,
-                403
-            )
-            .await,
+            app.get_error("/api/attendance/machines/SIM-R1/", &token, 403)
+                .await,
             "forbidden"
         );
         let create = post(app, &token, MACHINES, &simulated("SIM-R2")).await;
@@ -279,14 +266,8 @@ async fn only_hr_and_admins_may_see_or_manage_machines() {
         .await;
         assert_eq!(error_code(test, 403).await, "forbidden");
         assert_eq!(
-            app.call_error(
-                Method::GET,
-                "/api/attendance/system-status/",
-                &token,
-                None,
-                403
-            )
-            .await,
+            app.get_error("/api/attendance/system-status/", &token, 403)
+                .await,
             "forbidden"
         );
     }
