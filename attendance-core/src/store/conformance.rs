@@ -20,9 +20,19 @@ use std::thread::{self, Thread};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
-use super::{MachineCursor, RecordOrder, RecordQuery, ScanBatch, Store, StoreError, StoreResult};
+use super::{
+    LeaveChange, LeaveRequestQuery, MachineCursor, MachineStatus, RecordOrder, RecordQuery,
+    ScanBatch, Store, StoreError, StoreResult, UserAccount,
+};
+use crate::access::Role;
+use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode, NewEmployee};
+use crate::holiday::{Holiday, NewHoliday};
+use crate::leave::{
+    ApprovalChain, HalfDays, LeaveApplication, LeaveLedger, LeavePolicy, LeaveRequest,
+    LeaveRequestId, LedgerEntry, LedgerEntryKind, RequestContext, RequestStatus, submit,
+};
 use crate::machine::{Machine, NewMachine};
 use crate::scan::{MachineId, PunchState, ScanData, VerifyMode};
 use crate::settings::AttendanceSettings;
@@ -93,6 +103,15 @@ where
         machines_round_trip_and_clash_typed,
         daily_records_upsert_filter_sort_and_page,
         settings_default_then_round_trip,
+        machine_statuses_round_trip,
+        record_counts_by_status_and_unknown_employees,
+        holidays_round_trip_with_ids,
+        leave_policies_round_trip,
+        leave_changes_commit_whole_or_not_at_all,
+        racing_leave_changes_exactly_one_wins,
+        leave_requests_filter_and_page,
+        accounts_round_trip_and_clash_typed,
+        employees_in_use_cannot_be_deleted,
     );
     report
 }
@@ -344,7 +363,7 @@ async fn employees_round_trip_and_clash_typed<S: Store + ?Sized>(store: &S) -> C
         "update not read back"
     );
     let sewing = store
-        .list_employees(Some(&id(Department::parse("Finishing"))?))
+        .list_employees(Some(id(Department::parse("Finishing"))?))
         .await
         .map_err(fail)?;
     ensure!(sewing == [moved.clone()], "department filter: {sewing:?}");
@@ -592,6 +611,652 @@ async fn settings_default_then_round_trip<S: Store + ?Sized>(store: &S) -> Check
     Ok(())
 }
 
+async fn machine_statuses_round_trip<S: Store + ?Sized>(store: &S) -> CheckResult {
+    let machine = id(Machine::parse(
+        &NewMachine {
+            machine_id: "GATE-2".into(),
+            name: "Gate 2".into(),
+            machine_type: "simulated".into(),
+            ..NewMachine::default()
+        },
+        chrono_tz::Asia::Dhaka,
+    ))?;
+    let mut status = MachineStatus {
+        machine_id: machine.machine_id.clone(),
+        connected: true,
+        last_seen: Some(at(3)),
+        last_error: None,
+        clock_drift_seconds: Some(-4),
+        updated_at: at(3),
+    };
+    ensure!(
+        matches!(
+            store.put_machine_status(&status).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "the status of an unregistered machine must be NotFound"
+    );
+    store.create_machine(&machine).await.map_err(fail)?;
+    ensure!(
+        store.machine_statuses().await.map_err(fail)?.is_empty(),
+        "no status before the first"
+    );
+    store.put_machine_status(&status).await.map_err(fail)?;
+    status.connected = false;
+    status.last_error = Some("connection refused: 192.0.2.1:4370".into());
+    status.updated_at = at(4);
+    store.put_machine_status(&status).await.map_err(fail)?;
+    let got = store.machine_statuses().await.map_err(fail)?;
+    ensure!(got == [status.clone()], "status read back: {got:?}");
+    Ok(())
+}
+
+async fn record_counts_by_status_and_unknown_employees<S: Store + ?Sized>(
+    store: &S,
+) -> CheckResult {
+    store
+        .create_employee(&employee("EMP001", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    store
+        .create_employee(&employee("EMP002", "Cutting")?)
+        .await
+        .map_err(fail)?;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default();
+    let stray = record("EMP404", day(1), AttendanceStatus::Absent, 0)?;
+    let good = record("EMP001", day(1), AttendanceStatus::Absent, 0)?;
+    ensure!(
+        matches!(
+            store.upsert_records(&[good, stray]).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "a record of an unknown employee must be Invalid"
+    );
+    ensure!(
+        store
+            .record(&id(EmployeeCode::parse("EMP001"))?, day(1))
+            .await
+            .map_err(fail)?
+            .is_none(),
+        "a refused upsert must store none of its records"
+    );
+    let mut records = Vec::new();
+    for d in 1..=4 {
+        let status = if d == 2 {
+            AttendanceStatus::PresentLate
+        } else {
+            AttendanceStatus::PresentOnTime
+        };
+        records.push(record("EMP001", day(d), status, 28_000)?);
+        records.push(record("EMP002", day(d), AttendanceStatus::Absent, 0)?);
+    }
+    store.upsert_records(&records).await.map_err(fail)?;
+    let mut counts = store
+        .count_records_by_status(&RecordQuery {
+            from: Some(day(2)),
+            ..RecordQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    counts.sort_by_key(|(s, _)| s.to_string());
+    let mut want_sorted = vec![
+        (AttendanceStatus::Absent, 3),
+        (AttendanceStatus::PresentLate, 1),
+        (AttendanceStatus::PresentOnTime, 2),
+    ];
+    want_sorted.sort_by_key(|(s, _)| s.to_string());
+    ensure!(counts == want_sorted, "counts from the 2nd: {counts:?}");
+    let counts = store
+        .count_records_by_status(&RecordQuery {
+            department: Department::parse("Sewing").ok(),
+            status: Some(AttendanceStatus::PresentLate),
+            offset: 5,
+            limit: 1,
+            ..RecordQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    ensure!(
+        counts == [(AttendanceStatus::PresentLate, 1)],
+        "counts ignore the page and honour the filters: {counts:?}"
+    );
+    Ok(())
+}
+
+fn holiday(name: &str, start: (u32, u32), days: u64, recurring: bool) -> Result<Holiday, String> {
+    let first = NaiveDate::from_ymd_opt(2026, start.0, start.1).unwrap_or_default();
+    id(Holiday::parse(&NewHoliday {
+        name: name.into(),
+        start: first,
+        end: first.checked_add_days(chrono::Days::new(days - 1)),
+        recurring_yearly: recurring,
+        observed: true,
+    }))
+}
+
+async fn holidays_round_trip_with_ids<S: Store + ?Sized>(store: &S) -> CheckResult {
+    let victory = holiday("Victory Day", (12, 16), 1, true)?;
+    let eid = holiday("Eid ul-Fitr", (3, 19), 3, false)?;
+    let a = store.create_holiday(&victory).await.map_err(fail)?;
+    let b = store.create_holiday(&eid).await.map_err(fail)?;
+    ensure!(
+        a.id != b.id && a.holiday == victory && b.holiday == eid,
+        "ids must differ and holidays come back: {a:?} {b:?}"
+    );
+    let listed = store.list_holidays().await.map_err(fail)?;
+    ensure!(
+        listed == [b.clone(), a.clone()],
+        "listed by start date: {listed:?}"
+    );
+    let moved = holiday("Eid ul-Fitr", (3, 20), 3, false)?;
+    let old = store.update_holiday(b.id, &moved).await.map_err(fail)?;
+    ensure!(old == eid, "update must return the old holiday");
+    ensure!(
+        store.holiday(b.id).await.map_err(fail)?.holiday == moved,
+        "update not read back"
+    );
+    let gone = store.delete_holiday(a.id).await.map_err(fail)?;
+    ensure!(gone == victory, "delete must return the holiday");
+    for result in [
+        store.holiday(a.id).await.map(|_| ()),
+        store.delete_holiday(a.id).await.map(|_| ()),
+        store.update_holiday(a.id, &victory).await.map(|_| ()),
+    ] {
+        ensure!(
+            matches!(result, Err(StoreError::NotFound { .. })),
+            "a deleted holiday must be NotFound: {result:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn leave_policies_round_trip<S: Store + ?Sized>(store: &S) -> CheckResult {
+    ensure!(
+        matches!(
+            store.leave_policy(&LeaveType::Sick).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "no policy before one is stored"
+    );
+    let mut sick = LeavePolicy::default_for(LeaveType::Sick);
+    store.put_leave_policy(&sick).await.map_err(fail)?;
+    let casual = LeavePolicy::default_for(LeaveType::Casual);
+    store.put_leave_policy(&casual).await.map_err(fail)?;
+    sick.half_days_allowed = !sick.half_days_allowed;
+    store.put_leave_policy(&sick).await.map_err(fail)?;
+    ensure!(
+        store.leave_policy(&LeaveType::Sick).await.map_err(fail)? == sick,
+        "replaced policy not read back"
+    );
+    let all = store.leave_policies().await.map_err(fail)?;
+    ensure!(
+        all.len() == 2 && all.contains(&sick) && all.contains(&casual),
+        "policies: {all:?}"
+    );
+    Ok(())
+}
+
+fn date(month: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, month, day).unwrap_or_default()
+}
+
+fn allocation(days: i64, reference: &str) -> Result<(LeaveType, LedgerEntry), String> {
+    Ok((
+        LeaveType::Casual,
+        id(LedgerEntry::new(
+            LedgerEntryKind::Allocation,
+            2026,
+            date(1, 1),
+            HalfDays::from_days(days),
+            reference,
+        ))?,
+    ))
+}
+
+/// A pending casual request of `code` for `start..=end` (no approval levels: it is approved at
+/// once when `approve` is set).
+fn leave_request(
+    request_id: &str,
+    code: &str,
+    department: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+    approve: bool,
+) -> Result<LeaveRequest, String> {
+    let employee = id(EmployeeCode::parse(code))?;
+    let policy = LeavePolicy {
+        requires_approval: !approve,
+        ..LeavePolicy::default_for(LeaveType::Casual)
+    };
+    let mut ledger = LeaveLedger::new(employee.clone(), LeaveType::Casual);
+    let (_, grant) = allocation(30, "grant")?;
+    id(ledger.append([grant]))?;
+    let holidays = Default::default();
+    let ctx = RequestContext {
+        policy: &policy,
+        weekly_off_days: &[],
+        holidays: &holidays,
+        ledger: &ledger,
+        requests: &[],
+    };
+    let application = LeaveApplication {
+        employee,
+        department: id(Department::parse(department))?,
+        leave_type: LeaveType::Casual,
+        start,
+        end,
+        start_half: false,
+        end_half: false,
+        reason: "family".into(),
+        medical_certificate: false,
+    };
+    let chain = ApprovalChain::hr_only();
+    let (request, _) = id(submit(
+        id(LeaveRequestId::parse(request_id))?,
+        &application,
+        &ctx,
+        &chain,
+        date(1, 5),
+    ))?;
+    Ok(request)
+}
+
+async fn leave_changes_commit_whole_or_not_at_all<S: Store + ?Sized>(store: &S) -> CheckResult {
+    let code = id(EmployeeCode::parse("EMP001"))?;
+    let fresh = store.leave_account(&code).await.map_err(fail)?;
+    ensure!(
+        fresh.version == 0 && fresh.requests.is_empty() && fresh.ledgers.is_empty(),
+        "an account never written is empty at version 0: {fresh:?}"
+    );
+    let first = LeaveChange {
+        employee: code.clone(),
+        expected_version: 0,
+        requests: Vec::new(),
+        entries: vec![allocation(10, "2026 grant")?],
+    };
+    ensure!(
+        matches!(
+            store.commit_leave(first.clone()).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "leave of an unknown employee must be Invalid"
+    );
+    store
+        .create_employee(&employee("EMP001", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    store
+        .create_employee(&employee("EMP002", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    ensure!(
+        store.commit_leave(first).await.map_err(fail)? == 1,
+        "the first change makes version 1"
+    );
+    let pending = leave_request("L-1", "EMP001", "Sewing", date(3, 2), date(3, 3), false)?;
+    let submitted = LeaveChange {
+        employee: code.clone(),
+        expected_version: 1,
+        requests: vec![pending.clone()],
+        entries: Vec::new(),
+    };
+    ensure!(
+        store.commit_leave(submitted.clone()).await.map_err(fail)? == 2,
+        "second change makes version 2"
+    );
+    // A stale change (computed from version 1) writes nothing.
+    let mut approved = pending.clone();
+    approved.status = RequestStatus::Approved;
+    let stale = LeaveChange {
+        employee: code.clone(),
+        expected_version: 1,
+        requests: vec![approved.clone()],
+        entries: vec![(
+            LeaveType::Casual,
+            id(LedgerEntry::new(
+                LedgerEntryKind::Taken,
+                2026,
+                date(2, 1),
+                HalfDays::from_days(2),
+                "L-1",
+            ))?,
+        )],
+    };
+    ensure!(
+        matches!(
+            store.commit_leave(stale.clone()).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a change from a stale version must be a Conflict"
+    );
+    let account = store.leave_account(&code).await.map_err(fail)?;
+    ensure!(
+        account.version == 2
+            && account.requests == [pending.clone()]
+            && account.ledger(&LeaveType::Casual).entries().len() == 1,
+        "a conflicting change must write nothing: {account:?}"
+    );
+    // Another employee's request in the change is refused whole.
+    let foreign = leave_request("L-9", "EMP002", "Sewing", date(4, 1), date(4, 1), false)?;
+    let mixed = LeaveChange {
+        expected_version: 2,
+        requests: vec![approved.clone(), foreign],
+        ..stale.clone()
+    };
+    ensure!(
+        matches!(store.commit_leave(mixed).await, Err(StoreError::Invalid(_))),
+        "a request of another employee must be Invalid"
+    );
+    let fresh_again = LeaveChange {
+        expected_version: 2,
+        ..stale
+    };
+    ensure!(
+        store.commit_leave(fresh_again).await.map_err(fail)? == 3,
+        "the decision at the current version commits"
+    );
+    let account = store.leave_account(&code).await.map_err(fail)?;
+    let ledger = account.ledger(&LeaveType::Casual);
+    ensure!(
+        account.version == 3
+            && account.requests == [approved.clone()]
+            && ledger.entries().len() == 2
+            && ledger.available(2026) == HalfDays::from_days(8),
+        "the decision and its debit must both be stored: {account:?}"
+    );
+    ensure!(
+        store.leave_request(&approved.id).await.map_err(fail)? == approved,
+        "request read back"
+    );
+    ensure!(
+        matches!(
+            store
+                .leave_request(&id(LeaveRequestId::parse("L-404"))?)
+                .await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a missing request must be NotFound"
+    );
+    Ok(())
+}
+
+async fn racing_leave_changes_exactly_one_wins<S: Store + ?Sized>(store: &S) -> CheckResult {
+    let code = id(EmployeeCode::parse("EMP001"))?;
+    store
+        .create_employee(&employee("EMP001", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    for round in 0..5u64 {
+        let changes: Vec<LeaveChange> = (0..6)
+            .map(|i| {
+                Ok(LeaveChange {
+                    employee: code.clone(),
+                    expected_version: round,
+                    requests: vec![leave_request(
+                        &format!("R{round}-{i}"),
+                        "EMP001",
+                        "Sewing",
+                        date(5, 1 + i),
+                        date(5, 1 + i),
+                        true,
+                    )?],
+                    entries: vec![allocation(1, &format!("round {round} writer {i}"))?],
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let results = join_all(changes.into_iter().map(|c| store.commit_leave(c))).await;
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+            .count();
+        ensure!(
+            wins == 1 && conflicts == results.len() - 1,
+            "round {round}: {wins} won and {conflicts} conflicted of {}: {results:?}",
+            results.len()
+        );
+        let account = store.leave_account(&code).await.map_err(fail)?;
+        ensure!(
+            account.version == round + 1
+                && account.requests.len() as u64 == round + 1
+                && account.ledger(&LeaveType::Casual).entries().len() as u64 == round + 1,
+            "round {round}: exactly the winner's request and entry are stored: {account:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn leave_requests_filter_and_page<S: Store + ?Sized>(store: &S) -> CheckResult {
+    for (code, dept) in [("EMP001", "Sewing"), ("EMP002", "Cutting")] {
+        store
+            .create_employee(&employee(code, dept)?)
+            .await
+            .map_err(fail)?;
+    }
+    let requests = [
+        leave_request("A", "EMP001", "Sewing", date(3, 2), date(3, 3), false)?,
+        leave_request("B", "EMP001", "Sewing", date(6, 1), date(6, 1), true)?,
+        leave_request("C", "EMP002", "Cutting", date(3, 2), date(3, 4), false)?,
+        leave_request("D", "EMP002", "Cutting", date(8, 10), date(8, 12), true)?,
+    ];
+    for code in ["EMP001", "EMP002"] {
+        let code = id(EmployeeCode::parse(code))?;
+        store
+            .commit_leave(LeaveChange {
+                employee: code.clone(),
+                expected_version: 0,
+                requests: requests
+                    .iter()
+                    .filter(|r| r.employee == code)
+                    .cloned()
+                    .collect(),
+                entries: Vec::new(),
+            })
+            .await
+            .map_err(fail)?;
+    }
+    let ids = |page: &super::Page<LeaveRequest>| {
+        page.results
+            .iter()
+            .map(|r| r.id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let all = store
+        .query_leave_requests(&LeaveRequestQuery {
+            limit: 10,
+            ..LeaveRequestQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    ensure!(
+        all.count == 4 && ids(&all) == ["D", "B", "A", "C"],
+        "newest start first, then id: {:?}",
+        ids(&all)
+    );
+    let page = store
+        .query_leave_requests(&LeaveRequestQuery {
+            status: Some(RequestStatus::Pending),
+            offset: 1,
+            limit: 5,
+            ..LeaveRequestQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    ensure!(
+        page.count == 2 && ids(&page) == ["C"],
+        "pending, second page: {:?}",
+        ids(&page)
+    );
+    let page = store
+        .query_leave_requests(&LeaveRequestQuery {
+            department: Department::parse("Cutting").ok(),
+            from: Some(date(3, 4)),
+            to: Some(date(8, 10)),
+            limit: 5,
+            ..LeaveRequestQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    ensure!(
+        ids(&page) == ["D", "C"],
+        "department and overlapping dates: {:?}",
+        ids(&page)
+    );
+    let page = store
+        .query_leave_requests(&LeaveRequestQuery {
+            employee: EmployeeCode::parse("EMP001").ok(),
+            to: Some(date(3, 1)),
+            limit: 5,
+            ..LeaveRequestQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    ensure!(page.count == 0, "nothing starts by 1 March: {page:?}");
+    Ok(())
+}
+
+async fn accounts_round_trip_and_clash_typed<S: Store + ?Sized>(store: &S) -> CheckResult {
+    store
+        .create_employee(&employee("EMP001", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    let mut account = UserAccount {
+        username: "rahim".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        role: Role::Employee,
+        employee: EmployeeCode::parse("EMP001").ok(),
+        active: true,
+    };
+    store.create_account(&account).await.map_err(fail)?;
+    ensure!(
+        matches!(
+            store.create_account(&account).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a taken username must be a Conflict"
+    );
+    let stray = UserAccount {
+        username: "ghost".into(),
+        employee: EmployeeCode::parse("EMP404").ok(),
+        ..account.clone()
+    };
+    ensure!(
+        matches!(
+            store.create_account(&stray).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "an account of an unknown employee must be Invalid"
+    );
+    let admin = UserAccount {
+        username: "admin".into(),
+        role: Role::SuperAdmin,
+        employee: None,
+        ..account.clone()
+    };
+    store.create_account(&admin).await.map_err(fail)?;
+    account.role = Role::DepartmentHead;
+    account.active = false;
+    store.update_account(&account).await.map_err(fail)?;
+    ensure!(
+        store.account("rahim").await.map_err(fail)? == account,
+        "update not read back"
+    );
+    ensure!(
+        store.list_accounts().await.map_err(fail)? == [admin.clone(), account.clone()],
+        "accounts by username"
+    );
+    ensure!(
+        matches!(
+            store.update_account(&stray).await,
+            Err(StoreError::Invalid(_) | StoreError::NotFound { .. })
+        ),
+        "updating a missing account must fail typed"
+    );
+    store.delete_account("admin").await.map_err(fail)?;
+    ensure!(
+        matches!(
+            store.account("admin").await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a deleted account must be NotFound"
+    );
+    Ok(())
+}
+
+async fn employees_in_use_cannot_be_deleted<S: Store + ?Sized>(store: &S) -> CheckResult {
+    let code = id(EmployeeCode::parse("EMP001"))?;
+    store
+        .create_employee(&employee("EMP001", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    store
+        .upsert_records(&[record("EMP001", date(11, 2), AttendanceStatus::Absent, 0)?])
+        .await
+        .map_err(fail)?;
+    let account = UserAccount {
+        username: "rahim".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        role: Role::Employee,
+        employee: Some(code.clone()),
+        active: true,
+    };
+    store.create_account(&account).await.map_err(fail)?;
+    ensure!(
+        matches!(
+            store.delete_employee(&code).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an employee with an account must not be deleted"
+    );
+    store.delete_account("rahim").await.map_err(fail)?;
+    store.delete_employee(&code).await.map_err(fail)?;
+    ensure!(
+        store
+            .record(&code, date(11, 2))
+            .await
+            .map_err(fail)?
+            .is_none(),
+        "an employee's daily records go with them"
+    );
+    store
+        .create_employee(&employee("EMP001", "Sewing")?)
+        .await
+        .map_err(fail)?;
+    ensure!(
+        store
+            .record(&code, date(11, 2))
+            .await
+            .map_err(fail)?
+            .is_none(),
+        "a re-created employee starts with no records"
+    );
+    Ok(())
+}
+
+/// Polls every future until all are ready, interleaving them on the current task, so calls on
+/// the store overlap the way concurrent requests do. Results come in the futures' order.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut all = true;
+        for (future, slot) in pending.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *slot = Some(value),
+                    Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            Poll::Ready(done.iter_mut().filter_map(Option::take).collect())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Runs a future to completion on the current thread, for tests and examples that have no async
 /// runtime (the in-memory store never waits on IO, so this is all it needs).
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -623,7 +1288,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 9);
+        assert_eq!(report.passed, 18);
     }
 
     #[test]
@@ -635,7 +1300,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 9);
+        assert_eq!(report.failures.len(), 18);
         assert!(
             report
                 .to_string()

@@ -209,12 +209,12 @@ impl EmployeeStore for MemoryStore {
             .cloned())
     }
 
-    async fn list_employees(&self, department: Option<&Department>) -> StoreResult<Vec<Employee>> {
+    async fn list_employees(&self, department: Option<Department>) -> StoreResult<Vec<Employee>> {
         Ok(self
             .lock()?
             .employees
             .values()
-            .filter(|e| department.is_none_or(|d| &e.department == d))
+            .filter(|e| department.as_ref().is_none_or(|d| &e.department == d))
             .cloned()
             .collect())
     }

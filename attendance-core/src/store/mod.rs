@@ -101,6 +101,7 @@ pub struct IngestOutcome {
 }
 
 /// Raw scans. Scans are immutable and stored once.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait ScanStore: Send + Sync {
     /// Stores a batch idempotently and, in the same transaction, the machine's cursor: either
@@ -125,6 +126,7 @@ pub trait ScanStore: Send + Sync {
 }
 
 /// Employees.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait EmployeeStore: Send + Sync {
     /// Adds an employee; [`StoreError::Conflict`] if the code or the device user id is taken.
@@ -136,13 +138,14 @@ pub trait EmployeeStore: Send + Sync {
     /// The employee enrolled as `user`, if any.
     async fn employee_by_device_user(&self, user: &DeviceUserId) -> StoreResult<Option<Employee>>;
     /// Employees, by code, optionally of one department only.
-    async fn list_employees(&self, department: Option<&Department>) -> StoreResult<Vec<Employee>>;
+    async fn list_employees(&self, department: Option<Department>) -> StoreResult<Vec<Employee>>;
     /// Removes an employee and their daily records; [`StoreError::NotFound`] if there is none,
     /// [`StoreError::Conflict`] if a user account or leave requests still refer to them.
     async fn delete_employee(&self, code: &EmployeeCode) -> StoreResult<()>;
 }
 
 /// Machines.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait MachineStore: Send + Sync {
     /// Adds a machine; [`StoreError::Conflict`] if the id is taken.
@@ -224,6 +227,7 @@ pub struct Page<T> {
 }
 
 /// Derived daily records: recomputable from scans, calendar and settings at any time.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait DailyRecordStore: Send + Sync {
     /// Inserts or replaces records by (employee, date) in one transaction.
@@ -256,6 +260,7 @@ pub struct StoredHoliday {
 }
 
 /// Holidays.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait HolidayStore: Send + Sync {
     /// Adds a holiday and returns it with its new id.
@@ -335,6 +340,7 @@ pub struct LeaveRequestQuery {
 }
 
 /// Leave policies, ledgers and requests.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait LeaveStore: Send + Sync {
     /// Inserts or replaces the policy of its leave type.
@@ -374,6 +380,7 @@ pub struct UserAccount {
 }
 
 /// Logins.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait UserAccountStore: Send + Sync {
     /// Adds an account; [`StoreError::Conflict`] if the username is taken,
@@ -390,6 +397,7 @@ pub trait UserAccountStore: Send + Sync {
 }
 
 /// The site's settings.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// The stored settings, or the defaults when none were stored.
