@@ -472,10 +472,10 @@ impl EmployeeStore for SqliteStore {
         }
     }
 
-    async fn list_employees(&self, department: Option<&Department>) -> StoreResult<Vec<Employee>> {
+    async fn list_employees(&self, department: Option<Department>) -> StoreResult<Vec<Employee>> {
         let rows = fetch_all(
             &self.reader,
-            &stmt::list_employees(department),
+            &stmt::list_employees(department.as_ref()),
             "list employees",
         )
         .await?;
