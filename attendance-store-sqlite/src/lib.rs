@@ -496,7 +496,11 @@ impl EmployeeStore for SqliteStore {
             )));
         }
         execute(&mut *tx, &stmt::delete_records_of(code), what).await?;
-        execute(&mut *tx, &stmt::delete_employee(code), what).await?;
+        match execute(&mut *tx, &stmt::delete_employee(code), what).await {
+            // An account or request linked in between by a concurrent transaction.
+            Err(StoreError::Invalid(why)) => return Err(StoreError::Conflict(why)),
+            other => other?,
+        };
         tx.commit().await.map_err(db(what))
     }
 }
@@ -548,7 +552,11 @@ impl MachineStore for SqliteStore {
             return Err(not_found("machine", &status.machine_id));
         }
         let statement = stmt::upsert_machine_status(&status.machine_id, to_json(status)?);
-        execute(&mut *tx, &statement, what).await?;
+        match execute(&mut *tx, &statement, what).await {
+            // The machine was deleted in between by a concurrent transaction.
+            Err(StoreError::Invalid(_)) => return Err(not_found("machine", &status.machine_id)),
+            other => other?,
+        };
         tx.commit().await.map_err(db(what))
     }
 
