@@ -50,6 +50,7 @@ use attendance_store_sql::codec::{
     ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
 };
 use attendance_store_sql::error::db;
+use attendance_store_sql::ingest::prepare_batch;
 use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans, SchemaStatement};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::PostgresQueryBuilder;
@@ -82,6 +83,9 @@ pub struct PgStore {
 }
 
 /// The key of the advisory lock that serialises migrations of one database ("att-migr").
+/// Rows per `UNNEST` insert: one statement for a usual batch, bounded memory for a huge one.
+const UNNEST_CHUNK: usize = 10_000;
+
 const MIGRATION_LOCK: i64 = 0x6174_742d_6d69_6772;
 
 fn build(statement: &impl SqlxBinder) -> (String, sea_query_sqlx::SqlxValues) {
@@ -254,55 +258,37 @@ impl PgStore {
 #[async_trait]
 impl ScanStore for PgStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        if let Some(stray) = batch
-            .scans
-            .iter()
-            .find(|s| s.machine_id != batch.machine_id)
-        {
-            return Err(StoreError::Invalid(format!(
-                "scan from machine {} in a batch of machine {}",
-                stray.machine_id, batch.machine_id
-            )));
-        }
-        // Repeats within the batch are dropped here (the first one stands), so every row sent
-        // to the database has its own key and RETURNING tells exactly which were new.
-        let mut seen = HashSet::with_capacity(batch.scans.len());
-        let mut unique: Vec<(ScanRow, ScanData)> = Vec::with_capacity(batch.scans.len());
-        for scan in batch.scans.iter() {
-            if seen.insert((scan.device_user_id.as_str(), scan.timestamp.timestamp())) {
-                unique.push((ScanRow::from_scan(scan)?, scan.clone()));
-            }
-        }
-        let rows: Vec<ScanRow> = unique.iter().map(|(row, _)| row.clone()).collect();
+        let prepared = prepare_batch(&batch)?;
         let what = "store scans";
         let mut tx = self.begin_write().await?;
-        let mut new_keys: HashSet<(String, i64)> = HashSet::with_capacity(rows.len());
-        let mut at = 0;
-        for size in stmt::chunk_sizes(rows.len()) {
-            let statement = stmt::insert_scans(&rows[at..at + size])?;
-            at += size;
-            for row in fetch_all(&mut *tx, &statement, what).await? {
+        let mut new_keys: HashSet<(String, i64)> = HashSet::with_capacity(prepared.rows.len());
+        for chunk in prepared.rows.chunks(UNNEST_CHUNK) {
+            let rows = sqlx::query(stmt::PG_INSERT_SCANS_UNNEST)
+                .bind(batch.machine_id.as_str())
+                .bind(
+                    chunk
+                        .iter()
+                        .map(|r| r.device_user_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(chunk.iter().map(|r| r.at_second).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.at_ns).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.punch_state).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.verify_mode).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.raw.as_deref()).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db(what))?;
+            for row in rows {
                 new_keys.insert((get(&row, 0, what)?, get(&row, 1, what)?));
             }
         }
         if let Some(cursor) = &batch.cursor {
-            execute(
-                &mut *tx,
-                &stmt::upsert_cursor(&batch.machine_id, &cursor.0),
-                what,
-            )
-            .await?;
+            let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
+            execute(&mut *tx, &statement, what).await?;
         }
         tx.commit().await.map_err(db(what))?;
-        let inserted: Vec<ScanData> = unique
-            .into_iter()
-            .filter(|(row, _)| new_keys.contains(&(row.device_user_id.clone(), row.at_second)))
-            .map(|(_, scan)| scan)
-            .collect();
-        Ok(IngestOutcome {
-            duplicates: batch.scans.len() - inserted.len(),
-            inserted,
-        })
+        Ok(prepared.outcome(&new_keys))
     }
 
     async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>> {

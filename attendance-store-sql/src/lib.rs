@@ -30,5 +30,6 @@
 
 pub mod codec;
 pub mod error;
+pub mod ingest;
 pub mod schema;
 pub mod stmt;
