@@ -90,7 +90,9 @@ async fn sqlite_baseline(path: &std::path::Path, rows: &[ScanRow]) -> Duration {
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
+        .synchronous(SqliteSynchronous::Full)
+        // The same page cache as the store's default, so neither side is starved.
+        .pragma("cache_size", "-65536");
     let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
     sqlx::query(
         "CREATE TABLE bare (machine_id TEXT NOT NULL, device_user_id TEXT NOT NULL, \
@@ -342,8 +344,13 @@ fn store_ingest(c: &mut Criterion) {
         .build()
         .unwrap();
     let work = Arc::new(workload());
-    sqlite(c, &runtime, &work);
-    postgres(c, &runtime, &work);
+    let only = std::env::var("ATT_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "sqlite" {
+        sqlite(c, &runtime, &work);
+    }
+    if only.is_empty() || only == "postgres" {
+        postgres(c, &runtime, &work);
+    }
 }
 
 criterion_group!(benches, store_ingest);
