@@ -51,6 +51,14 @@ pub fn prepare_batch(batch: &ScanBatch) -> StoreResult<PreparedBatch> {
 }
 
 impl PreparedBatch {
+    /// The outcome when every row was new.
+    pub fn all_new(self) -> IngestOutcome {
+        IngestOutcome {
+            duplicates: self.total - self.scans.len(),
+            inserted: self.scans,
+        }
+    }
+
     /// The outcome, given the keys `(device user id, second)` the insert returned as new.
     pub fn outcome(self, new_keys: &HashSet<(String, i64)>) -> IngestOutcome {
         let inserted: Vec<ScanData> = self

@@ -54,9 +54,9 @@ fn text(value: &str) -> Expr {
     Expr::value(value.to_owned())
 }
 
-/// `INSERT INTO att_scans … VALUES (…), … ON CONFLICT DO NOTHING RETURNING device_user_id,
-/// at_second`: the returned keys are the scans that were new.
-pub fn insert_scans(rows: &[ScanRow]) -> StoreResult<InsertStatement> {
+/// `INSERT INTO att_scans … VALUES (…), … ON CONFLICT DO NOTHING`, with `RETURNING
+/// device_user_id, at_second` (the scans that were new) when `returning`.
+pub fn insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<InsertStatement> {
     let mut insert = Query::insert();
     insert.into_table(Scans::Table).columns(SCAN_COLUMNS);
     for row in rows {
@@ -72,13 +72,14 @@ pub fn insert_scans(rows: &[ScanRow]) -> StoreResult<InsertStatement> {
             ])
             .map_err(|e| attendance_core::store::StoreError::Invalid(e.to_string()))?;
     }
-    insert
-        .on_conflict(
-            OnConflict::columns([Scans::DeviceUserId, Scans::AtSecond, Scans::MachineId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .returning(Query::returning().columns([Scans::DeviceUserId, Scans::AtSecond]));
+    insert.on_conflict(
+        OnConflict::columns([Scans::DeviceUserId, Scans::AtSecond, Scans::MachineId])
+            .do_nothing()
+            .to_owned(),
+    );
+    if returning {
+        insert.returning(Query::returning().columns([Scans::DeviceUserId, Scans::AtSecond]));
+    }
     Ok(insert)
 }
 

@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -95,6 +96,9 @@ pub struct SqliteOptions {
     /// (40 MB), so pages that many batches touch are copied back to the database once, not once
     /// per 1,000 pages.
     pub wal_autocheckpoint_pages: u32,
+    /// The page size of a new database file, in bytes (a power of two from 512 to 65,536;
+    /// ignored for an existing file); 4,096.
+    pub page_size: u32,
 }
 
 impl Default for SqliteOptions {
@@ -107,6 +111,7 @@ impl Default for SqliteOptions {
             create_if_missing: true,
             cache_size_kib: 64 * 1024,
             wal_autocheckpoint_pages: 10_000,
+            page_size: 4096,
         }
     }
 }
@@ -121,6 +126,35 @@ pub struct SqliteStore {
     /// Readers; in WAL mode they read a consistent snapshot while the writer writes. For an
     /// in-memory database this is the writer pool itself (one connection holds the database).
     reader: SqlitePool,
+    /// The multi-row scan inserts, rendered once per statement size and for both paths (the hot
+    /// path binds its values straight into sqlx instead of building a statement per chunk).
+    insert_scans_sql: Arc<ScanInserts>,
+}
+
+/// [`stmt::insert_scans`] rendered for every size [`stmt::chunk_sizes`] can give.
+#[derive(Debug)]
+struct ScanInserts {
+    /// Without `RETURNING`: the fast path, when every scan of the batch is new.
+    plain: BTreeMap<usize, Arc<str>>,
+    /// With `RETURNING` the new keys: when some were stored already.
+    returning: BTreeMap<usize, Arc<str>>,
+}
+
+fn render_scan_inserts() -> StoreResult<ScanInserts> {
+    let mut inserts = ScanInserts {
+        plain: BTreeMap::new(),
+        returning: BTreeMap::new(),
+    };
+    let mut size = stmt::SCAN_CHUNK;
+    while size > 0 {
+        let rows = vec![ScanRow::default(); size];
+        let (plain, _) = stmt::insert_scans(&rows, false)?.build(SqliteQueryBuilder);
+        let (returning, _) = stmt::insert_scans(&rows, true)?.build(SqliteQueryBuilder);
+        inserts.plain.insert(size, Arc::from(plain));
+        inserts.returning.insert(size, Arc::from(returning));
+        size /= 2;
+    }
+    Ok(inserts)
 }
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
@@ -226,6 +260,7 @@ impl SqliteStore {
         };
         let connect = base
             .create_if_missing(options.create_if_missing)
+            .pragma("page_size", options.page_size.to_string())
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match options.synchronous {
                 Synchronous::Off => SqliteSynchronous::Off,
@@ -235,6 +270,8 @@ impl SqliteStore {
             })
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
+            // Statement journals (multi-row inserts in a transaction) in memory, not temp files.
+            .pragma("temp_store", "memory")
             .pragma("cache_size", format!("-{}", options.cache_size_kib))
             .pragma(
                 "wal_autocheckpoint",
@@ -250,9 +287,11 @@ impl SqliteStore {
             .await
             .map_err(db("open the SQLite database"))?;
         // Migrate before the readers open, so they see the schema from their first query.
+        let insert_scans_sql = Arc::new(render_scan_inserts()?);
         let store = Self {
             writer: writer.clone(),
             reader: writer.clone(),
+            insert_scans_sql: insert_scans_sql.clone(),
         };
         store.migrate().await?;
         let reader = SqlitePoolOptions::new()
@@ -261,7 +300,11 @@ impl SqliteStore {
             .connect_with(connect.create_if_missing(false))
             .await
             .map_err(db("open the SQLite read pool"))?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            insert_scans_sql,
+        })
     }
 
     /// A fresh, empty database in memory, for tests: one connection holds it, serving reads and
@@ -283,6 +326,7 @@ impl SqliteStore {
         let store = Self {
             writer: pool.clone(),
             reader: pool,
+            insert_scans_sql: Arc::new(render_scan_inserts()?),
         };
         store.migrate().await?;
         Ok(store)
@@ -331,6 +375,68 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Inserts `rows` and the batch's cursor in one transaction. With `returning`, commits and
+    /// returns the new keys. Without, commits and returns every key only if every row was new,
+    /// else rolls back and returns `None`.
+    async fn store_batch(
+        &self,
+        batch: &ScanBatch,
+        rows: &[ScanRow],
+        returning: bool,
+    ) -> StoreResult<Option<HashSet<(String, i64)>>> {
+        let what = "store scans";
+        let statements = if returning {
+            &self.insert_scans_sql.returning
+        } else {
+            &self.insert_scans_sql.plain
+        };
+        let mut tx = self.begin_write().await?;
+        let mut new_keys: HashSet<(String, i64)> = HashSet::new();
+        let mut inserted = 0u64;
+        let mut at = 0;
+        for size in stmt::chunk_sizes(rows.len()) {
+            let chunk = &rows[at..at + size];
+            at += size;
+            let sql = statements.get(&size).ok_or_else(|| StoreError::Backend {
+                message: format!("no insert statement of {size} rows"),
+                source: None,
+            })?;
+            // The values in the order of the statement's columns (see `stmt::insert_scans`).
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for r in chunk {
+                query = query
+                    .bind(r.machine_id.as_str())
+                    .bind(r.device_user_id.as_str())
+                    .bind(r.at_second)
+                    .bind(r.at_ns)
+                    .bind(r.punch_state)
+                    .bind(r.verify_mode)
+                    .bind(r.raw.as_deref());
+            }
+            if returning {
+                for row in query.fetch_all(&mut *tx).await.map_err(db(what))? {
+                    new_keys.insert((get(&row, 0, what)?, get(&row, 1, what)?));
+                }
+            } else {
+                inserted += query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(what))?
+                    .rows_affected();
+            }
+        }
+        if !returning && inserted != rows.len() as u64 {
+            tx.rollback().await.map_err(db(what))?;
+            return Ok(None);
+        }
+        if let Some(cursor) = &batch.cursor {
+            let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
+            execute(&mut *tx, &statement, what).await?;
+        }
+        tx.commit().await.map_err(db(what))?;
+        Ok(Some(new_keys))
+    }
+
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.writer
             .begin_with(BEGIN_WRITE)
@@ -350,23 +456,20 @@ impl SqliteStore {
 impl ScanStore for SqliteStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
         let prepared = prepare_batch(&batch)?;
-        let what = "store scans";
-        let mut tx = self.begin_write().await?;
-        let mut new_keys: HashSet<(String, i64)> = HashSet::with_capacity(prepared.rows.len());
-        let mut at = 0;
-        for size in stmt::chunk_sizes(prepared.rows.len()) {
-            let statement = stmt::insert_scans(&prepared.rows[at..at + size])?;
-            at += size;
-            for row in fetch_all(&mut *tx, &statement, what).await? {
-                new_keys.insert((get(&row, 0, what)?, get(&row, 1, what)?));
-            }
+        // Usually every scan of a batch is new: insert without RETURNING, which sqlx would
+        // stream back row by row from its worker thread (measured: the largest cost of the
+        // ingest), and compare the count. A batch with scans stored already is rolled back and
+        // stored again, learning which were new.
+        if self.store_batch(&batch, &prepared.rows, false).await?.is_some() {
+            return Ok(prepared.all_new());
         }
-        if let Some(cursor) = &batch.cursor {
-            let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
-            execute(&mut *tx, &statement, what).await?;
+        match self.store_batch(&batch, &prepared.rows, true).await? {
+            Some(new_keys) => Ok(prepared.outcome(&new_keys)),
+            None => Err(StoreError::Backend {
+                message: "storing a batch with RETURNING did not commit".into(),
+                source: None,
+            }),
         }
-        tx.commit().await.map_err(db(what))?;
-        Ok(prepared.outcome(&new_keys))
     }
 
     async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>> {

@@ -18,7 +18,7 @@ use attendance_core::scan::ScanData;
 use attendance_core::store::{MachineCursor, ScanBatch, ScanStore};
 use attendance_store_postgres::{PgOptions, PgStore};
 use attendance_store_sql::codec::ScanRow;
-use attendance_store_sqlite::{SqliteOptions, SqliteStore};
+use attendance_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, PgConnection, SqliteConnection};
@@ -92,7 +92,8 @@ async fn sqlite_baseline(path: &std::path::Path, rows: &[ScanRow]) -> Duration {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         // The same page cache as the store's default, so neither side is starved.
-        .pragma("cache_size", "-65536");
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory");
     let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
     sqlx::query(
         "CREATE TABLE bare (machine_id TEXT NOT NULL, device_user_id TEXT NOT NULL, \
@@ -132,6 +133,22 @@ async fn sqlite_baseline(path: &std::path::Path, rows: &[ScanRow]) -> Duration {
     elapsed
 }
 
+/// The store's defaults, unless `ATT_BENCH_SQLITE_SYNC` (`off`, `normal`, `full`),
+/// `ATT_BENCH_SQLITE_CACHE_KIB` or `ATT_BENCH_SQLITE_CHECKPOINT` say otherwise (to explore).
+fn sqlite_options() -> SqliteOptions {
+    let mut options = SqliteOptions::default();
+    match std::env::var("ATT_BENCH_SQLITE_SYNC").as_deref() {
+        Ok("off") => options.synchronous = Synchronous::Off,
+        Ok("normal") => options.synchronous = Synchronous::Normal,
+        _ => {}
+    }
+    options.cache_size_kib = env_usize("ATT_BENCH_SQLITE_CACHE_KIB", options.cache_size_kib as usize) as u32;
+    options.page_size = env_usize("ATT_BENCH_SQLITE_PAGE", options.page_size as usize) as u32;
+    options.wal_autocheckpoint_pages =
+        env_usize("ATT_BENCH_SQLITE_CHECKPOINT", options.wal_autocheckpoint_pages as usize) as u32;
+    options
+}
+
 async fn ingest(store: &dyn ScanStore, batches: &[ScanBatch]) -> usize {
     let mut inserted = 0;
     for batch in batches {
@@ -162,7 +179,7 @@ fn sqlite(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Workl
                 for _ in 0..iters {
                     let dir = tempfile::tempdir().unwrap();
                     let path = dir.path().join("store.db");
-                    let store = SqliteStore::open(path.to_str().unwrap(), SqliteOptions::default())
+                    let store = SqliteStore::open(path.to_str().unwrap(), sqlite_options())
                         .await
                         .unwrap();
                     let started = Instant::now();
