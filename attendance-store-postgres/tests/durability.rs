@@ -193,8 +193,14 @@ async fn racing_writers_of_the_same_scans_store_each_once() {
             let mut inserted = 0;
             for b in 0..20i64 {
                 let first = b * 50 + (w % 2) * 25;
+                // Half the writers send their scans backwards: overlapping batches in opposite
+                // orders must not deadlock.
+                let mut sent = scans("M1", first, 100);
+                if w % 4 >= 2 {
+                    sent.reverse();
+                }
                 let outcome = store
-                    .record_scans(batch("M1", scans("M1", first, 100), &b.to_string()))
+                    .record_scans(batch("M1", sent, &b.to_string()))
                     .await
                     .unwrap_or_else(|e| panic!("writer {w} batch {b}: {e:?}"));
                 assert_eq!(outcome.inserted.len() + outcome.duplicates, 100);

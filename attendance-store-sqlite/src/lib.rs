@@ -460,7 +460,11 @@ impl ScanStore for SqliteStore {
         // stream back row by row from its worker thread (measured: the largest cost of the
         // ingest), and compare the count. A batch with scans stored already is rolled back and
         // stored again, learning which were new.
-        if self.store_batch(&batch, &prepared.rows, false).await?.is_some() {
+        if self
+            .store_batch(&batch, &prepared.rows, false)
+            .await?
+            .is_some()
+        {
             return Ok(prepared.all_new());
         }
         match self.store_batch(&batch, &prepared.rows, true).await? {

@@ -142,10 +142,15 @@ fn sqlite_options() -> SqliteOptions {
         Ok("normal") => options.synchronous = Synchronous::Normal,
         _ => {}
     }
-    options.cache_size_kib = env_usize("ATT_BENCH_SQLITE_CACHE_KIB", options.cache_size_kib as usize) as u32;
+    options.cache_size_kib = env_usize(
+        "ATT_BENCH_SQLITE_CACHE_KIB",
+        options.cache_size_kib as usize,
+    ) as u32;
     options.page_size = env_usize("ATT_BENCH_SQLITE_PAGE", options.page_size as usize) as u32;
-    options.wal_autocheckpoint_pages =
-        env_usize("ATT_BENCH_SQLITE_CHECKPOINT", options.wal_autocheckpoint_pages as usize) as u32;
+    options.wal_autocheckpoint_pages = env_usize(
+        "ATT_BENCH_SQLITE_CHECKPOINT",
+        options.wal_autocheckpoint_pages as usize,
+    ) as u32;
     options
 }
 
