@@ -940,10 +940,10 @@ impl UserAccountStore for PgStore {
     async fn update_account(&self, account: &UserAccount) -> StoreResult<()> {
         let what = "update a user account";
         let mut tx = self.begin_write().await?;
-        if let Some(code) = &account.employee {
-            if fetch_count(&mut *tx, &stmt::count_employee(code), what).await? == 0 {
-                return Err(unknown_account_employee(account));
-            }
+        if let Some(code) = &account.employee
+            && fetch_count(&mut *tx, &stmt::count_employee(code), what).await? == 0
+        {
+            return Err(unknown_account_employee(account));
         }
         let statement = stmt::update_account(
             &account.username,

@@ -229,9 +229,9 @@ pub enum SchemaMigrations {
 #[derive(Debug, Clone)]
 pub enum SchemaStatement {
     /// `CREATE TABLE IF NOT EXISTS …`.
-    Table(TableCreateStatement),
+    Table(Box<TableCreateStatement>),
     /// `CREATE INDEX IF NOT EXISTS …`.
-    Index(IndexCreateStatement),
+    Index(Box<IndexCreateStatement>),
 }
 
 /// A step of the schema. Its statements are idempotent (`IF NOT EXISTS`), and the store records
@@ -491,24 +491,24 @@ fn initial_schema(backend: Backend) -> Vec<SchemaStatement> {
         .to_owned();
 
     vec![
-        SchemaStatement::Table(scans),
-        SchemaStatement::Table(cursors),
-        SchemaStatement::Table(employees),
-        SchemaStatement::Index(employees_by_department),
-        SchemaStatement::Table(machines),
-        SchemaStatement::Table(statuses),
-        SchemaStatement::Table(records),
-        SchemaStatement::Index(records_by_date),
-        SchemaStatement::Table(settings),
-        SchemaStatement::Table(holidays),
-        SchemaStatement::Table(policies),
-        SchemaStatement::Table(versions),
-        SchemaStatement::Table(requests),
-        SchemaStatement::Index(requests_by_employee),
-        SchemaStatement::Table(ledger),
-        SchemaStatement::Index(ledger_by_employee),
-        SchemaStatement::Table(accounts),
-        SchemaStatement::Index(accounts_by_employee),
+        SchemaStatement::Table(Box::new(scans)),
+        SchemaStatement::Table(Box::new(cursors)),
+        SchemaStatement::Table(Box::new(employees)),
+        SchemaStatement::Index(Box::new(employees_by_department)),
+        SchemaStatement::Table(Box::new(machines)),
+        SchemaStatement::Table(Box::new(statuses)),
+        SchemaStatement::Table(Box::new(records)),
+        SchemaStatement::Index(Box::new(records_by_date)),
+        SchemaStatement::Table(Box::new(settings)),
+        SchemaStatement::Table(Box::new(holidays)),
+        SchemaStatement::Table(Box::new(policies)),
+        SchemaStatement::Table(Box::new(versions)),
+        SchemaStatement::Table(Box::new(requests)),
+        SchemaStatement::Index(Box::new(requests_by_employee)),
+        SchemaStatement::Table(Box::new(ledger)),
+        SchemaStatement::Index(Box::new(ledger_by_employee)),
+        SchemaStatement::Table(Box::new(accounts)),
+        SchemaStatement::Index(Box::new(accounts_by_employee)),
     ]
 }
 
