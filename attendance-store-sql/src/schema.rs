@@ -1,0 +1,552 @@
+//! Table and column names, and the versioned schema both stores migrate to.
+//!
+//! Every table name starts with `att_` so the store can live in a host application's own
+//! database. Text keys that queries sort on use the bytewise collation on both databases
+//! (SQLite's default `BINARY`, PostgreSQL's `"C"`), so SQL orders them exactly as Rust's `Ord` on
+//! `String` does and both stores page identically to the in-memory reference store.
+
+use sea_query::{
+    ColumnDef, ForeignKey, ForeignKeyAction, Iden, Index, IndexCreateStatement, Table,
+    TableCreateStatement,
+};
+
+/// The database a statement is rendered for, where the schema differs between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite 3.35 or later (for `RETURNING`).
+    Sqlite,
+    /// PostgreSQL 13 or later.
+    Postgres,
+}
+
+/// Raw scans. The primary key `(device_user_id, at_second, machine_id)` is the dedupe key
+/// (machine, device user, instant truncated to the second) in the column order that also serves
+/// `scans_of_user` range reads, so the table needs no second index.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum Scans {
+    /// The table.
+    #[iden = "att_scans"]
+    Table,
+    /// The device user id.
+    DeviceUserId,
+    /// The instant truncated to the second (Unix seconds): part of the dedupe key.
+    AtSecond,
+    /// The machine id.
+    MachineId,
+    /// The exact instant in Unix nanoseconds, for time order and an exact round trip.
+    AtNs,
+    /// The punch state, as [`codec::punch_code`](crate::codec::punch_code).
+    PunchState,
+    /// The verify mode, as [`codec::verify_code`](crate::codec::verify_code).
+    VerifyMode,
+    /// The record as the device sent it.
+    Raw,
+}
+
+/// Each machine's cursor, stored in the same transaction as the scans it covers.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum MachineCursors {
+    /// The table.
+    #[iden = "att_machine_cursors"]
+    Table,
+    /// The machine id (no foreign key: a cursor outlives its machine's registration).
+    MachineId,
+    /// The adapter's opaque cursor.
+    Cursor,
+}
+
+/// Employees.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum Employees {
+    /// The table.
+    #[iden = "att_employees"]
+    Table,
+    /// The employee code (primary key).
+    Code,
+    /// The device user id (unique).
+    DeviceUserId,
+    /// The department (filtered on).
+    Department,
+    /// The whole employee as JSON.
+    Data,
+}
+
+/// Registered machines.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum Machines {
+    /// The table.
+    #[iden = "att_machines"]
+    Table,
+    /// The machine id (primary key).
+    Id,
+    /// The whole machine as JSON.
+    Data,
+}
+
+/// What the platform last saw of each machine; goes with its machine.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum MachineStatuses {
+    /// The table.
+    #[iden = "att_machine_statuses"]
+    Table,
+    /// The machine id (primary key, references the machine, deleted with it).
+    MachineId,
+    /// The whole status as JSON.
+    Data,
+}
+
+/// Derived daily records, one per (employee, date); they go with their employee.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum DailyRecords {
+    /// The table.
+    #[iden = "att_daily_records"]
+    Table,
+    /// The employee code (references the employee).
+    Employee,
+    /// The work date.
+    Date,
+    /// The status as its exact string (`Present-OnTime`).
+    Status,
+    /// The whole record as JSON.
+    Data,
+}
+
+/// The site's settings: one row with id 1.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum Settings {
+    /// The table.
+    #[iden = "att_settings"]
+    Table,
+    /// Always 1.
+    Id,
+    /// The settings as JSON.
+    Data,
+}
+
+/// Holidays, with ids the database gives and never reuses.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum Holidays {
+    /// The table.
+    #[iden = "att_holidays"]
+    Table,
+    /// The id.
+    Id,
+    /// The first day (sorted on).
+    Start,
+    /// The holiday as JSON.
+    Data,
+}
+
+/// Leave policies, one per leave type.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum LeavePolicies {
+    /// The table.
+    #[iden = "att_leave_policies"]
+    Table,
+    /// The leave type's name (primary key).
+    LeaveType,
+    /// The policy as JSON.
+    Data,
+}
+
+/// The version of each employee's leave account, which every leave change checks and bumps.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum LeaveVersions {
+    /// The table.
+    #[iden = "att_leave_versions"]
+    Table,
+    /// The employee code (primary key).
+    Employee,
+    /// The number of changes committed.
+    Version,
+}
+
+/// Leave requests.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum LeaveRequests {
+    /// The table.
+    #[iden = "att_leave_requests"]
+    Table,
+    /// The request id (primary key).
+    Id,
+    /// The employee code (references the employee, which cannot be deleted while it has any).
+    Employee,
+    /// The department named in the request.
+    Department,
+    /// The status (`pending`, `approved`, …).
+    Status,
+    /// The first date.
+    Start,
+    /// The last date.
+    End,
+    /// The request as JSON.
+    Data,
+}
+
+/// Leave ledger entries, append-only; `seq` keeps the order they were written in.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum LeaveLedger {
+    /// The table.
+    #[iden = "att_leave_ledger"]
+    Table,
+    /// Insertion order.
+    Seq,
+    /// The employee code.
+    Employee,
+    /// The leave type's name.
+    LeaveType,
+    /// The entry as JSON.
+    Data,
+}
+
+/// Logins.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum UserAccounts {
+    /// The table.
+    #[iden = "att_user_accounts"]
+    Table,
+    /// The login name (primary key).
+    Username,
+    /// The linked employee, if any (references the employee).
+    Employee,
+    /// The account as JSON.
+    Data,
+}
+
+/// The migrations applied to this database.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum SchemaMigrations {
+    /// The table.
+    #[iden = "att_schema_migrations"]
+    Table,
+    /// The migration's version.
+    Version,
+    /// What it did.
+    Description,
+}
+
+/// One schema statement, for the store to render with its own builder.
+#[derive(Debug, Clone)]
+pub enum SchemaStatement {
+    /// `CREATE TABLE IF NOT EXISTS …`.
+    Table(Box<TableCreateStatement>),
+    /// `CREATE INDEX IF NOT EXISTS …`.
+    Index(Box<IndexCreateStatement>),
+}
+
+/// A step of the schema. Its statements are idempotent (`IF NOT EXISTS`), and the store records
+/// its version in [`SchemaMigrations`] in the same transaction, so running the migrations again
+/// (a second open of the same database, two processes starting at once) is harmless.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Increasing from 1.
+    pub version: i64,
+    /// What it does.
+    pub description: &'static str,
+    /// Its statements for a backend.
+    pub statements: fn(Backend) -> Vec<SchemaStatement>,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "scans, cursors, employees, machines, daily records, settings, holidays, leave, accounts",
+    statements: initial_schema,
+}];
+
+/// The table that records applied migrations (created before any migration runs).
+pub fn migrations_table() -> TableCreateStatement {
+    Table::create()
+        .table(SchemaMigrations::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(SchemaMigrations::Version)
+                .big_integer()
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(SchemaMigrations::Description)
+                .text()
+                .not_null(),
+        )
+        .to_owned()
+}
+
+/// A text key column that sorts bytewise on both databases.
+fn key(backend: Backend, col: impl sea_query::IntoIden) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    def.text().not_null();
+    if backend == Backend::Postgres {
+        def.extra("COLLATE \"C\"");
+    }
+    def
+}
+
+fn json(col: impl sea_query::IntoIden) -> ColumnDef {
+    ColumnDef::new(col).text().not_null().to_owned()
+}
+
+fn initial_schema(backend: Backend) -> Vec<SchemaStatement> {
+    let mut scans = Table::create();
+    scans
+        .table(Scans::Table)
+        .if_not_exists()
+        .col(key(backend, Scans::DeviceUserId))
+        .col(ColumnDef::new(Scans::AtSecond).big_integer().not_null())
+        .col(key(backend, Scans::MachineId))
+        .col(ColumnDef::new(Scans::AtNs).big_integer().not_null())
+        .col(ColumnDef::new(Scans::PunchState).integer().not_null())
+        .col(ColumnDef::new(Scans::VerifyMode).integer().not_null())
+        .col(ColumnDef::new(Scans::Raw).text().null())
+        .primary_key(
+            Index::create()
+                .col(Scans::DeviceUserId)
+                .col(Scans::AtSecond)
+                .col(Scans::MachineId),
+        );
+    if backend == Backend::Sqlite {
+        // The table is its own primary-key B-tree: one write per scan instead of two.
+        scans.extra("WITHOUT ROWID");
+    }
+
+    let cursors = Table::create()
+        .table(MachineCursors::Table)
+        .if_not_exists()
+        .col(key(backend, MachineCursors::MachineId).primary_key())
+        .col(ColumnDef::new(MachineCursors::Cursor).text().not_null())
+        .to_owned();
+
+    let employees = Table::create()
+        .table(Employees::Table)
+        .if_not_exists()
+        .col(key(backend, Employees::Code).primary_key())
+        .col(key(backend, Employees::DeviceUserId).unique_key())
+        .col(key(backend, Employees::Department))
+        .col(json(Employees::Data))
+        .to_owned();
+    let employees_by_department = Index::create()
+        .if_not_exists()
+        .name("att_employees_department")
+        .table(Employees::Table)
+        .col(Employees::Department)
+        .col(Employees::Code)
+        .to_owned();
+
+    let machines = Table::create()
+        .table(Machines::Table)
+        .if_not_exists()
+        .col(key(backend, Machines::Id).primary_key())
+        .col(json(Machines::Data))
+        .to_owned();
+
+    let statuses = Table::create()
+        .table(MachineStatuses::Table)
+        .if_not_exists()
+        .col(key(backend, MachineStatuses::MachineId).primary_key())
+        .col(json(MachineStatuses::Data))
+        .foreign_key(
+            ForeignKey::create()
+                .from(MachineStatuses::Table, MachineStatuses::MachineId)
+                .to(Machines::Table, Machines::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .to_owned();
+
+    let records = Table::create()
+        .table(DailyRecords::Table)
+        .if_not_exists()
+        .col(key(backend, DailyRecords::Employee))
+        .col(ColumnDef::new(DailyRecords::Date).date().not_null())
+        .col(key(backend, DailyRecords::Status))
+        .col(json(DailyRecords::Data))
+        .primary_key(
+            Index::create()
+                .col(DailyRecords::Employee)
+                .col(DailyRecords::Date),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(DailyRecords::Table, DailyRecords::Employee)
+                .to(Employees::Table, Employees::Code)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .to_owned();
+    let records_by_date = Index::create()
+        .if_not_exists()
+        .name("att_daily_records_date_employee")
+        .table(DailyRecords::Table)
+        .col(DailyRecords::Date)
+        .col(DailyRecords::Employee)
+        .to_owned();
+
+    let settings = Table::create()
+        .table(Settings::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Settings::Id)
+                .integer()
+                .not_null()
+                .primary_key(),
+        )
+        .col(json(Settings::Data))
+        .to_owned();
+
+    let holidays = Table::create()
+        .table(Holidays::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Holidays::Id)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(Holidays::Start).date().not_null())
+        .col(json(Holidays::Data))
+        .to_owned();
+
+    let policies = Table::create()
+        .table(LeavePolicies::Table)
+        .if_not_exists()
+        .col(key(backend, LeavePolicies::LeaveType).primary_key())
+        .col(json(LeavePolicies::Data))
+        .to_owned();
+
+    let versions = Table::create()
+        .table(LeaveVersions::Table)
+        .if_not_exists()
+        .col(key(backend, LeaveVersions::Employee).primary_key())
+        .col(
+            ColumnDef::new(LeaveVersions::Version)
+                .big_integer()
+                .not_null(),
+        )
+        .to_owned();
+
+    let requests = Table::create()
+        .table(LeaveRequests::Table)
+        .if_not_exists()
+        .col(key(backend, LeaveRequests::Id).primary_key())
+        .col(key(backend, LeaveRequests::Employee))
+        .col(key(backend, LeaveRequests::Department))
+        .col(key(backend, LeaveRequests::Status))
+        .col(ColumnDef::new(LeaveRequests::Start).date().not_null())
+        .col(ColumnDef::new(LeaveRequests::End).date().not_null())
+        .col(json(LeaveRequests::Data))
+        .foreign_key(
+            ForeignKey::create()
+                .from(LeaveRequests::Table, LeaveRequests::Employee)
+                .to(Employees::Table, Employees::Code)
+                .on_delete(ForeignKeyAction::Restrict),
+        )
+        .to_owned();
+    let requests_by_employee = Index::create()
+        .if_not_exists()
+        .name("att_leave_requests_employee")
+        .table(LeaveRequests::Table)
+        .col(LeaveRequests::Employee)
+        .to_owned();
+
+    let ledger = Table::create()
+        .table(LeaveLedger::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(LeaveLedger::Seq)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(key(backend, LeaveLedger::Employee))
+        .col(key(backend, LeaveLedger::LeaveType))
+        .col(json(LeaveLedger::Data))
+        .to_owned();
+    let ledger_by_employee = Index::create()
+        .if_not_exists()
+        .name("att_leave_ledger_employee")
+        .table(LeaveLedger::Table)
+        .col(LeaveLedger::Employee)
+        .col(LeaveLedger::Seq)
+        .to_owned();
+
+    let accounts = Table::create()
+        .table(UserAccounts::Table)
+        .if_not_exists()
+        .col(key(backend, UserAccounts::Username).primary_key())
+        .col(ColumnDef::new(UserAccounts::Employee).text().null())
+        .col(json(UserAccounts::Data))
+        .foreign_key(
+            ForeignKey::create()
+                .from(UserAccounts::Table, UserAccounts::Employee)
+                .to(Employees::Table, Employees::Code)
+                .on_delete(ForeignKeyAction::Restrict),
+        )
+        .to_owned();
+    let accounts_by_employee = Index::create()
+        .if_not_exists()
+        .name("att_user_accounts_employee")
+        .table(UserAccounts::Table)
+        .col(UserAccounts::Employee)
+        .to_owned();
+
+    vec![
+        SchemaStatement::Table(Box::new(scans)),
+        SchemaStatement::Table(Box::new(cursors)),
+        SchemaStatement::Table(Box::new(employees)),
+        SchemaStatement::Index(Box::new(employees_by_department)),
+        SchemaStatement::Table(Box::new(machines)),
+        SchemaStatement::Table(Box::new(statuses)),
+        SchemaStatement::Table(Box::new(records)),
+        SchemaStatement::Index(Box::new(records_by_date)),
+        SchemaStatement::Table(Box::new(settings)),
+        SchemaStatement::Table(Box::new(holidays)),
+        SchemaStatement::Table(Box::new(policies)),
+        SchemaStatement::Table(Box::new(versions)),
+        SchemaStatement::Table(Box::new(requests)),
+        SchemaStatement::Index(Box::new(requests_by_employee)),
+        SchemaStatement::Table(Box::new(ledger)),
+        SchemaStatement::Index(Box::new(ledger_by_employee)),
+        SchemaStatement::Table(Box::new(accounts)),
+        SchemaStatement::Index(Box::new(accounts_by_employee)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+
+    fn render(backend: Backend) -> Vec<String> {
+        MIGRATIONS
+            .iter()
+            .flat_map(|m| (m.statements)(backend))
+            .map(|s| match (s, backend) {
+                (SchemaStatement::Table(t), Backend::Sqlite) => t.to_string(SqliteQueryBuilder),
+                (SchemaStatement::Table(t), Backend::Postgres) => t.to_string(PostgresQueryBuilder),
+                (SchemaStatement::Index(i), Backend::Sqlite) => i.to_string(SqliteQueryBuilder),
+                (SchemaStatement::Index(i), Backend::Postgres) => i.to_string(PostgresQueryBuilder),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_statement_is_idempotent_and_keys_sort_bytewise() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            for sql in render(backend) {
+                assert!(sql.contains("IF NOT EXISTS"), "{sql}");
+            }
+        }
+        let pg = render(Backend::Postgres).join("\n");
+        assert!(
+            pg.contains(r#""code" text NOT NULL PRIMARY KEY COLLATE "C""#)
+                || pg.contains("COLLATE \"C\""),
+            "{pg}"
+        );
+        let sqlite = render(Backend::Sqlite).join("\n");
+        assert!(
+            sqlite.contains("WITHOUT ROWID") && !sqlite.contains("COLLATE"),
+            "{sqlite}"
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! Ingest of 1,000,000 scans through our stores, each beside the fastest plain bulk insert of
+//! the same rows into a bare table with the same unique key, in the same run:
+//! - SQLite: `SqliteStore::record_scans` in batches of 1,000 per machine with a cursor, as the
+//!   engine sends them (each batch its own transaction, `synchronous=FULL`), against multi-row
+//!   `INSERT`s of the same rows in one transaction on a file with the same pragmas.
+//! - PostgreSQL (when `DATABASE_URL` is set): `PgStore::record_scans` the same way, against one
+//!   `COPY … FROM STDIN` of the same rows.
+//!
+//! `ATT_BENCH_SCANS` scales the row count (default 1,000,000); `ATT_BENCH_BATCH` the batch size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attendance_benches::factory_month;
+use attendance_core::scan::ScanData;
+use attendance_core::store::{MachineCursor, ScanBatch, ScanStore};
+use attendance_store_postgres::{PgOptions, PgStore};
+use attendance_store_sql::codec::ScanRow;
+use attendance_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, PgConnection, SqliteConnection};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The scans, and the same scans as the engine would batch them: per machine, in device order.
+struct Workload {
+    rows: Vec<ScanRow>,
+    batches: Vec<ScanBatch>,
+}
+
+fn workload() -> Workload {
+    let n = env_usize("ATT_BENCH_SCANS", 1_000_000);
+    let batch_size = env_usize("ATT_BENCH_BATCH", 1_000).max(1);
+    // 4 scans a day for 31 days per employee.
+    let month = factory_month(n.div_ceil(124), 7);
+    let mut scans: Vec<ScanData> = month.scans;
+    scans.truncate(n);
+    // Exact duplicates would make the two sides store different counts; drop them up front.
+    let mut seen = std::collections::HashSet::new();
+    scans.retain(|s| {
+        seen.insert((
+            s.machine_id.clone(),
+            s.device_user_id.clone(),
+            s.timestamp.timestamp(),
+        ))
+    });
+    let rows = scans
+        .iter()
+        .map(|s| ScanRow::from_scan(s).unwrap())
+        .collect();
+    let mut by_machine: BTreeMap<_, Vec<ScanData>> = BTreeMap::new();
+    for scan in scans {
+        by_machine
+            .entry(scan.machine_id.clone())
+            .or_default()
+            .push(scan);
+    }
+    let mut batches = Vec::new();
+    for (machine, scans) in by_machine {
+        for (i, chunk) in scans.chunks(batch_size).enumerate() {
+            batches.push(ScanBatch {
+                machine_id: machine.clone(),
+                scans: chunk.to_vec(),
+                cursor: Some(MachineCursor(((i + 1) * batch_size).to_string())),
+            });
+        }
+    }
+    Workload { rows, batches }
+}
+
+const BARE_COLUMNS: &str =
+    "machine_id, device_user_id, at_second, at_ns, punch_state, verify_mode, raw";
+
+fn multirow_insert(table: &str, rows: usize) -> String {
+    let one = "(?, ?, ?, ?, ?, ?, ?)";
+    let values = vec![one; rows].join(", ");
+    format!("INSERT INTO {table} ({BARE_COLUMNS}) VALUES {values}")
+}
+
+async fn sqlite_baseline(path: &std::path::Path, rows: &[ScanRow]) -> Duration {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        // The same page cache as the store's default, so neither side is starved.
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory");
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE bare (machine_id TEXT NOT NULL, device_user_id TEXT NOT NULL, \
+         at_second INTEGER NOT NULL, at_ns INTEGER NOT NULL, punch_state INTEGER NOT NULL, \
+         verify_mode INTEGER NOT NULL, raw TEXT, \
+         PRIMARY KEY (device_user_id, at_second, machine_id)) WITHOUT ROWID",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    const CHUNK: usize = 512;
+    let full = multirow_insert("bare", CHUNK);
+    let started = Instant::now();
+    let mut tx = conn.begin().await.unwrap();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = if chunk.len() == CHUNK {
+            full.clone()
+        } else {
+            multirow_insert("bare", chunk.len())
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.machine_id.as_str())
+                .bind(r.device_user_id.as_str())
+                .bind(r.at_second)
+                .bind(r.at_ns)
+                .bind(r.punch_state)
+                .bind(r.verify_mode)
+                .bind(r.raw.as_deref());
+        }
+        query.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let elapsed = started.elapsed();
+    let _ = conn.close().await;
+    elapsed
+}
+
+/// The store's defaults, unless `ATT_BENCH_SQLITE_SYNC` (`off`, `normal`, `full`),
+/// `ATT_BENCH_SQLITE_CACHE_KIB` or `ATT_BENCH_SQLITE_CHECKPOINT` say otherwise (to explore).
+fn sqlite_options() -> SqliteOptions {
+    let mut options = SqliteOptions::default();
+    match std::env::var("ATT_BENCH_SQLITE_SYNC").as_deref() {
+        Ok("off") => options.synchronous = Synchronous::Off,
+        Ok("normal") => options.synchronous = Synchronous::Normal,
+        _ => {}
+    }
+    options.cache_size_kib = env_usize(
+        "ATT_BENCH_SQLITE_CACHE_KIB",
+        options.cache_size_kib as usize,
+    ) as u32;
+    options.page_size = env_usize("ATT_BENCH_SQLITE_PAGE", options.page_size as usize) as u32;
+    options.wal_autocheckpoint_pages = env_usize(
+        "ATT_BENCH_SQLITE_CHECKPOINT",
+        options.wal_autocheckpoint_pages as usize,
+    ) as u32;
+    options
+}
+
+async fn ingest(store: &dyn ScanStore, batches: &[ScanBatch]) -> usize {
+    let mut inserted = 0;
+    for batch in batches {
+        inserted += store
+            .record_scans(batch.clone())
+            .await
+            .unwrap()
+            .inserted
+            .len();
+    }
+    inserted
+}
+
+fn sqlite(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Workload>) {
+    let mut group = c.benchmark_group(format!("store_ingest_sqlite_{}_scans", work.rows.len()));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(work.rows.len() as u64));
+    let w = work.clone();
+    group.bench_function("ours_record_scans_batches", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let w = w.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().join("store.db");
+                    let store = SqliteStore::open(path.to_str().unwrap(), sqlite_options())
+                        .await
+                        .unwrap();
+                    let started = Instant::now();
+                    let inserted = ingest(&store, &w.batches).await;
+                    total += started.elapsed();
+                    assert_eq!(inserted, w.rows.len());
+                    store.close().await;
+                }
+                total
+            }
+        })
+    });
+    let w = work.clone();
+    group.bench_function("baseline_multirow_insert", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let w = w.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    total += sqlite_baseline(&dir.path().join("bare.db"), &w.rows).await;
+                }
+                total
+            }
+        })
+    });
+    group.finish();
+}
+
+fn copy_text(rows: &[ScanRow]) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(rows.len() * 64);
+    for r in rows {
+        // Our ids are ASCII letters, digits and `-_.:`: nothing COPY's text format escapes.
+        let _ = writeln!(
+            text,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            r.machine_id,
+            r.device_user_id,
+            r.at_second,
+            r.at_ns,
+            r.punch_state,
+            r.verify_mode,
+            r.raw.as_deref().unwrap_or("\\N")
+        );
+    }
+    text.into_bytes()
+}
+
+struct PgServer {
+    admin: String,
+}
+
+impl PgServer {
+    fn url_of(&self, name: &str) -> String {
+        let base = self.admin.split('?').next().unwrap_or_default();
+        let cut = base
+            .rfind('/')
+            .filter(|i| *i > base.find("://").map(|s| s + 2).unwrap_or(0));
+        format!("{}/{name}", cut.map(|i| &base[..i]).unwrap_or(base))
+    }
+
+    async fn fresh(&self) -> (String, String) {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "att_bench_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect(&self.admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let _ = admin.close().await;
+        let url = self.url_of(&name);
+        (name, url)
+    }
+
+    async fn drop_db(&self, name: &str) {
+        if let Ok(mut admin) = PgConnection::connect(&self.admin).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+async fn pg_baseline(url: &str, rows: &[ScanRow]) -> Duration {
+    let mut conn = PgConnection::connect(url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE bare (machine_id text COLLATE \"C\" NOT NULL, device_user_id text COLLATE \"C\" NOT NULL, \
+         at_second bigint NOT NULL, at_ns bigint NOT NULL, punch_state integer NOT NULL, \
+         verify_mode integer NOT NULL, raw text, \
+         PRIMARY KEY (device_user_id, at_second, machine_id))",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let data = copy_text(rows);
+    let mut copy = conn
+        .copy_in_raw(&format!(
+            "COPY bare ({BARE_COLUMNS}) FROM STDIN (FORMAT text)"
+        ))
+        .await
+        .unwrap();
+    for chunk in data.chunks(1 << 20) {
+        copy.send(chunk).await.unwrap();
+    }
+    let copied = copy.finish().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(copied as usize, rows.len());
+    let _ = conn.close().await;
+    elapsed
+}
+
+fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Workload>) {
+    let admin = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!("store_ingest: DATABASE_URL is not set, the PostgreSQL group is skipped");
+            return;
+        }
+    };
+    let server = Arc::new(PgServer { admin });
+    let mut group = c.benchmark_group(format!("store_ingest_postgres_{}_scans", work.rows.len()));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(work.rows.len() as u64));
+    let (w, s) = (work.clone(), server.clone());
+    group.bench_function("ours_record_scans_batches", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let (w, s) = (w.clone(), s.clone());
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (name, url) = s.fresh().await;
+                    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+                    let started = Instant::now();
+                    let inserted = ingest(&store, &w.batches).await;
+                    total += started.elapsed();
+                    assert_eq!(inserted, w.rows.len());
+                    store.close().await;
+                    s.drop_db(&name).await;
+                }
+                total
+            }
+        })
+    });
+    let (w, s) = (work.clone(), server.clone());
+    group.bench_function("baseline_copy", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let (w, s) = (w.clone(), s.clone());
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (name, url) = s.fresh().await;
+                    total += pg_baseline(&url, &w.rows).await;
+                    s.drop_db(&name).await;
+                }
+                total
+            }
+        })
+    });
+    group.finish();
+}
+
+fn store_ingest(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let work = Arc::new(workload());
+    let only = std::env::var("ATT_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "sqlite" {
+        sqlite(c, &runtime, &work);
+    }
+    if only.is_empty() || only == "postgres" {
+        postgres(c, &runtime, &work);
+    }
+}
+
+criterion_group!(benches, store_ingest);
+criterion_main!(benches);
