@@ -22,6 +22,8 @@ use attendance_core::access::Role;
 use attendance_core::service::AttendanceService;
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{Store, UserAccount};
+use attendance_store_postgres::{PgOptions, PgStore};
+use attendance_store_sqlite::{SqliteOptions, SqliteStore};
 use clap::{Parser, Subcommand};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -120,21 +122,60 @@ pub fn main() -> Result<()> {
     })
 }
 
-/// The store for `cli`.
-///
-/// TODO(sqlite): only the in-memory store exists on this branch; a missing `--database-url`
-/// will open `<data-dir>/attendance.db` with the SQLite store and `postgres://…` the PostgreSQL
-/// store once they are merged. Until then any URL other than `memory:` is refused.
-pub fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
+/// The store for `cli`: with no `--database-url`, the embedded SQLite store in
+/// `<data-dir>/attendance.sqlite` (created on first start); `sqlite:…` another SQLite file;
+/// `postgres://…` (or `postgresql://…`) the PostgreSQL store; `memory:` the in-memory store,
+/// which keeps nothing when the server stops. Migrations run on open.
+pub async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
     match cli.database_url.as_deref().map(str::trim) {
-        None | Some("memory:" | "memory" | "mem://") => {
+        None => {
+            std::fs::create_dir_all(&cli.data_dir)
+                .with_context(|| format!("creating {}", cli.data_dir.display()))?;
+            let path = cli.data_dir.join("attendance.sqlite");
+            let shown = path.display().to_string();
+            let store = SqliteStore::open(&shown, SqliteOptions::default())
+                .await
+                .with_context(|| format!("opening the SQLite store {shown}"))?;
+            tracing::info!(path = %shown, "using the embedded SQLite store");
+            Ok(Arc::new(store))
+        }
+        Some("memory:" | "memory" | "mem://") => {
             tracing::warn!("using the in-memory store: data is lost when the server stops");
             Ok(Arc::new(MemoryStore::new()))
         }
+        Some(url) if url.starts_with("sqlite:") => {
+            let store = SqliteStore::open(url, SqliteOptions::default())
+                .await
+                .with_context(|| format!("--database-url {url}: opening the SQLite store"))?;
+            Ok(Arc::new(store))
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::connect(url, PgOptions::default())
+                .await
+                .with_context(|| {
+                    format!("--database-url {}: connecting to PostgreSQL", redact(url))
+                })?;
+            tracing::info!("using the PostgreSQL store");
+            Ok(Arc::new(store))
+        }
         Some(url) => bail!(
-            "--database-url {url}: this build cannot open that database yet (only `memory:`); \
-             the SQLite and PostgreSQL stores are not wired in"
+            "--database-url {}: unsupported; use sqlite:PATH, postgres://… or memory:",
+            redact(url)
         ),
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -248,7 +289,7 @@ impl Server {
     /// Opens the store, seeds the demo (or checks the first admin), starts the engine, the
     /// machines and the listeners.
     pub async fn start(cli: &Cli) -> Result<Self> {
-        let store = open_store(cli)?;
+        let store = open_store(cli).await?;
         let secret = jwt_secret(cli)?;
         let engine = Arc::new(Engine::start(
             AttendanceService::new(store.clone()),

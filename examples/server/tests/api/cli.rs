@@ -115,7 +115,7 @@ async fn serve_refuses_to_start_without_users_or_an_admin() {
             "--bind",
             "127.0.0.1:0",
             "--database-url",
-            "postgres://nowhere/db",
+            "mysql://nowhere/db",
             "--data-dir",
         ])
         .arg(&data)
