@@ -232,6 +232,32 @@ impl AttendanceService {
         now: DateTime<Utc>,
     ) -> Result<IngestReport, ServiceError> {
         let outcome = self.scans.record_scans(batch).await?;
+        self.recompute_new_scans(outcome, now).await
+    }
+
+    /// Stores a group of batches, one per machine usually, in one store call (one transaction
+    /// for the SQL stores, see [`ScanStore::record_scan_batches`]) and recomputes, once, the
+    /// work dates the group's new scans fall on, for each enrolled employee, as of `now`. The
+    /// report covers the whole group: its new scans in group order and its duplicates summed.
+    pub async fn record_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, ServiceError> {
+        let mut merged = crate::store::IngestOutcome::default();
+        for outcome in self.scans.record_scan_batches(batches).await? {
+            merged.duplicates += outcome.duplicates;
+            merged.inserted.extend(outcome.inserted);
+        }
+        self.recompute_new_scans(merged, now).await
+    }
+
+    /// Recomputes the (employee, work date) pairs of `outcome`'s new scans and reports them.
+    async fn recompute_new_scans(
+        &self,
+        outcome: crate::store::IngestOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, ServiceError> {
         let mut report = IngestReport {
             duplicates: outcome.duplicates,
             ..IngestReport::default()
@@ -794,6 +820,66 @@ mod tests {
             matches!(err, ServiceError::Store(StoreError::Backend { .. })),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_group_of_batches_recomputes_each_employee_day_once() {
+        let mut m = Mocks::default().with_site(Vec::new());
+        let gate = |n: &str, scans: Vec<ScanData>| ScanBatch {
+            machine_id: MachineId::parse(n).unwrap(),
+            scans,
+            cursor: None,
+        };
+        let mut at_canteen = scan("1", local(23, 17, 10));
+        at_canteen.machine_id = MachineId::parse("GATE-2").unwrap();
+        let group = vec![
+            gate("GATE-1", vec![scan("1", local(23, 7, 55))]),
+            gate("GATE-2", vec![at_canteen.clone()]),
+        ];
+        let (first, second) = (group[0].scans.clone(), group[1].scans.clone());
+        m.scans
+            .expect_record_scan_batches()
+            .times(1)
+            .withf(|batches| batches.len() == 2)
+            .returning(move |_| {
+                Ok(vec![
+                    IngestOutcome {
+                        inserted: first.clone(),
+                        duplicates: 2,
+                    },
+                    IngestOutcome {
+                        inserted: second.clone(),
+                        duplicates: 1,
+                    },
+                ])
+            });
+        m.employees
+            .expect_employee_by_device_user()
+            .times(1)
+            .returning(|_| Ok(Some(employee("EMP001", "1", true))));
+        // Both batches' scans fall on the 23rd: one read, one recompute, one write.
+        m.leave
+            .expect_leave_account()
+            .times(1)
+            .returning(|_| Ok(empty_account("EMP001", 0)));
+        let both = vec![scan("1", local(23, 7, 55)), at_canteen.clone()];
+        m.scans
+            .expect_scans_of_user()
+            .times(1)
+            .returning(move |_, _, _| Ok(both.clone()));
+        m.records
+            .expect_upsert_records()
+            .times(1)
+            .withf(|records| records.len() == 1 && records[0].date == d(23))
+            .returning(|_| Ok(()));
+        let report = block_on(m.service().record_scan_batches(group, now())).unwrap();
+        assert_eq!(
+            report.inserted,
+            vec![scan("1", local(23, 7, 55)), at_canteen]
+        );
+        assert_eq!(report.duplicates, 3);
+        assert_eq!(report.records.len(), 1);
+        assert_eq!(report.summaries.len(), 1);
     }
 
     /// A pending casual request of EMP001 for `start..=end`, needing HR only.

@@ -112,6 +112,7 @@ where
         leave_requests_filter_and_page,
         accounts_round_trip_and_clash_typed,
         employees_in_use_cannot_be_deleted,
+        a_group_of_batches_is_stored_batch_by_batch,
     );
     report
 }
@@ -1235,6 +1236,126 @@ async fn employees_in_use_cannot_be_deleted<S: Store + ?Sized>(store: &S) -> Che
 
 /// Polls every future until all are ready, interleaving them on the current task, so calls on
 /// the store overlap the way concurrent requests do. Results come in the futures' order.
+async fn a_group_of_batches_is_stored_batch_by_batch<S: Store + ?Sized>(store: &S) -> CheckResult {
+    let empty = store.record_scan_batches(Vec::new()).await.map_err(fail)?;
+    ensure!(
+        empty.is_empty(),
+        "an empty group gives no outcomes: {empty:?}"
+    );
+    store
+        .record_scans(batch("M2", vec![scan("M2", "2", 3)?], Some("0"))?)
+        .await
+        .map_err(fail)?;
+    let group = vec![
+        batch(
+            "M1",
+            vec![scan("M1", "1", 0)?, scan("M1", "2", 1)?],
+            Some("a"),
+        )?,
+        batch(
+            "M2",
+            vec![scan("M2", "1", 0)?, scan("M2", "2", 3)?],
+            Some("b"),
+        )?,
+        // The same machine again: its repeat of the first batch's scan is a duplicate.
+        batch(
+            "M1",
+            vec![scan("M1", "1", 0)?, scan("M1", "1", 5)?],
+            Some("c"),
+        )?,
+    ];
+    let outcomes = store.record_scan_batches(group).await.map_err(fail)?;
+    let counts: Vec<(usize, usize)> = outcomes
+        .iter()
+        .map(|o| (o.inserted.len(), o.duplicates))
+        .collect();
+    ensure!(
+        counts == [(2, 0), (1, 1), (1, 1)],
+        "(inserted, duplicates) per batch {counts:?}, want [(2, 0), (1, 1), (1, 1)]"
+    );
+    ensure!(
+        outcomes[2].inserted == [scan("M1", "1", 5)?],
+        "the third batch's new scan: {:?}",
+        outcomes[2].inserted
+    );
+    for (machine, want) in [("M1", "c"), ("M2", "b")] {
+        let cursor = store
+            .machine_cursor(&id(MachineId::parse(machine))?)
+            .await
+            .map_err(fail)?;
+        ensure!(
+            cursor == Some(MachineCursor(want.into())),
+            "{machine}'s cursor {cursor:?}, want the last batch's {want}"
+        );
+    }
+    ensure!(
+        store.count_scans().await.map_err(fail)? == 5,
+        "5 scans stored after the group"
+    );
+
+    // One invalid batch refuses the whole group: nothing of it is stored, no cursor moves.
+    let refused = vec![
+        batch("M3", vec![scan("M3", "1", 0)?], Some("x"))?,
+        batch(
+            "M1",
+            vec![scan("M1", "1", 9)?, scan("M2", "1", 9)?],
+            Some("y"),
+        )?,
+    ];
+    match store.record_scan_batches(refused).await {
+        Err(StoreError::Invalid(_)) => {}
+        other => {
+            return Err(format!(
+                "a group with a stray scan must be Invalid: {other:?}"
+            ));
+        }
+    }
+    ensure!(
+        store.count_scans().await.map_err(fail)? == 5,
+        "a refused group stored scans"
+    );
+    let m3 = store
+        .machine_cursor(&id(MachineId::parse("M3"))?)
+        .await
+        .map_err(fail)?;
+    ensure!(m3.is_none(), "a refused group moved a cursor: {m3:?}");
+
+    // A large group (stores may take another path for it) half of which is stored already.
+    let big = |machine: &str, from: i64, n: i64| -> Result<Vec<ScanData>, String> {
+        (from..from + n)
+            .map(|i| scan(machine, &(100 + i % 50).to_string(), i))
+            .collect()
+    };
+    store
+        .record_scans(batch("M4", big("M4", 0, 1_500)?, None)?)
+        .await
+        .map_err(fail)?;
+    let outcomes = store
+        .record_scan_batches(vec![
+            batch("M4", big("M4", 0, 3_000)?, Some("m4"))?,
+            batch("M5", big("M5", 0, 2_000)?, Some("m5"))?,
+        ])
+        .await
+        .map_err(fail)?;
+    let counts: Vec<(usize, usize)> = outcomes
+        .iter()
+        .map(|o| (o.inserted.len(), o.duplicates))
+        .collect();
+    ensure!(
+        counts == [(1_500, 1_500), (2_000, 0)],
+        "large group (inserted, duplicates) {counts:?}"
+    );
+    ensure!(
+        outcomes[0].inserted == big("M4", 1_500, 1_500)?,
+        "the large batch's new scans, in batch order"
+    );
+    ensure!(
+        store.count_scans().await.map_err(fail)? == 5 + 3_000 + 2_000,
+        "scans stored after the large group"
+    );
+    Ok(())
+}
+
 async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
@@ -1268,7 +1389,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 18);
+        assert_eq!(report.passed, 19);
     }
 
     #[test]
@@ -1280,7 +1401,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 18);
+        assert_eq!(report.failures.len(), 19);
         assert!(
             report
                 .to_string()

@@ -11,7 +11,7 @@ use super::{
     DailyRecordStore, EmployeeStore, HolidayStore, IngestOutcome, LeaveAccount, LeaveChange,
     LeaveRequestQuery, LeaveStore, MachineCursor, MachineStatus, MachineStore, Page, RecordOrder,
     RecordQuery, ScanBatch, ScanStore, SettingsStore, StoreError, StoreResult, StoredHoliday,
-    UserAccount, UserAccountStore,
+    UserAccount, UserAccountStore, check_batch_machine,
 };
 use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
@@ -102,16 +102,7 @@ fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
 #[async_trait]
 impl ScanStore for MemoryStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        if let Some(stray) = batch
-            .scans
-            .iter()
-            .find(|s| s.machine_id != batch.machine_id)
-        {
-            return Err(StoreError::Invalid(format!(
-                "scan from machine {} in a batch of machine {}",
-                stray.machine_id, batch.machine_id
-            )));
-        }
+        check_batch_machine(&batch)?;
         let mut inner = self.lock()?;
         let mut outcome = IngestOutcome::default();
         for scan in batch.scans {

@@ -100,6 +100,22 @@ pub struct IngestOutcome {
     pub duplicates: usize,
 }
 
+/// [`StoreError::Invalid`] when a scan of `batch` names another machine than the batch: the
+/// check every [`ScanStore::record_scans`] makes before it writes.
+pub fn check_batch_machine(batch: &ScanBatch) -> StoreResult<()> {
+    match batch
+        .scans
+        .iter()
+        .find(|s| s.machine_id != batch.machine_id)
+    {
+        Some(stray) => Err(StoreError::Invalid(format!(
+            "scan from machine {} in a batch of machine {}",
+            stray.machine_id, batch.machine_id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Raw scans. Scans are immutable and stored once.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -109,6 +125,32 @@ pub trait ScanStore: Send + Sync {
     /// is counted as a duplicate, never stored twice. Returns [`StoreError::Invalid`] when a scan
     /// names another machine than the batch.
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome>;
+
+    /// Stores a group of batches (usually one per machine), each exactly as [`record_scans`]
+    /// would in the given order, and returns one outcome per batch in that order: a scan that an
+    /// earlier batch of the group stored counts as a duplicate in a later one. A store may write
+    /// the whole group in one transaction (one commit instead of one per batch); the default
+    /// implementation stores the batches one by one.
+    ///
+    /// Every batch is checked before anything is written: [`StoreError::Invalid`] when a scan
+    /// names another machine than its batch, and then nothing of the group is stored. On any
+    /// other error a prefix of whole batches (each with its cursor) may have been stored; since
+    /// storing is idempotent, storing the group again is safe.
+    ///
+    /// [`record_scans`]: ScanStore::record_scans
+    async fn record_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        for batch in &batches {
+            check_batch_machine(batch)?;
+        }
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches {
+            outcomes.push(self.record_scans(batch).await?);
+        }
+        Ok(outcomes)
+    }
 
     /// The cursor last stored for `machine`, if any.
     async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>>;
