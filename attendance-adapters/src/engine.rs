@@ -1,7 +1,8 @@
 //! The real-time engine: scans from the machines (the manager's output, push receivers, manual
 //! entry) go through a bounded queue into an ingest stage that batches them by size or time,
-//! stores each machine's scans idempotently with its cursor, recomputes only the affected
-//! (employee, work date) pairs and publishes events on a bus.
+//! stores each flush as one group (every machine's scans idempotently with its cursor, in one
+//! store call), recomputes only the affected (employee, work date) pairs once per flush and
+//! publishes events on a bus.
 //!
 //! ```no_run
 //! # async fn demo(service: attendance_core::service::AttendanceService) {
@@ -23,7 +24,8 @@
 //! - a batch accepted by the queue is stored before [`EngineHandle::shutdown`] returns; a store
 //!   that fails transiently is retried with backoff (the batch is held, and the queue fills
 //!   behind it); a batch the store refuses as invalid is reported and dropped (retrying cannot
-//!   help);
+//!   help); when a group is refused, its batches are stored one by one, so one machine's bad
+//!   batch does not hold back the others;
 //! - events about one employee carry the employee as their audience, so a server forwards them
 //!   only to clients allowed to see that employee.
 
@@ -50,9 +52,11 @@ use tracing::{error, warn};
 pub struct EngineConfig {
     /// Batches the queue holds before senders wait.
     pub queue_capacity: usize,
-    /// Scans gathered before a flush.
+    /// The most scans a flush gathers (under a backlog, a flush takes what is queued up to
+    /// this many, all stored in one transaction by the SQL stores).
     pub max_batch_scans: usize,
-    /// The longest a scan waits in the gathering stage before a flush.
+    /// The longest a scan waits in the gathering stage before a flush (when scans arrive
+    /// slowly, a flush holds what came within this delay).
     pub max_batch_delay: Duration,
     /// How often a `system_status` event is published.
     pub status_interval: Duration,
@@ -71,7 +75,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 1_024,
-            max_batch_scans: 2_000,
+            max_batch_scans: 20_000,
             max_batch_delay: Duration::from_millis(100),
             status_interval: Duration::from_secs(30),
             retry_delay: Duration::from_millis(200),
@@ -132,7 +136,8 @@ pub struct EngineStats {
     pub scans_stored: u64,
     /// Scans that were already stored.
     pub duplicates: u64,
-    /// Store writes (one per machine per flush).
+    /// Store writes (one per flush, plus one per batch when a refused group is retried batch
+    /// by batch).
     pub store_writes: u64,
     /// Daily records recomputed.
     pub records_recomputed: u64,
@@ -330,6 +335,17 @@ impl EngineHandle {
     }
 }
 
+/// How storing a group ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// Stored, events published.
+    Done,
+    /// The store refused it as invalid.
+    Refused,
+    /// Given up at shutdown with the store still failing.
+    Abandoned,
+}
+
 struct Ingest {
     service: AttendanceService,
     config: EngineConfig,
@@ -451,43 +467,67 @@ impl Ingest {
         }
     }
 
+    /// Stores the gathered batches as one group; if the store refuses the group as invalid,
+    /// stores them one by one, so only the bad batch is dropped.
     async fn flush(&self, gathered: &mut Gathered, stop: &mut Stop) {
-        for batch in gathered.take() {
-            self.store(batch, stop).await;
+        let group = gathered.take();
+        if group.len() > 1 && self.store(group.clone(), stop).await == Stored::Refused {
+            for batch in group {
+                self.store(vec![batch], stop).await;
+            }
+        } else if group.len() == 1 {
+            self.store(group, stop).await;
         }
     }
 
-    /// Stores one machine's batch, retrying transient failures until it is stored (or, once a
-    /// shutdown is asked, until the drain timeout).
-    async fn store(&self, batch: ScanBatch, stop: &mut Stop) {
+    /// Stores a group of batches, retrying transient failures until it is stored (or, once a
+    /// shutdown is asked, until the drain timeout). A single batch the store refuses as invalid
+    /// is reported and dropped; a refused group of several is left to the caller.
+    async fn store(&self, group: Vec<ScanBatch>, stop: &mut Stop) -> Stored {
         let mut delay = self.config.retry_delay;
+        let machines = group
+            .iter()
+            .map(|b| b.machine_id.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let scans: usize = group.iter().map(|b| b.scans.len()).sum();
         loop {
             self.counters.store_writes.fetch_add(1, Ordering::Relaxed);
-            match self.service.record_scans(batch.clone(), Utc::now()).await {
+            match self
+                .service
+                .record_scan_batches(group.clone(), Utc::now())
+                .await
+            {
                 Ok(report) => {
                     self.publish_report(report);
-                    return;
+                    return Stored::Done;
                 }
                 Err(ServiceError::Store(StoreError::Invalid(message))) => {
-                    self.counters
-                        .batches_rejected
-                        .fetch_add(1, Ordering::Relaxed);
-                    error!(machine = %batch.machine_id, %message, "batch refused by the store; dropped");
-                    self.error_event(&batch.machine_id, "invalid_batch", message);
-                    return;
+                    if let [batch] = group.as_slice() {
+                        self.counters
+                            .batches_rejected
+                            .fetch_add(1, Ordering::Relaxed);
+                        error!(machine = %batch.machine_id, %message, "batch refused by the store; dropped");
+                        self.error_event(&batch.machine_id, "invalid_batch", message);
+                    } else {
+                        warn!(%machines, %message, "group refused by the store; storing its batches one by one");
+                    }
+                    return Stored::Refused;
                 }
                 Err(e) => {
                     self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
                     if stop.expired() {
                         self.counters
                             .scans_abandoned
-                            .fetch_add(batch.scans.len() as u64, Ordering::Relaxed);
-                        error!(machine = %batch.machine_id, scans = batch.scans.len(), error = %e,
+                            .fetch_add(scans as u64, Ordering::Relaxed);
+                        error!(%machines, scans, error = %e,
                             "shutting down with the store still failing: scans not stored (a pull device keeps them; its cursor was not advanced)");
-                        return;
+                        return Stored::Abandoned;
                     }
-                    warn!(machine = %batch.machine_id, error = %e, retry_in = ?delay, "storing scans failed; retrying");
-                    self.error_event(&batch.machine_id, "store", e.to_string());
+                    warn!(%machines, error = %e, retry_in = ?delay, "storing scans failed; retrying");
+                    for batch in &group {
+                        self.error_event(&batch.machine_id, "store", e.to_string());
+                    }
                     sleep(delay).await;
                     delay = (delay * 2).min(self.config.max_retry_delay);
                 }

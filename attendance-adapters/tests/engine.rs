@@ -156,7 +156,7 @@ async fn scans_become_events_for_the_right_audience() {
 }
 
 #[tokio::test]
-async fn small_batches_of_one_machine_are_gathered_into_one_write() {
+async fn small_batches_are_gathered_into_one_group_write() {
     let store = store_with_people().await;
     let engine = Engine::start(AttendanceService::new(store.clone()), config());
     let sender = engine.sender();
@@ -169,7 +169,10 @@ async fn small_batches_of_one_machine_are_gathered_into_one_write() {
     sender.send(batch("GATE-2", "2", 0, 1, "x")).await.unwrap();
     let stats = engine.shutdown().await;
     assert_eq!(stats.scans_stored, 11);
-    assert_eq!(stats.store_writes, 2, "one write per machine: {stats:?}");
+    assert_eq!(
+        stats.store_writes, 1,
+        "one group write per flush: {stats:?}"
+    );
     assert_eq!(
         store
             .machine_cursor(&MachineId::parse("GATE-1").unwrap())
@@ -298,6 +301,55 @@ async fn a_refused_batch_is_reported_and_the_engine_goes_on() {
     let stats = engine.shutdown().await;
     assert_eq!(stats.batches_rejected, 1);
     assert_eq!(stats.scans_stored, 3);
+}
+
+#[tokio::test]
+async fn one_machines_bad_batch_does_not_hold_back_the_others_in_its_group() {
+    let store = store_with_people().await;
+    // A long delay and a large size: the three batches are one flush, one group.
+    let engine = Engine::start(
+        AttendanceService::new(store.clone()),
+        EngineConfig {
+            max_batch_delay: Duration::from_millis(300),
+            ..config()
+        },
+    );
+    let mut events = engine.subscribe();
+    let mut bad = batch("GATE-2", "2", 100, 2, "bad");
+    bad.scans[1].machine_id = MachineId::parse("OTHER").unwrap();
+    let sender = engine.sender();
+    sender.send(batch("GATE-1", "1", 0, 3, "g1")).await.unwrap();
+    sender.send(bad).await.unwrap();
+    sender.send(batch("GATE-3", "2", 0, 4, "g3")).await.unwrap();
+    let refused = next_event(&mut events, |e| matches!(e, EngineEvent::ErrorOccurred(_))).await;
+    let json = serde_json::to_value(&refused).unwrap();
+    assert_eq!(
+        (
+            json["data"]["kind"].as_str(),
+            json["data"]["source"].as_str()
+        ),
+        (Some("invalid_batch"), Some("GATE-2"))
+    );
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.batches_rejected, 1, "{stats:?}");
+    assert_eq!(stats.scans_stored, 7, "{stats:?}");
+    assert_eq!(
+        stats.store_writes, 4,
+        "the group, then each of its three batches: {stats:?}"
+    );
+    assert_eq!(store.count_scans().await.unwrap(), 7);
+    let cursor = |m: &str| {
+        let store = store.clone();
+        let machine = MachineId::parse(m).unwrap();
+        async move { store.machine_cursor(&machine).await.unwrap() }
+    };
+    assert_eq!(cursor("GATE-1").await, Some(MachineCursor("g1".into())));
+    assert_eq!(cursor("GATE-3").await, Some(MachineCursor("g3".into())));
+    assert_eq!(
+        cursor("GATE-2").await,
+        None,
+        "the bad batch's cursor is not stored"
+    );
 }
 
 #[tokio::test]
