@@ -50,8 +50,8 @@ use attendance_store_sql::codec::{
     ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
 };
 use attendance_store_sql::error::db;
-use attendance_store_sql::ingest::{PreparedBatch, prepare_batch};
-use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans, SchemaStatement};
+use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
+use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::PostgresQueryBuilder;
 use sea_query_sqlx::SqlxBinder;
@@ -82,7 +82,6 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-/// The key of the advisory lock that serialises migrations of one database ("att-migr").
 /// The most bytes of parameters one statement sends. sqlx 0.9 does not set `TCP_NODELAY`, so a
 /// message larger than the socket's first send buffer (16 KiB on Linux) goes out in two writes
 /// and the second waits for the server's delayed ACK, about 40 ms: measured, 1,000 scans in one
@@ -108,6 +107,11 @@ fn chunks_by_bytes<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
     chunks
 }
 
+/// Groups of at least this many scans are stored with `COPY`; smaller ones with the parameter
+/// arrays, which need fewer round trips for a few rows.
+pub const COPY_MIN_SCANS: usize = 4_000;
+
+/// The key of the advisory lock that serialises migrations of one database ("att-migr").
 const MIGRATION_LOCK: i64 = 0x6174_742d_6d69_6772;
 
 fn build(statement: &impl SqlxBinder) -> (String, sea_query_sqlx::SqlxValues) {
@@ -199,6 +203,74 @@ fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
     }
 }
 
+/// Inserts one batch's `rows` with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
+/// statements) in statements of at most [`PARAM_BUDGET`] bytes, adding the keys that were new
+/// to `new_keys`.
+async fn insert_unnest(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &ScanBatch,
+    rows: &[ScanRow],
+    statement: &'static str,
+    new_keys: &mut HashSet<(String, i64)>,
+) -> StoreResult<()> {
+    let what = "store scans";
+    // Per row: six array elements of a 4-byte length each, 24 bytes of numbers, the texts.
+    let size = |r: &ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
+    for chunk in chunks_by_bytes(rows, size) {
+        let returned = sqlx::query(statement)
+            .bind(batch.machine_id.as_str())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.device_user_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(chunk.iter().map(|r| r.at_second).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.at_ns).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.punch_state).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.verify_mode).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.raw.as_deref()).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db(what))?;
+        for row in returned {
+            new_keys.insert((get(&row, 0, what)?, get(&row, 1, what)?));
+        }
+    }
+    Ok(())
+}
+
+/// Sends `data` with `copy` (a `COPY … FROM STDIN` statement) on the transaction's connection.
+async fn copy_in(
+    tx: &mut Transaction<'static, Postgres>,
+    copy: &'static str,
+    data: &[u8],
+    what: &'static str,
+) -> StoreResult<()> {
+    let mut writer = tx.copy_in_raw(copy).await.map_err(db(what))?;
+    if let Err(e) = writer.send(data).await {
+        // The connection goes back to the pool in a usable state only after the abort.
+        let _ = writer.abort(e.to_string()).await;
+        return Err(db(what)(e));
+    }
+    writer.finish().await.map_err(db(what))?;
+    Ok(())
+}
+
+/// Stores the cursor of every batch that has one, in order (the last of a machine stands).
+async fn store_cursors(
+    tx: &mut Transaction<'static, Postgres>,
+    batches: &[ScanBatch],
+) -> StoreResult<()> {
+    for batch in batches {
+        if let Some(cursor) = &batch.cursor {
+            let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
+            execute(&mut **tx, &statement, "store a machine cursor").await?;
+        }
+    }
+    Ok(())
+}
+
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`) and migrates
     /// it. Returns [`StoreError::Backend`] when the URL does not parse, the server cannot be
@@ -242,10 +314,7 @@ impl PgStore {
                 continue;
             }
             for statement in (migration.statements)(Backend::Postgres) {
-                let sql = match statement {
-                    SchemaStatement::Table(t) => t.to_string(PostgresQueryBuilder),
-                    SchemaStatement::Index(i) => i.to_string(PostgresQueryBuilder),
-                };
+                let sql = statement.render(PostgresQueryBuilder);
                 tx.execute(AssertSqlSafe(sql)).await.map_err(db(what))?;
             }
             execute(
@@ -268,14 +337,15 @@ impl PgStore {
         self.pool.begin().await.map_err(db("begin a transaction"))
     }
 
-    /// Inserts a prepared batch with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
-    /// statements) and stores its cursor, in one transaction; the keys that were new.
-    async fn insert_batch(
+    /// Inserts a prepared group with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
+    /// statements, run per batch) and stores every batch's cursor, in one transaction; the keys
+    /// that were new.
+    async fn insert_group(
         &self,
-        batch: &ScanBatch,
-        prepared: &PreparedBatch,
+        batches: &[ScanBatch],
+        prepared: &[PreparedBatch],
         statement: &'static str,
-    ) -> StoreResult<HashSet<(String, i64)>> {
+    ) -> StoreResult<NewKeys> {
         let what = "store scans";
         let mut tx = self.begin_write().await?;
         // Plan the insert for the table as it is now: a generic plan cached while the table was
@@ -285,35 +355,106 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db(what))?;
-        let mut new_keys: HashSet<(String, i64)> = HashSet::with_capacity(prepared.rows.len());
-        // Per row: six array elements of a 4-byte length each, 24 bytes of numbers, the texts.
-        let size =
-            |r: &ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
-        for chunk in chunks_by_bytes(&prepared.rows, size) {
-            let rows = sqlx::query(statement)
-                .bind(batch.machine_id.as_str())
-                .bind(
-                    chunk
-                        .iter()
-                        .map(|r| r.device_user_id.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(chunk.iter().map(|r| r.at_second).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|r| r.at_ns).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|r| r.punch_state).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|r| r.verify_mode).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|r| r.raw.as_deref()).collect::<Vec<_>>())
-                .fetch_all(&mut *tx)
+        let mut new_keys = NewKeys::new();
+        for (batch, prepared) in batches.iter().zip(prepared) {
+            let keys = new_keys
+                .entry(batch.machine_id.as_str().to_owned())
+                .or_default();
+            insert_unnest(&mut tx, batch, &prepared.rows, statement, keys).await?;
+        }
+        store_cursors(&mut tx, batches).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(new_keys)
+    }
+
+    /// Stores a large prepared group with `COPY`: straight into the table when every scan is
+    /// new; else, after the unique violation that tells, through this connection's staging
+    /// table and one anti-join insert (`ON CONFLICT DO NOTHING` if a racing writer stores one
+    /// of the scans in between).
+    async fn copy_group(
+        &self,
+        batches: &[ScanBatch],
+        prepared: Vec<PreparedBatch>,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        // In key order, so the index is walked in order and racing writers lock keys in the
+        // same order (no deadlock between overlapping groups).
+        let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
+        rows.sort_unstable_by(|a, b| {
+            (
+                a.device_user_id.as_str(),
+                a.at_second,
+                a.machine_id.as_str(),
+            )
+                .cmp(&(
+                    b.device_user_id.as_str(),
+                    b.at_second,
+                    b.machine_id.as_str(),
+                ))
+        });
+        let data = stmt::pg_copy_text(rows.iter().copied());
+        match self.copy_direct(batches, &data).await {
+            Ok(()) => return Ok(group_outcomes(prepared, None)),
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => return Err(other),
+        }
+        let new_keys = match self
+            .copy_staged(batches, &data, stmt::PG_MOVE_NEW_SCANS)
+            .await
+        {
+            Ok(new_keys) => new_keys,
+            Err(StoreError::Conflict(_)) => {
+                self.copy_staged(batches, &data, stmt::PG_MOVE_SCANS_ON_CONFLICT)
+                    .await?
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(group_outcomes(prepared, Some(&new_keys)))
+    }
+
+    /// `COPY` of `data` into the scans table and the cursors, in one transaction;
+    /// [`StoreError::Conflict`] (and nothing stored) if any scan was stored already.
+    async fn copy_direct(&self, batches: &[ScanBatch], data: &[u8]) -> StoreResult<()> {
+        let what = "copy scans";
+        let mut tx = self.begin_write().await?;
+        copy_in(&mut tx, stmt::PG_COPY_SCANS, data, what).await?;
+        store_cursors(&mut tx, batches).await?;
+        tx.commit().await.map_err(db(what))
+    }
+
+    /// `COPY` of `data` into the staging table, then `statement` (one of the `PG_MOVE_*`
+    /// statements) and the cursors, in one transaction; the keys that were new.
+    async fn copy_staged(
+        &self,
+        batches: &[ScanBatch],
+        data: &[u8],
+        statement: &'static str,
+    ) -> StoreResult<NewKeys> {
+        let what = "copy scans through the staging table";
+        let mut tx = self.begin_write().await?;
+        for setup in [
+            stmt::PG_CREATE_STAGING,
+            // One index probe per staged row: a hash or merge join reads the whole table.
+            "SET LOCAL enable_hashjoin = off",
+            "SET LOCAL enable_mergejoin = off",
+        ] {
+            sqlx::query(setup)
+                .execute(&mut *tx)
                 .await
                 .map_err(db(what))?;
-            for row in rows {
-                new_keys.insert((get(&row, 0, what)?, get(&row, 1, what)?));
-            }
         }
-        if let Some(cursor) = &batch.cursor {
-            let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
-            execute(&mut *tx, &statement, what).await?;
+        copy_in(&mut tx, stmt::PG_COPY_STAGING, data, what).await?;
+        let mut new_keys = NewKeys::new();
+        for row in sqlx::query(statement)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(what))?
+        {
+            new_keys
+                .entry(get(&row, 0, what)?)
+                .or_default()
+                .insert((get(&row, 1, what)?, get(&row, 2, what)?));
         }
+        store_cursors(&mut tx, batches).await?;
         tx.commit().await.map_err(db(what))?;
         Ok(new_keys)
     }
@@ -330,21 +471,33 @@ impl PgStore {
 #[async_trait]
 impl ScanStore for PgStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        let prepared = prepare_batch(&batch)?;
-        match self
-            .insert_batch(&batch, &prepared, stmt::PG_INSERT_NEW_SCANS_UNNEST)
-            .await
-        {
-            Ok(new_keys) => Ok(prepared.outcome(&new_keys)),
+        let mut outcomes = self.record_scan_batches(vec![batch]).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Backend {
+            message: "storing a batch gave no outcome".into(),
+            source: None,
+        })
+    }
+
+    async fn record_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        let prepared = prepare_group(&batches)?;
+        if prepared.iter().map(|p| p.rows.len()).sum::<usize>() >= COPY_MIN_SCANS {
+            return self.copy_group(&batches, prepared).await;
+        }
+        let statement = stmt::PG_INSERT_NEW_SCANS_UNNEST;
+        let new_keys = match self.insert_group(&batches, &prepared, statement).await {
+            Ok(new_keys) => new_keys,
             // A concurrent transaction stored one of these scans between the anti-join and the
             // insert; nothing of this attempt was kept, so run it again the safe way.
             Err(StoreError::Conflict(_)) => {
                 let statement = stmt::PG_INSERT_SCANS_UNNEST_ON_CONFLICT;
-                let new_keys = self.insert_batch(&batch, &prepared, statement).await?;
-                Ok(prepared.outcome(&new_keys))
+                self.insert_group(&batches, &prepared, statement).await?
             }
-            Err(other) => Err(other),
-        }
+            Err(other) => return Err(other),
+        };
+        Ok(group_outcomes(prepared, Some(&new_keys)))
     }
 
     async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>> {

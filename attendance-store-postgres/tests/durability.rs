@@ -280,7 +280,10 @@ async fn migrations_run_twice_are_harmless() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(
+        applied,
+        attendance_store_sql::schema::MIGRATIONS.len() as i64
+    );
     conn.close().await.unwrap();
     for store in [a, b, c] {
         store.close().await;
@@ -396,5 +399,161 @@ async fn foreign_key_and_unique_violations_come_back_typed() {
         store.put_machine_status(&status).await,
         Err(StoreError::NotFound { .. })
     ));
+    server.cleanup().await;
+}
+
+/// `n` scans like [`scans`], with raw records full of what `COPY` text must escape, empty ones
+/// and missing ones (chosen by the second, so a scan sent twice carries the same record).
+fn raw_scans(machine: &str, first: i64, n: i64) -> Vec<ScanData> {
+    scans(machine, first, n)
+        .into_iter()
+        .zip(first..)
+        .map(|(s, second)| ScanData {
+            raw: match second % 5 {
+                0 => Some(format!("tab\there {second}")),
+                1 => Some(format!("back\\slash \\N {second}")),
+                2 => Some(format!("cr\r\nlf\n{second}")),
+                3 => Some(String::new()),
+                _ => None,
+            },
+            ..s
+        })
+        .collect()
+}
+
+/// Every scan stored for users 1–50, in a canonical order.
+async fn stored_scans(store: &PgStore) -> Vec<ScanData> {
+    let mut all = Vec::new();
+    for user in 1..=50 {
+        let user = DeviceUserId::parse(&user.to_string()).unwrap();
+        all.extend(
+            store
+                .scans_of_user(&user, at(-86_400), at(10 * 86_400))
+                .await
+                .unwrap(),
+        );
+    }
+    all.sort_by(|a, b| {
+        (a.machine_id.as_str(), a.timestamp).cmp(&(b.machine_id.as_str(), b.timestamp))
+    });
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_new_group_is_copied_with_every_text_intact() {
+    let Some(server) = common::server().await else {
+        return;
+    };
+    let store = server.store().await.unwrap();
+    let (m1, m2) = (raw_scans("M1", 0, 3_000), raw_scans("M2", 0, 2_000));
+    assert!(m1.len() + m2.len() >= attendance_store_postgres::COPY_MIN_SCANS);
+    assert!(m1.iter().any(|s| s.raw.is_none()) && m1.iter().any(|s| s.raw.as_deref() == Some("")));
+    let outcomes = store
+        .record_scan_batches(vec![
+            batch("M1", m1.clone(), "c1"),
+            batch("M2", m2.clone(), "c2"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].inserted, m1);
+    assert_eq!(outcomes[1].inserted, m2);
+    assert_eq!(outcomes[0].duplicates + outcomes[1].duplicates, 0);
+    let mut want = [m1, m2].concat();
+    want.sort_by(|a, b| {
+        (a.machine_id.as_str(), a.timestamp).cmp(&(b.machine_id.as_str(), b.timestamp))
+    });
+    assert_eq!(
+        stored_scans(&store).await,
+        want,
+        "tab, backslash, CR/LF, empty and NULL round-trip"
+    );
+    assert_eq!(cursor(&store, "M1").await.as_deref(), Some("c1"));
+    assert_eq!(cursor(&store, "M2").await.as_deref(), Some("c2"));
+    store.close().await;
+    server.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_group_overlapping_stored_scans_gets_per_batch_outcomes() {
+    let Some(server) = common::server().await else {
+        return;
+    };
+    let store = server.store().await.unwrap();
+    store
+        .record_scans(batch("M1", raw_scans("M1", 0, 1_000), "old"))
+        .await
+        .unwrap();
+    // M1 overlaps what is stored, M2 is new, and M1 again repeats part of its own batch.
+    let group = vec![
+        batch("M1", raw_scans("M1", 500, 2_500), "m1a"),
+        batch("M2", raw_scans("M2", 0, 2_000), "m2"),
+        batch("M1", raw_scans("M1", 2_900, 200), "m1b"),
+    ];
+    let outcomes = store.record_scan_batches(group.clone()).await.unwrap();
+    let counts: Vec<(usize, usize)> = outcomes
+        .iter()
+        .map(|o| (o.inserted.len(), o.duplicates))
+        .collect();
+    assert_eq!(counts, [(2_000, 500), (2_000, 0), (100, 100)]);
+    assert_eq!(outcomes[0].inserted, group[0].scans[500..]);
+    assert_eq!(outcomes[2].inserted, group[2].scans[100..]);
+    assert_eq!(store.count_scans().await.unwrap(), 3_100 + 2_000);
+    assert_eq!(cursor(&store, "M1").await.as_deref(), Some("m1b"));
+    assert_eq!(cursor(&store, "M2").await.as_deref(), Some("m2"));
+    // The same group again: all duplicates, through the staging table.
+    let again = store.record_scan_batches(group).await.unwrap();
+    assert!(again.iter().all(|o| o.inserted.is_empty()), "{again:?}");
+    assert_eq!(again.iter().map(|o| o.duplicates).sum::<usize>(), 4_700);
+    let mut want = [raw_scans("M1", 0, 3_100), raw_scans("M2", 0, 2_000)].concat();
+    want.sort_by(|a, b| {
+        (a.machine_id.as_str(), a.timestamp).cmp(&(b.machine_id.as_str(), b.timestamp))
+    });
+    assert_eq!(stored_scans(&store).await, want);
+    store.close().await;
+    server.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_writers_racing_large_groups_store_each_scan_once() {
+    let Some(server) = common::server().await else {
+        return;
+    };
+    let store = Arc::new(server.store().await.unwrap());
+    let mut tasks = Vec::new();
+    for w in 0..4i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut inserted = 0;
+            for round in 0..4i64 {
+                // Writers overlap by half a group, in both machines.
+                let first = round * 2_000 + w * 1_000;
+                let group = vec![
+                    batch("M1", scans("M1", first, 2_500), "m1"),
+                    batch("M2", scans("M2", first, 2_500), "m2"),
+                ];
+                let outcomes = store
+                    .record_scan_batches(group)
+                    .await
+                    .unwrap_or_else(|e| panic!("writer {w} round {round}: {e:?}"));
+                for outcome in outcomes {
+                    assert_eq!(outcome.inserted.len() + outcome.duplicates, 2_500);
+                    inserted += outcome.inserted.len();
+                }
+            }
+            inserted
+        }));
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += task.await.unwrap();
+    }
+    // Each machine: seconds 0 up to the last writer's last round, 3 * 2,000 + 3 * 1,000 + 2,500.
+    let stored = store.count_scans().await.unwrap();
+    assert_eq!(stored, 2 * (6_000 + 3_000 + 2_500));
+    assert_eq!(
+        inserted as u64, stored,
+        "every scan new for exactly one writer"
+    );
+    store.close().await;
     server.cleanup().await;
 }

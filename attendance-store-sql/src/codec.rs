@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Seconds in a UTC day (no leap seconds in Unix time).
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
 /// A scan as its columns hold it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanRow {
@@ -32,6 +35,22 @@ pub struct ScanRow {
 }
 
 impl ScanRow {
+    /// The UTC day of the scan: whole days since 1970-01-01, negative before (floor division,
+    /// so a scan one second before 1970 is on day −1).
+    pub fn at_day(&self) -> i64 {
+        self.at_second.div_euclid(SECONDS_PER_DAY)
+    }
+
+    /// The key SQLite stores scans by, `(at_day, device_user_id, at_second, machine_id)`.
+    pub fn day_key(&self) -> (i64, &str, i64, &str) {
+        (
+            self.at_day(),
+            &self.device_user_id,
+            self.at_second,
+            &self.machine_id,
+        )
+    }
+
     /// The columns of `scan`; [`StoreError::Invalid`] when its instant lies outside the years
     /// 1678–2261 that nanoseconds since 1970 can hold in 64 bits.
     pub fn from_scan(scan: &ScanData) -> StoreResult<Self> {

@@ -1,10 +1,10 @@
 //! The store-independent half of `record_scans`: checking and deduplicating a batch before it
 //! goes to the database, and telling the new scans from the duplicates after.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use attendance_core::scan::ScanData;
-use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
+use attendance_core::store::{IngestOutcome, ScanBatch, StoreResult, check_batch_machine};
 
 use crate::codec::ScanRow;
 
@@ -21,19 +21,10 @@ pub struct PreparedBatch {
     total: usize,
 }
 
-/// Checks and deduplicates `batch`: [`StoreError::Invalid`] when a scan names another machine
+/// Checks and deduplicates `batch`: [`StoreError::Invalid`](attendance_core::store::StoreError::Invalid) when a scan names another machine
 /// than the batch or has an instant out of the storable range.
 pub fn prepare_batch(batch: &ScanBatch) -> StoreResult<PreparedBatch> {
-    if let Some(stray) = batch
-        .scans
-        .iter()
-        .find(|s| s.machine_id != batch.machine_id)
-    {
-        return Err(StoreError::Invalid(format!(
-            "scan from machine {} in a batch of machine {}",
-            stray.machine_id, batch.machine_id
-        )));
-    }
+    check_batch_machine(batch)?;
     // Repeats within the batch are dropped here, so every row sent to the database has its own
     // key and `RETURNING` tells exactly which were new.
     let mut seen = HashSet::with_capacity(batch.scans.len());
@@ -53,6 +44,59 @@ pub fn prepare_batch(batch: &ScanBatch) -> StoreResult<PreparedBatch> {
         scans,
         total: batch.scans.len(),
     })
+}
+
+/// The keys an insert reported as new, by machine id: `(device user id, second)`.
+pub type NewKeys = HashMap<String, HashSet<(String, i64)>>;
+
+/// Checks and deduplicates a group of batches: each as [`prepare_batch`], and a scan that an
+/// earlier batch of the group has (same machine, device user and second) is dropped from the
+/// later one, where it counts as a duplicate, as if the batches were stored one after the other.
+/// [`StoreError::Invalid`](attendance_core::store::StoreError::Invalid) if any batch is invalid,
+/// before anything is written.
+pub fn prepare_group(batches: &[ScanBatch]) -> StoreResult<Vec<PreparedBatch>> {
+    let mut prepared = batches
+        .iter()
+        .map(prepare_batch)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let machines: HashSet<&str> = batches.iter().map(|b| b.machine_id.as_str()).collect();
+    if machines.len() < batches.len() {
+        let mut seen: HashSet<(String, String, i64)> = HashSet::new();
+        for batch in &mut prepared {
+            batch.rows.retain(|r| {
+                seen.insert((r.machine_id.clone(), r.device_user_id.clone(), r.at_second))
+            });
+            let kept: HashSet<(&str, i64)> = batch
+                .rows
+                .iter()
+                .map(|r| (r.device_user_id.as_str(), r.at_second))
+                .collect();
+            batch
+                .scans
+                .retain(|s| kept.contains(&(s.device_user_id.as_str(), s.timestamp.timestamp())));
+        }
+    }
+    Ok(prepared)
+}
+
+/// The outcome of every batch of a group, in order, given the keys the inserts reported as new
+/// (`None`: every row was new).
+pub fn group_outcomes(
+    prepared: Vec<PreparedBatch>,
+    new_keys: Option<&NewKeys>,
+) -> Vec<IngestOutcome> {
+    let none = HashSet::new();
+    prepared
+        .into_iter()
+        .map(|batch| match new_keys {
+            None => batch.all_new(),
+            Some(keys) => {
+                let machine = batch.rows.first().map(|r| r.machine_id.as_str());
+                let keys = machine.and_then(|m| keys.get(m)).unwrap_or(&none);
+                batch.outcome(keys)
+            }
+        })
+        .collect()
 }
 
 impl PreparedBatch {
@@ -90,6 +134,7 @@ mod tests {
     use super::*;
     use attendance_core::employee::DeviceUserId;
     use attendance_core::scan::{MachineId, PunchState, VerifyMode};
+    use attendance_core::store::StoreError;
     use chrono::{DateTime, Utc};
 
     fn scan(machine: &str, user: &str, second: i64) -> ScanData {
@@ -138,5 +183,41 @@ mod tests {
             ..batch
         };
         assert!(matches!(prepare_batch(&stray), Err(StoreError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_group_drops_what_an_earlier_batch_of_the_same_machine_has() {
+        let batch = |machine: &str, scans: Vec<ScanData>| ScanBatch {
+            machine_id: MachineId::parse(machine).unwrap(),
+            scans,
+            cursor: None,
+        };
+        let group = [
+            batch("M1", vec![scan("M1", "1", 1), scan("M1", "1", 2)]),
+            batch("M2", vec![scan("M2", "1", 1)]),
+            batch("M1", vec![scan("M1", "1", 2), scan("M1", "1", 3)]),
+        ];
+        let prepared = prepare_group(&group).unwrap();
+        let rows: Vec<usize> = prepared.iter().map(|p| p.rows.len()).collect();
+        assert_eq!(rows, [2, 1, 1]);
+        // The database reports M1's second 3 and M2's second 1 as new: M1's 1 and 2 were stored.
+        let new: NewKeys = [
+            ("M1".to_owned(), HashSet::from([("1".to_owned(), 3)])),
+            ("M2".to_owned(), HashSet::from([("1".to_owned(), 1)])),
+        ]
+        .into();
+        let outcomes = group_outcomes(prepared, Some(&new));
+        let counts: Vec<(usize, usize)> = outcomes
+            .iter()
+            .map(|o| (o.inserted.len(), o.duplicates))
+            .collect();
+        assert_eq!(counts, [(0, 2), (1, 0), (1, 1)]);
+        assert_eq!(outcomes[2].inserted, [scan("M1", "1", 3)]);
+        let all_new = group_outcomes(prepare_group(&group).unwrap(), None);
+        let counts: Vec<(usize, usize)> = all_new
+            .iter()
+            .map(|o| (o.inserted.len(), o.duplicates))
+            .collect();
+        assert_eq!(counts, [(2, 0), (1, 0), (1, 1)]);
     }
 }

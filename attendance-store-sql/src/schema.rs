@@ -19,14 +19,20 @@ pub enum Backend {
     Postgres,
 }
 
-/// Raw scans. The primary key `(device_user_id, at_second, machine_id)` is the dedupe key
-/// (machine, device user, instant truncated to the second) in the column order that also serves
-/// `scans_of_user` range reads, so the table needs no second index.
+/// Raw scans. On PostgreSQL the primary key `(device_user_id, at_second, machine_id)` is the
+/// dedupe key (machine, device user, instant truncated to the second) in the column order that
+/// also serves `scans_of_user` range reads, so the table needs no second index. On SQLite (from
+/// migration 2) the key is `(at_day, device_user_id, at_second, machine_id)`: the UTC day follows
+/// from the second, so the dedupe key is the same, and a day's new scans land on the same few
+/// pages of the table instead of one page per device user (each commit writes every page it
+/// touched to the WAL again).
 #[derive(Debug, Clone, Copy, Iden)]
 pub enum Scans {
     /// The table.
     #[iden = "att_scans"]
     Table,
+    /// SQLite only: the UTC day of `at_second` (floor of seconds / 86,400).
+    AtDay,
     /// The device user id.
     DeviceUserId,
     /// The instant truncated to the second (Unix seconds): part of the dedupe key.
@@ -232,6 +238,20 @@ pub enum SchemaStatement {
     Table(Box<TableCreateStatement>),
     /// `CREATE INDEX IF NOT EXISTS …`.
     Index(Box<IndexCreateStatement>),
+    /// A statement as text, for what sea-query cannot build (rebuilding a table); it runs once,
+    /// in the migration's transaction, so it need not be idempotent.
+    Sql(&'static str),
+}
+
+impl SchemaStatement {
+    /// The statement rendered by `builder`.
+    pub fn render(&self, builder: impl sea_query::backend::SchemaBuilder) -> String {
+        match self {
+            SchemaStatement::Table(t) => t.to_string(builder),
+            SchemaStatement::Index(i) => i.to_string(builder),
+            SchemaStatement::Sql(sql) => (*sql).to_owned(),
+        }
+    }
 }
 
 /// A step of the schema. Its statements are idempotent (`IF NOT EXISTS`), and the store records
@@ -248,11 +268,37 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "scans, cursors, employees, machines, daily records, settings, holidays, leave, accounts",
-    statements: initial_schema,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "scans, cursors, employees, machines, daily records, settings, holidays, leave, accounts",
+        statements: initial_schema,
+    },
+    Migration {
+        version: 2,
+        description: "SQLite: scans keyed by UTC day first",
+        statements: scans_by_day,
+    },
+];
+
+/// Migration 2: SQLite rebuilds its scans table keyed `(at_day, device_user_id, at_second,
+/// machine_id)`, copying every scan in key order; PostgreSQL keeps its table.
+fn scans_by_day(backend: Backend) -> Vec<SchemaStatement> {
+    match backend {
+        Backend::Postgres => Vec::new(),
+        Backend::Sqlite => vec![
+            SchemaStatement::Sql(
+                r#"CREATE TABLE "att_scans_by_day" ("at_day" integer NOT NULL, "device_user_id" text NOT NULL, "at_second" integer NOT NULL, "machine_id" text NOT NULL, "at_ns" integer NOT NULL, "punch_state" integer NOT NULL, "verify_mode" integer NOT NULL, "raw" text NULL, PRIMARY KEY ("at_day", "device_user_id", "at_second", "machine_id")) WITHOUT ROWID"#,
+            ),
+            // Floor division: SQLite's `/` truncates toward zero, wrong for seconds before 1970.
+            SchemaStatement::Sql(
+                r#"INSERT INTO "att_scans_by_day" SELECT CASE WHEN "at_second" >= 0 THEN "at_second" / 86400 ELSE ("at_second" + 1) / 86400 - 1 END AS "day", "device_user_id", "at_second", "machine_id", "at_ns", "punch_state", "verify_mode", "raw" FROM "att_scans" ORDER BY "day", "device_user_id", "at_second", "machine_id""#,
+            ),
+            SchemaStatement::Sql(r#"DROP TABLE "att_scans""#),
+            SchemaStatement::Sql(r#"ALTER TABLE "att_scans_by_day" RENAME TO "att_scans""#),
+        ],
+    }
+}
 
 /// The table that records applied migrations (created before any migration runs).
 pub fn migrations_table() -> TableCreateStatement {
@@ -521,17 +567,27 @@ mod tests {
         MIGRATIONS
             .iter()
             .flat_map(|m| (m.statements)(backend))
-            .map(|s| match (s, backend) {
-                (SchemaStatement::Table(t), Backend::Sqlite) => t.to_string(SqliteQueryBuilder),
-                (SchemaStatement::Table(t), Backend::Postgres) => t.to_string(PostgresQueryBuilder),
-                (SchemaStatement::Index(i), Backend::Sqlite) => i.to_string(SqliteQueryBuilder),
-                (SchemaStatement::Index(i), Backend::Postgres) => i.to_string(PostgresQueryBuilder),
+            .filter(|s| !matches!(s, SchemaStatement::Sql(_)))
+            .map(|s| match backend {
+                Backend::Sqlite => s.render(SqliteQueryBuilder),
+                Backend::Postgres => s.render(PostgresQueryBuilder),
             })
             .collect()
     }
 
     #[test]
-    fn every_statement_is_idempotent_and_keys_sort_bytewise() {
+    fn versions_increase_from_one() {
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, i as i64 + 1, "{}", migration.description);
+        }
+        assert!(
+            (MIGRATIONS[1].statements)(Backend::Postgres).is_empty(),
+            "migration 2 is SQLite's only"
+        );
+    }
+
+    #[test]
+    fn every_built_statement_is_idempotent_and_keys_sort_bytewise() {
         for backend in [Backend::Sqlite, Backend::Postgres] {
             for sql in render(backend) {
                 assert!(sql.contains("IF NOT EXISTS"), "{sql}");

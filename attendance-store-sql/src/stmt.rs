@@ -54,14 +54,28 @@ fn text(value: &str) -> Expr {
     Expr::value(value.to_owned())
 }
 
-/// `INSERT INTO att_scans … VALUES (…), … ON CONFLICT DO NOTHING`, with `RETURNING
-/// device_user_id, at_second` (the scans that were new) when `returning`.
-pub fn insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<InsertStatement> {
+/// The columns SQLite's insert of scans writes: `at_day`, then [`ScanRow`]'s.
+const SQLITE_SCAN_COLUMNS: [Scans; 8] = [
+    Scans::AtDay,
+    Scans::MachineId,
+    Scans::DeviceUserId,
+    Scans::AtSecond,
+    Scans::AtNs,
+    Scans::PunchState,
+    Scans::VerifyMode,
+    Scans::Raw,
+];
+
+/// SQLite only (its table keyed by day, migration 2): `INSERT INTO att_scans … VALUES (…), …
+/// ON CONFLICT DO NOTHING` with the columns `at_day` then [`ScanRow`]'s, and `RETURNING
+/// machine_id, device_user_id, at_second` (the scans that were new) when `returning`.
+pub fn sqlite_insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<InsertStatement> {
     let mut insert = Query::insert();
-    insert.into_table(Scans::Table).columns(SCAN_COLUMNS);
+    insert.into_table(Scans::Table).columns(SQLITE_SCAN_COLUMNS);
     for row in rows {
         insert
             .values([
+                Expr::value(row.at_day()),
                 text(&row.machine_id),
                 text(&row.device_user_id),
                 Expr::value(row.at_second),
@@ -73,12 +87,21 @@ pub fn insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<InsertStat
             .map_err(|e| attendance_core::store::StoreError::Invalid(e.to_string()))?;
     }
     insert.on_conflict(
-        OnConflict::columns([Scans::DeviceUserId, Scans::AtSecond, Scans::MachineId])
-            .do_nothing()
-            .to_owned(),
+        OnConflict::columns([
+            Scans::AtDay,
+            Scans::DeviceUserId,
+            Scans::AtSecond,
+            Scans::MachineId,
+        ])
+        .do_nothing()
+        .to_owned(),
     );
     if returning {
-        insert.returning(Query::returning().columns([Scans::DeviceUserId, Scans::AtSecond]));
+        insert.returning(Query::returning().columns([
+            Scans::MachineId,
+            Scans::DeviceUserId,
+            Scans::AtSecond,
+        ]));
     }
     Ok(insert)
 }
@@ -86,7 +109,7 @@ pub fn insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<InsertStat
 /// PostgreSQL only, the fast path: scans of one machine as one insert of seven parameters, the
 /// machine id (`$1`) and one array per other column (`$2`–`$7`: device user ids, seconds,
 /// nanoseconds, punch codes, verify codes, raw records), skipping the keys already stored with
-/// an anti-join. Returns `device_user_id, at_second` of the new scans like [`insert_scans`].
+/// an anti-join. Returns `device_user_id, at_second` of the new scans.
 ///
 /// It has no `ON CONFLICT`: PostgreSQL's speculative insertion doubles the cost of every row
 /// (measured: 100,000 rows in 975 ms with `ON CONFLICT DO NOTHING`, 438 ms with the anti-join).
@@ -109,6 +132,77 @@ pub const PG_INSERT_SCANS_UNNEST_ON_CONFLICT: &str = "INSERT INTO \"att_scans\" 
     SELECT $1, u.* FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u \
     ON CONFLICT (\"device_user_id\", \"at_second\", \"machine_id\") DO NOTHING \
     RETURNING \"device_user_id\", \"at_second\"";
+
+/// PostgreSQL only: `COPY` of scans in text format, columns in [`ScanRow`] order, straight into
+/// the table. It fails with a unique violation if any scan is stored already.
+pub const PG_COPY_SCANS: &str = "COPY \"att_scans\" \
+    (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
+    FROM STDIN";
+
+/// PostgreSQL only: this connection's staging table for a group that overlaps stored scans (the
+/// scans table's columns without its key; emptied at every commit).
+pub const PG_CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS \"att_scans_staging\" \
+    (LIKE \"att_scans\" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
+
+/// PostgreSQL only: [`PG_COPY_SCANS`] into the staging table.
+pub const PG_COPY_STAGING: &str = "COPY \"att_scans_staging\" \
+    (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
+    FROM STDIN";
+
+/// PostgreSQL only: moves the staged scans not stored yet into the table with one anti-join,
+/// returning `machine_id, device_user_id, at_second` of the new ones. Run it with hash and merge
+/// joins off, so each staged row probes the primary key: left to itself the planner scans the
+/// whole table per group. Fails with a unique violation on a racing duplicate, like
+/// [`PG_INSERT_NEW_SCANS_UNNEST`].
+pub const PG_MOVE_NEW_SCANS: &str = "INSERT INTO \"att_scans\" \
+    SELECT s.* FROM \"att_scans_staging\" s \
+    WHERE NOT EXISTS (SELECT 1 FROM \"att_scans\" x \
+        WHERE x.\"device_user_id\" = s.\"device_user_id\" AND x.\"at_second\" = s.\"at_second\" \
+        AND x.\"machine_id\" = s.\"machine_id\") \
+    RETURNING \"machine_id\", \"device_user_id\", \"at_second\"";
+
+/// PostgreSQL only, the safe path: [`PG_MOVE_NEW_SCANS`] deduplicated by the primary key with
+/// `ON CONFLICT DO NOTHING`, which never fails on a racing duplicate.
+pub const PG_MOVE_SCANS_ON_CONFLICT: &str = "INSERT INTO \"att_scans\" \
+    SELECT s.* FROM \"att_scans_staging\" s \
+    ON CONFLICT (\"device_user_id\", \"at_second\", \"machine_id\") DO NOTHING \
+    RETURNING \"machine_id\", \"device_user_id\", \"at_second\"";
+
+/// PostgreSQL only: scan rows as `COPY … FROM STDIN` text data, one line per row, columns in
+/// [`ScanRow`] order. Text is escaped (backslash, tab, line feed, carriage return), so any text
+/// round-trips; a missing raw record is `\N` (NULL), an empty one an empty field.
+pub fn pg_copy_text<'a>(rows: impl IntoIterator<Item = &'a ScanRow>) -> Vec<u8> {
+    use std::io::Write as _;
+    fn push_text(out: &mut Vec<u8>, text: &str) {
+        for byte in text.bytes() {
+            match byte {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                other => out.push(other),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for row in rows {
+        push_text(&mut out, &row.machine_id);
+        out.push(b'\t');
+        push_text(&mut out, &row.device_user_id);
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            "\t{}\t{}\t{}\t{}\t",
+            row.at_second, row.at_ns, row.punch_state, row.verify_mode
+        );
+        match &row.raw {
+            Some(raw) => push_text(&mut out, raw),
+            None => out.extend_from_slice(b"\\N"),
+        }
+        out.push(b'\n');
+    }
+    out
+}
 
 /// Inserts or replaces a machine's cursor.
 pub fn upsert_cursor(machine: &MachineId, cursor: &str) -> InsertStatement {
@@ -134,13 +228,45 @@ pub fn select_cursor(machine: &MachineId) -> SelectStatement {
 }
 
 /// The scans of `user` with `from_ns <= at_ns < to_ns`, in time order (then machine id):
-/// columns in [`ScanRow`] order. The bounds on `at_second` let the primary key serve the range.
+/// columns in [`ScanRow`] order. The bounds on `at_second` let PostgreSQL's primary key serve
+/// the range.
 pub fn select_scans_of_user(user: &DeviceUserId, from_ns: i64, to_ns: i64) -> SelectStatement {
+    let mut select = scans_of_user_in(from_ns, to_ns);
+    select.and_where(Expr::col(Scans::DeviceUserId).eq(user.as_str()));
+    select
+}
+
+/// The most days [`sqlite_select_scans_of_user`] seeks one by one.
+pub const SQLITE_SEEK_DAYS: i64 = 62;
+
+/// SQLite only (its table keyed by day, migration 2): [`select_scans_of_user`] as one seek of
+/// `(day, user)` per day, `at_day IN (…)`, for ranges of up to [`SQLITE_SEEK_DAYS`] days; a
+/// longer range reads every scan of its days.
+pub fn sqlite_select_scans_of_user(
+    user: &DeviceUserId,
+    from_ns: i64,
+    to_ns: i64,
+) -> SelectStatement {
+    let day = |ns: i64| ns.div_euclid(NANOS_PER_DAY);
+    let (first, last) = (day(from_ns), day(to_ns));
+    let mut select = scans_of_user_in(from_ns, to_ns);
+    if last - first < SQLITE_SEEK_DAYS {
+        select.and_where(Expr::col(Scans::AtDay).is_in(first..=last));
+    } else {
+        select.and_where(Expr::col(Scans::AtDay).between(first, last));
+    }
+    select.and_where(Expr::col(Scans::DeviceUserId).eq(user.as_str()));
+    select
+}
+
+const NANOS_PER_DAY: i64 = crate::codec::SECONDS_PER_DAY * 1_000_000_000;
+
+/// The select of scans in `[from_ns, to_ns)` without its key conditions.
+fn scans_of_user_in(from_ns: i64, to_ns: i64) -> SelectStatement {
     let second = |ns: i64| ns.div_euclid(1_000_000_000);
     Query::select()
         .columns(SCAN_COLUMNS)
         .from(Scans::Table)
-        .and_where(Expr::col(Scans::DeviceUserId).eq(user.as_str()))
         .and_where(Expr::col(Scans::AtSecond).gte(second(from_ns)))
         .and_where(Expr::col(Scans::AtSecond).lte(second(to_ns)))
         .and_where(Expr::col(Scans::AtNs).gte(from_ns))
@@ -897,6 +1023,55 @@ mod tests {
                     .all(|s| s.is_power_of_two() && *s <= SCAN_CHUNK)
             );
         }
+    }
+
+    #[test]
+    fn copy_text_escapes_every_special_byte_and_tells_empty_from_null() {
+        let row = |raw: Option<&str>| ScanRow {
+            machine_id: "M\\1".into(),
+            device_user_id: "7".into(),
+            at_second: -1,
+            at_ns: -999_999_999,
+            punch_state: 1,
+            verify_mode: 15,
+            raw: raw.map(str::to_owned),
+        };
+        let text = pg_copy_text(&[row(Some("a\tb\\c\r\nd")), row(Some("")), row(None)]);
+        let text = String::from_utf8(text).unwrap_or_default();
+        assert_eq!(
+            text,
+            "M\\\\1\t7\t-1\t-999999999\t1\t15\ta\\tb\\\\c\\r\\nd\n\
+             M\\\\1\t7\t-1\t-999999999\t1\t15\t\n\
+             M\\\\1\t7\t-1\t-999999999\t1\t15\t\\N\n"
+        );
+    }
+
+    #[test]
+    fn sqlite_seeks_each_day_of_a_short_range_and_floors_days_before_1970() {
+        let user = DeviceUserId::parse("7").unwrap_or_else(|_| unreachable!());
+        let ns = |s: i64| s * 1_000_000_000;
+        // From one second before 1970 (day -1) to the middle of day 1.
+        let sql = sqlite_select_scans_of_user(&user, ns(-1), ns(86_400 + 5))
+            .to_string(SqliteQueryBuilder);
+        assert!(sql.contains(r#""at_day" IN (-1, 0, 1)"#), "{sql}");
+        assert!(sql.contains(r#""device_user_id" = '7'"#), "{sql}");
+        let long =
+            sqlite_select_scans_of_user(&user, 0, ns(86_400 * 100)).to_string(SqliteQueryBuilder);
+        assert!(long.contains(r#""at_day" BETWEEN 0 AND 100"#), "{long}");
+        let row = ScanRow {
+            at_second: -1,
+            ..ScanRow::default()
+        };
+        assert_eq!(row.at_day(), -1);
+        let insert = sqlite_insert_scans(&[row], true)
+            .unwrap_or_else(|_| unreachable!())
+            .to_string(SqliteQueryBuilder);
+        assert!(
+            insert.contains(
+                r#"ON CONFLICT ("at_day", "device_user_id", "at_second", "machine_id") DO NOTHING"#
+            ),
+            "{insert}"
+        );
     }
 
     #[test]

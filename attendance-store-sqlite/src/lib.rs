@@ -51,8 +51,8 @@ use attendance_store_sql::codec::{
     ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
 };
 use attendance_store_sql::error::db;
-use attendance_store_sql::ingest::prepare_batch;
-use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans, SchemaStatement};
+use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
+use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::SqliteQueryBuilder;
 use sea_query_sqlx::SqlxBinder;
@@ -131,7 +131,7 @@ pub struct SqliteStore {
     insert_scans_sql: Arc<ScanInserts>,
 }
 
-/// [`stmt::insert_scans`] rendered for every size [`stmt::chunk_sizes`] can give.
+/// [`stmt::sqlite_insert_scans`] rendered for every size [`stmt::chunk_sizes`] can give.
 #[derive(Debug)]
 struct ScanInserts {
     /// Without `RETURNING`: the fast path, when every scan of the batch is new.
@@ -148,8 +148,8 @@ fn render_scan_inserts() -> StoreResult<ScanInserts> {
     let mut size = stmt::SCAN_CHUNK;
     while size > 0 {
         let rows = vec![ScanRow::default(); size];
-        let (plain, _) = stmt::insert_scans(&rows, false)?.build(SqliteQueryBuilder);
-        let (returning, _) = stmt::insert_scans(&rows, true)?.build(SqliteQueryBuilder);
+        let (plain, _) = stmt::sqlite_insert_scans(&rows, false)?.build(SqliteQueryBuilder);
+        let (returning, _) = stmt::sqlite_insert_scans(&rows, true)?.build(SqliteQueryBuilder);
         inserts.plain.insert(size, Arc::from(plain));
         inserts.returning.insert(size, Arc::from(returning));
         size /= 2;
@@ -352,10 +352,7 @@ impl SqliteStore {
                 continue;
             }
             for statement in (migration.statements)(Backend::Sqlite) {
-                let sql = match statement {
-                    SchemaStatement::Table(t) => t.to_string(SqliteQueryBuilder),
-                    SchemaStatement::Index(i) => i.to_string(SqliteQueryBuilder),
-                };
+                let sql = statement.render(SqliteQueryBuilder);
                 tx.execute(AssertSqlSafe(sql)).await.map_err(db(what))?;
             }
             execute(
@@ -375,23 +372,26 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    /// Inserts `rows` and the batch's cursor in one transaction. With `returning`, commits and
-    /// returns the new keys. Without, commits and returns every key only if every row was new,
-    /// else rolls back and returns `None`.
-    async fn store_batch(
+    /// Inserts the rows of a prepared group and every batch's cursor in one transaction. With
+    /// `returning`, commits and returns the new keys. Without, commits and returns an empty set
+    /// only if every row was new, else rolls back and returns `None`.
+    async fn store_group(
         &self,
-        batch: &ScanBatch,
-        rows: &[ScanRow],
+        batches: &[ScanBatch],
+        prepared: &[PreparedBatch],
         returning: bool,
-    ) -> StoreResult<Option<HashSet<(String, i64)>>> {
+    ) -> StoreResult<Option<NewKeys>> {
         let what = "store scans";
         let statements = if returning {
             &self.insert_scans_sql.returning
         } else {
             &self.insert_scans_sql.plain
         };
+        // The whole group in key order: the inserts walk the table's B-tree once, in order.
+        let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
+        rows.sort_unstable_by(|a, b| a.day_key().cmp(&b.day_key()));
         let mut tx = self.begin_write().await?;
-        let mut new_keys: HashSet<(String, i64)> = HashSet::new();
+        let mut new_keys = NewKeys::new();
         let mut inserted = 0u64;
         let mut at = 0;
         for size in stmt::chunk_sizes(rows.len()) {
@@ -401,10 +401,12 @@ impl SqliteStore {
                 message: format!("no insert statement of {size} rows"),
                 source: None,
             })?;
-            // The values in the order of the statement's columns (see `stmt::insert_scans`).
+            // The values in the order of the statement's columns (see
+            // `stmt::sqlite_insert_scans`).
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
             for r in chunk {
                 query = query
+                    .bind(r.at_day())
                     .bind(r.machine_id.as_str())
                     .bind(r.device_user_id.as_str())
                     .bind(r.at_second)
@@ -415,7 +417,10 @@ impl SqliteStore {
             }
             if returning {
                 for row in query.fetch_all(&mut *tx).await.map_err(db(what))? {
-                    new_keys.insert((get(&row, 0, what)?, get(&row, 1, what)?));
+                    new_keys
+                        .entry(get(&row, 0, what)?)
+                        .or_default()
+                        .insert((get(&row, 1, what)?, get(&row, 2, what)?));
                 }
             } else {
                 inserted += query
@@ -429,9 +434,11 @@ impl SqliteStore {
             tx.rollback().await.map_err(db(what))?;
             return Ok(None);
         }
-        if let Some(cursor) = &batch.cursor {
-            let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
-            execute(&mut *tx, &statement, what).await?;
+        for batch in batches {
+            if let Some(cursor) = &batch.cursor {
+                let statement = stmt::upsert_cursor(&batch.machine_id, &cursor.0);
+                execute(&mut *tx, &statement, what).await?;
+            }
         }
         tx.commit().await.map_err(db(what))?;
         Ok(Some(new_keys))
@@ -455,22 +462,33 @@ impl SqliteStore {
 #[async_trait]
 impl ScanStore for SqliteStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        let prepared = prepare_batch(&batch)?;
-        // Usually every scan of a batch is new: insert without RETURNING, which sqlx would
+        let mut outcomes = self.record_scan_batches(vec![batch]).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Backend {
+            message: "storing a batch gave no outcome".into(),
+            source: None,
+        })
+    }
+
+    async fn record_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        let prepared = prepare_group(&batches)?;
+        // Usually every scan of a group is new: insert without RETURNING, which sqlx would
         // stream back row by row from its worker thread (measured: the largest cost of the
-        // ingest), and compare the count. A batch with scans stored already is rolled back and
+        // ingest), and compare the count. A group with scans stored already is rolled back and
         // stored again, learning which were new.
         if self
-            .store_batch(&batch, &prepared.rows, false)
+            .store_group(&batches, &prepared, false)
             .await?
             .is_some()
         {
-            return Ok(prepared.all_new());
+            return Ok(group_outcomes(prepared, None));
         }
-        match self.store_batch(&batch, &prepared.rows, true).await? {
-            Some(new_keys) => Ok(prepared.outcome(&new_keys)),
+        match self.store_group(&batches, &prepared, true).await? {
+            Some(new_keys) => Ok(group_outcomes(prepared, Some(&new_keys))),
             None => Err(StoreError::Backend {
-                message: "storing a batch with RETURNING did not commit".into(),
+                message: "storing scans with RETURNING did not commit".into(),
                 source: None,
             }),
         }
@@ -491,7 +509,8 @@ impl ScanStore for SqliteStore {
         to: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<Vec<ScanData>> {
         let what = "read the scans of a user";
-        let statement = stmt::select_scans_of_user(user, nanos_clamped(from), nanos_clamped(to));
+        let statement =
+            stmt::sqlite_select_scans_of_user(user, nanos_clamped(from), nanos_clamped(to));
         fetch_all(&self.reader, &statement, what)
             .await?
             .iter()

@@ -17,8 +17,11 @@ use attendance_core::store::{
     DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, MachineCursor, MachineStatus,
     MachineStore, ScanBatch, ScanStore, Store, StoreError, UserAccount, UserAccountStore,
 };
+use attendance_store_sql::codec::ScanRow;
+use attendance_store_sql::schema::{Backend, MIGRATIONS, migrations_table};
 use attendance_store_sqlite::{SqliteOptions, SqliteStore};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use sea_query::SqliteQueryBuilder;
 use sqlx::{Connection, SqliteConnection};
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -221,6 +224,19 @@ async fn a_batch_whose_transaction_fails_leaves_neither_scans_nor_cursor() {
         .unwrap();
     assert_eq!(ok.inserted.len(), 700);
     assert_eq!(cursor(&store, "M1").await.as_deref(), Some("710"));
+    // A group is one transaction: another machine's good batch goes with the failing one.
+    let failed = store
+        .record_scan_batches(vec![
+            batch("M2", scans("M2", 0, 5), "m2"),
+            batch("M1", scans("M1", 710, 5), "boom"),
+        ])
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::Backend { .. })),
+        "{failed:?}"
+    );
+    assert_eq!(store.count_scans().await.unwrap(), 710);
+    assert_eq!(cursor(&store, "M2").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -411,7 +427,138 @@ async fn migrations_run_twice_are_harmless() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, MIGRATIONS.len() as i64);
+}
+
+/// A scan of `user` on `machine` at `seconds` (and 250 ms) after 1970, with a raw record.
+fn scan_at(machine: &str, user: &str, seconds: i64) -> ScanData {
+    ScanData {
+        timestamp: DateTime::from_timestamp(seconds, 250_000_000).unwrap(),
+        raw: Some(format!("{user}\t{seconds}")),
+        ..scan(machine, user, 0)
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_to_scans_keyed_by_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let old_scans = vec![
+        scan_at("M1", "7", -1),
+        scan_at("M1", "7", -86_401),
+        scan_at("M1", "7", 0),
+        scan_at("M1", "7", 86_399),
+        scan_at("M2", "8", 1_764_000_000),
+    ];
+    // The database as version 1 left it: its schema, its record, scans in its layout.
+    {
+        let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let mut statements = vec![migrations_table().to_string(SqliteQueryBuilder)];
+        statements.extend(
+            (MIGRATIONS[0].statements)(Backend::Sqlite)
+                .iter()
+                .map(|s| s.render(SqliteQueryBuilder)),
+        );
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        sqlx::query("INSERT INTO att_schema_migrations (version, description) VALUES (1, 'v1')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for scan in &old_scans {
+            let r = ScanRow::from_scan(scan).unwrap();
+            sqlx::query(
+                "INSERT INTO att_scans (device_user_id, at_second, machine_id, at_ns, \
+                 punch_state, verify_mode, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.device_user_id)
+            .bind(r.at_second)
+            .bind(&r.machine_id)
+            .bind(r.at_ns)
+            .bind(r.punch_state)
+            .bind(r.verify_mode)
+            .bind(&r.raw)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+
+    let store = open(&path).await;
+    let user = DeviceUserId::parse("7").unwrap();
+    let day = TimeDelta::days(1);
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    let of_7 = store
+        .scans_of_user(&user, epoch - day * 2, epoch + day * 2)
+        .await
+        .unwrap();
+    let mut want = old_scans[..4].to_vec();
+    want.sort_by_key(|s| s.timestamp);
+    assert_eq!(of_7, want, "every scan of user 7 reads back, in time order");
+    // One day only: the scan one second before 1970 is on day -1, not day 0.
+    let last_day_of_1969 = store
+        .scans_of_user(&user, epoch - day, epoch)
+        .await
+        .unwrap();
+    assert_eq!(last_day_of_1969, [old_scans[0].clone()]);
+    let of_8 = store
+        .scans_of_user(
+            &DeviceUserId::parse("8").unwrap(),
+            old_scans[4].timestamp - day,
+            old_scans[4].timestamp + day,
+        )
+        .await
+        .unwrap();
+    assert_eq!(of_8, [old_scans[4].clone()]);
+    assert_eq!(store.count_scans().await.unwrap(), 5);
+
+    // The dedupe key still holds: every migrated scan comes back as a duplicate, and the
+    // same user and second on another machine is a new scan.
+    let resent = store
+        .record_scan_batches(vec![
+            batch("M1", old_scans[..4].to_vec(), "m1"),
+            batch("M2", old_scans[4..].to_vec(), "m2"),
+        ])
+        .await
+        .unwrap();
+    assert!(resent.iter().all(|o| o.inserted.is_empty()), "{resent:?}");
+    assert_eq!(resent[0].duplicates + resent[1].duplicates, 5);
+    let other = store
+        .record_scans(batch("M3", vec![scan_at("M3", "7", -1)], "m3"))
+        .await
+        .unwrap();
+    assert_eq!(other.inserted.len(), 1);
+
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let versions: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM att_schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let versions: Vec<i64> = versions.into_iter().map(|(v,)| v).collect();
+    assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
+    let key: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM pragma_table_info('att_scans') WHERE pk > 0 ORDER BY pk")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let key: Vec<&str> = key.iter().map(|(k,)| k.as_str()).collect();
+    assert_eq!(key, ["at_day", "device_user_id", "at_second", "machine_id"]);
+    let (days,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM att_scans WHERE at_day = -1 AND at_second = -1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(days, 2, "the scans one second before 1970 are on day -1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
