@@ -50,7 +50,9 @@ use attendance_store_sql::codec::{
     ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
 };
 use attendance_store_sql::error::db;
-use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
+use attendance_store_sql::ingest::{
+    NewKeys, PreparedBatch, group_outcomes, only_outcome, prepare_group,
+};
 use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::PostgresQueryBuilder;
@@ -209,13 +211,13 @@ fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
 async fn insert_unnest(
     tx: &mut Transaction<'static, Postgres>,
     batch: &ScanBatch,
-    rows: &[ScanRow],
+    rows: &[&ScanRow],
     statement: &'static str,
     new_keys: &mut HashSet<(String, i64)>,
 ) -> StoreResult<()> {
     let what = "store scans";
     // Per row: six array elements of a 4-byte length each, 24 bytes of numbers, the texts.
-    let size = |r: &ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
+    let size = |r: &&ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
     for chunk in chunks_by_bytes(rows, size) {
         let returned = sqlx::query(statement)
             .bind(batch.machine_id.as_str())
@@ -360,7 +362,9 @@ impl PgStore {
             let keys = new_keys
                 .entry(batch.machine_id.as_str().to_owned())
                 .or_default();
-            insert_unnest(&mut tx, batch, &prepared.rows, statement, keys).await?;
+            let mut rows: Vec<&ScanRow> = prepared.rows.iter().collect();
+            rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
+            insert_unnest(&mut tx, batch, &rows, statement, keys).await?;
         }
         store_cursors(&mut tx, batches).await?;
         tx.commit().await.map_err(db(what))?;
@@ -379,18 +383,7 @@ impl PgStore {
         // In key order, so the index is walked in order and racing writers lock keys in the
         // same order (no deadlock between overlapping groups).
         let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
-        rows.sort_unstable_by(|a, b| {
-            (
-                a.device_user_id.as_str(),
-                a.at_second,
-                a.machine_id.as_str(),
-            )
-                .cmp(&(
-                    b.device_user_id.as_str(),
-                    b.at_second,
-                    b.machine_id.as_str(),
-                ))
-        });
+        rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
         let data = stmt::pg_copy_text(rows.iter().copied());
         match self.copy_direct(batches, &data).await {
             Ok(()) => return Ok(group_outcomes(prepared, None)),
@@ -471,11 +464,7 @@ impl PgStore {
 #[async_trait]
 impl ScanStore for PgStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        let mut outcomes = self.record_scan_batches(vec![batch]).await?;
-        outcomes.pop().ok_or_else(|| StoreError::Backend {
-            message: "storing a batch gave no outcome".into(),
-            source: None,
-        })
+        only_outcome(self.record_scan_batches(vec![batch]).await?)
     }
 
     async fn record_scan_batches(

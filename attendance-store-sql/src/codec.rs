@@ -41,6 +41,14 @@ impl ScanRow {
         self.at_second.div_euclid(SECONDS_PER_DAY)
     }
 
+    /// The key PostgreSQL stores scans by, `(device_user_id, at_second, machine_id)`. Rows are
+    /// inserted in this order: every writer takes the index's row locks in the same order (two
+    /// transactions inserting overlapping scans cannot deadlock), and the B-tree is walked in
+    /// order.
+    pub fn pg_key(&self) -> (&str, i64, &str) {
+        (&self.device_user_id, self.at_second, &self.machine_id)
+    }
+
     /// The key SQLite stores scans by, `(at_day, device_user_id, at_second, machine_id)`.
     pub fn day_key(&self) -> (i64, &str, i64, &str) {
         (

@@ -11,9 +11,8 @@ use crate::codec::ScanRow;
 /// A checked batch: one row per distinct key (the first of repeats stands).
 #[derive(Debug)]
 pub struct PreparedBatch {
-    /// The rows to insert, sorted by key: every writer takes the index's row locks in the same
-    /// order (two PostgreSQL transactions inserting overlapping batches cannot deadlock), and
-    /// the inserts walk the B-tree in order.
+    /// The rows to insert, in batch order; each store sorts them by its table's key before it
+    /// inserts (see [`ScanRow::pg_key`], [`ScanRow::day_key`]).
     pub rows: Vec<ScanRow>,
     /// The distinct scans, in batch order.
     scans: Vec<ScanData>,
@@ -36,9 +35,6 @@ pub fn prepare_batch(batch: &ScanBatch) -> StoreResult<PreparedBatch> {
             scans.push(scan.clone());
         }
     }
-    rows.sort_unstable_by(|a, b| {
-        (a.device_user_id.as_str(), a.at_second).cmp(&(b.device_user_id.as_str(), b.at_second))
-    });
     Ok(PreparedBatch {
         rows,
         scans,
@@ -99,6 +95,18 @@ pub fn group_outcomes(
         .collect()
 }
 
+/// The outcome of a group of one batch; [`StoreError::Backend`](attendance_core::store::StoreError::Backend)
+/// if there is none.
+pub fn only_outcome(mut outcomes: Vec<IngestOutcome>) -> StoreResult<IngestOutcome> {
+    match (outcomes.pop(), outcomes.is_empty()) {
+        (Some(outcome), true) => Ok(outcome),
+        _ => Err(attendance_core::store::StoreError::Backend {
+            message: "storing one batch did not give one outcome".into(),
+            source: None,
+        }),
+    }
+}
+
 impl PreparedBatch {
     /// The outcome when every row was new.
     pub fn all_new(self) -> IngestOutcome {
@@ -149,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn rows_are_sorted_and_outcomes_keep_batch_order() {
+    fn outcomes_keep_batch_order() {
         let scans = vec![
             scan("M1", "9", 5),
             scan("M1", "1", 7),
@@ -167,7 +175,11 @@ mod tests {
             .iter()
             .map(|r| (r.device_user_id.as_str(), r.at_second))
             .collect();
-        assert_eq!(keys, [("1", 3), ("1", 7), ("9", 5)]);
+        assert_eq!(
+            keys,
+            [("9", 5), ("1", 7), ("1", 3)],
+            "repeats dropped, batch order"
+        );
         let new: HashSet<(String, i64)> = [("9".to_owned(), 5), ("1".to_owned(), 3)].into();
         let outcome = prepared.outcome(&new);
         assert_eq!(outcome.inserted, [scans[0].clone(), scans[3].clone()]);

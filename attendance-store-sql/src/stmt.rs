@@ -54,24 +54,14 @@ fn text(value: &str) -> Expr {
     Expr::value(value.to_owned())
 }
 
-/// The columns SQLite's insert of scans writes: `at_day`, then [`ScanRow`]'s.
-const SQLITE_SCAN_COLUMNS: [Scans; 8] = [
-    Scans::AtDay,
-    Scans::MachineId,
-    Scans::DeviceUserId,
-    Scans::AtSecond,
-    Scans::AtNs,
-    Scans::PunchState,
-    Scans::VerifyMode,
-    Scans::Raw,
-];
-
 /// SQLite only (its table keyed by day, migration 2): `INSERT INTO att_scans … VALUES (…), …
 /// ON CONFLICT DO NOTHING` with the columns `at_day` then [`ScanRow`]'s, and `RETURNING
 /// machine_id, device_user_id, at_second` (the scans that were new) when `returning`.
 pub fn sqlite_insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<InsertStatement> {
     let mut insert = Query::insert();
-    insert.into_table(Scans::Table).columns(SQLITE_SCAN_COLUMNS);
+    insert
+        .into_table(Scans::Table)
+        .columns(std::iter::once(Scans::AtDay).chain(SCAN_COLUMNS));
     for row in rows {
         insert
             .values([

@@ -51,7 +51,9 @@ use attendance_store_sql::codec::{
     ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
 };
 use attendance_store_sql::error::db;
-use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
+use attendance_store_sql::ingest::{
+    NewKeys, PreparedBatch, group_outcomes, only_outcome, prepare_group,
+};
 use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::SqliteQueryBuilder;
@@ -462,11 +464,7 @@ impl SqliteStore {
 #[async_trait]
 impl ScanStore for SqliteStore {
     async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        let mut outcomes = self.record_scan_batches(vec![batch]).await?;
-        outcomes.pop().ok_or_else(|| StoreError::Backend {
-            message: "storing a batch gave no outcome".into(),
-            source: None,
-        })
+        only_outcome(self.record_scan_batches(vec![batch]).await?)
     }
 
     async fn record_scan_batches(
