@@ -178,33 +178,31 @@ async fn a_batch_whose_transaction_fails_leaves_neither_scans_nor_cursor() {
     server.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_writers_of_the_same_scans_store_each_once() {
-    let Some(server) = common::server().await else {
-        return;
-    };
-    let store = Arc::new(server.store().await.unwrap());
-    // Eight writers send the same overlapping batches at once (a push and a pull of the same
-    // device, two instances polling it): every scan is new for exactly one of them.
+/// Runs `writers` writers at once, writer `w` storing the groups `groups(w)` one after the other
+/// (a group of one with `record_scans`). Every scan sent must come back new or duplicate, and
+/// every stored scan new for exactly one writer. Returns how many scans are stored.
+async fn race(
+    store: &Arc<PgStore>,
+    writers: i64,
+    groups: impl Fn(i64) -> Vec<Vec<ScanBatch>>,
+) -> u64 {
     let mut tasks = Vec::new();
-    for w in 0..8 {
-        let store = store.clone();
+    for w in 0..writers {
+        let (store, groups) = (store.clone(), groups(w));
         tasks.push(tokio::spawn(async move {
             let mut inserted = 0;
-            for b in 0..20i64 {
-                let first = b * 50 + (w % 2) * 25;
-                // Half the writers send their scans backwards: overlapping batches in opposite
-                // orders must not deadlock.
-                let mut sent = scans("M1", first, 100);
-                if w % 4 >= 2 {
-                    sent.reverse();
+            for (round, mut group) in groups.into_iter().enumerate() {
+                let sent: Vec<usize> = group.iter().map(|b| b.scans.len()).collect();
+                let outcomes = if group.len() == 1 {
+                    store.record_scans(group.remove(0)).await.map(|o| vec![o])
+                } else {
+                    store.record_scan_batches(group).await
                 }
-                let outcome = store
-                    .record_scans(batch("M1", sent, &b.to_string()))
-                    .await
-                    .unwrap_or_else(|e| panic!("writer {w} batch {b}: {e:?}"));
-                assert_eq!(outcome.inserted.len() + outcome.duplicates, 100);
-                inserted += outcome.inserted.len();
+                .unwrap_or_else(|e| panic!("writer {w} round {round}: {e:?}"));
+                for (outcome, sent) in outcomes.iter().zip(sent) {
+                    assert_eq!(outcome.inserted.len() + outcome.duplicates, sent);
+                    inserted += outcome.inserted.len();
+                }
             }
             inserted
         }));
@@ -214,8 +212,36 @@ async fn racing_writers_of_the_same_scans_store_each_once() {
         inserted += task.await.unwrap();
     }
     let stored = store.count_scans().await.unwrap();
+    assert_eq!(
+        inserted as u64, stored,
+        "every scan new for exactly one writer"
+    );
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_of_the_same_scans_store_each_once() {
+    let Some(server) = common::server().await else {
+        return;
+    };
+    let store = Arc::new(server.store().await.unwrap());
+    // Eight writers send the same overlapping batches at once (a push and a pull of the same
+    // device, two instances polling it): every scan is new for exactly one of them.
+    let stored = race(&store, 8, |w| {
+        (0..20i64)
+            .map(|b| {
+                // Half the writers send their scans backwards: overlapping batches in opposite
+                // orders must not deadlock.
+                let mut sent = scans("M1", b * 50 + (w % 2) * 25, 100);
+                if w % 4 >= 2 {
+                    sent.reverse();
+                }
+                vec![batch("M1", sent, &b.to_string())]
+            })
+            .collect()
+    })
+    .await;
     assert_eq!(stored, 19 * 50 + 25 + 100);
-    assert_eq!(inserted as u64, stored);
     store.close().await;
     server.cleanup().await;
 }
@@ -519,41 +545,21 @@ async fn four_writers_racing_large_groups_store_each_scan_once() {
         return;
     };
     let store = Arc::new(server.store().await.unwrap());
-    let mut tasks = Vec::new();
-    for w in 0..4i64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut inserted = 0;
-            for round in 0..4i64 {
-                // Writers overlap by half a group, in both machines.
+    // Writers overlap by half a group, in both machines.
+    let stored = race(&store, 4, |w| {
+        (0..4i64)
+            .map(|round| {
                 let first = round * 2_000 + w * 1_000;
-                let group = vec![
+                vec![
                     batch("M1", scans("M1", first, 2_500), "m1"),
                     batch("M2", scans("M2", first, 2_500), "m2"),
-                ];
-                let outcomes = store
-                    .record_scan_batches(group)
-                    .await
-                    .unwrap_or_else(|e| panic!("writer {w} round {round}: {e:?}"));
-                for outcome in outcomes {
-                    assert_eq!(outcome.inserted.len() + outcome.duplicates, 2_500);
-                    inserted += outcome.inserted.len();
-                }
-            }
-            inserted
-        }));
-    }
-    let mut inserted = 0;
-    for task in tasks {
-        inserted += task.await.unwrap();
-    }
+                ]
+            })
+            .collect()
+    })
+    .await;
     // Each machine: seconds 0 up to the last writer's last round, 3 * 2,000 + 3 * 1,000 + 2,500.
-    let stored = store.count_scans().await.unwrap();
     assert_eq!(stored, 2 * (6_000 + 3_000 + 2_500));
-    assert_eq!(
-        inserted as u64, stored,
-        "every scan new for exactly one writer"
-    );
     store.close().await;
     server.cleanup().await;
 }
