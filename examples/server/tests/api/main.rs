@@ -19,3 +19,4 @@ mod machines;
 mod realtime;
 mod scans;
 mod settings;
+mod shifts;
