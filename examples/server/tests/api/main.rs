@@ -11,6 +11,7 @@
 mod auth;
 mod cli;
 mod daily;
+mod demo;
 mod employees;
 mod helpers;
 mod holidays;
