@@ -13,6 +13,7 @@ use attendance_core::store::{ScanBatch, Store};
 use attendance_server::AppState;
 use attendance_server::demo::{DEMO_USERS, Demo, DemoClock, NIGHT_CREW, NIGHT_SHIFT, gate_days};
 use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{serve, test_engine, test_keys};
@@ -155,4 +156,58 @@ async fn the_demo_started_at_23_00_shows_yesterday_as_a_factory_day() {
             assert!(("02:00".."10:00").contains(&out), "{day}");
         }
     }
+}
+
+#[tokio::test]
+async fn after_the_backfill_the_gate_pushes_each_punch_when_the_clock_reaches_it() {
+    // Two of the gate's punches a few seconds apart on Wednesday the 25th's morning; the demo
+    // starts 2 s before the first, so the backfill ends just before it and both come live, in
+    // order.
+    let tz = chrono_tz::Asia::Dhaka;
+    let gate = attendance_core::scan::MachineId::parse("ZK-DEMO-01").unwrap();
+    let from = tz
+        .with_ymd_and_hms(2026, 11, 25, 7, 30, 0)
+        .unwrap()
+        .to_utc();
+    let morning = gate_days().scans_between(&gate, tz, from, from + chrono::TimeDelta::hours(1));
+    let next = morning
+        .windows(2)
+        .find(|w| {
+            let gap = w[1].timestamp - w[0].timestamp;
+            gap > chrono::TimeDelta::zero() && gap <= chrono::TimeDelta::seconds(5)
+        })
+        .unwrap()
+        .to_vec();
+    let start = next[0].timestamp - chrono::TimeDelta::seconds(2);
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = test_engine(&store);
+    let state = AppState::new(store.clone(), Arc::new(engine), test_keys());
+    let demo = Demo::start_at(&state, DemoClock::starting_at(start))
+        .await
+        .unwrap();
+    let machine = store.machine(&gate).await.unwrap();
+    let mut adapter = adapter_for(&machine).unwrap();
+    adapter.connect().await.unwrap();
+    let backfill = adapter.fetch_scans(None).await.unwrap().scans;
+    assert!(backfill.iter().all(|s| s.timestamp < next[0].timestamp));
+    assert!(!backfill.is_empty());
+    let mut live = adapter.live_scans().await.unwrap();
+    for expected in &next {
+        let scan = tokio::time::timeout(std::time::Duration::from_secs(120), live.next())
+            .await
+            .expect("the punch is pushed once the clock reaches it")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (&scan.device_user_id, scan.timestamp, &scan.punch_state),
+            (
+                &expected.device_user_id,
+                expected.timestamp,
+                &expected.punch_state
+            )
+        );
+    }
+    drop(live);
+    demo.stop().await;
 }
