@@ -14,7 +14,6 @@ use attendance_server::AppState;
 use attendance_server::demo::{DEMO_USERS, Demo, DemoClock, NIGHT_CREW, NIGHT_SHIFT, gate_days};
 use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
-use serde_json::{Value, json};
 
 use crate::helpers::{serve, test_engine, test_keys};
 
@@ -79,17 +78,7 @@ async fn the_demo_started_at_23_00_shows_yesterday_as_a_factory_day() {
 
     let app = serve(state).await;
     let (_, password, _, _) = DEMO_USERS.iter().find(|u| u.0 == "hr").unwrap();
-    let login: Value = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"username": "hr", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap();
+    let token = &app.token_with("hr", password).await;
     let yesterday = app
         .get_json(
             "/api/attendance/daily-attendance/summary/?date=2026-11-24",

@@ -32,20 +32,8 @@ fn new_employee(code: &str, shift: &str) -> Value {
     })
 }
 
-fn summary_of<'a>(summary: &'a Value, code: &str) -> &'a Value {
-    summary
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["employee_id"] == code)
-        .unwrap()
-}
-
-#[tokio::test]
-async fn a_night_workers_shift_is_answered_for_the_evenings_date() {
-    let app = spawn_app().await;
-    let c = Callers::new(&app).await;
-    add_night_shift(&c).await;
+/// Creates `EMP010` on `NIGHT` as HR (asserting 201).
+async fn create_night_worker(c: &Callers<'_>) {
     let created = c
         .send_json(
             Method::POST,
@@ -56,6 +44,31 @@ async fn a_night_workers_shift_is_answered_for_the_evenings_date() {
         )
         .await;
     assert_eq!(created["shift"], "NIGHT");
+}
+
+/// `EMP010`'s line of the summary of `date`, as HR sees it.
+async fn summary_of(c: &Callers<'_>, date: &str) -> Value {
+    let summary = c
+        .get_ok(
+            "hr",
+            &format!("/api/attendance/daily-attendance/summary/?date={date}"),
+        )
+        .await;
+    summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["employee_id"] == "EMP010")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_night_workers_shift_is_answered_for_the_evenings_date() {
+    let app = spawn_app().await;
+    let c = Callers::new(&app).await;
+    add_night_shift(&c).await;
+    create_night_worker(&c).await;
 
     // A Wednesday evening to the Thursday morning, each scan entered on its own.
     let at = |time: &str| json!({"employee_id": "EMP010", "scan_time": time, "scan_type": null, "reason": "night gate down"});
@@ -69,13 +82,7 @@ async fn a_night_workers_shift_is_answered_for_the_evenings_date() {
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["summary"]["date"], "2025-06-11");
 
-    let evening = c
-        .get_ok(
-            "hr",
-            "/api/attendance/daily-attendance/summary/?date=2025-06-11",
-        )
-        .await;
-    let night = summary_of(&evening, "EMP010");
+    let night = summary_of(&c, "2025-06-11").await;
     assert_eq!(night["status"], "Present-OnTime", "{night}");
     assert_eq!(night["check_in"], "19:55");
     assert_eq!(night["check_out"], "05:03");
@@ -85,13 +92,7 @@ async fn a_night_workers_shift_is_answered_for_the_evenings_date() {
         json!([{"time": "19:55", "type": "IN"}, {"time": "05:03", "type": "OUT"}])
     );
     // The morning's check-out is not the next day's arrival.
-    let morning = c
-        .get_ok(
-            "hr",
-            "/api/attendance/daily-attendance/summary/?date=2025-06-12",
-        )
-        .await;
-    let next = summary_of(&morning, "EMP010");
+    let next = summary_of(&c, "2025-06-12").await;
     assert_eq!(next["status"], "Absent", "{next}");
     assert_eq!(next["attendance_count"], 0);
 }
@@ -141,12 +142,5 @@ async fn an_employee_naming_a_shift_the_site_does_not_have_is_refused() {
     )
     .await;
     add_night_shift(&c).await;
-    c.send_json(
-        Method::POST,
-        "hr",
-        EMPLOYEES,
-        Some(new_employee("EMP010", "NIGHT")),
-        201,
-    )
-    .await;
+    create_night_worker(&c).await;
 }
