@@ -14,8 +14,8 @@
 //! time given to [`SimulatorAdapter::starting_at`], or the real time when the adapter is
 //! created) and runs `speed_up` times faster than real time. A fetch returns everything
 //! generated up to that clock (the cursor is the last instant covered, `sim1:<RFC 3339>`);
-//! without a cursor it reaches back `history_hours`, or to yesterday's local midnight with
-//! `history_from_yesterday`. Live scans are emitted as the simulated clock reaches them.
+//! without a cursor it reaches back `history_hours`, or with `history_from_yesterday` it reads
+//! the shifts that started yesterday or later (from yesterday's local midnight, whole nights). Live scans are emitted as the simulated clock reaches them.
 //!
 //! Configuration (every field optional):
 //!
@@ -147,8 +147,9 @@ pub struct SimulatorConfig {
     pub start: Option<NaiveDateTime>,
     /// How far back a fetch without cursor reaches, in hours (default 24, at most 744).
     pub history_hours: u32,
-    /// A fetch without cursor reaches back to yesterday's local midnight instead (default
-    /// false): a demo started at any hour shows yesterday whole and today so far.
+    /// A fetch without cursor reads the shifts that started yesterday (local date) or later
+    /// instead (default false): a demo started at any hour shows yesterday whole and today so
+    /// far, and no night's check-out without its check-in.
     pub history_from_yesterday: bool,
     /// Instead of factory days, a steady stream of this many scans per simulated minute from
     /// random users (for demos at any hour and load tests); at most 10,000.
@@ -364,13 +365,43 @@ impl FactoryDay {
         // Shifts that start the day before may end inside the range (night shifts); a day of
         // margin on both sides covers every zone offset.
         let first = from.with_timezone(&tz).date_naive() - TimeDelta::days(2);
+        self.scans_of_shifts(machine, tz, first, to, |at| at > from)
+    }
+
+    /// The scans up to `to` of the shifts that start on `first` or later, in time order: a
+    /// backfill of whole shifts (no night's check-out without its check-in). In the steady
+    /// mode, the scans from `first`'s local midnight.
+    pub fn shifts_since(
+        &self,
+        machine: &MachineId,
+        tz: Tz,
+        first: NaiveDate,
+        to: DateTime<Utc>,
+    ) -> Vec<ScanData> {
+        if self.config.scans_per_minute.is_some() {
+            let from = local_to_utc(tz, first.and_time(NaiveTime::MIN)) - TimeDelta::nanoseconds(1);
+            return self.scans_between(machine, tz, from, to);
+        }
+        self.scans_of_shifts(machine, tz, first, to, |_| true)
+    }
+
+    /// The scans up to `to` that `keep` accepts, of the shifts starting from `first` to the day
+    /// after `to`'s local date, in time order.
+    fn scans_of_shifts(
+        &self,
+        machine: &MachineId,
+        tz: Tz,
+        first: NaiveDate,
+        to: DateTime<Utc>,
+        keep: impl Fn(DateTime<Utc>) -> bool,
+    ) -> Vec<ScanData> {
         let last = to.with_timezone(&tz).date_naive() + TimeDelta::days(1);
         let mut out = Vec::new();
         let mut date = first;
         while date <= last {
             for p in self.shifts_starting(date) {
                 let at = local_to_utc(tz, p.local);
-                if at > from && at <= to {
+                if at <= to && keep(at) {
                     out.push((at, p));
                 }
             }
@@ -569,20 +600,6 @@ impl SimulatorAdapter {
         self.clock.now()
     }
 
-    /// Where a fetch without cursor starts when the clock shows `now`: `history_hours` back,
-    /// or yesterday's local midnight with `history_from_yesterday` (the instant just before it,
-    /// since a fetch covers `(from, to]`).
-    fn history_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let config = &self.generator.config;
-        if !config.history_from_yesterday {
-            return now - TimeDelta::hours(i64::from(config.history_hours));
-        }
-        let tz = self.machine.time_zone;
-        let today = now.with_timezone(&tz).date_naive();
-        let yesterday = today.pred_opt().unwrap_or(today);
-        local_to_utc(tz, yesterday.and_time(NaiveTime::MIN)) - TimeDelta::nanoseconds(1)
-    }
-
     fn not_connected(&self) -> AdapterError {
         AdapterError::NotConnected {
             target: format!("simulator {}", self.machine.machine_id),
@@ -629,24 +646,30 @@ impl BaseMachineAdapter for SimulatorAdapter {
             return Err(self.not_connected());
         }
         let to = self.clock.now();
-        let history = self.history_start(to);
         let floor = to - TimeDelta::days(31);
         let from = match since.and_then(parse_sim_cursor) {
-            Some(t) if t <= to => t.max(floor),
+            Some(t) if t <= to => Some(t.max(floor)),
             Some(t) => {
                 // A cursor ahead of the simulated clock (a restarted demo with an earlier
                 // `start`): like a cleared log, read the history again rather than wait.
                 tracing::warn!(cursor = %t, now = %to, "simulator cursor is ahead of its clock; reading history again");
-                history
+                None
             }
-            None => history,
+            None => None,
         };
-        let scans = self.generator.scans_between(
-            &self.machine.machine_id,
-            self.machine.time_zone,
-            from,
-            to,
-        );
+        let (machine, tz) = (&self.machine.machine_id, self.machine.time_zone);
+        let scans = match from {
+            Some(from) => self.generator.scans_between(machine, tz, from, to),
+            None if self.generator.config.history_from_yesterday => {
+                let today = to.with_timezone(&tz).date_naive();
+                let yesterday = today.pred_opt().unwrap_or(today);
+                self.generator.shifts_since(machine, tz, yesterday, to)
+            }
+            None => {
+                let hours = TimeDelta::hours(i64::from(self.generator.config.history_hours));
+                self.generator.scans_between(machine, tz, to - hours, to)
+            }
+        };
         self.last_fetch = Some(to);
         Ok(Fetch {
             scans,

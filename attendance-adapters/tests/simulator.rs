@@ -251,7 +251,7 @@ fn fridays_are_off_and_the_night_crew_is_exactly_the_listed_users() {
 }
 
 #[tokio::test]
-async fn a_fetch_without_cursor_can_reach_back_to_yesterdays_midnight() {
+async fn a_fetch_without_cursor_can_read_the_shifts_since_yesterday() {
     // The clock injected: Tuesday 2026-01-06 at 23:00 in Dhaka.
     let now = TZ.with_ymd_and_hms(2026, 1, 6, 23, 0, 0).unwrap().to_utc();
     let midnight = TZ.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap().to_utc();
@@ -270,16 +270,20 @@ async fn a_fetch_without_cursor_can_reach_back_to_yesterdays_midnight() {
     });
     let last = fetched.scans.last().unwrap().timestamp;
     assert!(last <= now + TimeDelta::minutes(1) && last > now - TimeDelta::hours(6));
-    // Exactly the scans from yesterday's midnight on, up to the clock.
-    let expected = generator.scans_between(&id, TZ, midnight - TimeDelta::seconds(1), last);
+    // Exactly the scans of the shifts from yesterday's on, up to the clock: yesterday from its
+    // first arrival, the night crew's last night whole, Sunday night's check-outs left out.
+    let expected = generator.shifts_since(&id, TZ, date(), last);
     assert_eq!(fetched.scans, expected);
-    assert!(fetched.scans[0].timestamp >= midnight);
-    // Before 03:00 on Monday only Sunday's night crew punches: their check-outs.
-    assert!(
-        fetched
-            .scans
-            .iter()
-            .filter(|s| s.timestamp < midnight + TimeDelta::hours(3))
-            .all(|s| s.punch_state == attendance_core::scan::PunchState::CheckOut)
-    );
+    assert!(fetched.scans[0].timestamp >= midnight + TimeDelta::hours(6));
+    let everything = generator.scans_between(&id, TZ, midnight - TimeDelta::seconds(1), last);
+    let left_out: Vec<_> = everything
+        .iter()
+        .filter(|s| !expected.contains(s))
+        .collect();
+    assert!(!left_out.is_empty());
+    assert!(left_out.iter().all(|s| {
+        s.punch_state == attendance_core::scan::PunchState::CheckOut
+            && s.timestamp < midnight + TimeDelta::hours(12)
+    }));
+    assert_eq!(everything.len(), expected.len() + left_out.len());
 }

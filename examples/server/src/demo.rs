@@ -16,8 +16,9 @@
 //!   `SIM-001`, a simulated machine, is the sewing floor of the others, the night crew among
 //!   them (exactly the `NIGHT` employees work nights there).
 //!
-//! Both backfill from yesterday's local midnight when the demo starts (the fake's stored log,
-//! the simulator's first fetch), so yesterday is a whole day; after that each punch arrives
+//! Both backfill the shifts since yesterday's (from its local midnight, with whole nights: no
+//! check-out of the night before without its check-in) when the demo starts (the fake's stored
+//! log, the simulator's first fetch), so yesterday is a whole day; after that each punch arrives
 //! when the clock reaches it (the fake pushes it live, the simulator streams it). The clock is
 //! injected ([`Demo::start_at`]), so a test starting the demo at a fixed time sees fixed days.
 
@@ -37,7 +38,6 @@ use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
 use attendance_core::settings::UnpaidBreak;
 use attendance_core::shift::{Shift, ShiftId};
 use attendance_core::store::{LeaveChange, StoreError, UserAccount};
-use attendance_core::time::local_to_utc;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use tokio::sync::watch;
@@ -202,7 +202,7 @@ pub fn gate_days() -> FactoryDay {
 }
 
 /// The simulated floor machine's config: the users after the gate's, the night crew working
-/// nights, its first fetch reaching back to yesterday's midnight.
+/// nights, its first fetch reading the shifts since yesterday's.
 fn floor_config() -> serde_json::Value {
     let night: Vec<u32> = (1..=DEMO_EMPLOYEES).filter(|&i| on_night_crew(i)).collect();
     serde_json::json!({
@@ -212,15 +212,6 @@ fn floor_config() -> serde_json::Value {
         "night_users": night,
         "history_from_yesterday": true,
     })
-}
-
-/// Yesterday's local midnight, for the clock showing `now` in `tz`.
-fn yesterday_midnight(tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
-    let today = now.with_timezone(&tz).date_naive();
-    local_to_utc(
-        tz,
-        today.pred_opt().unwrap_or(today).and_time(NaiveTime::MIN),
-    )
 }
 
 /// A scan as the fake ZKTeco holds it: the device's local time, check-in 0 / check-out 1,
@@ -237,12 +228,12 @@ fn zk_fields(scan: &ScanData, tz: Tz) -> (u32, chrono::NaiveDateTime, u8, u8) {
     (user, local, punch, verify)
 }
 
-/// The gate's stored log at `now`: its punches from yesterday's midnight on.
+/// The gate's stored log at `now`: the punches of its shifts from yesterday's on.
 fn gate_log(tz: Tz, now: DateTime<Utc>) -> Result<Vec<AttendanceRecord>> {
     let machine = MachineId::parse(GATE)?;
-    let from = yesterday_midnight(tz, now) - TimeDelta::nanoseconds(1);
+    let today = now.with_timezone(&tz).date_naive();
     gate_days()
-        .scans_between(&machine, tz, from, now)
+        .shifts_since(&machine, tz, today.pred_opt().unwrap_or(today), now)
         .iter()
         .map(|scan| {
             let (user, local, punch_state, verify_type) = zk_fields(scan, tz);
@@ -499,7 +490,7 @@ impl Demo {
             ));
         }
         out.push_str(&format!(
-            "Demo machines: {GATE} (fake ZKTeco at {}, the day workers' gate) and {FLOOR} (simulated floor with the night crew); both play factory days since yesterday's midnight, then each punch as the clock reaches it.\n",
+            "Demo machines: {GATE} (fake ZKTeco at {}, the day workers' gate) and {FLOOR} (simulated floor with the night crew); both play factory days from yesterday's shifts on, then each punch as the clock reaches it.\n",
             self.fake_addr
         ));
         out

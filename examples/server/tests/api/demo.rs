@@ -47,7 +47,7 @@ async fn the_demo_started_at_23_00_shows_yesterday_as_a_factory_day() {
         adapter.connect().await.unwrap();
         let fetch = adapter.fetch_scans(None).await.unwrap();
         adapter.disconnect().await.unwrap();
-        // Both backfill from yesterday's (the 24th's) local midnight, up to 23:00.
+        // Both backfill the shifts since yesterday's (the 24th's), up to 23:00.
         let first = fetch.scans.first().unwrap().timestamp;
         let last = fetch.scans.last().unwrap().timestamp;
         let midnight = chrono_tz::Asia::Dhaka
@@ -73,7 +73,7 @@ async fn the_demo_started_at_23_00_shows_yesterday_as_a_factory_day() {
     demo.stop().await;
     assert_eq!(
         stored,
-        BTreeMap::from([("SIM-001".to_owned(), 379), ("ZK-DEMO-01".to_owned(), 388)])
+        BTreeMap::from([("SIM-001".to_owned(), 363), ("ZK-DEMO-01".to_owned(), 388)])
     );
 
     let app = serve(state).await;
