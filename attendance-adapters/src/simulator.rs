@@ -14,8 +14,9 @@
 //! time given to [`SimulatorAdapter::starting_at`], or the real time when the adapter is
 //! created) and runs `speed_up` times faster than real time. A fetch returns everything
 //! generated up to that clock (the cursor is the last instant covered, `sim1:<RFC 3339>`);
-//! without a cursor it reaches back `history_hours`, or with `history_from_yesterday` it reads
-//! the shifts that started yesterday or later (from yesterday's local midnight, whole nights). Live scans are emitted as the simulated clock reaches them.
+//! without a cursor it reaches back `history_hours`, or with `history_from_last_working_day`
+//! it reads the shifts that started on the last working day before today or later (usually
+//! yesterday; whole nights). Live scans are emitted as the simulated clock reaches them.
 //!
 //! Configuration (every field optional):
 //!
@@ -24,7 +25,7 @@
 //!   "night_shift_start": "20:00", "night_shift_end": "05:00", "night_worker_percent": 8,
 //!   "night_users": [45, 46, 47], "weekly_off_days": ["Fri"],
 //!   "speed_up": 60.0, "start": "2026-01-05T07:30:00", "history_hours": 24,
-//!   "history_from_yesterday": false, "scans_per_minute": null }
+//!   "history_from_last_working_day": false, "scans_per_minute": null }
 //! ```
 //!
 //! With `scans_per_minute` set, the generator leaves factory days aside and produces a steady
@@ -147,10 +148,11 @@ pub struct SimulatorConfig {
     pub start: Option<NaiveDateTime>,
     /// How far back a fetch without cursor reaches, in hours (default 24, at most 744).
     pub history_hours: u32,
-    /// A fetch without cursor reads the shifts that started yesterday (local date) or later
-    /// instead (default false): a demo started at any hour shows yesterday whole and today so
-    /// far, and no night's check-out without its check-in.
-    pub history_from_yesterday: bool,
+    /// A fetch without cursor reads the shifts that started on the last working day before
+    /// today (local date; yesterday unless it was a weekly off day) or later instead (default
+    /// false): a demo started at any hour shows a whole working day and today so far, and no
+    /// night's check-out without its check-in.
+    pub history_from_last_working_day: bool,
     /// Instead of factory days, a steady stream of this many scans per simulated minute from
     /// random users (for demos at any hour and load tests); at most 10,000.
     pub scans_per_minute: Option<f64>,
@@ -172,7 +174,7 @@ impl Default for SimulatorConfig {
             speed_up: 1.0,
             start: None,
             history_hours: 24,
-            history_from_yesterday: false,
+            history_from_last_working_day: false,
             scans_per_minute: None,
         }
     }
@@ -366,6 +368,16 @@ impl FactoryDay {
         // margin on both sides covers every zone offset.
         let first = from.with_timezone(&tz).date_naive() - TimeDelta::days(2);
         self.scans_of_shifts(machine, tz, first, to, |at| at > from)
+    }
+
+    /// The last date before `date` that is not a weekly off day (at most a week back; `date`
+    /// itself when every day is off).
+    pub fn last_working_day_before(&self, date: NaiveDate) -> NaiveDate {
+        date.pred_opt()
+            .into_iter()
+            .flat_map(|d| d.iter_days().rev().take(7))
+            .find(|d| !self.config.weekly_off_days.contains(&d.weekday()))
+            .unwrap_or(date)
     }
 
     /// The scans up to `to` of the shifts that start on `first` or later, in time order: a
@@ -660,10 +672,10 @@ impl BaseMachineAdapter for SimulatorAdapter {
         let (machine, tz) = (&self.machine.machine_id, self.machine.time_zone);
         let scans = match from {
             Some(from) => self.generator.scans_between(machine, tz, from, to),
-            None if self.generator.config.history_from_yesterday => {
+            None if self.generator.config.history_from_last_working_day => {
                 let today = to.with_timezone(&tz).date_naive();
-                let yesterday = today.pred_opt().unwrap_or(today);
-                self.generator.shifts_since(machine, tz, yesterday, to)
+                let first = self.generator.last_working_day_before(today);
+                self.generator.shifts_since(machine, tz, first, to)
             }
             None => {
                 let hours = TimeDelta::hours(i64::from(self.generator.config.history_hours));

@@ -237,6 +237,16 @@ fn fridays_are_off_and_the_night_crew_is_exactly_the_listed_users() {
             .iter()
             .all(|p| p.night == night_users.contains(&p.user))
     );
+    // The last working day before Saturday is Thursday; before Tuesday, Monday.
+    let thursday = friday.pred_opt().unwrap();
+    assert_eq!(
+        g.last_working_day_before(friday.succ_opt().unwrap()),
+        thursday
+    );
+    assert_eq!(
+        g.last_working_day_before(date().succ_opt().unwrap()),
+        date()
+    );
     // Another weekend can be configured.
     let sunday_off = FactoryDay::new(SimulatorConfig {
         weekly_off_days: vec![chrono::Weekday::Sun],
@@ -256,7 +266,9 @@ async fn a_fetch_without_cursor_can_read_the_shifts_since_yesterday() {
     let now = TZ.with_ymd_and_hms(2026, 1, 6, 23, 0, 0).unwrap().to_utc();
     let midnight = TZ.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap().to_utc();
     let mut sim = SimulatorAdapter::starting_at(
-        machine(serde_json::json!({"seed": 9, "employees": 60, "history_from_yesterday": true})),
+        machine(
+            serde_json::json!({"seed": 9, "employees": 60, "history_from_last_working_day": true}),
+        ),
         now,
     )
     .unwrap();

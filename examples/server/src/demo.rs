@@ -16,9 +16,9 @@
 //!   `SIM-001`, a simulated machine, is the sewing floor of the others, the night crew among
 //!   them (exactly the `NIGHT` employees work nights there).
 //!
-//! Both backfill the shifts since yesterday's (from its local midnight, with whole nights: no
-//! check-out of the night before without its check-in) when the demo starts (the fake's stored
-//! log, the simulator's first fetch), so yesterday is a whole day; after that each punch arrives
+//! Both backfill the shifts since the last working day's (yesterday's, or Thursday's on a
+//! Saturday; whole nights: no check-out of the night before without its check-in) when the demo
+//! starts (the fake's stored log, the simulator's first fetch), so that day is a whole day; after that each punch arrives
 //! when the clock reaches it (the fake pushes it live, the simulator streams it). The clock is
 //! injected ([`Demo::start_at`]), so a test starting the demo at a fixed time sees fixed days.
 
@@ -202,7 +202,7 @@ pub fn gate_days() -> FactoryDay {
 }
 
 /// The simulated floor machine's config: the users after the gate's, the night crew working
-/// nights, its first fetch reading the shifts since yesterday's.
+/// nights, its first fetch reading the shifts since the last working day's.
 fn floor_config() -> serde_json::Value {
     let night: Vec<u32> = (1..=DEMO_EMPLOYEES).filter(|&i| on_night_crew(i)).collect();
     serde_json::json!({
@@ -210,7 +210,7 @@ fn floor_config() -> serde_json::Value {
         "employees": DEMO_EMPLOYEES - GATE_USERS,
         "first_user_id": GATE_USERS + 1,
         "night_users": night,
-        "history_from_yesterday": true,
+        "history_from_last_working_day": true,
     })
 }
 
@@ -228,12 +228,12 @@ fn zk_fields(scan: &ScanData, tz: Tz) -> (u32, chrono::NaiveDateTime, u8, u8) {
     (user, local, punch, verify)
 }
 
-/// The gate's stored log at `now`: the punches of its shifts from yesterday's on.
+/// The gate's stored log at `now`: the punches of its shifts from the last working day's on.
 fn gate_log(tz: Tz, now: DateTime<Utc>) -> Result<Vec<AttendanceRecord>> {
     let machine = MachineId::parse(GATE)?;
-    let today = now.with_timezone(&tz).date_naive();
-    gate_days()
-        .shifts_since(&machine, tz, today.pred_opt().unwrap_or(today), now)
+    let days = gate_days();
+    let first = days.last_working_day_before(now.with_timezone(&tz).date_naive());
+    days.shifts_since(&machine, tz, first, now)
         .iter()
         .map(|scan| {
             let (user, local, punch_state, verify_type) = zk_fields(scan, tz);
@@ -423,8 +423,8 @@ impl Demo {
         let now = clock.now();
         let seeded = seed(state, now).await?;
         let tz = state.store.settings().await?.time_zone;
-        // The gate's stored log: its punches since yesterday's midnight, read through the real
-        // ZKTeco adapter; its enrolled users are the gate's (PINs 1, 2, …).
+        // The gate's stored log: the punches of its shifts since the last working day's, read
+        // through the real ZKTeco adapter; its enrolled users are the gate's (PINs 1, 2, …).
         let config = FakeConfig {
             serial: "ZKDEMO0000001".into(),
             log: Some(gate_log(tz, now)?),
@@ -490,7 +490,7 @@ impl Demo {
             ));
         }
         out.push_str(&format!(
-            "Demo machines: {GATE} (fake ZKTeco at {}, the day workers' gate) and {FLOOR} (simulated floor with the night crew); both play factory days from yesterday's shifts on, then each punch as the clock reaches it.\n",
+            "Demo machines: {GATE} (fake ZKTeco at {}, the day workers' gate) and {FLOOR} (simulated floor with the night crew); both play factory days from the last working day's shifts on, then each punch as the clock reaches it.\n",
             self.fake_addr
         ));
         out
