@@ -26,14 +26,8 @@ pub struct DocumentRow {
 impl DocumentRow {
     /// The row of `file`; [`StoreError::Invalid`] if its size is not the length of its bytes.
     pub fn new(file: LeaveDocumentFile) -> StoreResult<Self> {
-        if !file.size_matches() {
-            return Err(StoreError::Invalid(format!(
-                "document {} says {} bytes but has {}",
-                file.document.id,
-                file.document.size,
-                file.bytes.len()
-            )));
-        }
+        file.check_size()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         Ok(Self {
             id: file.document.id.as_str().to_owned(),
             request: file.document.request.as_str().to_owned(),
@@ -69,18 +63,12 @@ pub fn decode_file(data: &str, content: Vec<u8>) -> StoreResult<LeaveDocumentFil
         document,
         bytes: content,
     };
-    if file.size_matches() {
-        Ok(file)
-    } else {
-        Err(StoreError::Backend {
-            message: format!(
-                "stored document {} says {} bytes but has {}",
-                file.document.id,
-                file.document.size,
-                file.bytes.len()
-            ),
-            source: None,
-        })
+    match file.check_size() {
+        Ok(()) => Ok(file),
+        Err(e) => Err(StoreError::Backend {
+            message: "a stored leave document does not validate".into(),
+            source: Some(Box::new(e)),
+        }),
     }
 }
 

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::LeaveRequestId;
-use crate::employee::text_newtype;
+use crate::employee::{id_chars, text_newtype};
+use crate::error::ValidationError;
 
 text_newtype!(
     /// A leave document's id, given by whoever stores it (a UUID, a sequence number); unique
@@ -13,12 +14,7 @@ text_newtype!(
     LeaveDocumentId,
     "document_id",
     64,
-    |text| {
-        (!text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .then_some("may hold only ASCII letters, digits, '-' and '_'")
-    }
+    id_chars
 );
 
 /// A document attached to a leave request, without its bytes.
@@ -50,9 +46,23 @@ pub struct LeaveDocumentFile {
 }
 
 impl LeaveDocumentFile {
-    /// Whether `document.size` is the length of `bytes`, as a store requires before storing it.
-    pub fn size_matches(&self) -> bool {
-        u64::try_from(self.bytes.len()).is_ok_and(|len| len == self.document.size)
+    /// Checks that `document.size` is the length of `bytes`, as a store requires before storing
+    /// the file; a [`ValidationError`] naming both when it is not.
+    pub fn check_size(&self) -> Result<(), ValidationError> {
+        if u64::try_from(self.bytes.len()).is_ok_and(|len| len == self.document.size) {
+            Ok(())
+        } else {
+            Err(ValidationError::Invalid {
+                field: "size",
+                reason: "must be the number of bytes of the file",
+                value: format!(
+                    "{} for document {} of {} bytes",
+                    self.document.size,
+                    self.document.id,
+                    self.bytes.len()
+                ),
+            })
+        }
     }
 }
 
@@ -88,12 +98,18 @@ mod tests {
             },
             bytes: vec![0, 1, 2],
         };
-        assert!(file.size_matches());
+        assert!(file.check_size().is_ok());
         assert!(
             format!("{file:?}").contains("3 bytes"),
             "the bytes are summarised"
         );
         file.bytes.push(3);
-        assert!(!file.size_matches());
+        let refused = file.check_size().map_err(|e| e.to_string());
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("3 for document D1 of 4 bytes")),
+            "{refused:?}"
+        );
     }
 }

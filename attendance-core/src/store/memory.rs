@@ -606,14 +606,8 @@ impl LeaveDocumentStore for MemoryStore {
         file: LeaveDocumentFile,
         max_per_request: u32,
     ) -> StoreResult<()> {
-        if !file.size_matches() {
-            return Err(StoreError::Invalid(format!(
-                "document {} says {} bytes but has {}",
-                file.document.id,
-                file.document.size,
-                file.bytes.len()
-            )));
-        }
+        file.check_size()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut inner = self.lock()?;
         let request = file.document.request.clone();
         if !inner.requests.contains_key(&request) {

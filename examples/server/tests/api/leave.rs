@@ -694,6 +694,11 @@ async fn upload(
     .await
 }
 
+async fn download(app: &TestApp, token: &str, id: &str, doc_id: &str) -> reqwest::Response {
+    let path = format!("{REQUESTS}{id}/documents/{doc_id}");
+    app.call(Method::GET, &path, token, None).await
+}
+
 #[tokio::test]
 async fn documents_attach_to_a_request_with_its_access() {
     let app = spawn_app().await;
@@ -741,14 +746,7 @@ async fn documents_attach_to_a_request_with_its_access() {
         assert_eq!(list["count"], 2);
         assert_eq!(list["results"][0]["id"], doc_id);
     }
-    let download = app
-        .call(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents/{doc_id}"),
-            &hr,
-            None,
-        )
-        .await;
+    let download = download(&app, &hr, id, doc_id).await;
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "application/pdf");
     assert_eq!(
@@ -919,14 +917,7 @@ async fn a_document_outlives_a_restart_on_the_same_sqlite_file() {
         "the same document, listed as uploaded"
     );
     let doc_id = uploaded["id"].as_str().unwrap();
-    let download = app
-        .call(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents/{doc_id}"),
-            &root,
-            None,
-        )
-        .await;
+    let download = download(&app, &root, &id, doc_id).await;
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "application/pdf");
     let bytes = download.bytes().await.unwrap();
