@@ -18,7 +18,7 @@ use crate::machines::spawn_machine_app;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, user: &str) -> Socket {
+pub async fn connect(app: &TestApp, user: &str) -> Socket {
     let token = app.token(user).await;
     let url = format!("{}/ws?token={token}", app.base.replace("http://", "ws://"));
     let (socket, response) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -42,7 +42,7 @@ async fn next_event(socket: &mut Socket, limit: Duration) -> Option<Value> {
 }
 
 /// Waits for an event of `kind` about `employee` (any employee when `None`).
-async fn wait_for(
+pub async fn wait_for(
     socket: &mut Socket,
     kind: &str,
     employee: Option<&str>,
