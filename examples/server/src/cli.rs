@@ -130,12 +130,19 @@ pub fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let server = Server::start(&cli).await?;
-        println!("{}", server.banner());
+        say(&server.banner());
         let _ = tokio::signal::ctrl_c().await;
-        println!("shutting down: stopping machines, draining the engine …");
+        say("shutting down: stopping machines, draining the engine …\n");
         server.stop().await;
         Ok(())
     })
+}
+
+/// Writes `text` to stdout in one piece; a closed stdout is no reason to stop the server.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The store for `config`: with no `--database-url`, the embedded SQLite store in

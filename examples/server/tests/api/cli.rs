@@ -44,22 +44,25 @@ pub fn binary() -> std::process::Command {
     command
 }
 
-/// The URL the child prints once it listens; panics if it ends or takes over 30 s.
+/// The URL the child prints once it listens; panics if it ends or takes over 30 s. The rest of
+/// its output is read (and dropped) until it ends, so its writes never meet a closed pipe.
 pub async fn listening_url(child: &mut Running) -> String {
     let stdout = child.0.stdout.take().unwrap();
-    let reader = tokio::task::spawn_blocking(move || {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines() {
-            let line = line.ok()?;
-            if let Some(url) = line.strip_prefix("attendance-server listening on ") {
-                return Some(url.trim().to_owned());
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("attendance-server listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(url.trim().to_owned());
             }
         }
-        None
     });
-    tokio::time::timeout(Duration::from_secs(30), reader)
+    tokio::time::timeout(Duration::from_secs(30), rx)
         .await
         .expect("the server did not start within 30 s")
-        .unwrap()
         .expect("the server ended before listening")
 }
 

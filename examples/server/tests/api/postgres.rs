@@ -5,17 +5,14 @@
 //! cannot be reached fails the test (the store crate's helper, shared through `pg_common`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use attendance_adapters::zk::codec::{RealtimeAttendance, encode_timehex};
-use attendance_adapters::zk::fake::{FakeConfig, FakeDevice};
 use attendance_core::access::Role;
 use attendance_core::employee::{DeviceUserId, EmployeeCode};
 use attendance_core::leave::RequestStatus;
 use attendance_core::scan::MachineId;
 use attendance_core::status::AttendanceStatus;
-use attendance_core::store::{Store, UserAccount};
-use attendance_server::auth::hash_password;
+use attendance_core::store::Store;
 use attendance_server::cli::{Cli, Server};
 use attendance_store_postgres::{PgOptions, PgStore};
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -23,9 +20,9 @@ use clap::Parser;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp, create_accounts};
 use crate::pg_common;
-use crate::realtime::{connect, wait_for};
+use crate::realtime::{connect, punch_now, spawn_zk_fake, wait_for, wait_live, zk_machine};
 
 /// A Sunday, a working day with the default settings.
 const WORKED: &str = "2026-11-22";
@@ -103,25 +100,15 @@ async fn the_server_runs_end_to_end_on_postgres_and_keeps_its_data() {
     }
     // Logins for HR, the head of Sewing (EMP101) and the worker (EMP100). The API has no user
     // routes yet, so they go through the server's own store.
-    let hash = hash_password(PASSWORD.into()).await.unwrap();
-    for (username, role, employee) in [
-        ("hr", Role::HrStaff, None),
-        ("head", Role::DepartmentHead, Some("EMP101")),
-        ("worker", Role::Employee, Some("EMP100")),
-    ] {
-        server
-            .state
-            .store
-            .create_account(&UserAccount {
-                username: username.into(),
-                password_hash: hash.clone(),
-                role,
-                employee: employee.map(|c| EmployeeCode::parse(c).unwrap()),
-                active: true,
-            })
-            .await
-            .unwrap();
-    }
+    create_accounts(
+        server.state.store.as_ref(),
+        &[
+            ("hr", Role::HrStaff, None),
+            ("head", Role::DepartmentHead, Some("EMP101")),
+            ("worker", Role::Employee, Some("EMP100")),
+        ],
+    )
+    .await;
     let [hr, head, worker] = app.tokens(["hr", "head", "worker"]).await;
 
     // Manual scans 08:00–17:30: with the defaults, on time, 8.25 h and 0.5 h of overtime.
@@ -195,50 +182,19 @@ async fn the_server_runs_end_to_end_on_postgres_and_keeps_its_data() {
 
     // A punch on a ZKTeco terminal (the fake, read through the real adapter) reaches HR's
     // WebSocket as `scan_received`.
-    let tz = chrono_tz::Asia::Dhaka;
-    let fake = FakeDevice::spawn_tcp(
-        FakeConfig {
-            records: 0,
-            clock: Utc::now().with_timezone(&tz).naive_local(),
-            ..FakeConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let fake = spawn_zk_fake().await;
     let mut socket = connect(&app, "hr").await;
     app.call_json(
         Method::POST,
         "/api/attendance/machines/",
         &hr,
-        Some(json!({
-            "machine_id": "ZK-PG",
-            "name": "Sewing gate",
-            "machine_type": "zkteco",
-            "ip_address": "127.0.0.1",
-            "port": fake.local_addr().port(),
-            "time_zone": "Asia/Dhaka",
-            "config": {"timeout_ms": 2000}
-        })),
+        Some(zk_machine("ZK-PG", &fake)),
         201,
     )
     .await;
-    let machine = MachineId::parse("ZK-PG").unwrap();
-    let runtime = server.state.machines.clone().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !runtime.health_of(&machine).is_some_and(|h| h.live) {
-        assert!(Instant::now() < deadline, "the machine never went live");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let punched = Utc::now().with_timezone(&tz).naive_local();
-    assert!(
-        fake.push_event(RealtimeAttendance {
-            user_id: "100".into(),
-            verify_type: 1,
-            punch_state: 0,
-            time: encode_timehex(punched).unwrap(),
-        }) >= 1
-    );
+    wait_live(server.state.machines.as_ref().unwrap(), "ZK-PG").await;
+    // EMP100 is enrolled as device user 100.
+    punch_now(&fake, "100");
     let limit = Duration::from_secs(10);
     let scan = wait_for(&mut socket, "scan_received", Some("EMP100"), limit)
         .await
@@ -295,7 +251,12 @@ async fn the_server_runs_end_to_end_on_postgres_and_keeps_its_data() {
         .unwrap();
     let machines: Vec<&str> = scans.iter().map(|s| s.machine_id.as_str()).collect();
     assert_eq!(machines, ["MANUAL", "MANUAL", "ZK-PG"], "{scans:?}");
-    assert!(reopened.machine(&machine).await.is_ok());
+    assert!(
+        reopened
+            .machine(&MachineId::parse("ZK-PG").unwrap())
+            .await
+            .is_ok()
+    );
     let live = reopened.record(&emp100, live_date).await.unwrap().unwrap();
     assert!(live.check_in.is_some());
     drop(reopened);
