@@ -138,10 +138,15 @@ impl TestApp {
 
     /// Logs in and returns the bearer token.
     pub async fn token(&self, username: &str) -> String {
+        self.token_with(username, PASSWORD).await
+    }
+
+    /// Logs `username` in with `password` (asserting 200) and returns the access token.
+    pub async fn token_with(&self, username: &str, password: &str) -> String {
         let response = self
             .client
             .post(self.url("/api/auth/login"))
-            .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+            .json(&serde_json::json!({"username": username, "password": password}))
             .send()
             .await
             .unwrap();
