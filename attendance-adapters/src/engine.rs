@@ -554,6 +554,9 @@ impl Ingest {
             .fetch_add(report.duplicates as u64, Ordering::Relaxed);
         c.records_recomputed
             .fetch_add(report.records.len() as u64, Ordering::Relaxed);
+        for (employee, shift) in &report.unknown_shifts {
+            tracing::warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
+        }
         for scan in &report.inserted {
             let employee = report.employees.get(&scan.device_user_id);
             let _ = self.events.send(Published {

@@ -5,21 +5,27 @@
 //! for: every (date, user) pair has its own random stream derived from the seed. A day shift
 //! worker arrives around the shift start (most a few minutes early, a late tail of up to 75
 //! minutes), sometimes taps twice, leaves around the shift end or stays for overtime (some past
-//! 19:00), sometimes forgets to check out, and is sometimes absent. A configurable share of the
-//! users work nights (20:00–05:00 by default), checking out on the next date.
+//! 19:00), sometimes forgets to check out, and is sometimes absent. Nobody's shift starts on
+//! a weekly off day (Friday by default, Bangladesh's weekend). Some users work nights
+//! (20:00–05:00 by default), checking out on the next date: either exactly the users listed in
+//! `night_users` (to match the employees a site has on its night shift), or a configurable share.
 //!
 //! As an adapter, the simulator has its own clock: it starts at the configured `start` (or the
-//! real time when the adapter is created) and runs `speed_up` times faster than real time.
-//! A fetch returns everything generated up to that clock (the cursor is the last instant
-//! covered, `sim1:<RFC 3339>`); live scans are emitted as the simulated clock reaches them.
+//! time given to [`SimulatorAdapter::starting_at`], or the real time when the adapter is
+//! created) and runs `speed_up` times faster than real time. A fetch returns everything
+//! generated up to that clock (the cursor is the last instant covered, `sim1:<RFC 3339>`);
+//! without a cursor it reaches back `history_hours`, or with `history_from_last_working_day`
+//! it reads the shifts that started on the last working day before today or later (usually
+//! yesterday; whole nights). Live scans are emitted as the simulated clock reaches them.
 //!
 //! Configuration (every field optional):
 //!
 //! ```json
 //! { "seed": 7, "employees": 50, "first_user_id": 1, "shift_start": "08:00", "shift_end": "17:00",
 //!   "night_shift_start": "20:00", "night_shift_end": "05:00", "night_worker_percent": 8,
+//!   "night_users": [45, 46, 47], "weekly_off_days": ["Fri"],
 //!   "speed_up": 60.0, "start": "2026-01-05T07:30:00", "history_hours": 24,
-//!   "scans_per_minute": null }
+//!   "history_from_last_working_day": false, "scans_per_minute": null }
 //! ```
 //!
 //! With `scans_per_minute` set, the generator leaves factory days aside and produces a steady
@@ -35,7 +41,7 @@ use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
 use attendance_core::store::MachineCursor;
 use attendance_core::time::local_to_utc;
 use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, Utc,
+    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
@@ -129,8 +135,12 @@ pub struct SimulatorConfig {
     /// Night shift end, on the next date (default 05:00).
     #[serde(deserialize_with = "parse_clock")]
     pub night_shift_end: NaiveTime,
-    /// Share of users on the night shift, in percent (default 8).
+    /// Share of users on the night shift, in percent (default 8), when `night_users` is not set.
     pub night_worker_percent: u8,
+    /// When set, exactly these device user ids work the night shift (the share is ignored).
+    pub night_users: Option<Vec<u32>>,
+    /// No shift starts on these days (default Friday).
+    pub weekly_off_days: Vec<Weekday>,
     /// How much faster than real time the simulated clock runs (default 1.0).
     pub speed_up: f64,
     /// The local time the simulated clock starts at (default: the real time at creation).
@@ -138,6 +148,11 @@ pub struct SimulatorConfig {
     pub start: Option<NaiveDateTime>,
     /// How far back a fetch without cursor reaches, in hours (default 24, at most 744).
     pub history_hours: u32,
+    /// A fetch without cursor reads the shifts that started on the last working day before
+    /// today (local date; yesterday unless it was a weekly off day) or later instead (default
+    /// false): a demo started at any hour shows a whole working day and today so far, and no
+    /// night's check-out without its check-in.
+    pub history_from_last_working_day: bool,
     /// Instead of factory days, a steady stream of this many scans per simulated minute from
     /// random users (for demos at any hour and load tests); at most 10,000.
     pub scans_per_minute: Option<f64>,
@@ -154,9 +169,12 @@ impl Default for SimulatorConfig {
             night_shift_start: hm(20, 0),
             night_shift_end: hm(5, 0),
             night_worker_percent: 8,
+            night_users: None,
+            weekly_off_days: vec![Weekday::Fri],
             speed_up: 1.0,
             start: None,
             history_hours: 24,
+            history_from_last_working_day: false,
             scans_per_minute: None,
         }
     }
@@ -237,18 +255,25 @@ impl FactoryDay {
         &self.config
     }
 
-    fn is_night_worker(&self, user: u32) -> bool {
+    /// Whether `user` works the night shift.
+    pub fn is_night_worker(&self, user: u32) -> bool {
+        if let Some(night) = &self.config.night_users {
+            return night.contains(&user);
+        }
         let mut rng =
             SplitMix::new(self.config.seed ^ u64::from(user).wrapping_mul(0xA24B_AED4_963E_E407));
         rng.next_u64();
         rng.unit() * 100.0 < f64::from(self.config.night_worker_percent)
     }
 
-    /// The punches of the shifts that start on `date`, sorted by time then user. Night shifts
-    /// end on the next date.
+    /// The punches of the shifts that start on `date`, sorted by time then user (none on a
+    /// weekly off day). Night shifts end on the next date.
     pub fn shifts_starting(&self, date: NaiveDate) -> Vec<SimPunch> {
         let c = &self.config;
         let mut out = Vec::new();
+        if c.weekly_off_days.contains(&date.weekday()) {
+            return out;
+        }
         for i in 0..c.employees {
             let user = c.first_user_id.saturating_add(i);
             let night = self.is_night_worker(user);
@@ -342,13 +367,53 @@ impl FactoryDay {
         // Shifts that start the day before may end inside the range (night shifts); a day of
         // margin on both sides covers every zone offset.
         let first = from.with_timezone(&tz).date_naive() - TimeDelta::days(2);
+        self.scans_of_shifts(machine, tz, first, to, |at| at > from)
+    }
+
+    /// The last date before `date` that is not a weekly off day (at most a week back; `date`
+    /// itself when every day is off).
+    pub fn last_working_day_before(&self, date: NaiveDate) -> NaiveDate {
+        date.pred_opt()
+            .into_iter()
+            .flat_map(|d| d.iter_days().rev().take(7))
+            .find(|d| !self.config.weekly_off_days.contains(&d.weekday()))
+            .unwrap_or(date)
+    }
+
+    /// The scans up to `to` of the shifts that start on `first` or later, in time order: a
+    /// backfill of whole shifts (no night's check-out without its check-in). In the steady
+    /// mode, the scans from `first`'s local midnight.
+    pub fn shifts_since(
+        &self,
+        machine: &MachineId,
+        tz: Tz,
+        first: NaiveDate,
+        to: DateTime<Utc>,
+    ) -> Vec<ScanData> {
+        if self.config.scans_per_minute.is_some() {
+            let from = local_to_utc(tz, first.and_time(NaiveTime::MIN)) - TimeDelta::nanoseconds(1);
+            return self.scans_between(machine, tz, from, to);
+        }
+        self.scans_of_shifts(machine, tz, first, to, |_| true)
+    }
+
+    /// The scans up to `to` that `keep` accepts, of the shifts starting from `first` to the day
+    /// after `to`'s local date, in time order.
+    fn scans_of_shifts(
+        &self,
+        machine: &MachineId,
+        tz: Tz,
+        first: NaiveDate,
+        to: DateTime<Utc>,
+        keep: impl Fn(DateTime<Utc>) -> bool,
+    ) -> Vec<ScanData> {
         let last = to.with_timezone(&tz).date_naive() + TimeDelta::days(1);
         let mut out = Vec::new();
         let mut date = first;
         while date <= last {
             for p in self.shifts_starting(date) {
                 let at = local_to_utc(tz, p.local);
-                if at > from && at <= to {
+                if at <= to && keep(at) {
                     out.push((at, p));
                 }
             }
@@ -498,8 +563,19 @@ pub struct SimulatorAdapter {
 
 impl SimulatorAdapter {
     /// An adapter for `machine` (type `simulated`); [`AdapterError::Config`] when the config
-    /// does not parse or is out of range. The simulated clock starts now.
+    /// does not parse or is out of range. The simulated clock starts at the config's `start`,
+    /// else now.
     pub fn new(machine: Machine) -> Result<Self, AdapterError> {
+        Self::build(machine, None)
+    }
+
+    /// Like [`Self::new`], with the simulated clock starting at `now` unless the config names
+    /// a `start` (a host that injects its clock, a deterministic test).
+    pub fn starting_at(machine: Machine, now: DateTime<Utc>) -> Result<Self, AdapterError> {
+        Self::build(machine, Some(now))
+    }
+
+    fn build(machine: Machine, now: Option<DateTime<Utc>>) -> Result<Self, AdapterError> {
         if machine.machine_type != MachineType::Simulated {
             return Err(AdapterError::Config {
                 machine_type: machine.machine_type,
@@ -510,7 +586,7 @@ impl SimulatorAdapter {
         config.validate(machine.machine_type)?;
         let origin_sim = match config.start {
             Some(local) => local_to_utc(machine.time_zone, local),
-            None => Utc::now(),
+            None => now.unwrap_or_else(Utc::now),
         };
         let clock = SimClock {
             origin_real: tokio::time::Instant::now(),
@@ -582,24 +658,30 @@ impl BaseMachineAdapter for SimulatorAdapter {
             return Err(self.not_connected());
         }
         let to = self.clock.now();
-        let history = TimeDelta::hours(i64::from(self.generator.config.history_hours));
         let floor = to - TimeDelta::days(31);
         let from = match since.and_then(parse_sim_cursor) {
-            Some(t) if t <= to => t.max(floor),
+            Some(t) if t <= to => Some(t.max(floor)),
             Some(t) => {
                 // A cursor ahead of the simulated clock (a restarted demo with an earlier
                 // `start`): like a cleared log, read the history again rather than wait.
                 tracing::warn!(cursor = %t, now = %to, "simulator cursor is ahead of its clock; reading history again");
-                to - history
+                None
             }
-            None => to - history,
+            None => None,
         };
-        let scans = self.generator.scans_between(
-            &self.machine.machine_id,
-            self.machine.time_zone,
-            from,
-            to,
-        );
+        let (machine, tz) = (&self.machine.machine_id, self.machine.time_zone);
+        let scans = match from {
+            Some(from) => self.generator.scans_between(machine, tz, from, to),
+            None if self.generator.config.history_from_last_working_day => {
+                let today = to.with_timezone(&tz).date_naive();
+                let first = self.generator.last_working_day_before(today);
+                self.generator.shifts_since(machine, tz, first, to)
+            }
+            None => {
+                let hours = TimeDelta::hours(i64::from(self.generator.config.history_hours));
+                self.generator.scans_between(machine, tz, to - hours, to)
+            }
+        };
         self.last_fetch = Some(to);
         Ok(Fetch {
             scans,

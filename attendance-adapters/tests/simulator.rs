@@ -208,3 +208,94 @@ fn the_steady_mode_holds_its_rate_deterministically() {
     split.extend(g.scans_between(&id, TZ, mid, to));
     assert_eq!(split, scans);
 }
+
+#[test]
+fn fridays_are_off_and_the_night_crew_is_exactly_the_listed_users() {
+    let night_users: Vec<u32> = (31..=36).collect();
+    let g = FactoryDay::new(SimulatorConfig {
+        night_users: Some(night_users.clone()),
+        ..config(4, 40)
+    });
+    // 2026-01-09 is a Friday: no shift starts; Thursday's night crew still leaves on Friday.
+    let friday = NaiveDate::from_ymd_opt(2026, 1, 9).unwrap();
+    assert!(g.shifts_starting(friday).is_empty());
+    let thursday = g.shifts_starting(friday.pred_opt().unwrap());
+    assert!(
+        thursday
+            .iter()
+            .any(|p| p.night && p.kind == PunchKind::Departure && p.local.date() == friday)
+    );
+    let monday = g.shifts_starting(date());
+    let mut night: Vec<u32> = monday.iter().filter(|p| p.night).map(|p| p.user).collect();
+    night.sort_unstable();
+    night.dedup();
+    // Everyone listed who came works nights, and nobody else does.
+    assert!(night.iter().all(|u| night_users.contains(u)), "{night:?}");
+    assert!(night.len() >= 4, "{night:?}");
+    assert!(
+        monday
+            .iter()
+            .all(|p| p.night == night_users.contains(&p.user))
+    );
+    // The last working day before Saturday is Thursday; before Tuesday, Monday.
+    let thursday = friday.pred_opt().unwrap();
+    assert_eq!(
+        g.last_working_day_before(friday.succ_opt().unwrap()),
+        thursday
+    );
+    assert_eq!(
+        g.last_working_day_before(date().succ_opt().unwrap()),
+        date()
+    );
+    // Another weekend can be configured.
+    let sunday_off = FactoryDay::new(SimulatorConfig {
+        weekly_off_days: vec![chrono::Weekday::Sun],
+        ..config(4, 40)
+    });
+    assert!(!sunday_off.shifts_starting(friday).is_empty());
+    assert!(
+        sunday_off
+            .shifts_starting(NaiveDate::from_ymd_opt(2026, 1, 11).unwrap())
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_fetch_without_cursor_can_read_the_shifts_since_yesterday() {
+    // The clock injected: Tuesday 2026-01-06 at 23:00 in Dhaka.
+    let now = TZ.with_ymd_and_hms(2026, 1, 6, 23, 0, 0).unwrap().to_utc();
+    let midnight = TZ.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap().to_utc();
+    let mut sim = SimulatorAdapter::starting_at(
+        machine(
+            serde_json::json!({"seed": 9, "employees": 60, "history_from_last_working_day": true}),
+        ),
+        now,
+    )
+    .unwrap();
+    sim.connect().await.unwrap();
+    let fetched = sim.fetch_scans(None).await.unwrap();
+    let id = MachineId::parse("SIM-1").unwrap();
+    let generator = FactoryDay::new(SimulatorConfig {
+        seed: 9,
+        employees: 60,
+        ..SimulatorConfig::default()
+    });
+    let last = fetched.scans.last().unwrap().timestamp;
+    assert!(last <= now + TimeDelta::minutes(1) && last > now - TimeDelta::hours(6));
+    // Exactly the scans of the shifts from yesterday's on, up to the clock: yesterday from its
+    // first arrival, the night crew's last night whole, Sunday night's check-outs left out.
+    let expected = generator.shifts_since(&id, TZ, date(), last);
+    assert_eq!(fetched.scans, expected);
+    assert!(fetched.scans[0].timestamp >= midnight + TimeDelta::hours(6));
+    let everything = generator.scans_between(&id, TZ, midnight - TimeDelta::seconds(1), last);
+    let left_out: Vec<_> = everything
+        .iter()
+        .filter(|s| !expected.contains(s))
+        .collect();
+    assert!(!left_out.is_empty());
+    assert!(left_out.iter().all(|s| {
+        s.punch_state == attendance_core::scan::PunchState::CheckOut
+            && s.timestamp < midnight + TimeDelta::hours(12)
+    }));
+    assert_eq!(everything.len(), expected.len() + left_out.len());
+}

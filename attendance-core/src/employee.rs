@@ -61,6 +61,15 @@ fn code_chars(text: &str) -> Option<&'static str> {
     (!ok).then_some("may hold only ASCII letters, digits, '-', '_' and '.'")
 }
 
+/// The rule of ids a store or a caller makes up (UUIDs, sequence numbers): ASCII letters,
+/// digits, `-` and `_` only.
+pub(crate) fn id_chars(text: &str) -> Option<&'static str> {
+    (!text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then_some("may hold only ASCII letters, digits, '-' and '_'")
+}
+
 fn no_control(text: &str) -> Option<&'static str> {
     text.chars()
         .any(char::is_control)

@@ -84,7 +84,7 @@ pub mod prelude {
     pub use crate::overtime::{ClockOffset, OvertimeKind, OvertimePolicy, OvertimeTier};
     pub use crate::report::{DailySummary, Timesheet};
     pub use crate::scan::{MachineId, PunchState, ScanData, ScanType, VerifyMode};
-    pub use crate::settings::{AttendanceSettings, UnpaidBreak};
+    pub use crate::settings::{AttendanceSettings, UnknownShift, UnpaidBreak};
     pub use crate::shift::{Shift, ShiftAssignment, ShiftId, ShiftRoster};
     pub use crate::status::AttendanceStatus;
 }

@@ -24,7 +24,14 @@
 //! Leave and holiday changes recompute dates up to today (in the site's zone) only: later days
 //! have no scans and get their records when they come. Holiday changes look back at most
 //! [`HOLIDAY_LOOKBACK_DAYS`], so editing a recurring holiday does not rewrite years of closed
-//! payroll. Shifts come from the site's default shift (the store keeps no per-employee roster yet).
+//! payroll.
+//!
+//! Every employee is scored on their own regular shift (`Employee::shift`, looked up in the
+//! site's catalogue, [`AttendanceSettings::shifts`]; `None` is the default shift), on every path
+//! that builds a roster: a batch's work dates, recomputing, leave and holiday changes. A stored
+//! employee naming a shift the site no longer has is not an error (a batch must not fail for
+//! it): they are scored on the default shift and named in [`IngestReport::unknown_shifts`] for
+//! the caller to log. Dated shift assignments (rotations) are not stored yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -45,7 +52,7 @@ use crate::leave::{
 use crate::report::DailySummary;
 use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
-use crate::shift::ShiftRoster;
+use crate::shift::ShiftId;
 use crate::store::{
     DailyRecordStore, EmployeeStore, HolidayStore, LeaveAccount, LeaveChange, LeaveStore,
     ScanBatch, ScanStore, SettingsStore, Store, StoreError, StoredHoliday,
@@ -113,6 +120,9 @@ pub struct IngestReport {
     pub summaries: Vec<DailySummary>,
     /// The employees enrolled as the device users of the new scans.
     pub employees: BTreeMap<DeviceUserId, Employee>,
+    /// Employees of the batch whose regular shift the site does not have: they were scored on
+    /// the default shift.
+    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
 }
 
 /// What a holiday change did.
@@ -270,13 +280,18 @@ impl AttendanceService {
             by_user.entry(&scan.device_user_id).or_default().push(scan);
         }
         let site = self.site().await?;
-        let roster = ShiftRoster::fixed(&site.settings.default_shift);
-        let attributor = Attributor::new(&site.settings, &roster);
         for (user, scans) in by_user {
             let Some(employee) = self.employees.employee_by_device_user(user).await? else {
                 report.unknown_users.insert(user.clone());
                 continue;
             };
+            if let Err(unknown) = site.settings.regular_shift(employee.shift.as_ref()) {
+                report
+                    .unknown_shifts
+                    .insert(employee.employee_id.clone(), unknown.0);
+            }
+            let roster = site.settings.roster_of(&employee);
+            let attributor = Attributor::new(&site.settings, &roster);
             let dates: BTreeSet<NaiveDate> = scans
                 .iter()
                 .map(|s| attributor.work_date_of(s.timestamp))
@@ -317,7 +332,7 @@ impl AttendanceService {
         }
         let account = self.leave.leave_account(&employee.employee_id).await?;
         let leave = approved_leave_days(&account.requests);
-        let roster = ShiftRoster::fixed(&site.settings.default_shift);
+        let roster = site.settings.roster_of(employee);
         let attributor = Attributor::new(&site.settings, &roster);
         let mut records = Vec::new();
         for (from, to) in runs(dates) {
@@ -620,6 +635,7 @@ mod tests {
         ApprovalLevel, HalfDays, LeaveLedger, LedgerEntry, LedgerEntryKind, RequestStatus,
     };
     use crate::scan::{MachineId, PunchState, VerifyMode};
+    use crate::shift::Shift;
     use crate::status::AttendanceStatus;
     use crate::store::{
         IngestOutcome, LeaveAccount, MockDailyRecordStore, MockEmployeeStore, MockHolidayStore,
@@ -639,10 +655,19 @@ mod tests {
 
     impl Mocks {
         /// Default settings (Dhaka, 08:00–17:00, Friday off) and `holidays`.
-        fn with_site(mut self, holidays: Vec<StoredHoliday>) -> Self {
+        fn with_site(self, holidays: Vec<StoredHoliday>) -> Self {
+            self.with_settings(AttendanceSettings::default(), holidays)
+        }
+
+        /// `settings` and `holidays`.
+        fn with_settings(
+            mut self,
+            settings: AttendanceSettings,
+            holidays: Vec<StoredHoliday>,
+        ) -> Self {
             self.settings
                 .expect_settings()
-                .returning(|| Ok(AttendanceSettings::default()));
+                .returning(move || Ok(settings.clone()));
             self.holidays
                 .expect_list_holidays()
                 .returning(move || Ok(holidays.clone()));
@@ -779,6 +804,181 @@ mod tests {
         );
         assert_eq!(report.records.len(), 1);
         assert_eq!(report.records[0].employee_id.as_str(), "EMP001");
+    }
+
+    /// The default settings with a night shift, 20:00–05:00, in the catalogue.
+    fn with_night_shift() -> AttendanceSettings {
+        let mut settings = AttendanceSettings::default();
+        settings.shifts.push(
+            Shift::new(
+                ShiftId::parse("NIGHT").unwrap(),
+                "Night",
+                crate::shift::hm(20, 0),
+                crate::shift::hm(5, 0),
+            )
+            .unwrap(),
+        );
+        settings.validate().unwrap();
+        settings
+    }
+
+    fn on_shift(mut employee: Employee, shift: &str) -> Employee {
+        employee.shift = Some(ShiftId::parse(shift).unwrap());
+        employee
+    }
+
+    #[test]
+    fn each_employee_of_a_batch_is_scored_on_their_own_shift() {
+        let mut m = Mocks::default().with_settings(with_night_shift(), Vec::new());
+        let day = [local(23, 7, 55), local(23, 17, 10)];
+        let night = [local(23, 19, 55), local(24, 5, 3)];
+        let ghost = [local(23, 8, 5), local(23, 17, 0)];
+        let scans: Vec<ScanData> = (day.iter().map(|&t| scan("1", t)))
+            .chain(night.iter().map(|&t| scan("2", t)))
+            .chain(ghost.iter().map(|&t| scan("3", t)))
+            .collect();
+        let inserted = scans.clone();
+        m.scans.expect_record_scans().times(1).returning(move |_| {
+            Ok(IngestOutcome {
+                inserted: inserted.clone(),
+                duplicates: 0,
+            })
+        });
+        let staff = [
+            employee("EMP001", "1", true),
+            on_shift(employee("EMP002", "2", true), "NIGHT"),
+            on_shift(employee("EMP003", "3", true), "GHOST"),
+        ];
+        for e in staff.clone() {
+            m.employees
+                .expect_employee_by_device_user()
+                .with(eq(e.device_user_id.clone()))
+                .returning(move |_| Ok(Some(e.clone())));
+        }
+        m.leave
+            .expect_leave_account()
+            .times(3)
+            .returning(|code| Ok(empty_account(code.as_str(), 0)));
+        // The day worker and the unknown-shift one are read over the 23rd's day window only
+        // (before the 24th's 08:00 start); the night worker over the night of the 23rd, which
+        // holds the 05:03 check-out and ends before the 24th's 20:00 start.
+        for (user, times) in [("1", day), ("3", ghost)] {
+            let of_user: Vec<ScanData> = times.iter().map(|&t| scan(user, t)).collect();
+            m.scans
+                .expect_scans_of_user()
+                .times(1)
+                .withf(move |u, from, to| {
+                    u.as_str() == user
+                        && *from > local(22, 17, 0)
+                        && *from <= local(23, 7, 55)
+                        && *to > local(23, 17, 10)
+                        && *to <= local(24, 8, 0)
+                })
+                .returning(move |_, _, _| Ok(of_user.clone()));
+        }
+        let of_night: Vec<ScanData> = night.iter().map(|&t| scan("2", t)).collect();
+        m.scans
+            .expect_scans_of_user()
+            .times(1)
+            .withf(|u, from, to| {
+                u.as_str() == "2"
+                    && *from > local(23, 5, 0)
+                    && *from <= local(23, 19, 55)
+                    && *to > local(24, 5, 3)
+                    && *to <= local(24, 20, 0)
+            })
+            .returning(move |_, _, _| Ok(of_night.clone()));
+        m.records
+            .expect_upsert_records()
+            .times(3)
+            .withf(|records| records.len() == 1 && records[0].date == d(23))
+            .returning(|_| Ok(()));
+        let batch = ScanBatch {
+            machine_id: MachineId::parse("GATE-1").unwrap(),
+            scans,
+            cursor: None,
+        };
+        let report = block_on(m.service().record_scans(batch, now())).unwrap();
+        let got: Vec<(&str, NaiveDate, &str, &AttendanceStatus, i64)> = report
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.employee_id.as_str(),
+                    r.date,
+                    r.shift.as_str(),
+                    &r.status,
+                    r.late_minutes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("EMP001", d(23), "DAY", &AttendanceStatus::PresentOnTime, 0),
+                (
+                    "EMP002",
+                    d(23),
+                    "NIGHT",
+                    &AttendanceStatus::PresentOnTime,
+                    0
+                ),
+                (
+                    "EMP003",
+                    d(23),
+                    "DAY",
+                    &AttendanceStatus::PresentConsidered,
+                    5
+                ),
+            ]
+        );
+        let night_record = &report.records[1];
+        assert_eq!(night_record.check_in, Some(night[0]));
+        assert_eq!(night_record.check_out, Some(night[1]));
+        assert_eq!(
+            report.unknown_shifts,
+            BTreeMap::from([(
+                EmployeeCode::parse("EMP003").unwrap(),
+                ShiftId::parse("GHOST").unwrap()
+            )])
+        );
+    }
+
+    #[test]
+    fn a_night_workers_day_is_read_over_the_night_window() {
+        // 20:00–05:00 with the default margins (2 h early, 10 h late): the night of the 23rd
+        // opens where the night before's late margin ends (15:00) and closes at 15:00 the next
+        // day, which the early margin (18:00) does not cut shorter.
+        let mut m = Mocks::default().with_settings(with_night_shift(), Vec::new());
+        m.leave
+            .expect_leave_account()
+            .returning(|code| Ok(empty_account(code.as_str(), 0)));
+        m.scans
+            .expect_scans_of_user()
+            .with(
+                eq(DeviceUserId::parse("2").unwrap()),
+                eq(local(23, 15, 0)),
+                eq(local(24, 15, 0)),
+            )
+            .times(1)
+            .returning(|_, _, _| Ok(Vec::new()));
+        m.records
+            .expect_upsert_records()
+            .times(1)
+            .withf(|records| {
+                records.len() == 1
+                    && records[0].shift.as_str() == "NIGHT"
+                    && records[0].status == AttendanceStatus::Absent
+            })
+            .returning(|_| Ok(()));
+        let night_worker = on_shift(employee("EMP002", "2", true), "NIGHT");
+        let records = block_on(m.service().recompute(
+            &night_worker,
+            &BTreeSet::from([d(23)]),
+            now(),
+        ))
+        .unwrap();
+        assert_eq!(records.len(), 1);
     }
 
     #[test]

@@ -5,12 +5,20 @@ use chrono::Weekday;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::employee::LevelOfWork;
+use thiserror::Error;
+
+use crate::employee::{Employee, LevelOfWork};
 use crate::error::ValidationError;
 use crate::overtime::{
     ClockOffset, OvertimePolicy, OvertimeTier, default_worker_tiers, validate_tiers,
 };
-use crate::shift::Shift;
+use crate::shift::{Shift, ShiftId, ShiftRoster};
+
+/// An employee names a shift the site does not have (neither the default shift nor one of
+/// [`AttendanceSettings::shifts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the site has no shift {0:?}; add it to the settings' shifts or choose another")]
+pub struct UnknownShift(pub ShiftId);
 
 /// An unpaid break: worked time inside `[start, end)` on the work date is not paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +40,10 @@ pub struct AttendanceSettings {
     pub time_zone: Tz,
     /// The shift of employees with no shift of their own.
     pub default_shift: Shift,
+    /// The site's shift catalogue besides the default shift: the shifts an employee may name as
+    /// their regular shift (`Employee::shift`), each known by its id. Settings stored before the
+    /// catalogue existed load with it empty.
+    pub shifts: Vec<Shift>,
     /// How long before its shift starts a work date's window opens.
     pub early_margin_minutes: u32,
     /// How long after its shift ends a work date's window stays open (a checkout at 01:30 after a
@@ -74,6 +86,7 @@ impl Default for AttendanceSettings {
         Self {
             time_zone: chrono_tz::Asia::Dhaka,
             default_shift: Shift::default_day(),
+            shifts: Vec::new(),
             early_margin_minutes: 120,
             late_margin_minutes: 600,
             on_time_grace_minutes: 0,
@@ -134,10 +147,41 @@ impl AttendanceSettings {
             .unwrap_or(&self.unpaid_breaks)
     }
 
+    /// The site's shift `id`: the default shift or one of the catalogue; `None` when the site has
+    /// no such shift.
+    pub fn shift(&self, id: &ShiftId) -> Option<&Shift> {
+        if *id == self.default_shift.id {
+            return Some(&self.default_shift);
+        }
+        self.shifts.iter().find(|s| s.id == *id)
+    }
+
+    /// The regular shift of an employee whose shift is `id` (`None`: the default shift). Returns
+    /// [`UnknownShift`] when the site has no shift `id`.
+    pub fn regular_shift(&self, id: Option<&ShiftId>) -> Result<&Shift, UnknownShift> {
+        match id {
+            None => Ok(&self.default_shift),
+            Some(id) => self.shift(id).ok_or_else(|| UnknownShift(id.clone())),
+        }
+    }
+
+    /// The roster `employee` is scored on: their regular shift on every date. An employee naming
+    /// a shift the site does not have (the shift was removed from the catalogue after they were
+    /// given it) falls back to the default shift; the daily records then show the default
+    /// shift's id, and callers that want to report it check [`Self::regular_shift`].
+    pub fn roster_of(&self, employee: &Employee) -> ShiftRoster<'_> {
+        ShiftRoster::fixed(
+            self.regular_shift(employee.shift.as_ref())
+                .unwrap_or(&self.default_shift),
+        )
+    }
+
     /// Checks that the settings make sense together. Returns the first problem found: margins
     /// so wide that consecutive work dates could swallow each other (early margin at most 12 h,
     /// late margin at most 20 h), a considered window shorter than the on-time grace, unpaid
-    /// breaks that are reversed or overlap, overlapping overtime tiers, or rounding beyond a day.
+    /// breaks that are reversed or overlap, overlapping overtime tiers, rounding beyond a day,
+    /// an invalid shift (the default or any of the catalogue), or two different shifts with one
+    /// id (a catalogue entry may repeat the default shift only as it is).
     pub fn validate(&self) -> Result<(), ValidationError> {
         range(
             "early_margin_minutes",
@@ -174,7 +218,20 @@ impl AttendanceSettings {
         for policy in &self.overtime_policies {
             validate_tiers(&policy.tiers)?;
         }
-        validate_shift(&self.default_shift)
+        validate_shift(&self.default_shift)?;
+        for (i, shift) in self.shifts.iter().enumerate() {
+            validate_shift(shift)?;
+            let same_id = |other: &Shift| other.id == shift.id;
+            let clashes_default = same_id(&self.default_shift) && *shift != self.default_shift;
+            if clashes_default || self.shifts[..i].iter().any(same_id) {
+                return Err(ValidationError::Invalid {
+                    field: "shifts",
+                    reason: "must not hold two different shifts with one id",
+                    value: shift.id.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -272,5 +329,79 @@ mod tests {
         let mut s = AttendanceSettings::default();
         s.unpaid_breaks[1].start = "13:30".parse().unwrap();
         assert!(s.validate().is_err());
+    }
+
+    fn night() -> Shift {
+        Shift::new(
+            ShiftId::parse("NIGHT").unwrap(),
+            "Night",
+            crate::shift::hm(20, 0),
+            crate::shift::hm(5, 0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn settings_stored_before_the_shift_catalogue_still_load() {
+        let mut old = serde_json::to_value(AttendanceSettings::default()).unwrap();
+        old.as_object_mut().unwrap().remove("shifts").unwrap();
+        let loaded: AttendanceSettings = serde_json::from_value(old).unwrap();
+        assert!(loaded.shifts.is_empty());
+        assert_eq!(loaded, AttendanceSettings::default());
+    }
+
+    #[test]
+    fn the_catalogue_resolves_shift_ids_and_every_shift_is_validated() {
+        let mut s = AttendanceSettings::default();
+        s.shifts = vec![night()];
+        s.validate().unwrap();
+        let id = |t: &str| ShiftId::parse(t).unwrap();
+        assert_eq!(s.regular_shift(None).unwrap().id, id("DAY"));
+        assert_eq!(s.regular_shift(Some(&id("DAY"))).unwrap().id, id("DAY"));
+        assert_eq!(s.regular_shift(Some(&id("NIGHT"))).unwrap(), &night());
+        assert_eq!(
+            s.regular_shift(Some(&id("GHOST"))),
+            Err(UnknownShift(id("GHOST")))
+        );
+        // A catalogue shift of zero length, with overlapping breaks, or clashing ids is refused.
+        let mut bad = s.clone();
+        bad.shifts[0].end = bad.shifts[0].start;
+        assert!(bad.validate().is_err());
+        let mut bad = s.clone();
+        bad.shifts[0].unpaid_breaks = Some(vec![
+            UnpaidBreak {
+                name: "Meal".into(),
+                start: "00:00+1".parse().unwrap(),
+                end: "01:00+1".parse().unwrap(),
+            },
+            UnpaidBreak {
+                name: "Tea".into(),
+                start: "00:30+1".parse().unwrap(),
+                end: "00:45+1".parse().unwrap(),
+            },
+        ]);
+        assert!(bad.validate().is_err());
+        let mut bad = s.clone();
+        bad.shifts.push(Shift {
+            name: "Other night".into(),
+            ..night()
+        });
+        assert!(matches!(
+            bad.validate(),
+            Err(ValidationError::Invalid {
+                field: "shifts",
+                ..
+            })
+        ));
+        let mut bad = s.clone();
+        bad.shifts.push(Shift {
+            start: crate::shift::hm(9, 0),
+            ..Shift::default_day()
+        });
+        assert!(bad.validate().is_err());
+        // Repeating the default shift as it is does no harm.
+        let mut fine = s;
+        fine.shifts.push(Shift::default_day());
+        fine.validate().unwrap();
     }
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use attendance_core::prelude::*;
 use attendance_core::service::{AttendanceService, LeaveDecision, ServiceError};
+use attendance_core::store::SettingsStore;
 use attendance_core::store::block_on;
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, ScanBatch};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use proptest::prelude::*;
 
 fn d(day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
@@ -202,4 +204,78 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
             Some(AttendanceStatus::PresentOnTime)
         );
     });
+}
+
+/// The default settings with `NIGHT`, 20:00–05:00, in the shift catalogue.
+fn with_night_shift() -> AttendanceSettings {
+    let mut settings = AttendanceSettings::default();
+    let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+    settings
+        .shifts
+        .push(Shift::new(ShiftId::parse("NIGHT").unwrap(), "Night", at(20), at(5)).unwrap());
+    settings.validate().unwrap();
+    settings
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A night worker who arrives in the evening (18:00–23:59) and leaves the next morning
+    /// (02:00–09:59), whether both scans come in one batch or the check-out later in its own,
+    /// gets one record, on the evening's date, holding both.
+    #[test]
+    fn any_night_in_out_pair_lands_on_one_work_date(
+        day in 0u64..3650,
+        in_after_18 in 0i64..6 * 3600,
+        out_after_02 in 0i64..8 * 3600,
+        separate_batches in any::<bool>(),
+    ) {
+        let evening = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(day);
+        let settings = with_night_shift();
+        let tz = settings.time_zone;
+        let midnight = tz
+            .from_local_datetime(&evening.and_time(NaiveTime::MIN))
+            .unwrap()
+            .with_timezone(&Utc);
+        let check_in = midnight + TimeDelta::hours(18) + TimeDelta::seconds(in_after_18);
+        let check_out = midnight + TimeDelta::hours(26) + TimeDelta::seconds(out_after_02);
+        let now = check_out + TimeDelta::days(1);
+        let night_worker = Employee {
+            shift: Some(ShiftId::parse("NIGHT").unwrap()),
+            ..employee("EMP002", "2")
+        };
+        let records = block_on(async {
+            let store = Arc::new(MemoryStore::new());
+            store.put_settings(&settings).await.unwrap();
+            store.create_employee(&night_worker).await.unwrap();
+            let service = AttendanceService::new(store.clone());
+            let batch = |scans| ScanBatch {
+                machine_id: MachineId::parse("GATE-1").unwrap(),
+                scans,
+                cursor: None,
+            };
+            let pair = vec![scan("2", check_in), scan("2", check_out)];
+            let mut reported = Vec::new();
+            if separate_batches {
+                for one in pair {
+                    reported.extend(service.record_scans(batch(vec![one]), now).await.unwrap().records);
+                }
+            } else {
+                reported.extend(service.record_scans(batch(pair), now).await.unwrap().records);
+            }
+            let code = &night_worker.employee_id;
+            let mut stored = Vec::new();
+            for date in [evening.pred_opt().unwrap(), evening, evening.succ_opt().unwrap()] {
+                stored.push(store.record(code, date).await.unwrap());
+            }
+            (reported, stored)
+        });
+        let (reported, stored) = records;
+        prop_assert!(reported.iter().all(|r| r.date == evening), "{reported:?}");
+        prop_assert!(stored[0].is_none() && stored[2].is_none(), "{stored:?}");
+        let on = stored[1].clone().unwrap();
+        prop_assert_eq!(on.shift.as_str(), "NIGHT");
+        prop_assert_eq!(on.check_in, Some(check_in));
+        prop_assert_eq!(on.check_out, Some(check_out));
+    }
 }

@@ -53,7 +53,7 @@ use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{
     NewKeys, PreparedBatch, group_outcomes, only_outcome, prepare_group,
 };
-use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans};
+use attendance_store_sql::schema::{self, Backend, Scans};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::PostgresQueryBuilder;
 use sea_query_sqlx::SqlxBinder;
@@ -311,10 +311,7 @@ impl PgStore {
             .iter()
             .map(|row| get::<i64>(row, 0, what))
             .collect::<StoreResult<_>>()?;
-        for migration in MIGRATIONS {
-            if applied.contains(&migration.version) {
-                continue;
-            }
+        for migration in schema::pending_migrations(&applied) {
             for statement in (migration.statements)(Backend::Postgres) {
                 let sql = statement.render(PostgresQueryBuilder);
                 tx.execute(AssertSqlSafe(sql)).await.map_err(db(what))?;
@@ -1136,3 +1133,22 @@ fn unknown_account_employee(account: &UserAccount) -> StoreError {
             .unwrap_or_default()
     ))
 }
+
+impl PgStore {
+    /// Whether leave request `request` exists, locking its row `FOR UPDATE` until `tx` ends: a
+    /// racing upload to the same request waits here until this transaction commits, then counts
+    /// its document too.
+    async fn hold_request(
+        tx: &mut Transaction<'static, Postgres>,
+        request: &str,
+        what: &'static str,
+    ) -> StoreResult<bool> {
+        Ok(
+            fetch_optional(&mut **tx, &stmt::lock_leave_request(request), what)
+                .await?
+                .is_some(),
+        )
+    }
+}
+
+attendance_store_sql::leave_document_store!(PgStore, reader: pool);

@@ -10,6 +10,8 @@
 //! - [`codec`]: the conversions between domain values and column values (scans as plain columns,
 //!   the richer values as JSON text beside the columns the queries filter and sort on), and
 //!   decoding back from plain Rust values.
+//! - [`document`]: the store-independent half of the leave documents port: a document as its
+//!   row (size checked, metadata as JSON beside the bytes), back again, and the limit check.
 //! - [`error`]: the mapping of `sqlx` errors to [`StoreError`](attendance_core::store::StoreError)
 //!   (unique violation → `Conflict`, foreign-key or check violation → `Invalid`, no row →
 //!   `NotFound`, anything else → `Backend`), the same for both databases.
@@ -29,6 +31,7 @@
 //! ```
 
 pub mod codec;
+pub mod document;
 pub mod error;
 pub mod ingest;
 pub mod schema;

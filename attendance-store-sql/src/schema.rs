@@ -5,6 +5,8 @@
 //! (SQLite's default `BINARY`, PostgreSQL's `"C"`), so SQL orders them exactly as Rust's `Ord` on
 //! `String` does and both stores page identically to the in-memory reference store.
 
+use std::collections::HashSet;
+
 use sea_query::{
     ColumnDef, ForeignKey, ForeignKeyAction, Iden, Index, IndexCreateStatement, Table,
     TableCreateStatement,
@@ -205,6 +207,24 @@ pub enum LeaveLedger {
     Data,
 }
 
+/// Documents attached to leave requests; they go with their request.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum LeaveDocuments {
+    /// The table.
+    #[iden = "att_leave_documents"]
+    Table,
+    /// Insertion order: the order a request's documents are listed in.
+    Seq,
+    /// The document id (unique).
+    Id,
+    /// The request id (references the request, deleted with it).
+    Request,
+    /// The document's metadata as JSON.
+    Data,
+    /// The file's bytes (`BLOB` on SQLite, `bytea` on PostgreSQL).
+    Content,
+}
+
 /// Logins.
 #[derive(Debug, Clone, Copy, Iden)]
 pub enum UserAccounts {
@@ -267,7 +287,9 @@ pub struct Migration {
     pub statements: fn(Backend) -> Vec<SchemaStatement>,
 }
 
-/// Every migration, in order.
+/// Every migration, by version. A store applies the ones its database has not recorded, in
+/// version order ([`pending_migrations`]), so a database that has version 3 but not 2 (made by
+/// a build without 2) gets 2 on its next open.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -278,6 +300,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         description: "SQLite: scans keyed by UTC day first",
         statements: scans_by_day,
+    },
+    Migration {
+        version: 3,
+        description: "leave documents",
+        statements: leave_documents_schema,
     },
 ];
 
@@ -298,6 +325,20 @@ fn scans_by_day(backend: Backend) -> Vec<SchemaStatement> {
             SchemaStatement::Sql(r#"ALTER TABLE "att_scans_by_day" RENAME TO "att_scans""#),
         ],
     }
+}
+
+/// The migrations of [`MIGRATIONS`] whose version is not in `applied`, by version.
+pub fn pending_migrations(applied: &HashSet<i64>) -> Vec<&'static Migration> {
+    pending_in(MIGRATIONS, applied)
+}
+
+fn pending_in<'m>(migrations: &'m [Migration], applied: &HashSet<i64>) -> Vec<&'m Migration> {
+    let mut pending: Vec<&Migration> = migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    pending.sort_by_key(|m| m.version);
+    pending
 }
 
 /// The table that records applied migrations (created before any migration runs).
@@ -558,6 +599,43 @@ fn initial_schema(backend: Backend) -> Vec<SchemaStatement> {
     ]
 }
 
+/// Migration 3: leave documents, their bytes in the row, listed per request in insertion
+/// order.
+fn leave_documents_schema(backend: Backend) -> Vec<SchemaStatement> {
+    let documents = Table::create()
+        .table(LeaveDocuments::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(LeaveDocuments::Seq)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(key(backend, LeaveDocuments::Id).unique_key())
+        .col(key(backend, LeaveDocuments::Request))
+        .col(json(LeaveDocuments::Data))
+        .col(ColumnDef::new(LeaveDocuments::Content).blob().not_null())
+        .foreign_key(
+            ForeignKey::create()
+                .from(LeaveDocuments::Table, LeaveDocuments::Request)
+                .to(LeaveRequests::Table, LeaveRequests::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .to_owned();
+    let documents_by_request = Index::create()
+        .if_not_exists()
+        .name("att_leave_documents_request")
+        .table(LeaveDocuments::Table)
+        .col(LeaveDocuments::Request)
+        .col(LeaveDocuments::Seq)
+        .to_owned();
+    vec![
+        SchemaStatement::Table(Box::new(documents)),
+        SchemaStatement::Index(Box::new(documents_by_request)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,14 +654,59 @@ mod tests {
     }
 
     #[test]
-    fn versions_increase_from_one() {
-        for (i, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, i as i64 + 1, "{}", migration.description);
-        }
+    fn migration_2_is_sqlites_only() {
+        let two = MIGRATIONS.iter().find(|m| m.version == 2);
         assert!(
-            (MIGRATIONS[1].statements)(Backend::Postgres).is_empty(),
-            "migration 2 is SQLite's only"
+            two.is_some_and(|m| (m.statements)(Backend::Postgres).is_empty()
+                && !(m.statements)(Backend::Sqlite).is_empty()),
+            "migration 2 rebuilds SQLite's scans table only"
         );
+    }
+
+    #[test]
+    fn pending_migrations_come_by_version_skipping_the_applied() {
+        fn none(_: Backend) -> Vec<SchemaStatement> {
+            Vec::new()
+        }
+        let migration = |version| Migration {
+            version,
+            description: "",
+            statements: none,
+        };
+        let listed = [migration(1), migration(3), migration(2), migration(4)];
+        let versions = |applied: &[i64]| {
+            pending_in(&listed, &applied.iter().copied().collect())
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions(&[]), [1, 2, 3, 4]);
+        assert_eq!(versions(&[1, 3]), [2, 4], "a gap left by an older build");
+        assert_eq!(versions(&[1, 2, 3, 4]), Vec::<i64>::new());
+        let shipped: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        let mut sorted = shipped.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            shipped, sorted,
+            "MIGRATIONS are listed once each, by version"
+        );
+    }
+
+    #[test]
+    fn documents_are_blobs_on_sqlite_and_bytea_on_postgres_and_go_with_their_request() {
+        let sqlite = render(Backend::Sqlite).join("\n");
+        let pg = render(Backend::Postgres).join("\n");
+        for (sql, blob) in [
+            (&sqlite, r#""content" blob NOT NULL"#),
+            (&pg, r#""content" bytea NOT NULL"#),
+        ] {
+            assert!(sql.contains(blob), "{sql}");
+            assert!(
+                sql.contains(r#"FOREIGN KEY ("request") REFERENCES "att_leave_requests" ("id") ON DELETE CASCADE"#),
+                "{sql}"
+            );
+        }
     }
 
     #[test]

@@ -9,14 +9,15 @@ use attendance_core::scan::MachineId;
 use attendance_core::store::{LeaveRequestQuery, RecordOrder, RecordQuery, StoreResult};
 use chrono::NaiveDate;
 use sea_query::{
-    Asterisk, Condition, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, OnConflict,
-    Order, Query, SelectStatement, UpdateStatement,
+    Asterisk, Condition, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LockType,
+    OnConflict, Order, Query, SelectStatement, UpdateStatement,
 };
 
 use crate::codec::{ScanRow, enum_text, to_i64};
 use crate::schema::{
-    DailyRecords, Employees, Holidays, LeaveLedger, LeavePolicies, LeaveRequests, LeaveVersions,
-    MachineCursors, MachineStatuses, Machines, Scans, SchemaMigrations, Settings, UserAccounts,
+    DailyRecords, Employees, Holidays, LeaveDocuments, LeaveLedger, LeavePolicies, LeaveRequests,
+    LeaveVersions, MachineCursors, MachineStatuses, Machines, Scans, SchemaMigrations, Settings,
+    UserAccounts,
 };
 
 /// The columns an insert of scans writes, in [`ScanRow`] order.
@@ -894,6 +895,77 @@ pub fn count_leave_requests(query: &LeaveRequestQuery) -> StoreResult<SelectStat
     Ok(count_all(LeaveRequests::Table)
         .cond_where(request_filter(query)?)
         .to_owned())
+}
+
+// ---- leave documents ----
+
+/// `COUNT(*)` of leave requests with `id` (0 or 1).
+pub fn count_leave_request(id: &str) -> SelectStatement {
+    count_all(LeaveRequests::Table)
+        .and_where(Expr::col(LeaveRequests::Id).eq(id))
+        .to_owned()
+}
+
+/// PostgreSQL: locks the leave request `id` until the transaction ends, so adding documents to
+/// it runs one transaction at a time: `id` (no row if there is no such request).
+pub fn lock_leave_request(id: &str) -> SelectStatement {
+    Query::select()
+        .column(LeaveRequests::Id)
+        .from(LeaveRequests::Table)
+        .and_where(Expr::col(LeaveRequests::Id).eq(id))
+        .lock(LockType::Update)
+        .to_owned()
+}
+
+/// `COUNT(*)` of the documents of request `request`.
+pub fn count_documents_of(request: &str) -> SelectStatement {
+    count_all(LeaveDocuments::Table)
+        .and_where(Expr::col(LeaveDocuments::Request).eq(request))
+        .to_owned()
+}
+
+/// Inserts a document (id, request, metadata JSON, bytes).
+pub fn insert_leave_document(
+    id: &str,
+    request: &str,
+    data: String,
+    content: Vec<u8>,
+) -> InsertStatement {
+    Query::insert()
+        .into_table(LeaveDocuments::Table)
+        .columns([
+            LeaveDocuments::Id,
+            LeaveDocuments::Request,
+            LeaveDocuments::Data,
+            LeaveDocuments::Content,
+        ])
+        .values_panic([
+            text(id),
+            text(request),
+            Expr::value(data),
+            Expr::value(content),
+        ])
+        .to_owned()
+}
+
+/// The documents of `request` in the order they were attached: `data`.
+pub fn select_documents_of(request: &str) -> SelectStatement {
+    Query::select()
+        .column(LeaveDocuments::Data)
+        .from(LeaveDocuments::Table)
+        .and_where(Expr::col(LeaveDocuments::Request).eq(request))
+        .order_by(LeaveDocuments::Seq, Order::Asc)
+        .to_owned()
+}
+
+/// The document `id` of `request`: `data, content`.
+pub fn select_document(request: &str, id: &str) -> SelectStatement {
+    Query::select()
+        .columns([LeaveDocuments::Data, LeaveDocuments::Content])
+        .from(LeaveDocuments::Table)
+        .and_where(Expr::col(LeaveDocuments::Request).eq(request))
+        .and_where(Expr::col(LeaveDocuments::Id).eq(id))
+        .to_owned()
 }
 
 // ---- accounts ----

@@ -54,7 +54,7 @@ use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{
     NewKeys, PreparedBatch, group_outcomes, only_outcome, prepare_group,
 };
-use attendance_store_sql::schema::{self, Backend, MIGRATIONS, Scans};
+use attendance_store_sql::schema::{self, Backend, Scans};
 use attendance_store_sql::stmt::{self, RecordRow, RequestRow};
 use sea_query::SqliteQueryBuilder;
 use sea_query_sqlx::SqlxBinder;
@@ -349,10 +349,7 @@ impl SqliteStore {
             .iter()
             .map(|row| get::<i64>(row, 0, what))
             .collect::<StoreResult<_>>()?;
-        for migration in MIGRATIONS {
-            if applied.contains(&migration.version) {
-                continue;
-            }
+        for migration in schema::pending_migrations(&applied) {
             for statement in (migration.statements)(Backend::Sqlite) {
                 let sql = statement.render(SqliteQueryBuilder);
                 tx.execute(AssertSqlSafe(sql)).await.map_err(db(what))?;
@@ -1141,3 +1138,17 @@ fn unknown_account_employee(account: &UserAccount) -> StoreError {
             .unwrap_or_default()
     ))
 }
+
+impl SqliteStore {
+    /// Whether leave request `request` exists. No lock is needed: the one writer connection runs
+    /// write transactions one at a time, so a racing upload counts this one's document.
+    async fn hold_request(
+        tx: &mut Transaction<'static, Sqlite>,
+        request: &str,
+        what: &'static str,
+    ) -> StoreResult<bool> {
+        Ok(fetch_count(&mut **tx, &stmt::count_leave_request(request), what).await? > 0)
+    }
+}
+
+attendance_store_sql::leave_document_store!(SqliteStore, reader: reader);

@@ -57,8 +57,11 @@ pub struct FakeConfig {
     pub platform: String,
     /// Device name (`~DeviceName`).
     pub device_name: String,
-    /// Number of attendance records.
+    /// Number of attendance records (generated; see [`FakeConfig::attendance`]).
     pub records: usize,
+    /// A stored log to serve instead of the generated records (`records` and `first_record`
+    /// are then ignored): a demo's backfill of realistic punches.
+    pub log: Option<Vec<AttendanceRecord>>,
     /// Attendance record layout.
     pub record_layout: RecordLayout,
     /// Number of enrolled users (PINs `first_pin`, `first_pin + 1`, …).
@@ -99,6 +102,7 @@ impl Default for FakeConfig {
             platform: "ZMM220_TFT".into(),
             device_name: "K40".into(),
             records: 100,
+            log: None,
             record_layout: RecordLayout::Text40,
             users: 10,
             first_pin: 1001,
@@ -143,11 +147,15 @@ impl FakeConfig {
             .collect()
     }
 
-    /// The attendance records, the same for the same parameters: record `k` belongs to user
+    /// The attendance records: the `log` when one is set, else generated, the same for the same
+    /// parameters: record `k` belongs to user
     /// `k % users` (PIN `first_pin + k % 10` when there are no users), is `k` minutes after
     /// [`FakeConfig::first_record`], cycles the verify types finger, face, card, password and the
     /// punch states 0–5. Fields the layout does not carry are left empty.
     pub fn attendance(&self) -> Vec<AttendanceRecord> {
+        if let Some(log) = &self.log {
+            return log.clone();
+        }
         (0..self.records)
             .map(|k| {
                 let slot = if self.users == 0 {
@@ -212,9 +220,11 @@ fn dataset(body: BytesMut) -> Bytes {
 impl Datasets {
     fn build(config: &FakeConfig) -> Result<Self, CodecError> {
         let mut body = BytesMut::new();
-        for r in config.attendance() {
+        let records = config.attendance();
+        for r in &records {
             r.encode(config.record_layout, &mut body)?;
         }
+        let records = records.len();
         let attendance = dataset(body);
         let mut body = BytesMut::new();
         for u in config.user_table() {
@@ -225,15 +235,15 @@ impl Datasets {
         let sizes = FreeSizes {
             users: count(config.users),
             fingerprints: 0,
-            records: count(config.records),
+            records: count(records),
             oplog: 0,
             admins: count(config.users.min(1)),
             fingerprint_capacity: 3000,
             user_capacity: 10_000,
-            record_capacity: 100_000.max(count(config.records)),
+            record_capacity: 100_000.max(count(records)),
             fingerprints_available: 3000,
             users_available: 10_000 - count(config.users.min(10_000)),
-            records_available: 100_000 - count(config.records.min(100_000)),
+            records_available: 100_000 - count(records.min(100_000)),
             faces: Some((0, 0)),
         };
         Ok(Self {

@@ -1,4 +1,5 @@
-//! Leave: policies, the days a leave counts, the balance ledger, requests and their approval.
+//! Leave: policies, the days a leave counts, the balance ledger, requests and their approval,
+//! and the documents attached to a request ([`LeaveDocument`]).
 //!
 //! Every amount of leave is a whole number of half days ([`HalfDays`]); there are no floats.
 //!
@@ -66,6 +67,7 @@
 //! ```
 
 mod approval;
+mod document;
 mod ledger;
 mod policy;
 mod request;
@@ -80,6 +82,7 @@ pub use approval::{
     ApprovalChain, ApprovalError, ApprovalLevel, ApprovalOutcome, ApprovalRecord, Cancellation,
     Decision, FinalApproval,
 };
+pub use document::{LeaveDocument, LeaveDocumentFile, LeaveDocumentId};
 pub use ledger::{LeaveBalance, LeaveLedger, LedgerEntry, LedgerEntryKind, LedgerError};
 pub use policy::{LeavePolicy, OffDayRule, default_policies};
 pub use request::{

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::access::Owner;
 use crate::calendar::{LeaveDay, LeaveType};
-use crate::employee::{Department, EmployeeCode, text_newtype};
+use crate::employee::{Department, EmployeeCode, id_chars, text_newtype};
 use crate::error::{ValidationError, non_empty_trimmed};
 
 text_newtype!(
@@ -24,12 +24,7 @@ text_newtype!(
     LeaveRequestId,
     "leave_request_id",
     64,
-    |text| {
-        (!text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .then_some("may hold only ASCII letters, digits, '-' and '_'")
-    }
+    id_chars
 );
 
 /// The longest range one request may span, in calendar days.

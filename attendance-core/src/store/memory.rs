@@ -9,15 +9,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     DailyRecordStore, EmployeeStore, HolidayStore, IngestOutcome, LeaveAccount, LeaveChange,
-    LeaveRequestQuery, LeaveStore, MachineCursor, MachineStatus, MachineStore, Page, RecordOrder,
-    RecordQuery, ScanBatch, ScanStore, SettingsStore, StoreError, StoreResult, StoredHoliday,
-    UserAccount, UserAccountStore, check_batch_machine,
+    LeaveDocumentStore, LeaveRequestQuery, LeaveStore, MachineCursor, MachineStatus, MachineStore,
+    Page, RecordOrder, RecordQuery, ScanBatch, ScanStore, SettingsStore, StoreError, StoreResult,
+    StoredHoliday, UserAccount, UserAccountStore, check_batch_machine,
 };
 use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::Holiday;
-use crate::leave::{LeaveLedger, LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry};
+use crate::leave::{
+    LeaveDocument, LeaveDocumentFile, LeaveDocumentId, LeaveLedger, LeavePolicy, LeaveRequest,
+    LeaveRequestId, LedgerEntry,
+};
 use crate::machine::Machine;
 use crate::scan::{MachineId, ScanData};
 use crate::settings::AttendanceSettings;
@@ -43,6 +46,10 @@ struct Inner {
     requests: BTreeMap<LeaveRequestId, LeaveRequest>,
     ledger: BTreeMap<(EmployeeCode, LeaveType), Vec<LedgerEntry>>,
     accounts: BTreeMap<String, UserAccount>,
+    /// Each request's documents in the order they were attached.
+    documents: BTreeMap<LeaveRequestId, Vec<LeaveDocumentFile>>,
+    /// Every document id in use, for uniqueness across requests.
+    document_ids: BTreeSet<LeaveDocumentId>,
 }
 
 impl Inner {
@@ -580,6 +587,63 @@ impl LeaveStore for MemoryStore {
             .collect();
         matching.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.id.cmp(&b.id)));
         Ok(page(matching, query.offset, query.limit))
+    }
+}
+
+#[async_trait]
+impl LeaveDocumentStore for MemoryStore {
+    async fn add_leave_document(
+        &self,
+        file: LeaveDocumentFile,
+        max_per_request: u32,
+    ) -> StoreResult<()> {
+        file.check_size()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut inner = self.lock()?;
+        let request = file.document.request.clone();
+        if !inner.requests.contains_key(&request) {
+            return Err(not_found("leave request", &request));
+        }
+        if inner.document_ids.contains(&file.document.id) {
+            return Err(StoreError::Conflict(format!(
+                "document id {} is taken",
+                file.document.id
+            )));
+        }
+        let held = inner.documents.get(&request).map_or(0, Vec::len);
+        if held >= usize::try_from(max_per_request).unwrap_or(usize::MAX) {
+            return Err(StoreError::Conflict(format!(
+                "leave request {request} holds {held} documents, the most allowed"
+            )));
+        }
+        inner.document_ids.insert(file.document.id.clone());
+        inner.documents.entry(request).or_default().push(file);
+        Ok(())
+    }
+
+    async fn leave_documents(&self, request: &LeaveRequestId) -> StoreResult<Vec<LeaveDocument>> {
+        let inner = self.lock()?;
+        if !inner.requests.contains_key(request) {
+            return Err(not_found("leave request", request));
+        }
+        Ok(inner
+            .documents
+            .get(request)
+            .map(|files| files.iter().map(|f| f.document.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn leave_document(
+        &self,
+        request: &LeaveRequestId,
+        id: &LeaveDocumentId,
+    ) -> StoreResult<LeaveDocumentFile> {
+        self.lock()?
+            .documents
+            .get(request)
+            .and_then(|files| files.iter().find(|f| &f.document.id == id))
+            .cloned()
+            .ok_or_else(|| not_found("leave document", format!("{request}/{id}")))
     }
 }
 

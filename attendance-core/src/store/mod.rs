@@ -35,7 +35,8 @@ use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::Holiday;
 use crate::leave::{
-    LeaveLedger, LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry, RequestStatus,
+    LeaveDocument, LeaveDocumentFile, LeaveDocumentId, LeaveLedger, LeavePolicy, LeaveRequest,
+    LeaveRequestId, LedgerEntry, RequestStatus,
 };
 use crate::machine::Machine;
 use crate::scan::{MachineId, ScanData};
@@ -406,6 +407,39 @@ pub trait LeaveStore: Send + Sync {
     ) -> StoreResult<Page<LeaveRequest>>;
 }
 
+/// Documents attached to leave requests (a medical certificate), bytes and all.
+///
+/// A document belongs to one request and goes when its request is deleted; a decision on the
+/// request (which replaces it through [`LeaveStore::commit_leave`]) keeps its documents.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait LeaveDocumentStore: Send + Sync {
+    /// Attaches `file` to the request `file.document.request`, unless that request holds
+    /// `max_per_request` documents already. The count is checked in the same transaction as the
+    /// insert, so of uploads racing for the last place exactly one is stored.
+    /// [`StoreError::NotFound`] if the request does not exist; [`StoreError::Conflict`] if it
+    /// holds `max_per_request` documents or the document id is taken (by any request);
+    /// [`StoreError::Invalid`] if `document.size` is not the length of the bytes. Nothing is
+    /// stored on an error.
+    async fn add_leave_document(
+        &self,
+        file: LeaveDocumentFile,
+        max_per_request: u32,
+    ) -> StoreResult<()>;
+
+    /// The documents of `request` (without their bytes), in the order they were attached;
+    /// [`StoreError::NotFound`] if the request does not exist.
+    async fn leave_documents(&self, request: &LeaveRequestId) -> StoreResult<Vec<LeaveDocument>>;
+
+    /// One document of `request` with its bytes; [`StoreError::NotFound`] if the request has no
+    /// document `id` (a document of another request is not found either).
+    async fn leave_document(
+        &self,
+        request: &LeaveRequestId,
+        id: &LeaveDocumentId,
+    ) -> StoreResult<LeaveDocumentFile>;
+}
+
 /// A login: its role and, for employees and department heads, the employee it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAccount {
@@ -457,6 +491,7 @@ pub trait Store:
     + SettingsStore
     + HolidayStore
     + LeaveStore
+    + LeaveDocumentStore
     + UserAccountStore
 {
 }
@@ -469,6 +504,7 @@ impl<T> Store for T where
         + SettingsStore
         + HolidayStore
         + LeaveStore
+        + LeaveDocumentStore
         + UserAccountStore
 {
 }

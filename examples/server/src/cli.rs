@@ -7,6 +7,9 @@
 //!   the first super admin from `--admin-user` / `--admin-password` (or
 //!   `ATTENDANCE_ADMIN_USER` / `ATTENDANCE_ADMIN_PASSWORD`) when there are no users yet.
 //!
+//! Every flag also reads an environment variable and a key of the TOML file given by `--config`
+//! (see [`crate::config`]): flags > environment > file > defaults.
+//!
 //! Shutdown (Ctrl-C): WebSockets close, HTTP stops accepting, the machines stop, then the engine
 //! drains its queue (every scan accepted is stored) and the process exits.
 
@@ -29,6 +32,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::{TokenKeys, hash_password};
+use crate::config::{Config, CorsPolicy, check_jwt_secret, redact_url};
 use crate::runtime::{MachineRuntime, RuntimeConfig};
 use crate::ws::ws_only_app;
 use crate::{AppState, app};
@@ -43,27 +47,28 @@ pub struct Cli {
     /// What to run; the demo when absent.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Where to listen (`127.0.0.1:0` picks a free port).
+    /// A TOML configuration file (keys: see `attendance.example.toml`); flags and environment
+    /// variables override it.
+    #[arg(long, global = true, env = "ATTENDANCE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to listen (`127.0.0.1:0` picks a free port) [default: 127.0.0.1:8000].
+    #[arg(long, global = true, env = "ATTENDANCE_BIND", value_name = "ADDR:PORT")]
+    pub bind: Option<SocketAddr>,
+    /// Where the server keeps its files (the JWT secret, the SQLite database)
+    /// [default: ./attendance-data].
+    #[arg(long, global = true, env = "ATTENDANCE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The database: `sqlite:PATH`, `postgres://…` or `memory:` [default: SQLite in the data
+    /// directory].
     #[arg(
         long,
         global = true,
-        default_value = "127.0.0.1:8000",
-        env = "ATTENDANCE_BIND"
+        env = "ATTENDANCE_DATABASE_URL",
+        value_name = "URL"
     )]
-    pub bind: SocketAddr,
-    /// Where the server keeps its files (the JWT secret, the SQLite database).
-    #[arg(
-        long,
-        global = true,
-        default_value = "./attendance-data",
-        env = "ATTENDANCE_DATA_DIR"
-    )]
-    pub data_dir: PathBuf,
-    /// The database (`memory:` for now; SQLite and PostgreSQL URLs come with their stores).
-    #[arg(long, global = true, env = "ATTENDANCE_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Also serve the WebSocket on this port, at `/` and `/ws` (the seed's frontend uses 8765).
-    #[arg(long, global = true, env = "ATTENDANCE_WS_PORT")]
+    #[arg(long, global = true, env = "ATTENDANCE_WS_PORT", value_name = "PORT")]
     pub ws_port: Option<u16>,
     /// The token signing secret; generated once into `<data-dir>/jwt-secret` when absent.
     #[arg(
@@ -84,6 +89,17 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
+    /// A browser origin allowed to call the API (CORS), e.g. `https://hr.example.com`; repeat
+    /// for more, or `*` for any. Off for `serve` by default; the demo allows localhost and
+    /// 127.0.0.1 on ports 3000 and 5173. Credentials are never allowed.
+    #[arg(
+        long = "cors-origin",
+        global = true,
+        env = "ATTENDANCE_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origin: Vec<String>,
 }
 
 /// The subcommands.
@@ -114,24 +130,31 @@ pub fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let server = Server::start(&cli).await?;
-        println!("{}", server.banner());
+        say(&server.banner());
         let _ = tokio::signal::ctrl_c().await;
-        println!("shutting down: stopping machines, draining the engine …");
+        say("shutting down: stopping machines, draining the engine …\n");
         server.stop().await;
         Ok(())
     })
 }
 
-/// The store for `cli`: with no `--database-url`, the embedded SQLite store in
+/// Writes `text` to stdout in one piece; a closed stdout is no reason to stop the server.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// The store for `config`: with no `--database-url`, the embedded SQLite store in
 /// `<data-dir>/attendance.sqlite` (created on first start); `sqlite:…` another SQLite file;
 /// `postgres://…` (or `postgresql://…`) the PostgreSQL store; `memory:` the in-memory store,
 /// which keeps nothing when the server stops. Migrations run on open.
-pub async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
-    match cli.database_url.as_deref().map(str::trim) {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    match config.database_url.as_deref().map(str::trim) {
         None => {
-            std::fs::create_dir_all(&cli.data_dir)
-                .with_context(|| format!("creating {}", cli.data_dir.display()))?;
-            let path = cli.data_dir.join("attendance.sqlite");
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            let path = config.data_dir.join("attendance.sqlite");
             let shown = path.display().to_string();
             let store = SqliteStore::open(&shown, SqliteOptions::default())
                 .await
@@ -153,42 +176,29 @@ pub async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
             let store = PgStore::connect(url, PgOptions::default())
                 .await
                 .with_context(|| {
-                    format!("--database-url {}: connecting to PostgreSQL", redact(url))
+                    format!(
+                        "--database-url {}: connecting to PostgreSQL",
+                        redact_url(url)
+                    )
                 })?;
             tracing::info!("using the PostgreSQL store");
             Ok(Arc::new(store))
         }
         Some(url) => bail!(
             "--database-url {}: unsupported; use sqlite:PATH, postgres://… or memory:",
-            redact(url)
+            redact_url(url)
         ),
-    }
-}
-
-/// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 
 /// The token secret: `--jwt-secret`, else the one kept in `<data-dir>/jwt-secret` (created with
 /// mode 0600 on first start).
-pub fn jwt_secret(cli: &Cli) -> Result<Vec<u8>> {
-    if let Some(secret) = &cli.jwt_secret {
-        if secret.len() < 32 {
-            bail!("--jwt-secret must be at least 32 characters");
-        }
+pub fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
+    if let Some(secret) = &config.jwt_secret {
+        check_jwt_secret(secret).map_err(|e| anyhow::anyhow!("--jwt-secret: {e}"))?;
         return Ok(secret.as_bytes().to_vec());
     }
-    let path = cli.data_dir.join("jwt-secret");
+    let path = config.data_dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
         Ok(_) => bail!(
@@ -198,8 +208,8 @@ pub fn jwt_secret(cli: &Cli) -> Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    std::fs::create_dir_all(&cli.data_dir)
-        .with_context(|| format!("creating {}", cli.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let secret = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -226,11 +236,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Creates the first super admin from the flags when there are no users; refuses to go on
 /// when there are none and no flags.
-async fn ensure_admin(store: &dyn Store, cli: &Cli) -> Result<()> {
+async fn ensure_admin(store: &dyn Store, config: &Config) -> Result<()> {
     if !store.list_accounts().await?.is_empty() {
         return Ok(());
     }
-    let (Some(user), Some(password)) = (&cli.admin_user, &cli.admin_password) else {
+    let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password) else {
         bail!(
             "there are no users yet: give the first super admin with --admin-user and \
              --admin-password (or ATTENDANCE_ADMIN_USER and ATTENDANCE_ADMIN_PASSWORD)"
@@ -262,6 +272,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The dedicated WebSocket address, with `--ws-port`.
     pub ws_addr: Option<SocketAddr>,
+    /// Which browser origins may call the API.
+    pub cors: CorsPolicy,
     /// The state (store, engine, runtime).
     pub state: AppState,
     /// The demo's logins, when this is the demo.
@@ -286,11 +298,17 @@ async fn serve_on(
 }
 
 impl Server {
+    /// Resolves the configuration of `cli` (its file, the environment, the flags) and starts
+    /// with it (see [`Server::start_with`]).
+    pub async fn start(cli: &Cli) -> Result<Self> {
+        Self::start_with(&Config::resolve(cli)?).await
+    }
+
     /// Opens the store, seeds the demo (or checks the first admin), starts the engine, the
     /// machines and the listeners.
-    pub async fn start(cli: &Cli) -> Result<Self> {
-        let store = open_store(cli).await?;
-        let secret = jwt_secret(cli)?;
+    pub async fn start_with(config: &Config) -> Result<Self> {
+        let store = open_store(config).await?;
+        let secret = jwt_secret(config)?;
         let engine = Arc::new(Engine::start(
             AttendanceService::new(store.clone()),
             EngineConfig::default(),
@@ -303,33 +321,33 @@ impl Server {
             TokenKeys::new(&secret, TOKEN_TTL),
         )
         .with_machines(runtime.clone());
-        let demo = if cli.is_demo() {
+        let demo = if config.demo {
             Some(crate::demo::Demo::start(&state).await?)
         } else {
-            ensure_admin(store.as_ref(), cli).await?;
+            ensure_admin(store.as_ref(), config).await?;
             None
         };
         let started = runtime.start_stored().await?;
         tracing::info!(started, "machines started");
 
-        let listener = tokio::net::TcpListener::bind(cli.bind)
+        let listener = tokio::net::TcpListener::bind(config.bind)
             .await
-            .with_context(|| format!("binding {}", cli.bind))?;
+            .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
         let mut stop_http = Vec::new();
         let mut serving = Vec::new();
         let (tx, rx) = oneshot::channel::<()>();
         stop_http.push(tx);
-        serving.push(tokio::spawn(serve_on(
-            listener,
-            app(state.clone()),
-            async {
-                let _ = rx.await;
-            },
-        )));
-        let ws_addr = match cli.ws_port {
+        let mut router = app(state.clone());
+        if let Some(cors) = config.cors.layer() {
+            router = router.layer(cors);
+        }
+        serving.push(tokio::spawn(serve_on(listener, router, async {
+            let _ = rx.await;
+        })));
+        let ws_addr = match config.ws_port {
             Some(port) => {
-                let bind = SocketAddr::new(cli.bind.ip(), port);
+                let bind = SocketAddr::new(config.bind.ip(), port);
                 let listener = tokio::net::TcpListener::bind(bind)
                     .await
                     .with_context(|| format!("binding the WebSocket port {bind}"))?;
@@ -350,6 +368,7 @@ impl Server {
         Ok(Self {
             addr,
             ws_addr,
+            cors: config.cors.clone(),
             state,
             demo,
             engine,
@@ -370,6 +389,7 @@ impl Server {
                 "  WebSocket (dedicated port): ws://{ws}/?token=<access_token>\n"
             ));
         }
+        out.push_str(&format!("  CORS:      {}\n", self.cors.describe()));
         if let Some(demo) = &self.demo {
             out.push_str(&demo.describe());
         }

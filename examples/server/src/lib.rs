@@ -24,6 +24,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod pagination;

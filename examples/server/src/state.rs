@@ -29,8 +29,6 @@ pub struct AppState {
     pub machines: Option<Arc<MachineRuntime>>,
     /// The WebSocket side: connected clients and the shutdown signal.
     pub realtime: Arc<Realtime>,
-    /// Documents attached to leave requests (in memory, not yet persisted).
-    pub documents: Arc<crate::routes::leave::DocumentStore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -50,7 +48,6 @@ impl AppState {
             login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
             machines: None,
             realtime: Arc::new(Realtime::default()),
-            documents: Arc::default(),
         }
     }
 

@@ -123,7 +123,8 @@ pub struct EmployeeInput {
     /// The user id on the machines; defaults to the digits of the code without leading zeros.
     #[serde(default)]
     pub device_user_id: Option<String>,
-    /// The employee's own shift, if any.
+    /// The employee's regular shift: the id of the settings' default shift or of one of its
+    /// `shifts` (omitted: the default shift).
     #[serde(default)]
     pub shift: Option<String>,
     /// Whether the employee is active (default true).
@@ -144,6 +145,17 @@ impl EmployeeInput {
         })?;
         employee.active = self.active.unwrap_or(true);
         Ok(employee)
+    }
+}
+
+/// Refuses (422, with `details.field = "shift"`) an employee whose regular shift the site does
+/// not have: neither the default shift nor one of the settings' `shifts`.
+async fn check_shift(state: &AppState, employee: &Employee) -> ApiResult<()> {
+    let settings = state.store.settings().await?;
+    match settings.regular_shift(employee.shift.as_ref()) {
+        Ok(_) => Ok(()),
+        Err(unknown) => Err(ApiError::unprocessable(unknown.to_string())
+            .with_details(serde_json::json!({"field": "shift", "value": unknown.0}))),
     }
 }
 
@@ -200,7 +212,8 @@ async fn list(
 #[utoipa::path(post, path = "/api/attendance/employees/", tag = "employees",
     security(("bearer" = [])), request_body = EmployeeInput,
     responses((status = 201, body = EmployeeView), (status = 403, description = "not HR"),
-        (status = 409, description = "code or device user id taken"), (status = 422, description = "invalid field")))]
+        (status = 409, description = "code or device user id taken"),
+        (status = 422, description = "invalid field, or a shift the site does not have")))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -212,6 +225,7 @@ async fn create(
             .with_details(serde_json::json!({"field": "employee_id"})));
     };
     let employee = body.parse(code)?;
+    check_shift(&state, &employee).await?;
     state.store.create_employee(&employee).await?;
     tracing::info!(employee = %employee.employee_id, by = %user.username, "employee created");
     Ok((StatusCode::CREATED, Json(employee.into())))
@@ -239,7 +253,7 @@ async fn get_one(
     request_body = EmployeeInput,
     responses((status = 200, body = EmployeeView), (status = 403, description = "not HR"),
         (status = 404, description = "unknown employee"), (status = 409, description = "device user id taken"),
-        (status = 422, description = "invalid field")))]
+        (status = 422, description = "invalid field, or a shift the site does not have")))]
 async fn replace(
     State(state): State<AppState>,
     user: AuthUser,
@@ -267,6 +281,7 @@ async fn replace(
         body.device_user_id = Some(current.device_user_id.to_string());
     }
     let employee = body.parse(code.to_string())?;
+    check_shift(&state, &employee).await?;
     if let Some(holder) = state
         .store
         .employee_by_device_user(&employee.device_user_id)

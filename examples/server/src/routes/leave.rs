@@ -10,19 +10,20 @@
 //!   submission included (the application as asked breaks a rule); a short balance at the final
 //!   approval answers 409 (the stored balance changed since the request was submitted), as do
 //!   decisions on a request that is no longer pending.
-//! - Documents are kept in memory by [`DocumentStore`]: they are not yet persisted in the
-//!   database and are lost when the server stops.
+//! - Documents are kept in the database through core's `LeaveDocumentStore` port, bytes and
+//!   all, so they outlive a restart; the store checks the per-request limit in the same
+//!   transaction as the insert. A document is at most [`MAX_DOCUMENT_BYTES`] and must be a PDF,
+//!   JPEG or PNG by its first bytes.
 
-use std::collections::BTreeMap;
 use std::convert::identity;
-use std::sync::Mutex;
 
 use attendance_core::access::{Action, ListFilter, authorize, list_filter};
 use attendance_core::calendar::LeaveType;
 use attendance_core::employee::{Department, Employee, EmployeeCode};
 use attendance_core::leave::{
-    HalfDays, LeaveApplication, LeaveBalance, LeavePolicy, LeaveRequest, LeaveRequestId,
-    LedgerEntry, LedgerEntryKind, OffDayRule, RequestStatus, default_policies, pending_units,
+    HalfDays, LeaveApplication, LeaveBalance, LeaveDocument, LeaveDocumentFile, LeaveDocumentId,
+    LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry, LedgerEntryKind, OffDayRule,
+    RequestStatus, default_policies, pending_units,
 };
 use attendance_core::service::{LEAVE_ATTEMPTS, LeaveDecision};
 use attendance_core::store::{LeaveChange, LeaveRequestQuery, StoreError};
@@ -49,7 +50,7 @@ use crate::state::AppState;
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024 * 1024;
 
 /// The most documents one request may hold.
-pub const MAX_DOCUMENTS_PER_REQUEST: usize = 10;
+pub const MAX_DOCUMENTS_PER_REQUEST: u32 = 10;
 
 /// The largest body of an approve/reject/cancel call (a note of at most 1000 characters).
 const MAX_NOTE_BODY_BYTES: usize = 64 * 1024;
@@ -880,111 +881,17 @@ pub struct DocumentView {
     pub uploaded_at: chrono::DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
-struct StoredDocument {
-    view: DocumentView,
-    content_type: &'static str,
-    bytes: Bytes,
-}
-
-/// The most bytes of documents a [`DocumentStore::default`] holds in all (256 MiB), so uploads
-/// cannot exhaust the server's memory.
-pub const DEFAULT_DOCUMENT_BUDGET_BYTES: usize = 256 * 1024 * 1024;
-
-/// The documents attached to leave requests, kept in memory (not yet persisted in the database:
-/// they are lost when the server stops). At most [`MAX_DOCUMENTS_PER_REQUEST`] documents of at
-/// most [`MAX_DOCUMENT_BYTES`] each per request, and at most a budget of bytes in all.
-pub struct DocumentStore {
-    /// Documents by leave request id. A plain mutex: every critical section is a map lookup or
-    /// push with no await inside.
-    by_request: Mutex<Documents>,
-    budget_bytes: usize,
-}
-
-#[derive(Default)]
-struct Documents {
-    by_request: BTreeMap<String, Vec<StoredDocument>>,
-    total_bytes: usize,
-}
-
-/// Why a document was not added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AddError {
-    /// The request already holds this many documents.
-    TooMany(usize),
-    /// The store's byte budget would be exceeded.
-    Full(usize),
-}
-
-impl Default for DocumentStore {
-    fn default() -> Self {
-        Self::with_budget(DEFAULT_DOCUMENT_BUDGET_BYTES)
-    }
-}
-
-impl std::fmt::Debug for DocumentStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DocumentStore")
-            .field("budget_bytes", &self.budget_bytes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DocumentStore {
-    /// An empty store that holds at most `budget_bytes` of documents in all.
-    pub fn with_budget(budget_bytes: usize) -> Self {
+impl From<LeaveDocument> for DocumentView {
+    fn from(document: LeaveDocument) -> Self {
         Self {
-            by_request: Mutex::new(Documents::default()),
-            budget_bytes,
+            id: document.id.to_string(),
+            leave_request_id: document.request.to_string(),
+            filename: document.filename,
+            content_type: document.content_type,
+            size: usize::try_from(document.size).unwrap_or(usize::MAX),
+            uploaded_by: document.uploaded_by,
+            uploaded_at: document.uploaded_at,
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Documents> {
-        match self.by_request.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// Adds `document` to `request`, or says which limit refused it (nothing is added then).
-    fn add(&self, request: &str, document: StoredDocument) -> Result<(), AddError> {
-        let mut docs = self.lock();
-        let size = document.bytes.len();
-        if docs.total_bytes.saturating_add(size) > self.budget_bytes {
-            return Err(AddError::Full(self.budget_bytes));
-        }
-        let list = docs.by_request.entry(request.to_owned()).or_default();
-        if list.len() >= MAX_DOCUMENTS_PER_REQUEST {
-            return Err(AddError::TooMany(MAX_DOCUMENTS_PER_REQUEST));
-        }
-        list.push(document);
-        docs.total_bytes = docs.total_bytes.saturating_add(size);
-        Ok(())
-    }
-
-    fn list(&self, request: &str) -> Vec<DocumentView> {
-        self.lock()
-            .by_request
-            .get(request)
-            .map(|docs| docs.iter().map(|d| d.view.clone()).collect())
-            .unwrap_or_default()
-    }
-
-    fn get(&self, request: &str, id: &str) -> Option<StoredDocument> {
-        self.lock()
-            .by_request
-            .get(request)
-            .and_then(|docs| docs.iter().find(|d| d.view.id == id).cloned())
-    }
-
-    /// How many documents are held for `request`.
-    pub fn count(&self, request: &str) -> usize {
-        self.lock().by_request.get(request).map_or(0, Vec::len)
-    }
-
-    /// How many bytes of documents are held in all.
-    pub fn total_bytes(&self) -> usize {
-        self.lock().total_bytes
     }
 }
 
@@ -1034,14 +941,13 @@ fn unsupported(message: impl Into<String>) -> ApiError {
 }
 
 /// Attaches a document (the raw file as the body: a PDF, JPEG or PNG of at most 5 MiB) to a leave
-/// request. Documents are kept in the server's memory, not yet in the database.
+/// request; it is stored in the database. A request holds at most 10 documents.
 #[utoipa::path(post, path = "/api/attendance/leave-requests/{id}/documents/", tag = "leave", security(("bearer" = [])),
     params(("id" = String, Path, description = "the request's id"), UploadParams),
     request_body(content = Vec<u8>, description = "the file's bytes", content_type = "application/octet-stream"),
     responses((status = 201, body = DocumentView), (status = 403, description = "out of the caller's scope"),
         (status = 404, description = "no such request"), (status = 409, description = "the request holds the most documents allowed"),
         (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a PDF, JPEG or PNG"),
-        (status = 507, description = "the server's document budget is spent"),
         (status = 422, description = "empty file, bad filename, or a Content-Type that is not the file's")))]
 async fn upload_document(
     State(state): State<AppState>,
@@ -1096,34 +1002,32 @@ async fn upload_document(
             "the Content-Type says {declared} but the file is {content_type}"
         )));
     }
-    let view = DocumentView {
-        id: uuid::Uuid::now_v7().to_string(),
-        leave_request_id: request.id.to_string(),
+    let document = LeaveDocument {
+        id: LeaveDocumentId::parse(&uuid::Uuid::now_v7().to_string())
+            .map_err(|e| ApiError::internal(format!("a new document id does not parse: {e}")))?,
+        request: request.id.clone(),
         filename,
         content_type: content_type.to_owned(),
-        size: bytes.len(),
+        size: bytes.len() as u64,
         uploaded_by: user.username.clone(),
         uploaded_at: Utc::now(),
     };
+    let view = DocumentView::from(document.clone());
     state
-        .documents
-        .add(
-            request.id.as_str(),
-            StoredDocument {
-                view: view.clone(),
-                content_type,
-                bytes,
+        .store
+        .add_leave_document(
+            LeaveDocumentFile {
+                document,
+                bytes: bytes.into(),
             },
+            MAX_DOCUMENTS_PER_REQUEST,
         )
-        .map_err(|refused| match refused {
-            AddError::TooMany(max) => {
-                ApiError::conflict(format!("a leave request may hold at most {max} documents"))
-            }
-            AddError::Full(budget) => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                format!("the server holds its most documents ({budget} bytes); try again later"),
-            ),
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::conflict(format!(
+                "a leave request may hold at most {MAX_DOCUMENTS_PER_REQUEST} documents"
+            )),
+            other => other.into(),
         })?;
     tracing::info!(user = %user.username, request = %request.id, document = %view.id, size = view.size, "leave document attached");
     Ok((StatusCode::CREATED, Json(view)))
@@ -1142,8 +1046,13 @@ async fn list_documents(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Paginated<DocumentView>>> {
     let request = visible_request(&state, &user, &id).await?;
-    let all = state.documents.list(request.id.as_str());
-    Ok(Json(paginate(all.into_iter(), page, &uri, identity)))
+    let all = state.store.leave_documents(&request.id).await?;
+    Ok(Json(paginate(
+        all.into_iter().map(DocumentView::from),
+        page,
+        &uri,
+        identity,
+    )))
 }
 
 /// Downloads a document with its content type.
@@ -1157,12 +1066,11 @@ async fn download_document(
     ApiPath((id, doc_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let request = visible_request(&state, &user, &id).await?;
-    let document = state
-        .documents
-        .get(request.id.as_str(), &doc_id)
-        .ok_or_else(|| ApiError::not_found(format!("document {doc_id} was not found")))?;
+    let doc_id = LeaveDocumentId::parse(&doc_id)
+        .map_err(|_| ApiError::not_found(format!("document {doc_id} was not found")))?;
+    let LeaveDocumentFile { document, bytes } =
+        state.store.leave_document(&request.id, &doc_id).await?;
     let ascii_name: String = document
-        .view
         .filename
         .chars()
         .map(|c| {
@@ -1175,12 +1083,11 @@ async fn download_document(
         .collect();
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{ascii_name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    let mut response = document.bytes.into_response();
+    let content_type = HeaderValue::from_str(&document.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let mut response = Bytes::from(bytes).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(document.content_type),
-    );
+    headers.insert(CONTENT_TYPE, content_type);
     headers.insert(CONTENT_DISPOSITION, disposition);
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)
@@ -1253,48 +1160,6 @@ pub fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn document(id: &str, size: usize) -> StoredDocument {
-        StoredDocument {
-            view: DocumentView {
-                id: id.into(),
-                leave_request_id: "L1".into(),
-                filename: "f.pdf".into(),
-                content_type: "application/pdf".into(),
-                size,
-                uploaded_by: "worker".into(),
-                uploaded_at: Utc::now(),
-            },
-            content_type: "application/pdf",
-            bytes: Bytes::from(vec![b'%'; size]),
-        }
-    }
-
-    #[test]
-    fn the_store_keeps_to_its_limits_and_adds_nothing_when_refused() {
-        let store = DocumentStore::with_budget(100);
-        store.add("L1", document("a", 60)).unwrap();
-        assert_eq!(store.add("L2", document("b", 41)), Err(AddError::Full(100)));
-        assert_eq!((store.count("L2"), store.total_bytes()), (0, 60));
-        store.add("L2", document("b", 40)).unwrap();
-        assert_eq!(store.total_bytes(), 100);
-        assert_eq!(store.get("L2", "b").unwrap().bytes.len(), 40);
-        assert!(
-            store.get("L1", "b").is_none(),
-            "documents stay with their request"
-        );
-
-        let many = DocumentStore::default();
-        for i in 0..MAX_DOCUMENTS_PER_REQUEST {
-            many.add("L1", document(&i.to_string(), 1)).unwrap();
-        }
-        assert_eq!(
-            many.add("L1", document("x", 1)),
-            Err(AddError::TooMany(MAX_DOCUMENTS_PER_REQUEST))
-        );
-        assert_eq!(many.list("L1").len(), MAX_DOCUMENTS_PER_REQUEST);
-        assert_eq!(many.total_bytes(), MAX_DOCUMENTS_PER_REQUEST);
-    }
 
     #[test]
     fn files_are_judged_by_their_first_bytes() {

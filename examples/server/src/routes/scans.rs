@@ -20,7 +20,6 @@ use attendance_core::employee::{Employee, EmployeeCode};
 use attendance_core::report::DailySummary;
 use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
 use attendance_core::settings::AttendanceSettings;
-use attendance_core::shift::ShiftRoster;
 use attendance_core::store::{ScanBatch, StoreError};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -330,7 +329,7 @@ async fn create(
         Some(summary)
     } else {
         // A duplicate recomputes nothing: recompute its work date to answer the day as it is.
-        let roster = ShiftRoster::fixed(&settings.default_shift);
+        let roster = settings.roster_of(&employee);
         let date = Attributor::new(&settings, &roster).work_date_of(valid.timestamp);
         let records = state
             .service

@@ -10,7 +10,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 /// Kills the child when the test ends, passing or not.
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -19,18 +19,22 @@ impl Drop for Running {
     }
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("attendance-cli-{name}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn binary() -> std::process::Command {
+/// The server binary, with none of its environment variables inherited.
+pub fn binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_attendance-server"));
     command
         .env_remove("ATTENDANCE_ADMIN_USER")
         .env_remove("ATTENDANCE_ADMIN_PASSWORD")
         .env_remove("ATTENDANCE_BIND")
+        .env_remove("ATTENDANCE_CONFIG")
+        .env_remove("ATTENDANCE_CORS_ORIGINS")
+        .env_remove("ATTENDANCE_DATA_DIR")
         .env_remove("ATTENDANCE_DATABASE_URL")
         .env_remove("ATTENDANCE_JWT_SECRET")
         .env_remove("ATTENDANCE_WS_PORT")
@@ -38,6 +42,40 @@ fn binary() -> std::process::Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
+}
+
+/// The URL the child prints once it listens; panics if it ends or takes over 30 s. The rest of
+/// its output is read (and dropped) until it ends, so its writes never meet a closed pipe.
+pub async fn listening_url(child: &mut Running) -> String {
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("attendance-server listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("the server did not start within 30 s")
+        .expect("the server ended before listening")
+}
+
+/// Runs `command` to its end (it must exit by itself within 30 s) and returns its output.
+pub async fn run_to_exit(mut command: std::process::Command) -> std::process::Output {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || command.output()),
+    )
+    .await
+    .expect("the server should exit by itself")
+    .unwrap()
+    .unwrap()
 }
 
 #[tokio::test]
@@ -52,21 +90,7 @@ async fn serve_creates_the_first_admin_from_the_environment_and_answers_logins()
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let reader = tokio::task::spawn_blocking(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.ok()?;
-            if let Some(url) = line.strip_prefix("attendance-server listening on ") {
-                return Some(url.trim().to_owned());
-            }
-        }
-        None
-    });
-    let base = tokio::time::timeout(Duration::from_secs(30), reader)
-        .await
-        .expect("the server did not start within 30 s")
-        .unwrap()
-        .expect("the server ended before listening");
+    let base = listening_url(&mut child).await;
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{base}/api/auth/login"))
@@ -97,14 +121,7 @@ async fn serve_refuses_to_start_without_users_or_an_admin() {
     command
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&data);
-    let output = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || command.output()),
-    )
-    .await
-    .expect("the server should exit by itself")
-    .unwrap()
-    .unwrap();
+    let output = run_to_exit(command).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--admin-user"), "{stderr}");

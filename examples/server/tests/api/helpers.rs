@@ -48,26 +48,35 @@ pub async fn seeded_store() -> Arc<dyn Store> {
     ] {
         store.create_employee(&employee(code, dept)).await.unwrap();
     }
+    create_accounts(
+        store.as_ref(),
+        &[
+            ("admin", Role::SuperAdmin, None),
+            ("hr", Role::HrStaff, None),
+            ("head", Role::DepartmentHead, Some("EMP005")),
+            ("worker", Role::Employee, Some("EMP001")),
+            ("other", Role::Employee, Some("EMP002")),
+        ],
+    )
+    .await;
+    store
+}
+
+/// Creates one active login with [`PASSWORD`] per `(username, role, employee code)`.
+pub async fn create_accounts(store: &dyn Store, accounts: &[(&str, Role, Option<&str>)]) {
     let hash = hash_password(PASSWORD.into()).await.unwrap();
-    for (username, role, employee) in [
-        ("admin", Role::SuperAdmin, None),
-        ("hr", Role::HrStaff, None),
-        ("head", Role::DepartmentHead, Some("EMP005")),
-        ("worker", Role::Employee, Some("EMP001")),
-        ("other", Role::Employee, Some("EMP002")),
-    ] {
+    for (username, role, employee) in accounts {
         store
             .create_account(&UserAccount {
-                username: username.into(),
+                username: (*username).into(),
                 password_hash: hash.clone(),
-                role,
+                role: *role,
                 employee: employee.map(|c| EmployeeCode::parse(c).unwrap()),
                 active: true,
             })
             .await
             .unwrap();
     }
-    store
 }
 
 /// The engine the test servers run: batches flushed after 20 ms.
@@ -129,10 +138,15 @@ impl TestApp {
 
     /// Logs in and returns the bearer token.
     pub async fn token(&self, username: &str) -> String {
+        self.token_with(username, PASSWORD).await
+    }
+
+    /// Logs `username` in with `password` (asserting 200) and returns the access token.
+    pub async fn token_with(&self, username: &str, password: &str) -> String {
         let response = self
             .client
             .post(self.url("/api/auth/login"))
-            .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+            .json(&serde_json::json!({"username": username, "password": password}))
             .send()
             .await
             .unwrap();

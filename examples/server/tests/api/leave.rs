@@ -3,7 +3,7 @@ use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, json_of, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, error_code, json_of, spawn_app};
 
 const REQUESTS: &str = "/api/attendance/leave-requests/";
 const BALANCES: &str = "/api/attendance/leave-balances/";
@@ -694,6 +694,11 @@ async fn upload(
     .await
 }
 
+async fn download(app: &TestApp, token: &str, id: &str, doc_id: &str) -> reqwest::Response {
+    let path = format!("{REQUESTS}{id}/documents/{doc_id}");
+    app.call(Method::GET, &path, token, None).await
+}
+
 #[tokio::test]
 async fn documents_attach_to_a_request_with_its_access() {
     let app = spawn_app().await;
@@ -741,14 +746,7 @@ async fn documents_attach_to_a_request_with_its_access() {
         assert_eq!(list["count"], 2);
         assert_eq!(list["results"][0]["id"], doc_id);
     }
-    let download = app
-        .call(
-            Method::GET,
-            &format!("{REQUESTS}{id}/documents/{doc_id}"),
-            &hr,
-            None,
-        )
-        .await;
+    let download = download(&app, &hr, id, doc_id).await;
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "application/pdf");
     assert_eq!(
@@ -814,6 +812,122 @@ async fn documents_attach_to_a_request_with_its_access() {
         .get_json(&format!("{REQUESTS}{id}/documents"), &worker)
         .await;
     assert_eq!(list["count"], 2, "nothing was added by the refused uploads");
+
+    // A request holds at most ten documents.
+    for _ in 2..10 {
+        json_of(upload(&app, &worker, id, "", None, PDF.to_vec()).await, 201).await;
+    }
+    let eleventh = upload(&app, &worker, id, "", None, PDF.to_vec()).await;
+    assert_eq!(error_code(eleventh, 409).await, "conflict");
+    let list = app
+        .get_json(&format!("{REQUESTS}{id}/documents/?page_size=50"), &worker)
+        .await;
+    assert_eq!(list["count"], 10);
+}
+
+/// A client of a server started the way the binary starts it.
+fn client_of(server: &attendance_server::cli::Server) -> TestApp {
+    TestApp {
+        base: format!("http://{}", server.addr),
+        client: reqwest::Client::new(),
+        store: server.state.store.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_document_outlives_a_restart_on_the_same_sqlite_file() {
+    use attendance_server::cli::{Cli, Server};
+    use clap::Parser;
+
+    let data = std::env::temp_dir().join(format!("attendance-documents-{}", uuid::Uuid::new_v4()));
+    let cli = Cli::try_parse_from([
+        "attendance-server",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--jwt-secret",
+        "a test secret of at least thirty-two chars",
+        "--admin-user",
+        "root",
+        "--admin-password",
+        PASSWORD,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(
+        cli.database_url, None,
+        "the default store: SQLite in the data directory"
+    );
+    // A PDF header, then every byte value: the bytes must come back exactly.
+    let mut file = PDF.to_vec();
+    file.extend((0..=255u8).cycle().take(300_000));
+
+    let server = Server::start(&cli).await.unwrap();
+    let app = client_of(&server);
+    let root = app.token("root").await;
+    app.call_json(
+        Method::POST,
+        "/api/attendance/employees/",
+        &root,
+        Some(
+            json!({"employee_id": "EMP001", "employee_name": "Rahima Khatun",
+                    "department": "Sewing", "designation": "Operator", "level_of_work": "Worker"}),
+        ),
+        201,
+    )
+    .await;
+    allocate(&app, &root, "EMP001", 10.0).await;
+    let request = submit(
+        &app,
+        &root,
+        json!({"employee_id": "EMP001", "leave_type": "Casual", "start_date": "2026-09-01",
+               "end_date": "2026-09-01", "medical_certificate": true}),
+    )
+    .await;
+    let id = request["id"].as_str().unwrap().to_owned();
+    let uploaded = json_of(
+        upload(
+            &app,
+            &root,
+            &id,
+            "?filename=certificate.pdf",
+            Some("application/pdf"),
+            file.clone(),
+        )
+        .await,
+        201,
+    )
+    .await;
+    server.stop().await;
+    assert!(
+        data.join("attendance.sqlite").exists(),
+        "the SQLite file is in the data directory"
+    );
+
+    let server = Server::start(&cli).await.unwrap();
+    let app = client_of(&server);
+    let root = app.token("root").await;
+    let list = app
+        .get_json(&format!("{REQUESTS}{id}/documents/"), &root)
+        .await;
+    assert_eq!(list["count"], 1);
+    assert_eq!(
+        list["results"][0], uploaded,
+        "the same document, listed as uploaded"
+    );
+    let doc_id = uploaded["id"].as_str().unwrap();
+    let download = download(&app, &root, &id, doc_id).await;
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/pdf");
+    let bytes = download.bytes().await.unwrap();
+    assert!(
+        bytes.as_ref() == file.as_slice(),
+        "the same {} bytes",
+        file.len()
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[tokio::test]

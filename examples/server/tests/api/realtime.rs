@@ -4,21 +4,24 @@
 use std::time::{Duration, Instant};
 
 use attendance_adapters::zk::codec::{RealtimeAttendance, encode_timehex};
-use attendance_adapters::zk::fake::{FakeConfig, FakeDevice};
+use attendance_adapters::zk::fake::{FakeConfig, FakeDevice, FakeHandle};
 use attendance_core::employee::EmployeeCode;
 use attendance_core::scan::MachineId;
+use attendance_server::runtime::MachineRuntime;
 use chrono::{NaiveDate, Utc};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::TestApp;
+
+const DHAKA: chrono_tz::Tz = chrono_tz::Asia::Dhaka;
 use crate::machines::spawn_machine_app;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, user: &str) -> Socket {
+pub async fn connect(app: &TestApp, user: &str) -> Socket {
     let token = app.token(user).await;
     let url = format!("{}/ws?token={token}", app.base.replace("http://", "ws://"));
     let (socket, response) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -42,7 +45,7 @@ async fn next_event(socket: &mut Socket, limit: Duration) -> Option<Value> {
 }
 
 /// Waits for an event of `kind` about `employee` (any employee when `None`).
-async fn wait_for(
+pub async fn wait_for(
     socket: &mut Socket,
     kind: &str,
     employee: Option<&str>,
@@ -58,21 +61,60 @@ async fn wait_for(
     }
 }
 
-#[tokio::test]
-async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
-    let m = spawn_machine_app().await;
-    let app = &m.app;
-    let tz = chrono_tz::Asia::Dhaka;
-    let fake = FakeDevice::spawn_tcp(
+/// A fake ZKTeco terminal on 127.0.0.1 (any port) with no stored records, its clock at the
+/// present time in Dhaka.
+pub async fn spawn_zk_fake() -> FakeHandle {
+    FakeDevice::spawn_tcp(
         FakeConfig {
             records: 0,
-            clock: Utc::now().with_timezone(&tz).naive_local(),
+            clock: Utc::now().with_timezone(&DHAKA).naive_local(),
             ..FakeConfig::default()
         },
         0,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// The body that registers `fake` as the ZKTeco machine `id`.
+pub fn zk_machine(id: &str, fake: &FakeHandle) -> Value {
+    json!({
+        "machine_id": id,
+        "name": "Gate",
+        "machine_type": "zkteco",
+        "ip_address": "127.0.0.1",
+        "port": fake.local_addr().port(),
+        "time_zone": "Asia/Dhaka",
+        "config": {"timeout_ms": 2000}
+    })
+}
+
+/// Waits (up to 20 s) until `runtime` reads the machine `id` live.
+pub async fn wait_live(runtime: &MachineRuntime, id: &str) {
+    let id = MachineId::parse(id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !runtime.health_of(&id).is_some_and(|h| h.live) {
+        assert!(Instant::now() < deadline, "the machine never went live");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `device_user` punches in on `fake` now (Dhaka time); the event must reach a live reader.
+pub fn punch_now(fake: &FakeHandle, device_user: &str) {
+    let receivers = fake.push_event(RealtimeAttendance {
+        user_id: device_user.into(),
+        verify_type: 1,
+        punch_state: 0,
+        time: encode_timehex(Utc::now().with_timezone(&DHAKA).naive_local()).unwrap(),
+    });
+    assert!(receivers >= 1);
+}
+
+#[tokio::test]
+async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
+    let m = spawn_machine_app().await;
+    let app = &m.app;
+    let fake = spawn_zk_fake().await;
     let mut hr = connect(app, "hr").await;
     let mut worker = connect(app, "worker").await;
     let mut other = connect(app, "other").await;
@@ -82,15 +124,7 @@ async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
         .client
         .post(app.url("/api/attendance/machines/"))
         .bearer_auth(app.token("hr").await)
-        .json(&json!({
-            "machine_id": "ZK-E2E",
-            "name": "Gate",
-            "machine_type": "zkteco",
-            "ip_address": "127.0.0.1",
-            "port": fake.local_addr().port(),
-            "time_zone": "Asia/Dhaka",
-            "config": {"timeout_ms": 2000}
-        }))
+        .json(&zk_machine("ZK-E2E", &fake))
         .send()
         .await
         .unwrap();
@@ -101,23 +135,11 @@ async fn a_live_punch_reaches_hr_and_the_employee_but_not_a_colleague() {
         connected.expect("machine_connected for hr")["data"]["machine_id"],
         "ZK-E2E"
     );
-    let id = MachineId::parse("ZK-E2E").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !m.runtime.health_of(&id).is_some_and(|h| h.live) {
-        assert!(Instant::now() < deadline, "the machine never went live");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_live(&m.runtime, "ZK-E2E").await;
 
     // EMP001 is enrolled as device user 1.
-    let local = Utc::now().with_timezone(&tz).naive_local();
     let pushed_at = Instant::now();
-    let receivers = fake.push_event(RealtimeAttendance {
-        user_id: "1".into(),
-        verify_type: 1,
-        punch_state: 0,
-        time: encode_timehex(local).unwrap(),
-    });
-    assert!(receivers >= 1);
+    punch_now(&fake, "1");
 
     let limit = Duration::from_secs(5);
     let scan = wait_for(&mut hr, "scan_received", Some("EMP001"), limit)
