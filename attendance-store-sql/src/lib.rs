@@ -31,6 +31,7 @@
 //! ```
 
 pub mod codec;
+pub mod contract;
 pub mod document;
 pub mod error;
 pub mod ingest;
