@@ -31,15 +31,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
-use attendance_store_sql::codec::{ScanRow, from_json, to_u64};
+use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use attendance_store_sql::schema::{self, Backend};
 use attendance_store_sql::stmt::{self, RecordRow};
 use sea_query::PostgresQueryBuilder;
-use sea_query_sqlx::SqlxBinder;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Executor, Postgres, Row, Transaction};
+use sqlx::{AssertSqlSafe, Executor, Postgres, Transaction};
 
 /// How to connect a [`PgStore`].
 #[derive(Debug, Clone)]
@@ -97,94 +96,7 @@ pub const COPY_MIN_SCANS: usize = 4_000;
 /// The key of the advisory lock that serialises migrations of one database ("att-migr").
 const MIGRATION_LOCK: i64 = 0x6174_742d_6d69_6772;
 
-fn build(statement: &impl SqlxBinder) -> (String, sea_query_sqlx::SqlxValues) {
-    statement.build_sqlx(PostgresQueryBuilder)
-}
-
-async fn execute<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<u64>
-where
-    E: Executor<'e, Database = Postgres>,
-{
-    let (sql, values) = build(statement);
-    sqlx::query_with(AssertSqlSafe(sql), values)
-        .execute(executor)
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(db(what))
-}
-
-async fn fetch_all<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<Vec<PgRow>>
-where
-    E: Executor<'e, Database = Postgres>,
-{
-    let (sql, values) = build(statement);
-    sqlx::query_with(AssertSqlSafe(sql), values)
-        .fetch_all(executor)
-        .await
-        .map_err(db(what))
-}
-
-async fn fetch_optional<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<Option<PgRow>>
-where
-    E: Executor<'e, Database = Postgres>,
-{
-    let (sql, values) = build(statement);
-    sqlx::query_with(AssertSqlSafe(sql), values)
-        .fetch_optional(executor)
-        .await
-        .map_err(db(what))
-}
-
-async fn fetch_count<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<u64>
-where
-    E: Executor<'e, Database = Postgres>,
-{
-    let (sql, values) = build(statement);
-    let row = sqlx::query_with(AssertSqlSafe(sql), values)
-        .fetch_one(executor)
-        .await
-        .map_err(db(what))?;
-    to_u64(what, get(&row, 0, what)?)
-}
-
-fn get<'r, T>(row: &'r PgRow, index: usize, what: &'static str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    row.try_get(index).map_err(db(what))
-}
-
-fn json_rows<T: serde::de::DeserializeOwned>(
-    rows: &[PgRow],
-    what: &'static str,
-) -> StoreResult<Vec<T>> {
-    rows.iter()
-        .map(|row| from_json(what, &get::<String>(row, 0, what)?))
-        .collect()
-}
-
-fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
-    StoreError::NotFound {
-        entity,
-        key: key.to_string(),
-    }
-}
+attendance_store_sql::statement_runners!(database: Postgres, row: PgRow, builder: PostgresQueryBuilder);
 
 /// Inserts one batch's `rows` with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
 /// statements) in statements of at most [`PARAM_BUDGET`] bytes, adding the keys that were new

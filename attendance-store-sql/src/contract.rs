@@ -72,6 +72,108 @@ pub fn unknown_account_employee(account: &UserAccount) -> StoreError {
     ))
 }
 
+/// [`StoreError::NotFound`] for the `entity` keyed `key`.
+pub fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        entity,
+        key: key.to_string(),
+    }
+}
+
+/// Defines, in the calling module, the statement runners both stores' glue goes through, for one
+/// sqlx database: `execute` (rows affected), `fetch_all`, `fetch_optional`, `fetch_count` (the
+/// one `COUNT` column as `u64`), `get` (a column, decoded) and `json_rows` (the JSON of the first
+/// column of every row, decoded). Each renders a sea-query statement with `builder` and binds
+/// its values; every error becomes a [`StoreError`] through [`db`](crate::error::db) with `what`
+/// as the failed operation. The calling crate must depend on `sqlx`, `sea-query-sqlx` and
+/// `serde`.
+#[macro_export]
+macro_rules! statement_runners {
+    (database: $database:ty, row: $row:ty, builder: $builder:expr) => {
+        async fn execute<'e, E>(
+            executor: E,
+            statement: &impl sea_query_sqlx::SqlxBinder,
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<u64>
+        where
+            E: sqlx::Executor<'e, Database = $database>,
+        {
+            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .execute(executor)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err($crate::error::db(what))
+        }
+
+        async fn fetch_all<'e, E>(
+            executor: E,
+            statement: &impl sea_query_sqlx::SqlxBinder,
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<Vec<$row>>
+        where
+            E: sqlx::Executor<'e, Database = $database>,
+        {
+            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_all(executor)
+                .await
+                .map_err($crate::error::db(what))
+        }
+
+        async fn fetch_optional<'e, E>(
+            executor: E,
+            statement: &impl sea_query_sqlx::SqlxBinder,
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<Option<$row>>
+        where
+            E: sqlx::Executor<'e, Database = $database>,
+        {
+            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_optional(executor)
+                .await
+                .map_err($crate::error::db(what))
+        }
+
+        async fn fetch_count<'e, E>(
+            executor: E,
+            statement: &impl sea_query_sqlx::SqlxBinder,
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<u64>
+        where
+            E: sqlx::Executor<'e, Database = $database>,
+        {
+            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
+            let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_one(executor)
+                .await
+                .map_err($crate::error::db(what))?;
+            $crate::codec::to_u64(what, get(&row, 0, what)?)
+        }
+
+        fn get<'r, T>(
+            row: &'r $row,
+            index: usize,
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<T>
+        where
+            T: sqlx::Decode<'r, $database> + sqlx::Type<$database>,
+        {
+            sqlx::Row::try_get(row, index).map_err($crate::error::db(what))
+        }
+
+        fn json_rows<T: serde::de::DeserializeOwned>(
+            rows: &[$row],
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<Vec<T>> {
+            rows.iter()
+                .map(|row| $crate::codec::from_json(what, &get::<String>(row, 0, what)?))
+                .collect()
+        }
+    };
+}
+
 /// Implements [`ScanStore`](attendance_core::store::ScanStore),
 /// [`EmployeeStore`](attendance_core::store::EmployeeStore),
 /// [`MachineStore`](attendance_core::store::MachineStore),
@@ -82,9 +184,8 @@ pub fn unknown_account_employee(account: &UserAccount) -> StoreError {
 /// [`UserAccountStore`](attendance_core::store::UserAccountStore) for a store type, written once
 /// for both SQL stores.
 ///
-/// The calling crate must have in scope, as both store crates do, the statement runners
-/// `execute`, `fetch_count`, `fetch_all`, `fetch_optional`, `get`, `json_rows`, `not_found` and
-/// `db`, and give the type the methods `begin_write`, `begin_read` (a transaction each),
+/// The calling crate must have in scope, as both store crates do, the statement runners of
+/// [`statement_runners!`](crate::statement_runners) and [`db`](crate::error::db), and give the type the methods `begin_write`, `begin_read` (a transaction each),
 /// `ingest_group(&self, Vec<ScanBatch>) -> StoreResult<Vec<IngestOutcome>>` (one group of scan
 /// batches stored in one transaction, the database's own way) and
 /// `record_chunks(&[RecordRow]) -> Vec<&[RecordRow]>` (the daily records of one upsert split into
@@ -115,7 +216,9 @@ macro_rules! store_contract {
             use $crate::codec::{
                 ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
             };
-            use $crate::contract::{record_rows, request_rows, unknown_account_employee};
+            use $crate::contract::{
+                not_found, record_rows, request_rows, unknown_account_employee,
+            };
             use $crate::ingest::only_outcome;
             use $crate::schema::Scans;
             use $crate::stmt;

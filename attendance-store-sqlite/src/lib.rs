@@ -32,18 +32,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
-use attendance_store_sql::codec::{ScanRow, from_json, to_u64};
+use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use attendance_store_sql::schema::{self, Backend};
 use attendance_store_sql::stmt::{self, RecordRow};
 use sea_query::SqliteQueryBuilder;
-use sea_query_sqlx::SqlxBinder;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Executor, Row, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Executor, Sqlite, Transaction};
 
 /// How hard SQLite makes each commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,94 +141,7 @@ fn render_scan_inserts() -> StoreResult<ScanInserts> {
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-fn build(statement: &impl SqlxBinder) -> (String, sea_query_sqlx::SqlxValues) {
-    statement.build_sqlx(SqliteQueryBuilder)
-}
-
-async fn execute<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<u64>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let (sql, values) = build(statement);
-    sqlx::query_with(AssertSqlSafe(sql), values)
-        .execute(executor)
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(db(what))
-}
-
-async fn fetch_all<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<Vec<SqliteRow>>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let (sql, values) = build(statement);
-    sqlx::query_with(AssertSqlSafe(sql), values)
-        .fetch_all(executor)
-        .await
-        .map_err(db(what))
-}
-
-async fn fetch_optional<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<Option<SqliteRow>>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let (sql, values) = build(statement);
-    sqlx::query_with(AssertSqlSafe(sql), values)
-        .fetch_optional(executor)
-        .await
-        .map_err(db(what))
-}
-
-async fn fetch_count<'e, E>(
-    executor: E,
-    statement: &impl SqlxBinder,
-    what: &'static str,
-) -> StoreResult<u64>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let (sql, values) = build(statement);
-    let row = sqlx::query_with(AssertSqlSafe(sql), values)
-        .fetch_one(executor)
-        .await
-        .map_err(db(what))?;
-    to_u64(what, get(&row, 0, what)?)
-}
-
-fn get<'r, T>(row: &'r SqliteRow, index: usize, what: &'static str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(index).map_err(db(what))
-}
-
-fn json_rows<T: serde::de::DeserializeOwned>(
-    rows: &[SqliteRow],
-    what: &'static str,
-) -> StoreResult<Vec<T>> {
-    rows.iter()
-        .map(|row| from_json(what, &get::<String>(row, 0, what)?))
-        .collect()
-}
-
-fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
-    StoreError::NotFound {
-        entity,
-        key: key.to_string(),
-    }
-}
+attendance_store_sql::statement_runners!(database: Sqlite, row: SqliteRow, builder: SqliteQueryBuilder);
 
 impl SqliteStore {
     /// Opens (creating it if allowed) the database at `path_or_url` (a file path, or a
