@@ -34,11 +34,11 @@ use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
 use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
-use attendance_store_sql::schema::{self, Backend};
+use attendance_store_sql::schema::Backend;
 use attendance_store_sql::stmt::{self, RecordRow};
 use sea_query::PostgresQueryBuilder;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Executor, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
 /// How to connect a [`PgStore`].
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ pub const COPY_MIN_SCANS: usize = 4_000;
 /// The key of the advisory lock that serialises migrations of one database ("att-migr").
 const MIGRATION_LOCK: i64 = 0x6174_742d_6d69_6772;
 
-attendance_store_sql::statement_runners!(database: Postgres, row: PgRow, builder: PostgresQueryBuilder);
+attendance_store_sql::statement_runners!(database: Postgres, row: PgRow, builder: PostgresQueryBuilder, backend: Backend::Postgres, label: "PostgreSQL");
 
 /// Inserts one batch's `rows` with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
 /// statements) in statements of at most [`PARAM_BUDGET`] bytes, adding the keys that were new
@@ -194,29 +194,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db(what))?;
-        tx.execute(AssertSqlSafe(
-            schema::migrations_table().to_string(PostgresQueryBuilder),
-        ))
-        .await
-        .map_err(db(what))?;
-        let applied: HashSet<i64> = fetch_all(&mut *tx, &stmt::select_applied_migrations(), what)
-            .await?
-            .iter()
-            .map(|row| get::<i64>(row, 0, what))
-            .collect::<StoreResult<_>>()?;
-        for migration in schema::pending_migrations(&applied) {
-            for statement in (migration.statements)(Backend::Postgres) {
-                let sql = statement.render(PostgresQueryBuilder);
-                tx.execute(AssertSqlSafe(sql)).await.map_err(db(what))?;
-            }
-            execute(
-                &mut *tx,
-                &stmt::insert_applied_migration(migration.version, migration.description),
-                what,
-            )
-            .await?;
-            tracing::info!(version = migration.version, "applied PostgreSQL migration");
-        }
+        apply_pending_migrations(&mut tx, what).await?;
         tx.commit().await.map_err(db(what))
     }
 

@@ -85,11 +85,26 @@ pub fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
 /// one `COUNT` column as `u64`), `get` (a column, decoded) and `json_rows` (the JSON of the first
 /// column of every row, decoded). Each renders a sea-query statement with `builder` and binds
 /// its values; every error becomes a [`StoreError`] through [`db`](crate::error::db) with `what`
-/// as the failed operation. The calling crate must depend on `sqlx`, `sea-query-sqlx` and
-/// `serde`.
+/// as the failed operation. Also `apply_pending_migrations`, the schema migration in a
+/// transaction the caller began (and locked where its database needs it). The calling crate must
+/// depend on `sqlx`, `sea-query-sqlx`, `serde` and `tracing`.
 #[macro_export]
 macro_rules! statement_runners {
-    (database: $database:ty, row: $row:ty, builder: $builder:expr) => {
+    (
+        database: $database:ty,
+        row: $row:ty,
+        builder: $builder:expr,
+        backend: $backend:expr,
+        label: $label:literal
+    ) => {
+        /// A statement rendered with its values bound.
+        fn query(
+            statement: &impl sea_query_sqlx::SqlxBinder,
+        ) -> sqlx::query::Query<'static, $database, sea_query_sqlx::SqlxValues> {
+            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+        }
+
         async fn execute<'e, E>(
             executor: E,
             statement: &impl sea_query_sqlx::SqlxBinder,
@@ -98,8 +113,7 @@ macro_rules! statement_runners {
         where
             E: sqlx::Executor<'e, Database = $database>,
         {
-            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            query(statement)
                 .execute(executor)
                 .await
                 .map(|r| r.rows_affected())
@@ -114,8 +128,7 @@ macro_rules! statement_runners {
         where
             E: sqlx::Executor<'e, Database = $database>,
         {
-            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            query(statement)
                 .fetch_all(executor)
                 .await
                 .map_err($crate::error::db(what))
@@ -129,8 +142,7 @@ macro_rules! statement_runners {
         where
             E: sqlx::Executor<'e, Database = $database>,
         {
-            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            query(statement)
                 .fetch_optional(executor)
                 .await
                 .map_err($crate::error::db(what))
@@ -144,8 +156,7 @@ macro_rules! statement_runners {
         where
             E: sqlx::Executor<'e, Database = $database>,
         {
-            let (sql, values) = sea_query_sqlx::SqlxBinder::build_sqlx(statement, $builder);
-            let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            let row = query(statement)
                 .fetch_one(executor)
                 .await
                 .map_err($crate::error::db(what))?;
@@ -170,6 +181,39 @@ macro_rules! statement_runners {
             rows.iter()
                 .map(|row| $crate::codec::from_json(what, &get::<String>(row, 0, what)?))
                 .collect()
+        }
+
+        /// Creates the migrations table if it is missing and applies, in `tx` (which the caller
+        /// commits), every migration not applied yet, recording each.
+        async fn apply_pending_migrations(
+            tx: &mut sqlx::Transaction<'static, $database>,
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<()> {
+            let table = $crate::schema::migrations_table().to_string($builder);
+            sqlx::Executor::execute(&mut **tx, sqlx::AssertSqlSafe(table))
+                .await
+                .map_err($crate::error::db(what))?;
+            let applied: std::collections::HashSet<i64> =
+                fetch_all(&mut **tx, &$crate::stmt::select_applied_migrations(), what)
+                    .await?
+                    .iter()
+                    .map(|row| get::<i64>(row, 0, what))
+                    .collect::<attendance_core::store::StoreResult<_>>()?;
+            for migration in $crate::schema::pending_migrations(&applied) {
+                for statement in (migration.statements)($backend) {
+                    let sql = statement.render($builder);
+                    sqlx::Executor::execute(&mut **tx, sqlx::AssertSqlSafe(sql))
+                        .await
+                        .map_err($crate::error::db(what))?;
+                }
+                let record = $crate::stmt::insert_applied_migration(
+                    migration.version,
+                    migration.description,
+                );
+                execute(&mut **tx, &record, what).await?;
+                tracing::info!(version = migration.version, "applied {} migration", $label);
+            }
+            Ok(())
         }
     };
 }

@@ -26,7 +26,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,14 +35,14 @@ use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
 use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
-use attendance_store_sql::schema::{self, Backend};
+use attendance_store_sql::schema::Backend;
 use attendance_store_sql::stmt::{self, RecordRow};
 use sea_query::SqliteQueryBuilder;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Executor, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 /// How hard SQLite makes each commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -141,7 +141,7 @@ fn render_scan_inserts() -> StoreResult<ScanInserts> {
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-attendance_store_sql::statement_runners!(database: Sqlite, row: SqliteRow, builder: SqliteQueryBuilder);
+attendance_store_sql::statement_runners!(database: Sqlite, row: SqliteRow, builder: SqliteQueryBuilder, backend: Backend::Sqlite, label: "SQLite");
 
 impl SqliteStore {
     /// Opens (creating it if allowed) the database at `path_or_url` (a file path, or a
@@ -232,29 +232,7 @@ impl SqliteStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let what = "migrate the schema";
-        tx.execute(AssertSqlSafe(
-            schema::migrations_table().to_string(SqliteQueryBuilder),
-        ))
-        .await
-        .map_err(db(what))?;
-        let applied: HashSet<i64> = fetch_all(&mut *tx, &stmt::select_applied_migrations(), what)
-            .await?
-            .iter()
-            .map(|row| get::<i64>(row, 0, what))
-            .collect::<StoreResult<_>>()?;
-        for migration in schema::pending_migrations(&applied) {
-            for statement in (migration.statements)(Backend::Sqlite) {
-                let sql = statement.render(SqliteQueryBuilder);
-                tx.execute(AssertSqlSafe(sql)).await.map_err(db(what))?;
-            }
-            execute(
-                &mut *tx,
-                &stmt::insert_applied_migration(migration.version, migration.description),
-                what,
-            )
-            .await?;
-            tracing::info!(version = migration.version, "applied SQLite migration");
-        }
+        apply_pending_migrations(&mut tx, what).await?;
         tx.commit().await.map_err(db(what))
     }
 
