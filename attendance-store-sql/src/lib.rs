@@ -10,6 +10,9 @@
 //! - [`codec`]: the conversions between domain values and column values (scans as plain columns,
 //!   the richer values as JSON text beside the columns the queries filter and sort on), and
 //!   decoding back from plain Rust values.
+//! - [`contract`]: the store-trait glue written once: [`statement_runners!`] (the statement
+//!   runners and the migration step for one sqlx database) and [`store_contract!`] (every port
+//!   but the leave documents), which each store crate expands with its own types.
 //! - [`document`]: the store-independent half of the leave documents port: a document as its
 //!   row (size checked, metadata as JSON beside the bytes), back again, and the limit check.
 //! - [`error`]: the mapping of `sqlx` errors to [`StoreError`](attendance_core::store::StoreError)
