@@ -741,21 +741,7 @@ macro_rules! store_contract {
                 }
 
                 async fn commit_leave(&self, change: LeaveChange) -> StoreResult<u64> {
-                    if let Some(stray) = change
-                        .requests
-                        .iter()
-                        .find(|r| r.employee != change.employee)
-                    {
-                        return Err(StoreError::Invalid(format!(
-                            "request {} is {}'s, not {}'s",
-                            stray.id, stray.employee, change.employee
-                        )));
-                    }
-                    for (_, entry) in &change.entries {
-                        entry
-                            .validate()
-                            .map_err(|e| StoreError::Invalid(format!("ledger entry: {e}")))?;
-                    }
+                    change.check()?;
                     let request_rows = request_rows(&change.requests)?;
                     let entry_rows = change
                         .entries

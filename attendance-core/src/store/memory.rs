@@ -511,21 +511,7 @@ impl LeaveStore for MemoryStore {
                 change.employee
             )));
         }
-        if let Some(stray) = change
-            .requests
-            .iter()
-            .find(|r| r.employee != change.employee)
-        {
-            return Err(StoreError::Invalid(format!(
-                "request {} is {}'s, not {}'s",
-                stray.id, stray.employee, change.employee
-            )));
-        }
-        for (_, entry) in &change.entries {
-            entry
-                .validate()
-                .map_err(|e| StoreError::Invalid(format!("ledger entry: {e}")))?;
-        }
+        change.check()?;
         let current = inner
             .leave_versions
             .get(&change.employee)

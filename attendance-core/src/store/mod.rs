@@ -363,6 +363,25 @@ pub struct LeaveChange {
     pub entries: Vec<(LeaveType, LedgerEntry)>,
 }
 
+impl LeaveChange {
+    /// Checks what every store must refuse before writing: a request of another employee, or a
+    /// ledger entry that is not valid. Stores call it first, so they refuse alike.
+    pub fn check(&self) -> StoreResult<()> {
+        if let Some(stray) = self.requests.iter().find(|r| r.employee != self.employee) {
+            return Err(StoreError::Invalid(format!(
+                "request {} is {}'s, not {}'s",
+                stray.id, stray.employee, self.employee
+            )));
+        }
+        for (_, entry) in &self.entries {
+            entry
+                .validate()
+                .map_err(|e| StoreError::Invalid(format!("ledger entry: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
 /// A filtered, paginated query of leave requests (newest start date first, then id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaveRequestQuery {
