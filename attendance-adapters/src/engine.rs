@@ -1,17 +1,22 @@
-//! The real-time engine: scans from the machines (the manager's output, push receivers, manual
-//! entry) go through a bounded queue into an ingest stage that batches them by size or time,
-//! stores each flush as one group (every machine's scans idempotently with its cursor, in one
-//! store call), recomputes only the affected (employee, work date) pairs once per flush and
-//! publishes events on a bus.
+//! The real-time engine: every scan (the manager's pulls, the ADMS and Hikvision push
+//! receivers, imports) goes through one bounded queue into an ingest stage that stores what is
+//! queued as one group commit, answers each submitter once its own batch is committed, and then
+//! recomputes the affected (employee, work date) pairs set-wise in a second stage and publishes
+//! events on a bus.
 //!
 //! ```no_run
-//! # async fn demo(service: attendance_core::service::AttendanceService) {
+//! # async fn demo(service: attendance_core::service::AttendanceService, batch: attendance_core::store::ScanBatch) {
+//! use std::time::Duration;
 //! use attendance_adapters::engine::{Engine, EngineConfig};
 //!
 //! let engine = Engine::start(service, EngineConfig::default());
 //! let mut events = engine.subscribe();
 //! let scans = engine.sender(); // give it to the MachineManager and the push routers
-//! # drop(scans);
+//! // A push receiver answers its device only once the batch is committed:
+//! match scans.submit(batch, Duration::from_secs(2), Duration::from_secs(20)).await {
+//!     Ok(committed) => println!("stored {} new scans", committed.inserted),
+//!     Err(e) => println!("answer 503, the device re-sends: {e}"),
+//! }
 //! while let Ok(event) = events.recv().await {
 //!     println!("{}", serde_json::to_string(&event).unwrap_or_default());
 //! }
@@ -20,29 +25,48 @@
 //! ```
 //!
 //! Invariants:
-//! - the queue is bounded: a slow store makes senders wait, memory does not grow;
+//! - the queue is bounded: a slow store makes senders wait (or [`IngestSender::submit`] answer
+//!   [`IngestError::Busy`]), memory does not grow;
+//! - nothing is acknowledged before it is stored: [`IngestSender::submit`] returns only after
+//!   the transaction that stores the batch (and its cursor) committed; concurrent submitters
+//!   share one group commit and each waits for its own;
+//! - group commit without waiting: a flush takes what is queued when the store becomes free
+//!   (up to [`EngineConfig::max_batch_scans`]), so under load groups grow and when idle a
+//!   batch is stored at once ([`EngineConfig::max_batch_delay`] can add a gathering delay);
+//! - a scan outside the storable window (before [`EngineConfig::earliest_scan`] or later than
+//!   now plus [`EngineConfig::future_tolerance`]) is set aside: counted, kept for HR to see
+//!   ([`EngineHandle::set_aside`]), never stored as attendance, and never blocks the valid scans
+//!   of its batch;
 //! - a batch accepted by the queue is stored before [`EngineHandle::shutdown`] returns; a store
 //!   that fails transiently is retried with backoff (the batch is held, and the queue fills
 //!   behind it); a batch the store refuses as invalid is reported and dropped (retrying cannot
 //!   help); when a group is refused, its batches are stored one by one, so one machine's bad
 //!   batch does not hold back the others;
-//! - events about one employee carry the employee as their audience, so a server forwards them
-//!   only to clients allowed to see that employee.
+//! - each affected (employee, work date) pair is recomputed once per recompute pass, however
+//!   many flushes touched it meanwhile, by core's set-based
+//!   [`AttendanceService::recompute_days`];
+//! - every change the engine's service stores is published ([`Engine::start`] gives the
+//!   service a [`ChangeObserver`] on the bus), so manual scans, imports, leave and holiday
+//!   changes reach the same clients as device scans; events about one employee carry the
+//!   employee as their audience, so a server forwards them only to clients allowed to see that
+//!   employee.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use attendance_core::access::Owner;
-use attendance_core::employee::{DeviceUserId, EmployeeCode};
+use attendance_core::employee::{DeviceUserId, Employee, EmployeeCode};
 use attendance_core::report::DailySummary;
 use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
-use attendance_core::service::{AttendanceService, ServiceError};
-use attendance_core::store::{ScanBatch, StoreError};
-use chrono::{DateTime, Utc};
+use attendance_core::service::{AttendanceService, ChangeObserver, DayKeys, ServiceError};
+use attendance_core::store::{IngestOutcome, ScanBatch, StoreError};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, watch};
+use serde::ser::SerializeMap;
+use thiserror::Error;
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 use tracing::{error, warn};
@@ -55,8 +79,8 @@ pub struct EngineConfig {
     /// The most scans a flush gathers (under a backlog, a flush takes what is queued up to
     /// this many, all stored in one transaction by the SQL stores).
     pub max_batch_scans: usize,
-    /// The longest a scan waits in the gathering stage before a flush (when scans arrive
-    /// slowly, a flush holds what came within this delay).
+    /// How long a flush waits for more batches after the first (zero, the default: it takes
+    /// what is queued and stores it at once; batches arriving meanwhile form the next group).
     pub max_batch_delay: Duration,
     /// How often a `system_status` event is published.
     pub status_interval: Duration,
@@ -69,6 +93,22 @@ pub struct EngineConfig {
     /// After a shutdown is asked for, how long a failing store is still retried before the
     /// batches left are given up (and logged with their count).
     pub drain_timeout: Duration,
+    /// Scans before this instant are set aside (a device whose clock was reset).
+    pub earliest_scan: DateTime<Utc>,
+    /// Scans later than now plus this are set aside (a device clock far ahead).
+    pub future_tolerance: Duration,
+    /// How many set-aside scans are kept for [`EngineHandle::set_aside`] (the oldest go).
+    pub set_aside_kept: usize,
+    /// How often shift windows that closed with no scan are looked for, so those days become
+    /// `Absent` without anyone asking ([`AttendanceService::close_windows`]).
+    pub close_interval: Duration,
+}
+
+/// The default [`EngineConfig::earliest_scan`]: 2010-01-01 00:00 UTC.
+pub fn default_earliest_scan() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2010, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 impl Default for EngineConfig {
@@ -76,12 +116,16 @@ impl Default for EngineConfig {
         Self {
             queue_capacity: 1_024,
             max_batch_scans: 20_000,
-            max_batch_delay: Duration::from_millis(100),
+            max_batch_delay: Duration::ZERO,
             status_interval: Duration::from_secs(30),
             retry_delay: Duration::from_millis(200),
             max_retry_delay: Duration::from_secs(10),
             event_capacity: 4_096,
             drain_timeout: Duration::from_secs(30),
+            earliest_scan: default_earliest_scan(),
+            future_tolerance: Duration::from_secs(24 * 3600),
+            set_aside_kept: 1_000,
+            close_interval: Duration::from_secs(60),
         }
     }
 }
@@ -136,11 +180,15 @@ pub struct EngineStats {
     pub scans_stored: u64,
     /// Scans that were already stored.
     pub duplicates: u64,
+    /// Scans set aside: outside the storable window (see [`EngineHandle::set_aside`]).
+    pub scans_set_aside: u64,
     /// Store writes (one per flush, plus one per batch when a refused group is retried batch
     /// by batch).
     pub store_writes: u64,
-    /// Daily records recomputed.
+    /// Daily records recomputed (by the engine and by every other write of its service).
     pub records_recomputed: u64,
+    /// (employee, work date) pairs waiting to be recomputed.
+    pub recompute_backlog: usize,
     /// Failed store writes (each retry counts).
     pub store_errors: u64,
     /// Batches dropped because the store refused them as invalid.
@@ -149,11 +197,47 @@ pub struct EngineStats {
     pub scans_abandoned: u64,
     /// Seconds since the engine started.
     pub uptime_seconds: u64,
+    /// The background recompute running now, or the last one (a settings change recomputes a
+    /// range of days for every active employee).
+    pub recompute_job: Option<RecomputeJob>,
 }
 
-/// What the bus carries. Serialised as `{"type": "scan_received", "data": {…}}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+/// A background recompute of every active employee's days in a range, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecomputeJob {
+    /// Why it runs (`settings changed`, …).
+    pub reason: String,
+    /// The first date.
+    pub from: NaiveDate,
+    /// The last date.
+    pub to: NaiveDate,
+    /// Employees done.
+    pub done: usize,
+    /// Employees in all.
+    pub total: usize,
+    /// Records stored so far.
+    pub records: usize,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended (`None` while it runs).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// The background recompute: the job running (or last run) and the range asked for meanwhile.
+#[derive(Debug, Default)]
+struct Jobs {
+    current: Option<RecomputeJob>,
+    running: bool,
+    queued: Option<(NaiveDate, NaiveDate, String)>,
+}
+
+/// What the bus carries. Serialised as `{"type": "scan_received", "data": {…}}`; the machine
+/// events also carry `machine_id` at the top level (`{"type": "machine_connected",
+/// "machine_id": "GATE-1", "data": {"machine_id": "GATE-1", …}}`), where clients of the
+/// original system read it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
     /// A new scan was stored.
     ScanReceived(ScanReceived),
@@ -167,6 +251,38 @@ pub enum EngineEvent {
     ErrorOccurred(ErrorEvent),
     /// The periodic status.
     SystemStatus(EngineStats),
+}
+
+impl EngineEvent {
+    /// The event's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ScanReceived(_) => "scan_received",
+            Self::AttendanceUpdated(_) => "attendance_updated",
+            Self::MachineConnected(_) => "machine_connected",
+            Self::MachineDisconnected(_) => "machine_disconnected",
+            Self::ErrorOccurred(_) => "error_occurred",
+            Self::SystemStatus(_) => "system_status",
+        }
+    }
+}
+
+impl Serialize for EngineEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", self.kind())?;
+        match self {
+            Self::ScanReceived(data) => map.serialize_entry("data", data)?,
+            Self::AttendanceUpdated(data) => map.serialize_entry("data", data)?,
+            Self::MachineConnected(data) | Self::MachineDisconnected(data) => {
+                map.serialize_entry("machine_id", &data.machine_id)?;
+                map.serialize_entry("data", data)?;
+            }
+            Self::ErrorOccurred(data) => map.serialize_entry("data", data)?,
+            Self::SystemStatus(data) => map.serialize_entry("data", data)?,
+        }
+        map.end()
+    }
 }
 
 /// An event and who may receive it.
@@ -185,68 +301,403 @@ impl Serialize for Published {
     }
 }
 
+/// A scan the engine did not store because its time is outside the storable window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetAside {
+    /// The machine it came from.
+    pub machine_id: MachineId,
+    /// The PIN on the machine.
+    pub device_user_id: DeviceUserId,
+    /// The time the device gave.
+    pub timestamp: DateTime<Utc>,
+    /// Why it was set aside.
+    pub reason: String,
+    /// The device's own line or record, when the adapter kept it.
+    pub raw: Option<String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// What committing one submitted batch stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Scans stored as new.
+    pub inserted: usize,
+    /// Scans that were stored already (or repeated in the batch).
+    pub duplicates: usize,
+    /// Scans set aside as outside the storable window (not stored; see [`SetAside`]).
+    pub set_aside: usize,
+}
+
+/// Why a batch was not (or not surely) stored.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IngestError {
+    /// The queue stayed full: answer "retry later" (a device re-sends, nothing is lost).
+    #[error("the ingest queue stayed full for {0:?}; retry later")]
+    Busy(Duration),
+    /// The engine has stopped.
+    #[error("the ingest engine is stopped")]
+    Stopped,
+    /// The store refused the batch as invalid; sending it again cannot help.
+    #[error("the store refused the batch: {0}")]
+    Refused(String),
+    /// The engine shut down while the store was still failing: the batch was not stored.
+    #[error("not stored: the engine shut down while the store was failing")]
+    Abandoned,
+    /// No commit within the wait: the store is slow or failing. The batch may still be stored
+    /// later; sending it again is safe (stores deduplicate).
+    #[error("not confirmed as stored within {0:?}; retry later")]
+    TimedOut(Duration),
+}
+
+impl IngestError {
+    /// Whether sending the same batch later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Refused(_))
+    }
+}
+
+/// One submission in the queue: the batch and, when the submitter waits, where to answer.
+#[derive(Debug)]
+struct Job {
+    batch: ScanBatch,
+    reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
+}
+
+/// The way into the engine's queue: cheap to clone, one per producer.
+#[derive(Debug, Clone)]
+pub struct IngestSender {
+    queue: mpsc::Sender<Job>,
+}
+
+impl IngestSender {
+    /// Hands `batch` to the engine and waits until the transaction that stores it (and its
+    /// cursor) has committed. Waits at most `enqueue_timeout` for room in the queue
+    /// ([`IngestError::Busy`]) and then at most `commit_timeout` for the commit
+    /// ([`IngestError::TimedOut`]: the batch may still be stored; re-sending is safe).
+    pub async fn submit(
+        &self,
+        batch: ScanBatch,
+        enqueue_timeout: Duration,
+        commit_timeout: Duration,
+    ) -> Result<Committed, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            batch,
+            reply: Some(reply),
+        };
+        match self.queue.send_timeout(job, enqueue_timeout).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                return Err(IngestError::Busy(enqueue_timeout));
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(IngestError::Stopped),
+        }
+        match timeout(commit_timeout, answer).await {
+            Ok(Ok(result)) => result,
+            // The engine dropped the answer: it stopped without storing the batch.
+            Ok(Err(_)) => Err(IngestError::Abandoned),
+            Err(_) => Err(IngestError::TimedOut(commit_timeout)),
+        }
+    }
+
+    /// Hands `batch` over without waiting for its commit, waiting for room in the queue. For
+    /// pull machines, whose cursor is stored in the batch's own transaction: until it commits
+    /// the stored cursor does not move, so nothing is skipped if the batch is lost.
+    pub async fn send(&self, batch: ScanBatch) -> Result<(), IngestError> {
+        self.queue
+            .send(Job { batch, reply: None })
+            .await
+            .map_err(|_| IngestError::Stopped)
+    }
+
+    /// [`IngestSender::send`] without waiting: [`IngestError::Busy`] when the queue is full.
+    pub fn try_send(&self, batch: ScanBatch) -> Result<(), IngestError> {
+        self.queue
+            .try_send(Job { batch, reply: None })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => IngestError::Busy(Duration::ZERO),
+                mpsc::error::TrySendError::Closed(_) => IngestError::Stopped,
+            })
+    }
+
+    /// Whether the engine has stopped taking batches.
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+}
+
+/// A queue of submissions that a host consumes itself instead of the engine (a host with its
+/// own storage, tests): the receiving end of [`ingest_channel`].
+#[derive(Debug)]
+pub struct IngestReceiver {
+    queue: mpsc::Receiver<Job>,
+}
+
+/// A batch submitted through an [`ingest_channel`], with its submitter's answer. Answer it
+/// once the batch is stored ([`Submission::stored`]) or not ([`Submission::failed`]); a
+/// submission dropped unanswered reads as [`IngestError::Abandoned`] to its submitter.
+#[derive(Debug)]
+pub struct Submission {
+    /// The batch.
+    pub batch: ScanBatch,
+    reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
+}
+
+impl Submission {
+    /// Tells the submitter the batch is stored.
+    pub fn stored(self, committed: Committed) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(Ok(committed));
+        }
+    }
+
+    /// Tells the submitter the batch was not stored.
+    pub fn failed(self, error: IngestError) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(Err(error));
+        }
+    }
+}
+
+/// A bounded queue of submissions for a host that stores batches itself: give the
+/// [`IngestSender`] to the push routers or the manager, and answer each [`Submission`] after
+/// storing it.
+pub fn ingest_channel(capacity: usize) -> (IngestSender, IngestReceiver) {
+    let (queue, receiver) = mpsc::channel(capacity.max(1));
+    (IngestSender { queue }, IngestReceiver { queue: receiver })
+}
+
+impl IngestReceiver {
+    /// The next submission; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<Submission> {
+        self.queue.recv().await.map(|job| Submission {
+            batch: job.batch,
+            reply: job.reply,
+        })
+    }
+
+    /// A plain channel of the submitted batches, each answered as stored as soon as it is in
+    /// that channel (bounded by `capacity`, so a full channel still pushes back). For tests and
+    /// hosts whose own consumer is responsible for what it takes.
+    pub fn acknowledging(mut self, capacity: usize) -> mpsc::Receiver<ScanBatch> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        tokio::spawn(async move {
+            while let Some(submission) = self.recv().await {
+                let scans = submission.batch.scans.len();
+                if tx.send(submission.batch.clone()).await.is_err() {
+                    submission.failed(IngestError::Stopped);
+                    return;
+                }
+                submission.stored(Committed {
+                    inserted: scans,
+                    ..Committed::default()
+                });
+            }
+        });
+        rx
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     scans_stored: AtomicU64,
     duplicates: AtomicU64,
+    scans_set_aside: AtomicU64,
     store_writes: AtomicU64,
     records_recomputed: AtomicU64,
+    recompute_backlog: AtomicUsize,
     store_errors: AtomicU64,
     batches_rejected: AtomicU64,
     scans_abandoned: AtomicU64,
+}
+
+/// The bus as the service's [`ChangeObserver`]: every change the engine's service stores is
+/// published from here, whoever made it.
+#[derive(Debug)]
+struct Bus {
+    events: broadcast::Sender<Published>,
+    counters: Arc<Counters>,
+}
+
+fn owner_of(employee: &Employee) -> Owner {
+    Owner {
+        employee: employee.employee_id.clone(),
+        department: employee.department.clone(),
+    }
+}
+
+impl Bus {
+    fn send(&self, event: EngineEvent, audience: Option<Owner>) {
+        // No subscriber is fine: events are for whoever listens.
+        let _ = self.events.send(Published { event, audience });
+    }
+
+    fn error_event(&self, source: &str, kind: &str, message: String) {
+        self.send(
+            EngineEvent::ErrorOccurred(ErrorEvent {
+                source: source.to_owned(),
+                kind: kind.into(),
+                message,
+            }),
+            None,
+        );
+    }
+}
+
+impl ChangeObserver for Bus {
+    fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>) {
+        for scan in scans {
+            let employee = employees.get(&scan.device_user_id);
+            self.send(
+                EngineEvent::ScanReceived(scan_received(scan, employee)),
+                employee.map(owner_of),
+            );
+        }
+    }
+
+    fn days_recomputed(&self, summaries: &[DailySummary]) {
+        self.counters
+            .records_recomputed
+            .fetch_add(summaries.len() as u64, Ordering::Relaxed);
+        for summary in summaries {
+            let audience = Owner {
+                employee: summary.employee_id.clone(),
+                department: summary.department.clone(),
+            };
+            self.send(
+                EngineEvent::AttendanceUpdated(Box::new(summary.clone())),
+                Some(audience),
+            );
+        }
+    }
+}
+
+/// The pairs waiting for the recompute stage, merged as they come (a pair touched by several
+/// flushes is recomputed once).
+#[derive(Debug, Default)]
+struct Backlog {
+    days: Mutex<DayKeys>,
+    // Set when the ingest stage has drained at shutdown.
+    closed: std::sync::atomic::AtomicBool,
+    // Wakes the recompute stage; a notification sent while it works is kept for its next wait.
+    wake: Notify,
+}
+
+impl Backlog {
+    fn add(&self, days: DayKeys, counters: &Counters) {
+        if days.is_empty() {
+            return;
+        }
+        let mut pending = self.days.lock().unwrap_or_else(PoisonError::into_inner);
+        for (employee, dates) in days {
+            pending.entry(employee).or_default().extend(dates);
+        }
+        counters
+            .recompute_backlog
+            .store(pending.values().map(|d| d.len()).sum(), Ordering::Relaxed);
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> DayKeys {
+        std::mem::take(&mut *self.days.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// Starts engines.
 #[derive(Debug)]
 pub struct Engine;
 
-/// A running engine: its queue's sender, its bus, its counters, and its shutdown.
+/// A running engine: its queue's sender, its service, its bus, its counters, and its shutdown.
 #[derive(Debug)]
 pub struct EngineHandle {
-    sender: mpsc::Sender<ScanBatch>,
-    events: broadcast::Sender<Published>,
+    sender: IngestSender,
+    service: AttendanceService,
+    bus: Arc<Bus>,
     counters: Arc<Counters>,
+    set_aside: Arc<Mutex<VecDeque<SetAside>>>,
+    jobs: Arc<Mutex<Jobs>>,
     started: Instant,
     capacity: usize,
     stop: watch::Sender<bool>,
-    /// The ingest and status tasks, taken by the first shutdown (so a shared handle can stop
-    /// the engine).
-    tasks: std::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
+    /// The ingest, recompute, window-closing and status tasks, taken by the first shutdown (so
+    /// a shared handle can stop the engine).
+    tasks: Mutex<Option<Tasks>>,
+}
+
+#[derive(Debug)]
+struct Tasks {
+    ingest: JoinHandle<()>,
+    recompute: JoinHandle<()>,
+    others: Vec<JoinHandle<()>>,
 }
 
 impl Engine {
-    /// Starts the ingest and status tasks on the current tokio runtime.
+    /// Starts the engine's tasks on the current tokio runtime. The engine keeps `service` with
+    /// its bus as the observer: use [`EngineHandle::service`] for every other write (manual
+    /// scans, leave, holidays) so that it is published too.
     pub fn start(service: AttendanceService, config: EngineConfig) -> EngineHandle {
         let capacity = config.queue_capacity.max(1);
-        let (sender, receiver) = mpsc::channel(capacity);
+        let (queue, receiver) = mpsc::channel(capacity);
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let (stop, stopped) = watch::channel(false);
         let counters = Arc::new(Counters::default());
-        let started = Instant::now();
-        let ingest = Ingest {
-            service,
-            config: config.clone(),
-            events: events.clone(),
-            counters: counters.clone(),
-        };
-        let task = tokio::spawn(ingest.run(receiver, stopped.clone()));
-        let status_task = tokio::spawn(status_loop(
-            config.status_interval,
-            events.clone(),
-            counters.clone(),
-            sender.downgrade(),
-            capacity,
-            started,
-            stopped,
-        ));
-        EngineHandle {
-            sender,
+        let bus = Arc::new(Bus {
             events,
+            counters: counters.clone(),
+        });
+        let service = service.with_observer(bus.clone());
+        let started = Instant::now();
+        let backlog = Arc::new(Backlog::default());
+        let set_aside = Arc::new(Mutex::new(VecDeque::new()));
+        let ingest = Ingest {
+            service: service.clone(),
+            config: config.clone(),
+            bus: bus.clone(),
+            counters: counters.clone(),
+            backlog: backlog.clone(),
+            set_aside: set_aside.clone(),
+        };
+        let recompute = Recompute {
+            service: service.clone(),
+            config: config.clone(),
+            bus: bus.clone(),
+            counters: counters.clone(),
+            backlog,
+        };
+        let weak = queue.downgrade();
+        let tasks = Tasks {
+            ingest: tokio::spawn(ingest.run(receiver, stopped.clone())),
+            recompute: tokio::spawn(recompute.run(stopped.clone())),
+            others: vec![
+                tokio::spawn(status_loop(
+                    config.status_interval,
+                    bus.clone(),
+                    counters.clone(),
+                    weak,
+                    capacity,
+                    started,
+                    stopped.clone(),
+                )),
+                tokio::spawn(close_windows_loop(
+                    service.clone(),
+                    config.close_interval,
+                    stopped,
+                )),
+            ],
+        };
+        EngineHandle {
+            sender: IngestSender { queue },
+            service,
+            bus,
             counters,
+            set_aside,
+            jobs: Arc::new(Mutex::new(Jobs::default())),
             started,
             capacity,
             stop,
-            tasks: std::sync::Mutex::new(Some((task, status_task))),
+            tasks: Mutex::new(Some(tasks)),
         }
     }
 }
@@ -257,20 +708,23 @@ fn snapshot(counters: &Counters, depth: usize, capacity: usize, started: Instant
         queue_capacity: capacity,
         scans_stored: counters.scans_stored.load(Ordering::Relaxed),
         duplicates: counters.duplicates.load(Ordering::Relaxed),
+        scans_set_aside: counters.scans_set_aside.load(Ordering::Relaxed),
         store_writes: counters.store_writes.load(Ordering::Relaxed),
         records_recomputed: counters.records_recomputed.load(Ordering::Relaxed),
+        recompute_backlog: counters.recompute_backlog.load(Ordering::Relaxed),
         store_errors: counters.store_errors.load(Ordering::Relaxed),
         batches_rejected: counters.batches_rejected.load(Ordering::Relaxed),
         scans_abandoned: counters.scans_abandoned.load(Ordering::Relaxed),
         uptime_seconds: started.elapsed().as_secs(),
+        recompute_job: None,
     }
 }
 
 async fn status_loop(
     every: Duration,
-    events: broadcast::Sender<Published>,
+    bus: Arc<Bus>,
     counters: Arc<Counters>,
-    sender: mpsc::WeakSender<ScanBatch>,
+    queue: mpsc::WeakSender<Job>,
     capacity: usize,
     started: Instant,
     mut stopped: watch::Receiver<bool>,
@@ -281,118 +735,154 @@ async fn status_loop(
             _ = sleep(every) => {}
             _ = stopped.changed() => return,
         }
-        let depth = sender
+        let depth = queue
             .upgrade()
             .map(|s| capacity.saturating_sub(s.capacity()))
             .unwrap_or(0);
         let stats = snapshot(&counters, depth, capacity, started);
-        // No subscriber is fine: the status is for whoever listens.
-        let _ = events.send(Published {
-            event: EngineEvent::SystemStatus(stats),
-            audience: None,
-        });
+        bus.send(EngineEvent::SystemStatus(stats), None);
+    }
+}
+
+/// Every `every`, turns the days whose shift window closed with no scan into `Absent` (and
+/// publishes them through the service's observer), so nobody has to read a summary first.
+async fn close_windows_loop(
+    service: AttendanceService,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = every.max(Duration::from_millis(10));
+    // The first pass looks back two days: windows that closed while the engine was not running.
+    let mut since = Utc::now() - chrono::TimeDelta::days(2);
+    loop {
+        let now = Utc::now();
+        match service.close_windows(since, now).await {
+            Ok(closed) => {
+                since = now;
+                if !closed.records.is_empty() {
+                    tracing::info!(
+                        records = closed.records.len(),
+                        "shift windows closed: days recomputed"
+                    );
+                }
+            }
+            Err(e) => warn!(error = %e, "closing shift windows failed; trying again later"),
+        }
+        tokio::select! {
+            _ = sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
     }
 }
 
 impl EngineHandle {
-    /// A sender into the queue, for the manager, the push routers and manual entry. Sending
-    /// waits while the queue is full.
-    pub fn sender(&self) -> mpsc::Sender<ScanBatch> {
+    /// A sender into the queue, for the manager, the push routers and imports.
+    pub fn sender(&self) -> IngestSender {
         self.sender.clone()
+    }
+
+    /// The engine's use cases: every change made through them is published on the bus.
+    pub fn service(&self) -> &AttendanceService {
+        &self.service
     }
 
     /// A new subscription to the bus.
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
-        self.events.subscribe()
+        self.bus.events.subscribe()
     }
 
     /// Publishes an event from outside the ingest (machine connections from the manager).
     pub fn publish(&self, event: EngineEvent, audience: Option<Owner>) {
-        let _ = self.events.send(Published { event, audience });
+        self.bus.send(event, audience);
+    }
+
+    /// The scans set aside most recently (outside the storable window), oldest first.
+    pub fn set_aside(&self) -> Vec<SetAside> {
+        self.set_aside
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The counters now.
     pub fn stats(&self) -> EngineStats {
-        let depth = self.capacity.saturating_sub(self.sender.capacity());
-        snapshot(&self.counters, depth, self.capacity, self.started)
+        let depth = self.capacity.saturating_sub(self.sender.queue.capacity());
+        let mut stats = snapshot(&self.counters, depth, self.capacity, self.started);
+        stats.recompute_job = self.recompute_job();
+        stats
     }
 
-    /// Stops accepting batches, stores every batch already accepted, and returns the final
-    /// counters. Senders held elsewhere get an error from then on. Later calls return at once.
+    /// The background recompute running now, or the last one.
+    pub fn recompute_job(&self) -> Option<RecomputeJob> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
+            .clone()
+    }
+
+    /// Recomputes every active employee's days in `[from, to]` in the background (the caller
+    /// bounds the range), its progress in [`EngineStats::recompute_job`] and its records
+    /// published like any other. Asked while one runs, the range is merged into one job that
+    /// runs next.
+    pub fn recompute_in_background(&self, from: NaiveDate, to: NaiveDate, reason: &str) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let queued = match jobs.queued.take() {
+            Some((f, t, r)) => (f.min(from), t.max(to), format!("{r}; {reason}")),
+            None => (from, to, reason.to_owned()),
+        };
+        jobs.queued = Some(queued);
+        if jobs.running {
+            return;
+        }
+        jobs.running = true;
+        drop(jobs);
+        tokio::spawn(run_jobs(
+            self.service.clone(),
+            self.jobs.clone(),
+            self.stop.subscribe(),
+        ));
+    }
+
+    /// Stops accepting batches, stores every batch already accepted, recomputes the days they
+    /// touched, and returns the final counters. Senders held elsewhere get an error from then
+    /// on. Later calls return at once.
     pub async fn shutdown(&self) -> EngineStats {
         let _ = self.stop.send(true);
-        let tasks = match self.tasks.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some((ingest, status)) = tasks {
-            if let Err(e) = ingest.await {
+        let tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tasks) = tasks {
+            if let Err(e) = tasks.ingest.await {
                 error!(error = %e, "the ingest task failed");
             }
-            let _ = status.await;
+            if let Err(e) = tasks.recompute.await {
+                error!(error = %e, "the recompute task failed");
+            }
+            for task in tasks.others {
+                let _ = task.await;
+            }
         }
         snapshot(&self.counters, 0, self.capacity, self.started)
     }
 }
 
 /// How storing a group ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Stored {
-    /// Stored, events published.
-    Done,
+    /// Stored: one outcome per batch.
+    Done(Vec<IngestOutcome>),
     /// The store refused it as invalid.
-    Refused,
+    Refused(String),
     /// Given up at shutdown with the store still failing.
     Abandoned,
 }
 
-struct Ingest {
-    service: AttendanceService,
-    config: EngineConfig,
-    events: broadcast::Sender<Published>,
-    counters: Arc<Counters>,
-}
-
-/// Batches of one flush, merged per machine in arrival order (each keeps its last cursor).
-#[derive(Default)]
-struct Gathered {
-    by_machine: BTreeMap<MachineId, ScanBatch>,
-    order: Vec<MachineId>,
-    scans: usize,
-}
-
-impl Gathered {
-    fn add(&mut self, batch: ScanBatch) {
-        self.scans += batch.scans.len();
-        match self.by_machine.get_mut(&batch.machine_id) {
-            Some(merged) => {
-                merged.scans.extend(batch.scans);
-                if batch.cursor.is_some() {
-                    merged.cursor = batch.cursor;
-                }
-            }
-            None => {
-                self.order.push(batch.machine_id.clone());
-                self.by_machine.insert(batch.machine_id.clone(), batch);
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    fn take(&mut self) -> Vec<ScanBatch> {
-        let mut by_machine = std::mem::take(&mut self.by_machine);
-        self.scans = 0;
-        std::mem::take(&mut self.order)
-            .into_iter()
-            .filter_map(|m| by_machine.remove(&m))
-            .collect()
-    }
-}
-
-/// The shutdown signal as the ingest sees it: once asked, a deadline for a failing store.
+/// The shutdown signal as a stage sees it: once asked, a deadline for a failing store.
 struct Stop {
     signal: watch::Receiver<bool>,
     grace: Duration,
@@ -400,6 +890,14 @@ struct Stop {
 }
 
 impl Stop {
+    fn new(signal: watch::Receiver<bool>, grace: Duration) -> Self {
+        Self {
+            signal,
+            grace,
+            deadline: None,
+        }
+    }
+
     fn asked(&mut self) -> bool {
         // A dropped handle counts as a shutdown.
         let asked = *self.signal.borrow() || self.signal.has_changed().is_err();
@@ -423,110 +921,287 @@ impl Stop {
     }
 }
 
+/// A job of a flush with its scans screened: the batch to store and what was set aside.
+struct Screened {
+    batch: ScanBatch,
+    set_aside: usize,
+    reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
+}
+
+impl Screened {
+    fn answer(self, result: Result<Committed, IngestError>) {
+        if let Some(reply) = self.reply {
+            // The submitter may have stopped waiting (its own timeout); the result stands.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+struct Ingest {
+    service: AttendanceService,
+    config: EngineConfig,
+    bus: Arc<Bus>,
+    counters: Arc<Counters>,
+    backlog: Arc<Backlog>,
+    set_aside: Arc<Mutex<VecDeque<SetAside>>>,
+}
+
 impl Ingest {
-    async fn run(self, mut receiver: mpsc::Receiver<ScanBatch>, signal: watch::Receiver<bool>) {
-        let mut stop = Stop {
-            signal,
-            grace: self.config.drain_timeout,
-            deadline: None,
-        };
-        let mut gathered = Gathered::default();
+    async fn run(self, mut receiver: mpsc::Receiver<Job>, signal: watch::Receiver<bool>) {
+        let mut stop = Stop::new(signal, self.config.drain_timeout);
         loop {
             // Wait for the first batch of a flush (or the stop).
             let first = tokio::select! {
-                batch = receiver.recv() => batch,
+                job = receiver.recv() => job,
                 _ = stop.wait() => None,
             };
             let Some(first) = first else { break };
-            gathered.add(first);
-            let deadline = Instant::now() + self.config.max_batch_delay;
-            while gathered.scans < self.config.max_batch_scans {
-                match timeout(
-                    deadline.saturating_duration_since(Instant::now()),
-                    receiver.recv(),
-                )
-                .await
-                {
-                    Ok(Some(batch)) => gathered.add(batch),
-                    Ok(None) | Err(_) => break,
+            let mut jobs = Vec::new();
+            let mut scans = first.batch.scans.len();
+            jobs.push(first);
+            // What is queued now joins this group commit.
+            while scans < self.config.max_batch_scans {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        scans += job.batch.scans.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
                 }
             }
-            self.flush(&mut gathered, &mut stop).await;
+            if !self.config.max_batch_delay.is_zero() {
+                let deadline = Instant::now() + self.config.max_batch_delay;
+                while scans < self.config.max_batch_scans {
+                    match timeout(
+                        deadline.saturating_duration_since(Instant::now()),
+                        receiver.recv(),
+                    )
+                    .await
+                    {
+                        Ok(Some(job)) => {
+                            scans += job.batch.scans.len();
+                            jobs.push(job);
+                        }
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+            self.flush(jobs, &mut stop).await;
         }
         // Drain: refuse new batches, store every one already accepted.
         receiver.close();
         stop.asked();
-        while let Some(batch) = receiver.recv().await {
-            gathered.add(batch);
-            if gathered.scans >= self.config.max_batch_scans {
-                self.flush(&mut gathered, &mut stop).await;
+        let mut jobs = Vec::new();
+        let mut scans = 0;
+        while let Some(job) = receiver.recv().await {
+            scans += job.batch.scans.len();
+            jobs.push(job);
+            if scans >= self.config.max_batch_scans {
+                self.flush(std::mem::take(&mut jobs), &mut stop).await;
+                scans = 0;
             }
         }
-        if !gathered.is_empty() {
-            self.flush(&mut gathered, &mut stop).await;
+        if !jobs.is_empty() {
+            self.flush(jobs, &mut stop).await;
+        }
+        self.backlog.close();
+    }
+
+    /// Sets aside the scans of `batch` outside the storable window, keeping the others.
+    fn screen(&self, job: Job, now: DateTime<Utc>) -> Screened {
+        let Job { mut batch, reply } = job;
+        let latest = now
+            + chrono::TimeDelta::from_std(self.config.future_tolerance)
+                .unwrap_or(chrono::TimeDelta::MAX);
+        let earliest = self.config.earliest_scan;
+        let outside = |s: &ScanData| s.timestamp < earliest || s.timestamp > latest;
+        if !batch.scans.iter().any(outside) {
+            return Screened {
+                batch,
+                set_aside: 0,
+                reply,
+            };
+        }
+        let (kept, aside): (Vec<ScanData>, Vec<ScanData>) =
+            batch.scans.into_iter().partition(|s| !outside(s));
+        batch.scans = kept;
+        let count = aside.len();
+        self.counters
+            .scans_set_aside
+            .fetch_add(count as u64, Ordering::Relaxed);
+        warn!(
+            machine = %batch.machine_id,
+            set_aside = count,
+            first = %aside.first().map(|s| s.timestamp.to_rfc3339()).unwrap_or_default(),
+            "scans outside the storable window set aside (device clock?)"
+        );
+        let mut kept_aside = self
+            .set_aside
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for scan in aside {
+            let reason = if scan.timestamp < earliest {
+                format!("before {}", earliest.to_rfc3339())
+            } else {
+                format!(
+                    "more than {:?} after the time it arrived",
+                    self.config.future_tolerance
+                )
+            };
+            if kept_aside.len() >= self.config.set_aside_kept.max(1) {
+                kept_aside.pop_front();
+            }
+            kept_aside.push_back(SetAside {
+                machine_id: scan.machine_id,
+                device_user_id: scan.device_user_id,
+                timestamp: scan.timestamp,
+                reason,
+                raw: scan.raw,
+                received_at: now,
+            });
+        }
+        Screened {
+            batch,
+            set_aside: count,
+            reply,
         }
     }
 
-    /// Stores the gathered batches as one group; if the store refuses the group as invalid,
-    /// stores them one by one, so only the bad batch is dropped.
-    async fn flush(&self, gathered: &mut Gathered, stop: &mut Stop) {
-        let group = gathered.take();
-        if group.len() > 1 && self.store(group.clone(), stop).await == Stored::Refused {
-            for batch in group {
-                self.store(vec![batch], stop).await;
+    /// Stores the jobs as one group commit and answers each; if the store refuses the group as
+    /// invalid, stores them one by one, so only the bad batch is refused.
+    async fn flush(&self, jobs: Vec<Job>, stop: &mut Stop) {
+        let now = Utc::now();
+        let screened: Vec<Screened> = jobs.into_iter().map(|j| self.screen(j, now)).collect();
+        let mut inserted = Vec::new();
+        let group: Vec<ScanBatch> = screened.iter().map(|s| s.batch.clone()).collect();
+        match self.store(group, stop).await {
+            Stored::Done(outcomes) => {
+                for (job, outcome) in screened.into_iter().zip(outcomes) {
+                    self.answer(job, outcome, &mut inserted);
+                }
             }
-        } else if group.len() == 1 {
-            self.store(group, stop).await;
+            Stored::Refused(message) if screened.len() == 1 => {
+                for job in screened {
+                    self.refused(&job.batch, &message);
+                    job.answer(Err(IngestError::Refused(message.clone())));
+                }
+            }
+            Stored::Refused(message) => {
+                warn!(%message, batches = screened.len(), "group refused by the store; storing its batches one by one");
+                for job in screened {
+                    match self.store(vec![job.batch.clone()], stop).await {
+                        Stored::Done(outcomes) => {
+                            if let Some(outcome) = outcomes.into_iter().next() {
+                                self.answer(job, outcome, &mut inserted);
+                            }
+                        }
+                        Stored::Refused(message) => {
+                            self.refused(&job.batch, &message);
+                            job.answer(Err(IngestError::Refused(message)));
+                        }
+                        Stored::Abandoned => job.answer(Err(IngestError::Abandoned)),
+                    }
+                }
+            }
+            Stored::Abandoned => {
+                for job in screened {
+                    job.answer(Err(IngestError::Abandoned));
+                }
+            }
         }
+        self.after_commit(inserted).await;
+    }
+
+    fn answer(&self, job: Screened, outcome: IngestOutcome, inserted: &mut Vec<ScanData>) {
+        let committed = Committed {
+            inserted: outcome.inserted.len(),
+            duplicates: outcome.duplicates,
+            set_aside: job.set_aside,
+        };
+        self.counters
+            .scans_stored
+            .fetch_add(committed.inserted as u64, Ordering::Relaxed);
+        self.counters
+            .duplicates
+            .fetch_add(committed.duplicates as u64, Ordering::Relaxed);
+        inserted.extend(outcome.inserted);
+        job.answer(Ok(committed));
+    }
+
+    fn refused(&self, batch: &ScanBatch, message: &str) {
+        self.counters
+            .batches_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        error!(machine = %batch.machine_id, %message, "batch refused by the store; dropped");
+        self.bus.error_event(
+            batch.machine_id.as_str(),
+            "invalid_batch",
+            message.to_owned(),
+        );
+    }
+
+    /// Publishes the new scans and hands the pairs they touch to the recompute stage.
+    async fn after_commit(&self, inserted: Vec<ScanData>) {
+        if inserted.is_empty() {
+            return;
+        }
+        let mut delay = self.config.retry_delay;
+        let affected = loop {
+            match self.service.affected_days(&inserted).await {
+                Ok(affected) => break affected,
+                Err(e) => {
+                    // The scans are stored; only their days wait. The window-closing pass and
+                    // the next scan of the same days recompute them if this keeps failing.
+                    warn!(error = %e, retry_in = ?delay, "reading the employees of new scans failed");
+                    if delay >= self.config.max_retry_delay {
+                        self.bus.error_event("ingest", "recompute", e.to_string());
+                        // Still publish the scans, without their employees.
+                        self.bus.scans_stored(&inserted, &BTreeMap::new());
+                        return;
+                    }
+                    sleep(delay).await;
+                    delay = (delay * 2).min(self.config.max_retry_delay);
+                }
+            }
+        };
+        for (employee, shift) in &affected.unknown_shifts {
+            warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
+        }
+        self.bus.scans_stored(&inserted, &affected.employees);
+        self.backlog.add(affected.days, &self.counters);
     }
 
     /// Stores a group of batches, retrying transient failures until it is stored (or, once a
-    /// shutdown is asked, until the drain timeout). A single batch the store refuses as invalid
-    /// is reported and dropped; a refused group of several is left to the caller.
+    /// shutdown is asked, until the drain timeout).
     async fn store(&self, group: Vec<ScanBatch>, stop: &mut Stop) -> Stored {
         let mut delay = self.config.retry_delay;
-        let machines = group
-            .iter()
-            .map(|b| b.machine_id.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
         let scans: usize = group.iter().map(|b| b.scans.len()).sum();
         loop {
             self.counters.store_writes.fetch_add(1, Ordering::Relaxed);
-            match self
-                .service
-                .record_scan_batches(group.clone(), Utc::now())
-                .await
-            {
-                Ok(report) => {
-                    self.publish_report(report);
-                    return Stored::Done;
-                }
+            match self.service.store_scan_batches(group.clone()).await {
+                Ok(outcomes) => return Stored::Done(outcomes),
                 Err(ServiceError::Store(StoreError::Invalid(message))) => {
-                    if let [batch] = group.as_slice() {
-                        self.counters
-                            .batches_rejected
-                            .fetch_add(1, Ordering::Relaxed);
-                        error!(machine = %batch.machine_id, %message, "batch refused by the store; dropped");
-                        self.error_event(&batch.machine_id, "invalid_batch", message);
-                    } else {
-                        warn!(%machines, %message, "group refused by the store; storing its batches one by one");
-                    }
-                    return Stored::Refused;
+                    return Stored::Refused(message);
                 }
                 Err(e) => {
                     self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    let machines = group
+                        .iter()
+                        .map(|b| b.machine_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",");
                     if stop.expired() {
                         self.counters
                             .scans_abandoned
                             .fetch_add(scans as u64, Ordering::Relaxed);
                         error!(%machines, scans, error = %e,
-                            "shutting down with the store still failing: scans not stored (a pull device keeps them; its cursor was not advanced)");
+                            "shutting down with the store still failing: scans not stored (a pull device keeps them; its cursor was not advanced; push devices were not acknowledged)");
                         return Stored::Abandoned;
                     }
                     warn!(%machines, error = %e, retry_in = ?delay, "storing scans failed; retrying");
                     for batch in &group {
-                        self.error_event(&batch.machine_id, "store", e.to_string());
+                        self.bus
+                            .error_event(batch.machine_id.as_str(), "store", e.to_string());
                     }
                     sleep(delay).await;
                     delay = (delay * 2).min(self.config.max_retry_delay);
@@ -534,56 +1209,135 @@ impl Ingest {
             }
         }
     }
+}
 
-    fn error_event(&self, machine: &MachineId, kind: &str, message: String) {
-        let _ = self.events.send(Published {
-            event: EngineEvent::ErrorOccurred(ErrorEvent {
-                source: machine.to_string(),
-                kind: kind.into(),
-                message,
-            }),
-            audience: None,
-        });
+/// The second stage: recomputes the backlog's pairs set-wise, as many as have gathered.
+struct Recompute {
+    service: AttendanceService,
+    config: EngineConfig,
+    bus: Arc<Bus>,
+    counters: Arc<Counters>,
+    backlog: Arc<Backlog>,
+}
+
+impl Backlog {
+    /// The ingest has drained: the recompute stage ends once the backlog is empty.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
-    fn publish_report(&self, report: attendance_core::service::IngestReport) {
-        let c = &self.counters;
-        c.scans_stored
-            .fetch_add(report.inserted.len() as u64, Ordering::Relaxed);
-        c.duplicates
-            .fetch_add(report.duplicates as u64, Ordering::Relaxed);
-        c.records_recomputed
-            .fetch_add(report.records.len() as u64, Ordering::Relaxed);
-        for (employee, shift) in &report.unknown_shifts {
-            tracing::warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
-        }
-        for scan in &report.inserted {
-            let employee = report.employees.get(&scan.device_user_id);
-            let _ = self.events.send(Published {
-                event: EngineEvent::ScanReceived(scan_received(scan, employee)),
-                audience: employee.map(|e| Owner {
-                    employee: e.employee_id.clone(),
-                    department: e.department.clone(),
-                }),
-            });
-        }
-        for summary in report.summaries {
-            let audience = Owner {
-                employee: summary.employee_id.clone(),
-                department: summary.department.clone(),
-            };
-            let _ = self.events.send(Published {
-                event: EngineEvent::AttendanceUpdated(Box::new(summary)),
-                audience: Some(audience),
-            });
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Recompute {
+    async fn run(self, signal: watch::Receiver<bool>) {
+        let mut stop = Stop::new(signal, self.config.drain_timeout);
+        loop {
+            let days = self.backlog.take();
+            self.counters.recompute_backlog.store(0, Ordering::Relaxed);
+            if days.is_empty() {
+                if self.backlog.is_closed() {
+                    return;
+                }
+                self.backlog.wake.notified().await;
+                continue;
+            }
+            let mut delay = self.config.retry_delay;
+            loop {
+                match self.service.recompute_days(&days, Utc::now()).await {
+                    // The service's observer (the bus) published the records.
+                    Ok(_) => break,
+                    Err(e) => {
+                        let pairs: usize = days.values().map(|d| d.len()).sum();
+                        if stop.expired() {
+                            error!(pairs, error = %e, "shutting down with the store still failing: days not recomputed (they are when their next scan comes, or by the window-closing pass)");
+                            break;
+                        }
+                        warn!(pairs, error = %e, retry_in = ?delay, "recomputing days failed; retrying");
+                        self.bus.error_event("recompute", "store", e.to_string());
+                        sleep(delay).await;
+                        delay = (delay * 2).min(self.config.max_retry_delay);
+                    }
+                }
+            }
         }
     }
 }
 
-fn scan_received(
-    scan: &ScanData,
-    employee: Option<&attendance_core::employee::Employee>,
-) -> ScanReceived {
+/// Runs the queued background recomputes one after the other until none is queued.
+async fn run_jobs(
+    service: AttendanceService,
+    jobs: Arc<Mutex<Jobs>>,
+    stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let (from, to, reason) = {
+            let mut state = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            match state.queued.take() {
+                Some(next) if !*stopped.borrow() => next,
+                _ => {
+                    // In the same lock as the check, so a job queued now starts a new runner.
+                    state.running = false;
+                    return;
+                }
+            }
+        };
+        let started_at = Utc::now();
+        let set = |f: &mut dyn FnMut(&mut RecomputeJob)| {
+            if let Some(job) = jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .current
+                .as_mut()
+            {
+                f(job);
+            }
+        };
+        jobs.lock().unwrap_or_else(PoisonError::into_inner).current = Some(RecomputeJob {
+            reason: reason.clone(),
+            from,
+            to,
+            done: 0,
+            total: 0,
+            records: 0,
+            started_at,
+            finished_at: None,
+            error: None,
+        });
+        tracing::info!(%from, %to, %reason, "background recompute started");
+        let mut progress = |done: usize, total: usize| {
+            set(&mut |job| {
+                job.done = done;
+                job.total = total;
+            });
+        };
+        let result = service
+            .recompute_range(from, to, started_at, &mut progress)
+            .await;
+        let finished = Utc::now();
+        match result {
+            Ok(records) => {
+                tracing::info!(%from, %to, records, "background recompute done");
+                set(&mut |job| {
+                    job.records = records;
+                    job.finished_at = Some(finished);
+                });
+            }
+            Err(e) => {
+                warn!(%from, %to, error = %e, "background recompute failed");
+                set(&mut |job| {
+                    job.error = Some(e.to_string());
+                    job.finished_at = Some(finished);
+                });
+            }
+        }
+    }
+}
+
+fn scan_received(scan: &ScanData, employee: Option<&Employee>) -> ScanReceived {
     ScanReceived {
         machine_id: scan.machine_id.clone(),
         device_user_id: scan.device_user_id.clone(),

@@ -16,7 +16,10 @@
 //! - [`manager`]: the [`MachineManager`], one task per machine with cursors, backoff, a circuit
 //!   breaker, health, connection events and a bounded output of scan batches;
 //! - [`engine`]: the real-time engine: a bounded queue of scan batches, an ingest stage that
-//!   stores them with their cursors and recomputes only the affected days, and an event bus.
+//!   stores them as group commits with their cursors and answers each submitter after its
+//!   commit, a set-based recompute of only the affected days, and an event bus;
+//! - [`runtime`]: what an application embeds: [`runtime::Runtime::start`] takes a store and
+//!   gives the engine, the machines and the push routers, wired together.
 //!
 //! The codec is pure, so a frame can be built and read back without a socket (here the worked
 //! example of the protocol reference, a request for option `~OS`):
@@ -42,6 +45,7 @@ pub mod generic_tcp;
 pub mod hikvision;
 pub mod manager;
 pub mod registry;
+pub mod runtime;
 pub mod simulator;
 pub mod zk;
 

@@ -10,14 +10,19 @@
 //! circuit opens for [`BreakerPolicy::cool_down`], then one trial decides whether it closes again
 //! ([`CircuitBreaker`]).
 //!
-//! Back-pressure: the output is a bounded [`mpsc`] channel. When the consumer (the ingest stage)
-//! is slow, a task waits on the channel, does not read its device meanwhile, and shows
+//! Output: either straight into the engine ([`MachineManager::into_engine`], what the
+//! [`crate::runtime::Runtime`] does), where each task submits its batch and waits for the
+//! commit before it reads further, or a bounded [`mpsc`] channel of batches for a host that
+//! stores them itself ([`MachineManager::new`]). When the engine or the consumer is slow, a
+//! task waits, does not read its device meanwhile, and shows
 //! [`MachineHealth::waiting_on_output`]; memory never grows with the backlog.
 //!
-//! Cursors: each batch carries the cursor that follows it; the consumer stores the scans and the
-//! cursor in one transaction. On every (re)connect the task resumes from the stored cursor,
-//! except while batches it sent are still queued in the channel (the store is then behind), when
-//! it resumes from the cursor of the last batch it handed over. Live scans travel in batches
+//! Cursors: each batch carries the cursor that follows it; the scans and the cursor are stored
+//! in one transaction. Into the engine, the task's cursor advances only once that transaction
+//! committed; a batch not confirmed ends the session, and the reconnect resumes from the stored
+//! cursor. Into a channel, the task resumes from the stored cursor on every (re)connect, except
+//! while batches it sent are still queued in the channel (the store is then behind), when it
+//! resumes from the cursor of the last batch it handed over. Live scans travel in batches
 //! without a cursor; a catch-up fetch after a reconnect may repeat some of them, and the store's
 //! dedupe (machine, user, second) absorbs those.
 //!
@@ -81,6 +86,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::adapter::{AdapterError, BaseMachineAdapter};
+use crate::engine::{IngestError, IngestSender};
 use crate::registry::adapter_for;
 use crate::simulator::SplitMix;
 
@@ -302,6 +308,9 @@ pub struct ManagerConfig {
     /// 30 min; `None`: never). The reconnect notices a device that died without closing the
     /// connection, refreshes the clock drift and catches up through a fetch.
     pub live_idle_refresh: Option<Duration>,
+    /// Into the engine: how long a batch waits for its commit before the session ends and
+    /// resumes from the stored cursor (default 60 s).
+    pub commit_timeout: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -317,6 +326,7 @@ impl Default for ManagerConfig {
             disconnect_timeout: Duration::from_secs(2),
             max_live_batch: 500,
             live_idle_refresh: Some(Duration::from_secs(30 * 60)),
+            commit_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -514,11 +524,20 @@ struct MachineTask {
     health: SharedHealth,
 }
 
+/// Where the tasks' batches go.
+#[derive(Debug, Clone)]
+enum Output {
+    /// A channel a host reads.
+    Channel(mpsc::Sender<ScanBatch>),
+    /// The engine, each batch waiting for its commit.
+    Engine(IngestSender),
+}
+
 struct Inner {
     config: ManagerConfig,
     cursors: Arc<dyn CursorSource>,
     factory: AdapterFactory,
-    output: mpsc::Sender<ScanBatch>,
+    output: Output,
     events: broadcast::Sender<MachineEvent>,
     // Never held across an await.
     tasks: Mutex<HashMap<MachineId, MachineTask>>,
@@ -555,6 +574,30 @@ impl MachineManager {
         factory: AdapterFactory,
     ) -> (Self, mpsc::Receiver<ScanBatch>) {
         let (output, rx) = mpsc::channel(config.output_capacity.max(1));
+        (
+            Self::with_output(config, cursors, factory, Output::Channel(output)),
+            rx,
+        )
+    }
+
+    /// A manager whose tasks submit their batches straight into the engine through `engine`,
+    /// each waiting for its commit before it reads further (so a pull cursor advances only with
+    /// the commit that stores its scans).
+    pub fn into_engine(
+        config: ManagerConfig,
+        cursors: Arc<dyn CursorSource>,
+        factory: AdapterFactory,
+        engine: IngestSender,
+    ) -> Self {
+        Self::with_output(config, cursors, factory, Output::Engine(engine))
+    }
+
+    fn with_output(
+        config: ManagerConfig,
+        cursors: Arc<dyn CursorSource>,
+        factory: AdapterFactory,
+        output: Output,
+    ) -> Self {
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let inner = Arc::new(Inner {
             config,
@@ -564,7 +607,7 @@ impl MachineManager {
             events,
             tasks: Mutex::new(HashMap::new()),
         });
-        (Self { inner }, rx)
+        Self { inner }
     }
 
     /// Connection-status events of every machine from now on.
@@ -750,7 +793,7 @@ struct Worker {
     adapter: Box<dyn BaseMachineAdapter>,
     config: ManagerConfig,
     cursors: Arc<dyn CursorSource>,
-    output: mpsc::Sender<ScanBatch>,
+    output: Output,
     events: broadcast::Sender<MachineEvent>,
     health: SharedHealth,
     stop: watch::Receiver<bool>,
@@ -979,7 +1022,10 @@ impl Worker {
     /// The cursor to resume from: the stored one, unless batches this task sent are still
     /// queued (the store is behind them), then the last one handed over.
     async fn resume_cursor(&mut self) -> Result<Option<MachineCursor>, SessionEnd> {
-        if self.last_sent.is_some() && self.output.capacity() < self.output.max_capacity() {
+        if let Output::Channel(output) = &self.output
+            && self.last_sent.is_some()
+            && output.capacity() < output.max_capacity()
+        {
             return Ok(self.last_sent.clone());
         }
         let cursors = self.cursors.clone();
@@ -989,6 +1035,63 @@ impl Worker {
             Some(Err(e)) => Err(SessionEnd::Failed(Failure {
                 kind: "store".into(),
                 message: format!("cannot read the stored cursor: {e}"),
+                transient: true,
+            })),
+        }
+    }
+
+    async fn send_to_channel(
+        &mut self,
+        output: mpsc::Sender<ScanBatch>,
+        batch: ScanBatch,
+    ) -> Result<(), SessionEnd> {
+        match output.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SessionEnd::OutputClosed),
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                update(&self.health, |h| {
+                    h.waiting_on_output = true;
+                    h.output_waits += 1;
+                });
+                tracing::debug!(machine = %self.machine_id, "output full: waiting for the consumer");
+                let sent = until_stop(&mut self.stop, output.send(batch)).await;
+                update(&self.health, |h| h.waiting_on_output = false);
+                match sent {
+                    None => Err(SessionEnd::Stopped),
+                    Some(Err(_)) => Err(SessionEnd::OutputClosed),
+                    Some(Ok(())) => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Submits `batch` to the engine and waits for its commit. A batch not confirmed ends the
+    /// session as a transient failure: the reconnect resumes from the stored cursor.
+    async fn submit_to_engine(
+        &mut self,
+        engine: IngestSender,
+        batch: ScanBatch,
+    ) -> Result<(), SessionEnd> {
+        update(&self.health, |h| h.waiting_on_output = true);
+        // Room in the queue is waited for as long as it takes (back-pressure); the stop signal
+        // ends the wait.
+        let submitted = until_stop(
+            &mut self.stop,
+            engine.submit(
+                batch,
+                Duration::from_secs(24 * 3600),
+                self.config.commit_timeout,
+            ),
+        )
+        .await;
+        update(&self.health, |h| h.waiting_on_output = false);
+        match submitted {
+            None => Err(SessionEnd::Stopped),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(IngestError::Stopped)) => Err(SessionEnd::OutputClosed),
+            Some(Err(e)) => Err(SessionEnd::Failed(Failure {
+                kind: "store".into(),
+                message: format!("the batch was not stored: {e}"),
                 transient: true,
             })),
         }
@@ -1013,24 +1116,9 @@ impl Worker {
             scans,
             cursor: cursor.clone(),
         };
-        match self.output.try_send(batch) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(SessionEnd::OutputClosed),
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                update(&self.health, |h| {
-                    h.waiting_on_output = true;
-                    h.output_waits += 1;
-                });
-                tracing::debug!(machine = %self.machine_id, "output full: waiting for the consumer");
-                let output = self.output.clone();
-                let sent = until_stop(&mut self.stop, output.send(batch)).await;
-                update(&self.health, |h| h.waiting_on_output = false);
-                match sent {
-                    None => return Err(SessionEnd::Stopped),
-                    Some(Err(_)) => return Err(SessionEnd::OutputClosed),
-                    Some(Ok(())) => {}
-                }
-            }
+        match self.output.clone() {
+            Output::Channel(output) => self.send_to_channel(output, batch).await?,
+            Output::Engine(engine) => self.submit_to_engine(engine, batch).await?,
         }
         if cursor.is_some() {
             self.last_sent = cursor;

@@ -12,7 +12,6 @@ use attendance_core::scan::{MachineId, PunchState, VerifyMode};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -197,7 +196,8 @@ fn time_zone_options_are_hours_or_minutes() {
 
 #[tokio::test]
 async fn router_answers_the_documented_requests() {
-    let (tx, mut rx) = mpsc::channel(8);
+    let (tx, rx) = attendance_adapters::engine::ingest_channel(8);
+    let mut rx = rx.acknowledging(8);
     let device = AdmsDevice {
         serial: "0316144680030".into(),
         machine_id: MachineId::parse("0316144680030").unwrap(),

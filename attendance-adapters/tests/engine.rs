@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use attendance_adapters::engine::{Engine, EngineConfig, EngineEvent, Published};
+use attendance_adapters::engine::{Engine, EngineConfig, EngineEvent, IngestError, Published};
 use attendance_core::prelude::*;
 use attendance_core::service::{AttendanceService, StoreParts};
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{
-    EmployeeStore, IngestOutcome, MachineCursor, ScanBatch, ScanStore, StoreError, StoreResult,
+    DailyRecordStore, EmployeeStore, IngestOutcome, MachineCursor, ScanBatch, ScanStore,
+    StoreError, StoreResult,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::broadcast;
@@ -28,6 +29,7 @@ fn config() -> EngineConfig {
         max_retry_delay: Duration::from_millis(20),
         event_capacity: 10_000,
         drain_timeout: Duration::from_millis(200),
+        ..EngineConfig::default()
     }
 }
 
@@ -368,7 +370,7 @@ async fn a_stuck_store_fills_the_bounded_queue_and_shutdown_gives_up_after_the_d
     for i in 0..100 {
         match sender.try_send(batch("GATE-1", "1", i * 10, 1, "c")) {
             Ok(()) => accepted += 1,
-            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => break,
+            Err(IngestError::Busy(_)) => break,
             Err(e) => panic!("{e}"),
         }
         tokio::task::yield_now().await;
@@ -386,4 +388,215 @@ async fn a_stuck_store_fills_the_bounded_queue_and_shutdown_gives_up_after_the_d
         stats.scans_abandoned, accepted,
         "every accepted scan is accounted for: {stats:?}"
     );
+}
+
+#[tokio::test]
+async fn a_submission_returns_only_once_its_batch_is_stored_and_each_gets_its_own_answer() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let sender = engine.sender();
+    let wait = (Duration::from_secs(5), Duration::from_secs(5));
+    // Eight submitters at once share group commits; each is answered for its own batch.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let sender = sender.clone();
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let machine = format!("GATE-{i}");
+            let committed = sender
+                .submit(
+                    batch(&machine, "1", i * 100, 5, &format!("c{i}")),
+                    wait.0,
+                    wait.1,
+                )
+                .await
+                .unwrap();
+            // Stored before acknowledged: the scans and the cursor are there already.
+            let id = MachineId::parse(&machine).unwrap();
+            assert_eq!(
+                store.machine_cursor(&id).await.unwrap(),
+                Some(MachineCursor(format!("c{i}")))
+            );
+            committed
+        }));
+    }
+    for task in tasks {
+        let committed = task.await.unwrap();
+        assert_eq!((committed.inserted, committed.duplicates), (5, 0));
+    }
+    assert_eq!(store.count_scans().await.unwrap(), 40);
+    // The same batch again: acknowledged, all duplicates.
+    let again = sender
+        .submit(batch("GATE-0", "1", 0, 5, "c0"), wait.0, wait.1)
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 5));
+    engine.shutdown().await;
+    assert_eq!(
+        sender
+            .submit(batch("GATE-0", "1", 0, 1, "x"), wait.0, wait.1)
+            .await,
+        Err(IngestError::Stopped)
+    );
+}
+
+#[tokio::test]
+async fn scans_outside_the_storable_window_are_set_aside_and_the_rest_of_their_batch_is_stored() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let mut upload = batch("GATE-1", "1", 0, 3, "c");
+    let mut reset = upload.scans[0].clone();
+    reset.timestamp = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
+    reset.raw = Some("1\t1970-01-01 06:00:00\t0\t1".into());
+    let mut ahead = upload.scans[0].clone();
+    ahead.timestamp = Utc::now() + TimeDelta::days(365 * 70);
+    upload.scans.insert(1, reset);
+    upload.scans.push(ahead);
+    let committed = engine
+        .sender()
+        .submit(upload, Duration::from_secs(5), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!((committed.inserted, committed.set_aside), (3, 2));
+    assert_eq!(store.count_scans().await.unwrap(), 3);
+    let aside = engine.set_aside();
+    assert_eq!(aside.len(), 2);
+    assert!(
+        aside[0].reason.starts_with("before 2010-01-01"),
+        "{aside:?}"
+    );
+    assert_eq!(
+        aside[0].raw.as_deref(),
+        Some("1\t1970-01-01 06:00:00\t0\t1")
+    );
+    assert!(
+        aside[1].reason.contains("after the time it arrived"),
+        "{aside:?}"
+    );
+    let stats = engine.shutdown().await;
+    assert_eq!((stats.scans_set_aside, stats.scans_stored), (2, 3));
+    // Nothing of the set-aside scans became a day.
+    let records = store
+        .query_records(&attendance_core::store::RecordQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        records
+            .results
+            .iter()
+            .all(|r| (r.date - base().date_naive()).num_days().abs() <= 1),
+        "{records:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_store_is_not_acknowledged_within_the_wait() {
+    let store = store_with_people().await;
+    let engine = Engine::start(flaky_service(&store, u32::MAX), config());
+    let result = engine
+        .sender()
+        .submit(
+            batch("GATE-1", "1", 0, 2, "c"),
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+        )
+        .await;
+    assert_eq!(
+        result,
+        Err(IngestError::TimedOut(Duration::from_millis(100)))
+    );
+    assert!(result.unwrap_err().is_retryable());
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.scans_stored, 0);
+    assert_eq!(store.count_scans().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn writes_through_the_engines_service_are_published_like_device_scans() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let mut events = engine.subscribe();
+    // A manual scan through the engine's service (what the server's routes use).
+    engine
+        .service()
+        .record_scans(batch("MANUAL", "2", 0, 1, "m"), Utc::now())
+        .await
+        .unwrap();
+    // Both events, in either order (the window-closing pass may publish other days meanwhile).
+    let (mut scan, mut day) = (None, None);
+    while scan.is_none() || day.is_none() {
+        let p = next_event(&mut events, |e| match e {
+            EngineEvent::ScanReceived(_) => true,
+            EngineEvent::AttendanceUpdated(d) => d.date == base().date_naive(),
+            _ => false,
+        })
+        .await;
+        match p.event {
+            EngineEvent::ScanReceived(_) => scan = Some(p),
+            _ => day = Some(p),
+        }
+    }
+    let (scan, day) = (scan.unwrap(), day.unwrap());
+    assert_eq!(
+        scan.audience.as_ref().map(|o| o.employee.as_str()),
+        Some("EMP002")
+    );
+    assert_eq!(
+        day.audience.as_ref().map(|o| o.department.as_str()),
+        Some("Cutting")
+    );
+    assert!(engine.stats().records_recomputed >= 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_background_recompute_reports_its_progress_and_publishes_its_days() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let mut events = engine.subscribe();
+    let today = Utc::now().date_naive();
+    engine.recompute_in_background(today - TimeDelta::days(3), today, "settings changed");
+    next_event(&mut events, |e| {
+        matches!(e, EngineEvent::AttendanceUpdated(_))
+    })
+    .await;
+    let job = timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(job) = engine.stats().recompute_job
+                && job.finished_at.is_some()
+            {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the job finishes");
+    assert_eq!((job.done, job.total, job.error), (2, 2, None));
+    assert_eq!(job.records, 8, "two employees, four days");
+    assert_eq!(job.reason, "settings changed");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_day_nobody_punched_becomes_absent_when_its_window_closes_without_a_reader() {
+    let store = store_with_people().await;
+    let engine = Engine::start(
+        AttendanceService::new(store.clone()),
+        EngineConfig {
+            close_interval: Duration::from_millis(50),
+            ..config()
+        },
+    );
+    let mut events = engine.subscribe();
+    // The first pass looks two days back: yesterday's windows closed unread.
+    let absent = next_event(
+        &mut events,
+        |e| matches!(e, EngineEvent::AttendanceUpdated(day) if day.status.to_string() == "Absent"),
+    )
+    .await;
+    let json = serde_json::to_value(&absent).unwrap();
+    assert_eq!(json["type"], "attendance_updated");
+    assert!(absent.audience.is_some());
+    engine.shutdown().await;
 }

@@ -16,7 +16,6 @@ use attendance_core::scan::ScanData;
 use attendance_core::store::MachineCursor;
 use chrono::{TimeDelta, Utc};
 use futures::StreamExt;
-use tokio::sync::mpsc;
 
 const ZONE: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
 
@@ -175,7 +174,8 @@ async fn wrong_passwords_and_dead_ports_are_typed() {
 #[tokio::test]
 async fn the_push_receiver_takes_the_fakes_quirky_multipart() {
     let config = terminal(10);
-    let (tx, mut rx) = mpsc::channel(8);
+    let (tx, rx) = attendance_adapters::engine::ingest_channel(8);
+    let mut rx = rx.acknowledging(8);
     let hub = HikPushHub::new(HikPushConfig::default(), tx);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

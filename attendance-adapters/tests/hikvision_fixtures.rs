@@ -13,7 +13,6 @@ use attendance_core::scan::{MachineId, PunchState, VerifyMode};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -139,7 +138,8 @@ fn pushed_bodies_decode_despite_the_boundary_case_quirk() {
 
 #[tokio::test]
 async fn the_push_router_ignores_heartbeats_and_forwards_person_events() {
-    let (tx, mut rx) = mpsc::channel(4);
+    let (tx, rx) = attendance_adapters::engine::ingest_channel(4);
+    let mut rx = rx.acknowledging(4);
     let hub = HikPushHub::new(
         HikPushConfig {
             devices: vec![HikPushDevice {

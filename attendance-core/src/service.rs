@@ -58,6 +58,19 @@ use crate::store::{
     ScanBatch, ScanStore, SettingsStore, Store, StoreError, StoredHoliday,
 };
 
+/// How many employees one recompute chunk holds (one query of each kind per chunk).
+pub const RECOMPUTE_CHUNK: usize = 500;
+
+/// The first day an employee change recomputes: the first day of the month before `today`'s.
+pub fn employee_change_start(today: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    let first = today.with_day(1).unwrap_or(today);
+    first
+        .pred_opt()
+        .and_then(|d| d.with_day(1))
+        .unwrap_or(first)
+}
+
 /// How far back a holiday change recomputes, in days.
 pub const HOLIDAY_LOOKBACK_DAYS: u64 = 400;
 
@@ -143,6 +156,41 @@ pub struct AttendanceService {
     settings: Arc<dyn SettingsStore>,
     holidays: Arc<dyn HolidayStore>,
     leave: Arc<dyn LeaveStore>,
+    observer: Option<Arc<dyn ChangeObserver>>,
+}
+
+/// Told of every change the service stores, so a host can publish it (the engine's event bus
+/// does). Called after the write committed; it must not block.
+pub trait ChangeObserver: Send + Sync {
+    /// New scans were stored; `employees` are the enrolled employees of their device users.
+    fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>);
+    /// Daily records were recomputed and stored.
+    fn days_recomputed(&self, summaries: &[DailySummary]);
+}
+
+/// (employee, work date) pairs.
+pub type DayKeys = BTreeMap<EmployeeCode, BTreeSet<NaiveDate>>;
+
+/// The (employee, work date) pairs that new scans touch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AffectedDays {
+    /// The work dates per enrolled employee.
+    pub days: DayKeys,
+    /// The employees enrolled as the scans' device users.
+    pub employees: BTreeMap<DeviceUserId, Employee>,
+    /// Device users no employee is enrolled as.
+    pub unknown_users: BTreeSet<DeviceUserId>,
+    /// Employees whose regular shift the site does not have (scored on the default shift).
+    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
+}
+
+/// Records recomputed and stored, by employee then date.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recomputed {
+    /// The records.
+    pub records: Vec<DailyRecord>,
+    /// The same records as the daily summary shows them, in the same order.
+    pub summaries: Vec<DailySummary>,
 }
 
 impl std::fmt::Debug for AttendanceService {
@@ -206,7 +254,14 @@ impl AttendanceService {
             settings: store.clone(),
             holidays: store.clone(),
             leave: store,
+            observer: None,
         }
+    }
+
+    /// The same use cases, telling `observer` of every change they store.
+    pub fn with_observer(mut self, observer: Arc<dyn ChangeObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The use cases over one store per port.
@@ -218,6 +273,7 @@ impl AttendanceService {
             settings: parts.settings,
             holidays: parts.holidays,
             leave: parts.leave,
+            observer: None,
         }
     }
 
@@ -306,7 +362,173 @@ impl AttendanceService {
             report.employees.insert(user.clone(), employee);
         }
         report.inserted = outcome.inserted;
+        if let Some(observer) = &self.observer {
+            observer.scans_stored(&report.inserted, &report.employees);
+        }
         Ok(report)
+    }
+
+    /// Stores a group of batches ([`ScanStore::record_scan_batches`]) without recomputing;
+    /// one outcome per batch. The caller recomputes ([`AttendanceService::affected_days`],
+    /// [`AttendanceService::recompute_days`]) and publishes.
+    pub async fn store_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+    ) -> Result<Vec<crate::store::IngestOutcome>, ServiceError> {
+        Ok(self.scans.record_scan_batches(batches).await?)
+    }
+
+    /// The work dates `inserted` (new scans) fall on, per enrolled employee, each on their own
+    /// shift.
+    pub async fn affected_days(&self, inserted: &[ScanData]) -> Result<AffectedDays, ServiceError> {
+        let mut affected = AffectedDays::default();
+        if inserted.is_empty() {
+            return Ok(affected);
+        }
+        let settings = self.settings.settings().await?;
+        let mut by_user: BTreeMap<&DeviceUserId, Vec<&ScanData>> = BTreeMap::new();
+        for scan in inserted {
+            by_user.entry(&scan.device_user_id).or_default().push(scan);
+        }
+        for (user, scans) in by_user {
+            let Some(employee) = self.employees.employee_by_device_user(user).await? else {
+                affected.unknown_users.insert(user.clone());
+                continue;
+            };
+            if let Err(unknown) = settings.regular_shift(employee.shift.as_ref()) {
+                affected
+                    .unknown_shifts
+                    .insert(employee.employee_id.clone(), unknown.0);
+            }
+            let roster = settings.roster_of(&employee);
+            let attributor = Attributor::new(&settings, &roster);
+            affected
+                .days
+                .entry(employee.employee_id.clone())
+                .or_default()
+                .extend(scans.iter().map(|s| attributor.work_date_of(s.timestamp)));
+            affected.employees.insert(user.clone(), employee);
+        }
+        Ok(affected)
+    }
+
+    /// The days whose work window (each active employee's own shift) closed in `(since, now]`
+    /// and whose stored record is missing or `Pending`: recomputes them, so a day nobody
+    /// punched becomes `Absent` when its window closes, and returns what was recomputed.
+    pub async fn close_windows(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
+        let settings = self.settings.settings().await?;
+        let tz = settings.time_zone;
+        let first = since.with_timezone(&tz).date_naive();
+        let first = first.checked_sub_days(Days::new(1)).unwrap_or(first);
+        let last = now.with_timezone(&tz).date_naive();
+        let mut days = DayKeys::new();
+        for employee in self.employees.list_employees(None).await? {
+            if !employee.active {
+                continue;
+            }
+            let roster = settings.roster_of(&employee);
+            let attributor = Attributor::new(&settings, &roster);
+            for date in dates_between(first, last) {
+                let closes = attributor.window(date).closes;
+                if closes <= since || closes > now {
+                    continue;
+                }
+                let stored = self.records.record(&employee.employee_id, date).await?;
+                if stored.is_none_or(|r| r.status == crate::status::AttendanceStatus::Pending) {
+                    days.entry(employee.employee_id.clone())
+                        .or_default()
+                        .insert(date);
+                }
+            }
+        }
+        self.recompute_days(&days, now).await
+    }
+
+    /// Every active employee's days in `[from, to]` as of `now`, recomputed and stored;
+    /// `progress(done, total)` is called after each chunk of employees. Returns how many records
+    /// were stored.
+    pub async fn recompute_range(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<usize, ServiceError> {
+        let employees: Vec<Employee> = self
+            .employees
+            .list_employees(None)
+            .await?
+            .into_iter()
+            .filter(|e| e.active)
+            .collect();
+        let dates: BTreeSet<NaiveDate> = dates_between(from, to).collect();
+        let total = employees.len();
+        let mut stored = 0;
+        for (i, chunk) in employees.chunks(RECOMPUTE_CHUNK).enumerate() {
+            let days: DayKeys = chunk
+                .iter()
+                .map(|e| (e.employee_id.clone(), dates.clone()))
+                .collect();
+            stored += self.recompute_days(&days, now).await?.records.len();
+            progress(((i + 1) * RECOMPUTE_CHUNK).min(total), total);
+        }
+        Ok(stored)
+    }
+
+    /// After `after` was stored (created when `before` is `None`): when it is new, or its shift
+    /// or active state changed, recomputes its days from the first day of the previous month
+    /// (in the site's zone) to today, and returns them.
+    pub async fn employee_changed(
+        &self,
+        before: Option<&Employee>,
+        after: &Employee,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
+        let changed = before.is_none_or(|b| b.shift != after.shift || b.active != after.active);
+        if !changed {
+            return Ok(Recomputed::default());
+        }
+        let settings = self.settings.settings().await?;
+        let today = now.with_timezone(&settings.time_zone).date_naive();
+        let from = employee_change_start(today);
+        let days = DayKeys::from([(
+            after.employee_id.clone(),
+            dates_between(from, today).collect(),
+        )]);
+        self.recompute_days(&days, now).await
+    }
+
+    /// Recomputes and stores exactly the pairs of `days` as of `now`. An employee who no longer
+    /// exists is skipped.
+    pub async fn recompute_days(
+        &self,
+        days: &DayKeys,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
+        let mut out = Recomputed::default();
+        if days.is_empty() {
+            return Ok(out);
+        }
+        let site = self.site().await?;
+        for (code, dates) in days {
+            let employee = match self.employees.employee(code).await {
+                Ok(e) => e,
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let records = self.recompute_with(&site, &employee, dates, now).await?;
+            out.summaries.extend(
+                records
+                    .iter()
+                    .map(|r| DailySummary::new(&employee, r, site.settings.time_zone)),
+            );
+            out.records.extend(records);
+        }
+        Ok(out)
     }
 
     /// Recomputes and stores `employee`'s records of `dates` as of `now`, and returns them.
@@ -358,6 +580,13 @@ impl AttendanceService {
             records.extend(compute_days(&ctx, &scans, from, to, now));
         }
         self.records.upsert_records(&records).await?;
+        if let Some(observer) = &self.observer {
+            let summaries: Vec<DailySummary> = records
+                .iter()
+                .map(|r| DailySummary::new(employee, r, site.settings.time_zone))
+                .collect();
+            observer.days_recomputed(&summaries);
+        }
         Ok(records)
     }
 

@@ -9,12 +9,9 @@ use attendance_core::machine::Machine;
 use attendance_core::store::MachineCursor;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::sync::broadcast;
 
 use super::server::{AdmsDevice, AdmsHub};
-use crate::adapter::{
-    AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream, parse_config,
-};
+use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, parse_config};
 
 /// The `config` JSON of a `zkteco_adms` machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -32,15 +29,15 @@ pub struct AdmsMachineConfig {
 ///
 /// - [`connect`](BaseMachineAdapter::connect) puts the device on the hub's allow-list (with the
 ///   machine's id and zone); disconnecting leaves it there, so the device can keep pushing.
-/// - [`fetch_scans`](BaseMachineAdapter::fetch_scans) returns what the router accepted since the
-///   previous fetch (`since` is ignored: a push device cannot be asked for the past), with the
-///   device's last `Stamp` as the cursor.
-/// - [`live_scans`](BaseMachineAdapter::live_scans) streams the scans as the router accepts them.
+/// - [`fetch_scans`](BaseMachineAdapter::fetch_scans) returns no scans: the router has already
+///   stored every upload through the engine before acknowledging it, so each scan enters the
+///   engine once. It returns the device's last stored `Stamp` as the cursor and counts the
+///   lines the router could not read as `skipped`.
+/// - no live stream (for the same reason);
 /// - [`test_connection`](BaseMachineAdapter::test_connection) reports the last contact: an error
 ///   when the device has never called or has been silent longer than `stale_after_secs`.
 ///
-/// The router has already handed every scan to the ingest channel; what the adapter returns are
-/// copies, which the store's deduplication makes harmless.
+/// The manager still runs it like any machine, for its health and connection events.
 #[derive(Debug)]
 pub struct AdmsAdapter {
     machine: Machine,
@@ -135,37 +132,9 @@ impl BaseMachineAdapter for AdmsAdapter {
         }
         let drained = self.hub.drain(&self.serial);
         Ok(Fetch {
-            scans: drained.scans,
+            scans: Vec::new(),
             cursor: drained.cursor.or_else(|| since.cloned()),
             skipped: drained.skipped,
         })
-    }
-
-    fn supports_live(&self) -> bool {
-        true
-    }
-
-    async fn live_scans(&mut self) -> Result<ScanStream, AdapterError> {
-        if !self.connected {
-            return Err(self.not_connected());
-        }
-        let rx = self
-            .hub
-            .subscribe(&self.serial)
-            .ok_or_else(|| self.not_connected())?;
-        let serial = self.serial.clone();
-        let stream = futures::stream::unfold((rx, serial), |(mut rx, serial)| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(scan) => return Some((Ok(scan), (rx, serial))),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        // The scans are in the ingest channel already; only this view missed them.
-                        tracing::warn!(serial, missed = n, "ADMS live stream lagged");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        });
-        Ok(Box::pin(stream))
     }
 }

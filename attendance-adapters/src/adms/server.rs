@@ -6,8 +6,10 @@
 //!   stamp as `ATTLOGStamp` when the hub has one, so the device resumes there, and its zone's
 //!   offset as `TimeZone` (see [`device_time_zone`]);
 //! - `POST /iclock/cdata?SN=..&table=ATTLOG&Stamp=..`: punches → one [`ScanBatch`] whose cursor
-//!   is the device's `Stamp`, answered `OK: n` where n counts every non-blank line, the
-//!   unreadable ones included (they are logged and skipped: re-sending them would not help);
+//!   is the device's `Stamp`, submitted to the engine and answered `OK: n` only once the batch
+//!   and its cursor are committed; n counts every non-blank line, the unreadable ones included
+//!   (they are counted, summarised in one log line per upload and skipped: re-sending them
+//!   would not help; lines dated outside the storable window are set aside by the engine);
 //!   `OPERLOG`, `BIODATA`, `options` and other tables are counted and acknowledged;
 //! - `GET /iclock/getrequest`: queued commands, or `OK`;
 //! - `POST /iclock/devicecmd`: command results, matched to the queued ids;
@@ -17,11 +19,13 @@
 //! gets `400 Bad Request`. Either way the device keeps its data and retries after `ErrorDelay`,
 //! so registering it later loses nothing.
 //!
-//! Back-pressure: a batch is handed to the channel with [`mpsc::Sender::send_timeout`]. When the
-//! consumer is slower than the devices and the channel stays full for
-//! [`AdmsConfig::enqueue_timeout`], the upload is answered `503 Service Unavailable` with
-//! `Retry-After`: the device keeps the punches and re-sends the batch later, so nothing is dropped
-//! and memory stays bounded. A batch is acknowledged `OK: n` only after it is in the channel.
+//! Stored before acknowledged: a batch is handed to the engine with [`IngestSender::submit`],
+//! which returns once the transaction storing it has committed (concurrent uploads share one
+//! group commit). When the queue stays full for [`AdmsConfig::enqueue_timeout`], or the commit
+//! is not confirmed within [`AdmsConfig::commit_timeout`] (a failing store), or the engine is
+//! stopping, the upload is answered `503 Service Unavailable` with `Retry-After`: the device
+//! keeps the punches and re-sends the batch later, so nothing acknowledged is ever lost and
+//! memory stays bounded.
 //!
 //! Re-sent batches (after a lost reply, a reboot or a stamp reset) are forwarded again: the store
 //! deduplicates on (machine, device user, second), and every scan carries all three plus its raw
@@ -44,7 +48,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
+
+use crate::engine::{IngestError, IngestSender};
 
 use super::codec::{
     CommandResult, DeviceCommand, HandshakeOptions, encode_commands, encode_handshake, encode_ok,
@@ -81,11 +87,11 @@ pub struct AdmsConfig {
     pub devices: Vec<AdmsDevice>,
     /// The options sent in every handshake reply.
     pub options: HandshakeOptions,
-    /// How long an upload waits for room in the channel before it is answered 503.
+    /// How long an upload waits for room in the engine's queue before it is answered 503.
     pub enqueue_timeout: Duration,
-    /// Scans kept per device for [`AdmsHub::drain`] (the adapter's `fetch_scans`); the oldest go
-    /// first when it is full.
-    pub buffer_per_device: usize,
+    /// How long an upload waits for its commit before it is answered 503 (the device re-sends;
+    /// the store deduplicates if the first one was stored after all).
+    pub commit_timeout: Duration,
     /// The largest request body accepted (templates and photos can be large).
     pub max_body_bytes: usize,
 }
@@ -96,7 +102,7 @@ impl Default for AdmsConfig {
             devices: Vec::new(),
             options: HandshakeOptions::default(),
             enqueue_timeout: Duration::from_secs(2),
-            buffer_per_device: 10_000,
+            commit_timeout: Duration::from_secs(20),
             max_body_bytes: 16 * 1024 * 1024,
         }
     }
@@ -113,13 +119,15 @@ pub struct DeviceStatus {
     pub info: Option<String>,
     /// The `pushver` of its handshake.
     pub push_version: Option<String>,
-    /// Scans accepted into the channel.
+    /// Scans stored (new or already stored) from its acknowledged uploads.
     pub scans_accepted: u64,
-    /// `ATTLOG` lines that could not be read (logged and acknowledged).
+    /// `ATTLOG` lines that could not be read (counted and acknowledged).
     pub lines_rejected: u64,
+    /// `ATTLOG` lines set aside by the engine: dated outside the storable window.
+    pub lines_set_aside: u64,
     /// `OPERLOG` / `BIODATA` lines acknowledged and ignored.
     pub other_lines: u64,
-    /// Uploads answered 503 because the channel was full.
+    /// Uploads answered 503 (the queue was full, the store slow or the engine stopping).
     pub busy_replies: u64,
 }
 
@@ -142,11 +150,9 @@ impl DeviceStatus {
 struct Entry {
     device: AdmsDevice,
     status: DeviceStatus,
-    // Copies of accepted scans for the adapter's fetch, bounded by `buffer_per_device`.
-    buffer: VecDeque<(ScanData, Option<MachineCursor>)>,
-    // Rejected lines and buffer overflow since the last drain, reported as `skipped`.
+    // Rejected lines since the last drain, reported as `skipped`.
     skipped: usize,
-    // Live copies for the adapter's stream; sending never blocks (slow listeners lag).
+    // Copies of stored scans for observers; sending never blocks (slow listeners lag).
     live: broadcast::Sender<ScanData>,
     commands: VecDeque<DeviceCommand>,
     results: HashMap<String, CommandResult>,
@@ -158,7 +164,6 @@ impl Entry {
         Self {
             device,
             status: DeviceStatus::default(),
-            buffer: VecDeque::new(),
             skipped: 0,
             live: broadcast::channel(1024).0,
             commands: VecDeque::new(),
@@ -172,9 +177,9 @@ impl Entry {
 struct Inner {
     options: HandshakeOptions,
     enqueue_timeout: Duration,
-    buffer_per_device: usize,
+    commit_timeout: Duration,
     max_body_bytes: usize,
-    sender: mpsc::Sender<ScanBatch>,
+    sender: IngestSender,
     // Keyed by serial. A std mutex: it is never held across an await.
     devices: Mutex<HashMap<String, Entry>>,
 }
@@ -188,18 +193,16 @@ pub struct AdmsHub {
 /// What [`AdmsHub::drain`] returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Drained {
-    /// Scans accepted since the last drain, in arrival order.
-    pub scans: Vec<ScanData>,
-    /// The stamp of the last of them, if the device sent one.
+    /// The stamp of the device's last stored upload, if it sent one.
     pub cursor: Option<MachineCursor>,
-    /// Lines rejected, and buffered scans dropped because the buffer was full, since then.
+    /// Lines rejected since the last drain.
     pub skipped: usize,
 }
 
 impl AdmsHub {
-    /// A hub for `config` that hands every accepted batch to `sender` (make it bounded: its
-    /// capacity is the back-pressure limit).
-    pub fn new(config: AdmsConfig, sender: mpsc::Sender<ScanBatch>) -> Self {
+    /// A hub for `config` that submits every upload to the engine through `sender` and
+    /// acknowledges it once stored.
+    pub fn new(config: AdmsConfig, sender: IngestSender) -> Self {
         let devices = config
             .devices
             .into_iter()
@@ -209,7 +212,7 @@ impl AdmsHub {
             inner: Arc::new(Inner {
                 options: config.options,
                 enqueue_timeout: config.enqueue_timeout,
-                buffer_per_device: config.buffer_per_device.max(1),
+                commit_timeout: config.commit_timeout,
                 max_body_bytes: config.max_body_bytes,
                 sender,
                 devices: Mutex::new(devices),
@@ -282,26 +285,21 @@ impl AdmsHub {
         self.devices().get(serial)?.results.get(id).cloned()
     }
 
-    /// Takes the scans buffered for `serial` since the last call.
+    /// The device's last stored stamp and the lines rejected since the last call (the scans
+    /// themselves are already stored: the router submits them to the engine).
     pub fn drain(&self, serial: &str) -> Drained {
         let mut devices = self.devices();
         let Some(entry) = devices.get_mut(serial) else {
             return Drained::default();
         };
-        let mut out = Drained {
+        Drained {
+            cursor: entry.status.last_stamp.clone().map(MachineCursor),
             skipped: std::mem::take(&mut entry.skipped),
-            ..Drained::default()
-        };
-        for (scan, cursor) in entry.buffer.drain(..) {
-            out.scans.push(scan);
-            if cursor.is_some() {
-                out.cursor = cursor;
-            }
         }
-        out
     }
 
-    /// A receiver of the scans accepted from `serial` from now on, or `None` if it is not allowed.
+    /// A receiver of copies of the scans stored from `serial` from now on (for observers: they
+    /// are stored already), or `None` if it is not allowed.
     pub fn subscribe(&self, serial: &str) -> Option<broadcast::Receiver<ScanData>> {
         self.devices().get(serial).map(|e| e.live.subscribe())
     }
@@ -448,9 +446,10 @@ async fn attlog(
 ) -> Response {
     let parsed = parse_attlog(body);
     let mut rejected = parsed.rejected.len();
-    for bad in &parsed.rejected {
-        tracing::warn!(serial, line_no = bad.line_no, line = %bad.line, reason = %bad.reason, "ADMS ATTLOG line skipped");
-    }
+    let mut first_rejected = parsed
+        .rejected
+        .first()
+        .map(|bad| format!("line {}: {}", bad.line_no, bad.reason));
     let mut scans = Vec::with_capacity(parsed.records.len());
     for (record, raw) in &parsed.records {
         match DeviceUserId::parse(&record.pin) {
@@ -464,58 +463,71 @@ async fn attlog(
             }),
             Err(e) => {
                 rejected += 1;
-                tracing::warn!(serial, line = %raw, error = %e, "ADMS ATTLOG line skipped");
+                first_rejected.get_or_insert_with(|| format!("{raw:?}: {e}"));
             }
         }
+    }
+    if rejected > 0 {
+        // One line per upload, not one per bad line: a device cannot flood the log.
+        tracing::warn!(
+            serial,
+            rejected,
+            first = first_rejected.as_deref().unwrap_or(""),
+            "ADMS ATTLOG lines skipped"
+        );
     }
     let cursor = stamp
         .filter(|s| !s.is_empty())
         .map(|s| MachineCursor(s.to_owned()));
+    let mut set_aside = 0;
+    let count = scans.len();
+    let listened = hub
+        .devices()
+        .get(serial)
+        .is_some_and(|e| e.live.receiver_count() > 0);
+    let copies = if listened { scans.clone() } else { Vec::new() };
     if !scans.is_empty() {
         let batch = ScanBatch {
             machine_id: device.machine_id.clone(),
-            scans: scans.clone(),
+            scans,
             cursor: cursor.clone(),
         };
-        if let Err(e) = hub
+        match hub
             .inner
             .sender
-            .send_timeout(batch, hub.inner.enqueue_timeout)
+            .submit(batch, hub.inner.enqueue_timeout, hub.inner.commit_timeout)
             .await
         {
-            let closed = matches!(e, mpsc::error::SendTimeoutError::Closed(_));
-            if closed {
-                tracing::error!(
-                    serial,
-                    "ADMS scan channel closed; asking the device to retry"
+            Ok(committed) => set_aside = committed.set_aside,
+            Err(IngestError::Refused(message)) => {
+                // Re-sending cannot help; the device is told, the operator sees the error.
+                tracing::error!(serial, %message, "ADMS upload refused by the store");
+                return text(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("refused: {message}"),
                 );
-            } else {
-                tracing::warn!(serial, "ADMS scan channel full; asking the device to retry");
             }
-            hub.with_entry(serial, |e| e.status.busy_replies += 1);
-            let mut reply = text(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later".into());
-            if let Ok(v) = HeaderValue::from_str(&hub.inner.options.error_delay.to_string()) {
-                reply.headers_mut().insert(header::RETRY_AFTER, v);
+            Err(e) => {
+                tracing::warn!(serial, error = %e, "ADMS upload not stored; asking the device to retry");
+                hub.with_entry(serial, |e| e.status.busy_replies += 1);
+                let mut reply = text(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later".into());
+                if let Ok(v) = HeaderValue::from_str(&hub.inner.options.error_delay.to_string()) {
+                    reply.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return reply;
             }
-            return reply;
         }
     }
-    let limit = hub.inner.buffer_per_device;
     hub.with_entry(serial, |e| {
-        e.status.scans_accepted += scans.len() as u64;
+        e.status.scans_accepted += count.saturating_sub(set_aside) as u64;
         e.status.lines_rejected += rejected as u64;
+        e.status.lines_set_aside += set_aside as u64;
         e.skipped += rejected;
         if let Some(c) = &cursor {
             e.status.last_stamp = Some(c.0.clone());
         }
-        for scan in scans {
-            // No receivers is the normal case when no adapter streams this device.
-            let _ = e.live.send(scan.clone());
-            if e.buffer.len() >= limit {
-                e.buffer.pop_front();
-                e.skipped += 1;
-            }
-            e.buffer.push_back((scan, cursor.clone()));
+        for scan in copies {
+            let _ = e.live.send(scan);
         }
     });
     text(StatusCode::OK, encode_ok(parsed.handled()))

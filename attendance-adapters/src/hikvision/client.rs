@@ -309,8 +309,10 @@ pub fn isapi_time(t: DateTime<Utc>, tz: Tz) -> String {
 /// the next cursor. Events without `serialNo` are always returned (the store deduplicates).
 ///
 /// Live scans come from the terminal's HTTP-listening pushes: give the adapter the host's
-/// [`HikPushHub`] with [`HikvisionAdapter::with_push`] and `live_scans` streams what the
-/// [`super::push_router`] receives for this machine (allowing the machine on the hub).
+/// [`HikPushHub`] with [`HikvisionAdapter::with_push`] and `live_scans` streams copies of what
+/// the [`super::push_router`] stored for this machine (allowing the machine on the hub). With
+/// the engine the router already stores every push, so the runtime does not give the adapter
+/// the hub: it pulls by `serialNo` only, and each scan enters the engine once.
 #[derive(Debug)]
 pub struct HikvisionAdapter {
     machine: Machine,

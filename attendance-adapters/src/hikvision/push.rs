@@ -3,9 +3,11 @@
 //! Configure each terminal's `httpHosts` URL as `/hikvision/events/<machine id>`. Every POST is
 //! read as multipart (boundary matched without regard to case) or plain JSON; heartbeats only
 //! record the contact; person events become one [`ScanBatch`] whose cursor is the greatest
-//! `serialNo`. The reply is 200 as soon as the batch is in the channel. When the channel stays
-//! full for [`HikPushConfig::enqueue_timeout`] the reply is 503 (never a silent drop); a terminal
-//! that gives up on the event is caught up by the next pull, which reads the same events by
+//! `serialNo`, submitted to the engine. The reply is 200 only once the batch is committed
+//! (stored before acknowledged). When the queue stays full for
+//! [`HikPushConfig::enqueue_timeout`], or the commit is not confirmed within
+//! [`HikPushConfig::commit_timeout`], the reply is 503 (never a silent drop); a terminal that
+//! gives up on the event is caught up by the next pull, which reads the same events by
 //! `serialNo`. An unknown machine id gets 403, an unreadable body 400.
 
 use std::collections::HashMap;
@@ -23,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
+
+use crate::engine::{IngestError, IngestSender};
 
 use super::codec::{EventFields, PERSON_MINORS, decode_push, event_to_scan};
 
@@ -43,8 +47,10 @@ pub struct HikPushConfig {
     pub devices: Vec<HikPushDevice>,
     /// The minor codes that count as a punch.
     pub minors: Vec<u32>,
-    /// How long a push waits for room in the channel before it is answered 503.
+    /// How long a push waits for room in the engine's queue before it is answered 503.
     pub enqueue_timeout: Duration,
+    /// How long a push waits for its commit before it is answered 503.
+    pub commit_timeout: Duration,
 }
 
 impl Default for HikPushConfig {
@@ -53,6 +59,7 @@ impl Default for HikPushConfig {
             devices: Vec::new(),
             minors: PERSON_MINORS.to_vec(),
             enqueue_timeout: Duration::from_secs(2),
+            commit_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -74,7 +81,8 @@ pub struct PushStatus {
 struct Inner {
     minors: Vec<u32>,
     enqueue_timeout: Duration,
-    sender: mpsc::Sender<ScanBatch>,
+    commit_timeout: Duration,
+    sender: IngestSender,
     // Keyed by machine id; a std mutex never held across an await.
     devices: Mutex<HashMap<String, Entry>>,
 }
@@ -83,7 +91,7 @@ struct Inner {
 struct Entry {
     device: HikPushDevice,
     status: PushStatus,
-    // Live copies for adapters; sending never blocks (slow listeners lag).
+    // Copies of stored scans for observers; sending never blocks (slow listeners lag).
     live: broadcast::Sender<ScanData>,
 }
 
@@ -104,8 +112,9 @@ pub struct HikPushHub {
 }
 
 impl HikPushHub {
-    /// A receiver for `config` that hands batches to `sender` (bounded: back-pressure).
-    pub fn new(config: HikPushConfig, sender: mpsc::Sender<ScanBatch>) -> Self {
+    /// A receiver for `config` that submits batches to the engine through `sender` and answers
+    /// once they are stored.
+    pub fn new(config: HikPushConfig, sender: IngestSender) -> Self {
         let devices = config
             .devices
             .into_iter()
@@ -115,6 +124,7 @@ impl HikPushHub {
             inner: Arc::new(Inner {
                 minors: config.minors,
                 enqueue_timeout: config.enqueue_timeout,
+                commit_timeout: config.commit_timeout,
                 sender,
                 devices: Mutex::new(devices),
             }),
@@ -144,7 +154,13 @@ impl HikPushHub {
         self.devices().get(machine).map(|e| e.status.clone())
     }
 
-    /// A receiver of the scans pushed by `machine` from now on, or `None` if it is not allowed.
+    /// Takes a terminal off the list; returns whether it was there.
+    pub fn forbid(&self, machine: &str) -> bool {
+        self.devices().remove(machine).is_some()
+    }
+
+    /// A receiver of copies of the scans stored from `machine`'s pushes from now on, or `None`
+    /// if it is not allowed.
     pub fn subscribe(&self, machine: &str) -> Option<broadcast::Receiver<ScanData>> {
         self.devices().get(machine).map(|e| e.live.subscribe())
     }
@@ -228,22 +244,25 @@ async fn receive(
             cursor: cursor.map(|c| MachineCursor(c.to_string())),
         };
         let copies = batch.scans.clone();
-        if hub
+        match hub
             .inner
             .sender
-            .send_timeout(batch, hub.inner.enqueue_timeout)
+            .submit(batch, hub.inner.enqueue_timeout, hub.inner.commit_timeout)
             .await
-            .is_err()
         {
-            tracing::warn!(
-                machine,
-                "scan channel full or closed; Hikvision push refused"
-            );
-            return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+            Ok(_) => {}
+            Err(IngestError::Refused(message)) => {
+                tracing::error!(machine, %message, "Hikvision push refused by the store");
+                return (StatusCode::UNPROCESSABLE_ENTITY, "refused").into_response();
+            }
+            Err(e) => {
+                tracing::warn!(machine, error = %e, "Hikvision push not stored; refused with 503");
+                return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+            }
         }
         if let Some(entry) = hub.devices().get(&machine) {
             for scan in copies {
-                // No receivers is the normal case when no adapter streams this terminal.
+                // No receivers is the normal case.
                 let _ = entry.live.send(scan);
             }
         }

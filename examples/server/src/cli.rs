@@ -20,9 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use attendance_adapters::engine::{Engine, EngineConfig, EngineHandle};
+use attendance_adapters::engine::EngineHandle;
 use attendance_core::access::Role;
-use attendance_core::service::AttendanceService;
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{Store, UserAccount};
 use attendance_store_postgres::{PgOptions, PgStore};
@@ -33,7 +32,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{TokenKeys, hash_password};
 use crate::config::{Config, CorsPolicy, check_jwt_secret, redact_url};
-use crate::runtime::{MachineRuntime, RuntimeConfig};
+use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
 use crate::ws::ws_only_app;
 use crate::{AppState, app};
 
@@ -309,12 +308,9 @@ impl Server {
     pub async fn start_with(config: &Config) -> Result<Self> {
         let store = open_store(config).await?;
         let secret = jwt_secret(config)?;
-        let engine = Arc::new(Engine::start(
-            AttendanceService::new(store.clone()),
-            EngineConfig::default(),
-        ));
-        let runtime =
-            MachineRuntime::start(store.clone(), engine.clone(), RuntimeConfig::default());
+        let started = Runtime::start(store.clone(), RuntimeConfig::default());
+        let engine = started.engine().clone();
+        let runtime = started.machines().clone();
         let state = AppState::new(
             store.clone(),
             engine.clone(),

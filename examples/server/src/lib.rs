@@ -42,13 +42,13 @@ pub use state::AppState;
 /// The largest request body accepted (bulk imports included), in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The whole application for `state`: every route (with the ADMS push routes `/iclock/…` when
-/// the state reads machines), the error envelope for unknown routes, body limits and request
-/// tracing.
+/// The whole application for `state`: every route (with the push routes of the ADMS
+/// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
+/// machines), the error envelope for unknown routes, body limits and request tracing.
 pub fn app(state: AppState) -> Router {
     let mut router = routes::api();
     if let Some(runtime) = &state.machines {
-        router = router.merge(attendance_adapters::adms::router(runtime.hub().clone()));
+        router = router.merge(runtime.push_router());
     }
     router
         .fallback(error::no_route)

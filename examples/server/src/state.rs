@@ -17,7 +17,7 @@ use crate::ws::Realtime;
 pub struct AppState {
     /// The store (SQLite, PostgreSQL or a host's own).
     pub store: Arc<dyn Store>,
-    /// The use cases over the store.
+    /// The use cases over the store (the engine's: every change they store is published).
     pub service: AttendanceService,
     /// The real-time engine: its queue takes scans, its bus carries events.
     pub engine: Arc<EngineHandle>,
@@ -38,10 +38,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `store` with an engine already started and `tokens`.
+    /// State over `store` with an engine already started (over the same store) and `tokens`.
+    /// The handlers write through the engine's service, so every change is published.
     pub fn new(store: Arc<dyn Store>, engine: Arc<EngineHandle>, tokens: TokenKeys) -> Self {
         Self {
-            service: AttendanceService::new(store.clone()),
+            service: engine.service().clone(),
             store,
             engine,
             tokens: Arc::new(tokens),

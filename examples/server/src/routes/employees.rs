@@ -228,6 +228,11 @@ async fn create(
     check_shift(&state, &employee).await?;
     state.store.create_employee(&employee).await?;
     tracing::info!(employee = %employee.employee_id, by = %user.username, "employee created");
+    // Scans stored under the device user id before the enrolment now count.
+    state
+        .service
+        .employee_changed(None, &employee, chrono::Utc::now())
+        .await?;
     Ok((StatusCode::CREATED, Json(employee.into())))
 }
 
@@ -295,6 +300,12 @@ async fn replace(
     }
     state.store.update_employee(&employee).await?;
     tracing::info!(employee = %employee.employee_id, by = %user.username, "employee replaced");
+    // A new shift, active state or device user id changes the recent days: recompute them.
+    let before = (current.device_user_id == employee.device_user_id).then_some(&current);
+    state
+        .service
+        .employee_changed(before, &employee, chrono::Utc::now())
+        .await?;
     Ok(Json(employee.into()))
 }
 

@@ -35,7 +35,7 @@ async fn get_settings(
 /// Replaces the settings; 422 with the rule's message when they do not validate.
 #[utoipa::path(put, path = "/api/attendance/settings/", tag = "settings", security(("bearer" = [])),
     request_body(content = Object, description = "core's AttendanceSettings; fields left out take their defaults"),
-    responses((status = 200, description = "the settings as stored", body = Object),
+    responses((status = 200, description = "the settings as stored; this month's and last month's days are recomputed in the background (progress: system-status `engine.recompute_job`)", body = Object),
         (status = 400, description = "not JSON"), (status = 403, description = "not allowed"),
         (status = 422, description = "wrong shape or invalid settings")))]
 async fn put_settings(
@@ -54,6 +54,16 @@ async fn put_settings(
     settings.validate()?;
     state.store.put_settings(&settings).await?;
     tracing::info!(user = %user.username, "attendance settings replaced");
+    // The stored days now disagree with the rules: recompute the open payroll range (this
+    // month and the last) in the background, its progress in system-status.
+    let today = chrono::Utc::now()
+        .with_timezone(&settings.time_zone)
+        .date_naive();
+    state.engine.recompute_in_background(
+        attendance_core::service::employee_change_start(today),
+        today,
+        "settings changed",
+    );
     Ok(Json(state.store.settings().await?))
 }
 

@@ -2,8 +2,9 @@
 //! stored, the server's uptime and version. Site-wide operational data: `ViewMachines` (HR staff
 //! and super admins).
 
-use attendance_adapters::engine::EngineStats;
+use attendance_adapters::engine::{EngineStats, SetAside};
 use attendance_core::access::{Action, authorize};
+use attendance_core::store::RecordQuery;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -39,6 +40,8 @@ pub struct StoredCounts {
     pub active_employees: u64,
     /// Raw scans.
     pub scans: u64,
+    /// Daily records stored.
+    pub daily_records: u64,
 }
 
 /// `GET /api/attendance/system-status/`.
@@ -74,6 +77,13 @@ async fn system_status(
     let machines = state.store.list_machines().await?;
     let employees = state.store.list_employees(None).await?;
     let scans = state.store.count_scans().await?;
+    let daily_records = state
+        .store
+        .count_records_by_status(&RecordQuery::default())
+        .await?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     let health = state
         .machines
         .as_ref()
@@ -118,24 +128,41 @@ async fn system_status(
             employees: employees.len() as u64,
             active_employees: employees.iter().filter(|e| e.active).count() as u64,
             scans,
+            daily_records,
         },
         websocket_clients: state.realtime.clients(),
     }))
 }
 
+/// The scans set aside by the engine, newest last (HR and super admins): device scans dated
+/// outside the storable window (a clock reset to 2000, a clock years ahead), never stored as
+/// attendance. The server keeps the last 1,000 since it started; each is also counted in
+/// system-status (`engine.scans_set_aside`).
+#[utoipa::path(get, path = "/api/attendance/scans/set-aside/", tag = "scans", security(("bearer" = [])),
+    responses((status = 200, description = "the set-aside scans: machine_id, device_user_id, timestamp, reason, raw, received_at", body = Vec<Object>),
+        (status = 401), (status = 403)))]
+async fn set_aside(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<SetAside>>> {
+    authorize(&user.actor, Action::ViewMachines, None)?;
+    Ok(Json(state.engine.set_aside()))
+}
+
 /// The OpenAPI of the system routes.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(system_status),
+    paths(system_status, set_aside),
     components(schemas(SystemStatus, MachineCounts, StoredCounts))
 )]
 pub struct SystemDoc;
 
 /// The system routes.
 pub fn routes() -> Router<AppState> {
-    both_slashes(
+    let router = both_slashes(
         Router::new(),
         "/api/attendance/system-status/",
         get(system_status),
-    )
+    );
+    both_slashes(router, "/api/attendance/scans/set-aside/", get(set_aside))
 }
