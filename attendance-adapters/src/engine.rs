@@ -100,8 +100,9 @@ pub struct EngineConfig {
     /// How many set-aside scans are kept for [`EngineHandle::set_aside`] (the oldest go).
     pub set_aside_kept: usize,
     /// How often shift windows that closed with no scan are looked for, so those days become
-    /// `Absent` without anyone asking ([`AttendanceService::close_windows`]).
-    pub close_interval: Duration,
+    /// `Absent` without anyone asking ([`AttendanceService::close_windows`]); the first pass
+    /// at start looks two days back. `None`: never (tests that count records exactly).
+    pub close_interval: Option<Duration>,
 }
 
 /// The default [`EngineConfig::earliest_scan`]: 2010-01-01 00:00 UTC.
@@ -125,7 +126,7 @@ impl Default for EngineConfig {
             earliest_scan: default_earliest_scan(),
             future_tolerance: Duration::from_secs(24 * 3600),
             set_aside_kept: 1_000,
-            close_interval: Duration::from_secs(60),
+            close_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -667,26 +668,26 @@ impl Engine {
             backlog,
         };
         let weak = queue.downgrade();
-        let tasks = Tasks {
+        let mut tasks = Tasks {
             ingest: tokio::spawn(ingest.run(receiver, stopped.clone())),
             recompute: tokio::spawn(recompute.run(stopped.clone())),
-            others: vec![
-                tokio::spawn(status_loop(
-                    config.status_interval,
-                    bus.clone(),
-                    counters.clone(),
-                    weak,
-                    capacity,
-                    started,
-                    stopped.clone(),
-                )),
-                tokio::spawn(close_windows_loop(
-                    service.clone(),
-                    config.close_interval,
-                    stopped,
-                )),
-            ],
+            others: vec![tokio::spawn(status_loop(
+                config.status_interval,
+                bus.clone(),
+                counters.clone(),
+                weak,
+                capacity,
+                started,
+                stopped.clone(),
+            ))],
         };
+        if let Some(every) = config.close_interval {
+            tasks.others.push(tokio::spawn(close_windows_loop(
+                service.clone(),
+                every,
+                stopped,
+            )));
+        }
         EngineHandle {
             sender: IngestSender { queue },
             service,

@@ -29,6 +29,8 @@ fn config() -> EngineConfig {
         max_retry_delay: Duration::from_millis(20),
         event_capacity: 10_000,
         drain_timeout: Duration::from_millis(200),
+        // Only the test of the window-closing pass runs it.
+        close_interval: None,
         ..EngineConfig::default()
     }
 }
@@ -584,7 +586,7 @@ async fn a_day_nobody_punched_becomes_absent_when_its_window_closes_without_a_re
     let engine = Engine::start(
         AttendanceService::new(store.clone()),
         EngineConfig {
-            close_interval: Duration::from_millis(50),
+            close_interval: Some(Duration::from_millis(50)),
             ..config()
         },
     );

@@ -79,12 +79,14 @@ pub async fn create_accounts(store: &dyn Store, accounts: &[(&str, Role, Option<
     }
 }
 
-/// The engine the test servers run: batches flushed after 20 ms.
+/// The engine the test servers run: batches flushed after 20 ms, and no window-closing pass
+/// (the tests count records exactly; the engine's own tests cover the pass).
 pub fn test_engine(store: &Arc<dyn Store>) -> EngineHandle {
     Engine::start(
         AttendanceService::new(store.clone()),
         EngineConfig {
             max_batch_delay: Duration::from_millis(20),
+            close_interval: None,
             ..EngineConfig::default()
         },
     )

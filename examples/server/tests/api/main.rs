@@ -28,3 +28,4 @@ mod realtime;
 mod scans;
 mod settings;
 mod shifts;
+mod writes;
