@@ -60,7 +60,7 @@ use attendance_core::access::Owner;
 use attendance_core::employee::{DeviceUserId, Employee, EmployeeCode};
 use attendance_core::report::DailySummary;
 use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
-use attendance_core::service::{AttendanceService, ChangeObserver, DayKeys, ServiceError};
+use attendance_core::service::{AttendanceService, ChangeObserver, ServiceError};
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
@@ -188,7 +188,7 @@ pub struct EngineStats {
     pub store_writes: u64,
     /// Daily records recomputed (by the engine and by every other write of its service).
     pub records_recomputed: u64,
-    /// (employee, work date) pairs waiting to be recomputed.
+    /// New scans waiting for the recompute stage (to be published and their days recomputed).
     pub recompute_backlog: usize,
     /// Failed store writes (each retry counts).
     pub store_errors: u64,
@@ -574,35 +574,66 @@ impl ChangeObserver for Bus {
     }
 }
 
-/// The pairs waiting for the recompute stage, merged as they come (a pair touched by several
-/// flushes is recomputed once).
+/// The new scans waiting for the recompute stage, as many flushes as came while it worked: it
+/// publishes them and recomputes the pairs they touch, each once however many flushes touched
+/// it. Bounded: past [`BACKLOG_SCANS`] the ingest waits for the stage (back-pressure).
 #[derive(Debug, Default)]
 struct Backlog {
-    days: Mutex<DayKeys>,
+    scans: Mutex<Vec<ScanData>>,
     // Set when the ingest stage has drained at shutdown.
     closed: std::sync::atomic::AtomicBool,
     // Wakes the recompute stage; a notification sent while it works is kept for its next wait.
     wake: Notify,
+    // Wakes an ingest waiting for room.
+    room: Notify,
 }
 
+/// The most new scans the recompute stage may have waiting before the ingest waits for it.
+const BACKLOG_SCANS: usize = 200_000;
+
 impl Backlog {
-    fn add(&self, days: DayKeys, counters: &Counters) {
-        if days.is_empty() {
+    /// Adds new scans; waits first while the backlog is full.
+    async fn add(&self, scans: Vec<ScanData>, counters: &Counters) {
+        if scans.is_empty() {
             return;
         }
-        let mut pending = self.days.lock().unwrap_or_else(PoisonError::into_inner);
-        for (employee, dates) in days {
-            pending.entry(employee).or_default().extend(dates);
+        loop {
+            // Registered before the check, so a `take` in between is not missed.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.lock().len() < BACKLOG_SCANS {
+                break;
+            }
+            room.await;
         }
+        let mut pending = self.lock();
+        pending.extend(scans);
         counters
             .recompute_backlog
-            .store(pending.values().map(|d| d.len()).sum(), Ordering::Relaxed);
+            .store(pending.len(), Ordering::Relaxed);
         drop(pending);
         self.wake.notify_one();
     }
 
-    fn take(&self) -> DayKeys {
-        std::mem::take(&mut *self.days.lock().unwrap_or_else(PoisonError::into_inner))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ScanData>> {
+        self.scans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> Vec<ScanData> {
+        let taken = std::mem::take(&mut *self.lock());
+        self.room.notify_waiters();
+        taken
+    }
+
+    /// The ingest has drained: the recompute stage ends once the backlog is empty.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -1141,35 +1172,10 @@ impl Ingest {
         );
     }
 
-    /// Publishes the new scans and hands the pairs they touch to the recompute stage.
+    /// Hands the new scans to the recompute stage (which publishes them and recomputes their
+    /// days), waiting while its backlog is full.
     async fn after_commit(&self, inserted: Vec<ScanData>) {
-        if inserted.is_empty() {
-            return;
-        }
-        let mut delay = self.config.retry_delay;
-        let affected = loop {
-            match self.service.affected_days(&inserted).await {
-                Ok(affected) => break affected,
-                Err(e) => {
-                    // The scans are stored; only their days wait. The window-closing pass and
-                    // the next scan of the same days recompute them if this keeps failing.
-                    warn!(error = %e, retry_in = ?delay, "reading the employees of new scans failed");
-                    if delay >= self.config.max_retry_delay {
-                        self.bus.error_event("ingest", "recompute", e.to_string());
-                        // Still publish the scans, without their employees.
-                        self.bus.scans_stored(&inserted, &BTreeMap::new());
-                        return;
-                    }
-                    sleep(delay).await;
-                    delay = (delay * 2).min(self.config.max_retry_delay);
-                }
-            }
-        };
-        for (employee, shift) in &affected.unknown_shifts {
-            warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
-        }
-        self.bus.scans_stored(&inserted, &affected.employees);
-        self.backlog.add(affected.days, &self.counters);
+        self.backlog.add(inserted, &self.counters).await;
     }
 
     /// Stores a group of batches, retrying transient failures until it is stored (or, once a
@@ -1221,47 +1227,64 @@ struct Recompute {
     backlog: Arc<Backlog>,
 }
 
-impl Backlog {
-    /// The ingest has drained: the recompute stage ends once the backlog is empty.
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.wake.notify_one();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-}
-
 impl Recompute {
     async fn run(self, signal: watch::Receiver<bool>) {
         let mut stop = Stop::new(signal, self.config.drain_timeout);
         loop {
-            let days = self.backlog.take();
+            let scans = self.backlog.take();
             self.counters.recompute_backlog.store(0, Ordering::Relaxed);
-            if days.is_empty() {
+            if scans.is_empty() {
                 if self.backlog.is_closed() {
                     return;
                 }
                 self.backlog.wake.notified().await;
                 continue;
             }
-            let mut delay = self.config.retry_delay;
-            loop {
-                match self.service.recompute_days(&days, Utc::now()).await {
-                    // The service's observer (the bus) published the records.
-                    Ok(_) => break,
-                    Err(e) => {
-                        let pairs: usize = days.values().map(|d| d.len()).sum();
-                        if stop.expired() {
-                            error!(pairs, error = %e, "shutting down with the store still failing: days not recomputed (they are when their next scan comes, or by the window-closing pass)");
-                            break;
-                        }
-                        warn!(pairs, error = %e, retry_in = ?delay, "recomputing days failed; retrying");
-                        self.bus.error_event("recompute", "store", e.to_string());
-                        sleep(delay).await;
-                        delay = (delay * 2).min(self.config.max_retry_delay);
+            let Some(affected) = self
+                .retry(&mut stop, "reading the employees of new scans", || {
+                    self.service.affected_days(&scans)
+                })
+                .await
+            else {
+                // The scans are stored; publish them without their employees. Their days are
+                // recomputed by their next scan or the window-closing pass.
+                self.bus.scans_stored(&scans, &BTreeMap::new());
+                continue;
+            };
+            for (employee, shift) in &affected.unknown_shifts {
+                warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
+            }
+            self.bus.scans_stored(&scans, &affected.employees);
+            drop(scans);
+            // The service's observer (the bus) publishes the records.
+            let _ = self
+                .retry(&mut stop, "recomputing days", || {
+                    self.service.recompute_days(&affected.days, Utc::now())
+                })
+                .await;
+        }
+    }
+
+    /// Runs `call` until it succeeds, retrying with backoff; `None` when it still fails once a
+    /// shutdown's drain timeout has passed.
+    async fn retry<T, F, Fut>(&self, stop: &mut Stop, what: &str, call: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServiceError>>,
+    {
+        let mut delay = self.config.retry_delay;
+        loop {
+            match call().await {
+                Ok(value) => return Some(value),
+                Err(e) => {
+                    if stop.expired() {
+                        error!(error = %e, "shutting down with the store still failing: {what} given up (the days are recomputed by their next scan or the window-closing pass)");
+                        return None;
                     }
+                    warn!(error = %e, retry_in = ?delay, "{what} failed; retrying");
+                    self.bus.error_event("recompute", "store", e.to_string());
+                    sleep(delay).await;
+                    delay = (delay * 2).min(self.config.max_retry_delay);
                 }
             }
         }
