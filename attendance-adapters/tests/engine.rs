@@ -2,18 +2,17 @@
 //! refused batches, back-pressure and a draining shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use attendance_adapters::engine::{Engine, EngineConfig, EngineEvent, IngestError, Published};
 use attendance_core::prelude::*;
-use attendance_core::service::{AttendanceService, StoreParts};
+use attendance_core::service::AttendanceService;
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{
-    DailyRecordStore, EmployeeStore, IngestOutcome, MachineCursor, ScanBatch, ScanStore,
-    StoreError, StoreResult,
+    DailyRecordStore, EmployeeStore, MachineCursor, ScanBatch, ScanStore,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::broadcast;
@@ -222,53 +221,8 @@ async fn shutdown_stores_every_accepted_batch() {
     );
 }
 
-/// Scans stored in a memory store, failing the first `failures` writes (or all of them).
-struct Flaky {
-    inner: Arc<MemoryStore>,
-    failures: u32,
-    calls: AtomicU32,
-}
-
-#[async_trait]
-impl ScanStore for Flaky {
-    async fn record_scans(&self, batch: ScanBatch) -> StoreResult<IngestOutcome> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
-            return Err(StoreError::Backend {
-                message: "database is restarting".into(),
-                source: None,
-            });
-        }
-        self.inner.record_scans(batch).await
-    }
-    async fn machine_cursor(&self, machine: &MachineId) -> StoreResult<Option<MachineCursor>> {
-        self.inner.machine_cursor(machine).await
-    }
-    async fn scans_of_user(
-        &self,
-        user: &DeviceUserId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Vec<ScanData>> {
-        self.inner.scans_of_user(user, from, to).await
-    }
-    async fn count_scans(&self) -> StoreResult<u64> {
-        self.inner.count_scans().await
-    }
-}
-
 fn flaky_service(store: &Arc<MemoryStore>, failures: u32) -> AttendanceService {
-    AttendanceService::from_parts(StoreParts {
-        scans: Arc::new(Flaky {
-            inner: store.clone(),
-            failures,
-            calls: AtomicU32::new(0),
-        }),
-        employees: store.clone(),
-        records: store.clone(),
-        settings: store.clone(),
-        holidays: store.clone(),
-        leave: store.clone(),
-    })
+    common::flaky_service(store, failures).0
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 #![cfg(feature = "fakes")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -628,5 +630,75 @@ async fn a_quiet_live_session_is_refreshed_without_counting_a_failure() {
     assert_eq!(sorted(&received), expected(&FakeConfig::default()));
     manager.shutdown().await;
     consumer.abort();
+    device.shutdown().await;
+}
+
+#[tokio::test]
+async fn into_the_engine_a_pull_cursor_advances_only_with_the_commit_that_stores_its_scans() {
+    use attendance_adapters::engine::{Engine, EngineConfig};
+    use attendance_adapters::manager::StoreCursors;
+    use attendance_core::store::ScanStore;
+    use attendance_core::store::memory::MemoryStore;
+
+    let config = FakeConfig {
+        records: 300,
+        ..FakeConfig::default()
+    };
+    let device = FakeDevice::spawn_tcp(config.clone(), 0).await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    // The store is down when the machine starts.
+    let (service, flaky) = common::flaky_service(&store, u32::MAX);
+    let engine = Engine::start(
+        service,
+        EngineConfig {
+            retry_delay: Duration::from_millis(10),
+            max_retry_delay: Duration::from_millis(50),
+            close_interval: None,
+            ..EngineConfig::default()
+        },
+    );
+    let scans: Arc<dyn ScanStore> = store.clone();
+    let manager = MachineManager::into_engine(
+        ManagerConfig {
+            commit_timeout: Duration::from_millis(200),
+            ..fast_config()
+        },
+        Arc::new(StoreCursors(scans)),
+        Arc::new(attendance_adapters::adapter_for),
+        engine.sender(),
+    );
+    manager
+        .add_machine(machine(
+            "ZK-E",
+            "zkteco",
+            device.local_addr().port(),
+            serde_json::json!({"timeout_ms": 300}),
+        ))
+        .unwrap();
+    // Its batch is not confirmed: the session fails as a store failure, and nothing moved.
+    wait_for("a store failure", || {
+        health(&manager, "ZK-E").last_error_kind.as_deref() == Some("store")
+    })
+    .await;
+    let id = MachineId::parse("ZK-E").unwrap();
+    assert_eq!(store.machine_cursor(&id).await.unwrap(), None);
+    assert_eq!(store.count_scans().await.unwrap(), 0);
+    assert!(flaky.failing());
+    // The store comes back: every record is stored once, and the cursor with them.
+    flaky.heal();
+    let want = expected(&config).len() as u64;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.count_scans().await.unwrap() < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every record stored"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(store.count_scans().await.unwrap(), want);
+    assert!(store.machine_cursor(&id).await.unwrap().is_some());
+    manager.shutdown().await;
+    engine.shutdown().await;
     device.shutdown().await;
 }
