@@ -19,12 +19,33 @@
 //!   change nothing, so they recompute nothing);
 //! - a leave decision: the request's dates, once it becomes approved or an approved request is
 //!   cancelled;
-//! - a holiday change: the dates of the old and the new holiday, for every active employee.
+//! - a holiday change: the dates of the old and the new holiday, for every active employee;
+//! - an employee change that the rules read (shift, level of work, device user, active state, or
+//!   a new employee): their dates from the first day of the previous month
+//!   ([`EMPLOYEE_CHANGE_MONTHS`]) to today;
+//! - a work window closing ([`AttendanceService::close_windows`], run periodically by the
+//!   caller): the dates whose window closed and whose record is missing or was computed before
+//!   it closed, so a day without scans becomes `Absent` when its window closes, not when the
+//!   next scan comes;
+//! - a settings change or month-end: [`AttendanceService::recompute_range`], over the range the
+//!   caller gives.
 //!
 //! Leave and holiday changes recompute dates up to today (in the site's zone) only: later days
 //! have no scans and get their records when they come. Holiday changes look back at most
 //! [`HOLIDAY_LOOKBACK_DAYS`], so editing a recurring holiday does not rewrite years of closed
 //! payroll.
+//!
+//! Recomputing is set-based ([`AttendanceService::recompute_days`]): the (employee, work date)
+//! pairs are taken [`RECOMPUTE_CHUNK`] employees at a time, and each chunk is one bulk read of
+//! the employees (when not known already), one of their leave requests, one of their scans per
+//! span of nearby dates (usually one), the rules ([`compute_days`], per employee and run of
+//! consecutive dates, exactly as for one employee) and one [`DailyRecordStore::upsert_records`].
+//! Settings and holidays are read once per call. [`AttendanceService::recompute`] keeps the
+//! per-employee path (one employee, a read per run of dates), which gives the same records.
+//!
+//! Every write that stores new scans or recomputed records tells the
+//! [`ChangeObserver`] given with [`AttendanceService::with_observer`], if any, once it is
+//! stored: a server publishes from there, whichever use case wrote.
 //!
 //! Every employee is scored on their own regular shift (`Employee::shift`, looked up in the
 //! site's catalogue, [`AttendanceSettings::shifts`]; `None` is the default shift), on every path
@@ -33,10 +54,10 @@
 //! it): they are scored on the default shift and named in [`IngestReport::unknown_shifts`] for
 //! the caller to log. Dated shift assignments (rotations) are not stored yet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use thiserror::Error;
 
 use crate::access::{AccessDenied, Action, Actor, Owner, Role, authorize};
@@ -54,22 +75,10 @@ use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
 use crate::shift::ShiftId;
 use crate::store::{
-    DailyRecordStore, EmployeeStore, HolidayStore, LeaveAccount, LeaveChange, LeaveStore,
-    ScanBatch, ScanStore, SettingsStore, Store, StoreError, StoredHoliday,
+    DailyRecordStore, EmployeeStore, HolidayStore, IngestOutcome, LeaveAccount, LeaveChange,
+    LeaveStore, RecordOrder, RecordQuery, ScanBatch, ScanStore, SettingsStore, Store, StoreError,
+    StoredHoliday,
 };
-
-/// How many employees one recompute chunk holds (one query of each kind per chunk).
-pub const RECOMPUTE_CHUNK: usize = 500;
-
-/// The first day an employee change recomputes: the first day of the month before `today`'s.
-pub fn employee_change_start(today: NaiveDate) -> NaiveDate {
-    use chrono::Datelike;
-    let first = today.with_day(1).unwrap_or(today);
-    first
-        .pred_opt()
-        .and_then(|d| d.with_day(1))
-        .unwrap_or(first)
-}
 
 /// How far back a holiday change recomputes, in days.
 pub const HOLIDAY_LOOKBACK_DAYS: u64 = 400;
@@ -77,6 +86,79 @@ pub const HOLIDAY_LOOKBACK_DAYS: u64 = 400;
 /// How many times a leave change is computed again after another change to the same employee's
 /// leave got there first.
 pub const LEAVE_ATTEMPTS: u32 = 5;
+
+/// How many employees a set-based recompute reads, computes and stores together: each chunk is
+/// a few bulk reads and one upsert.
+pub const RECOMPUTE_CHUNK: usize = 500;
+
+/// How many months back, before the current one, [`AttendanceService::employee_changed`]
+/// recomputes: 1, from the first day of the previous month (in the site's zone) to today, so
+/// the open payroll month and the one just closed follow the change and older ones stay as
+/// they were paid.
+pub const EMPLOYEE_CHANGE_MONTHS: u32 = 1;
+
+/// The first date an employee change (and a settings change, in the server) recomputes when
+/// `today` is today: the first day of the month [`EMPLOYEE_CHANGE_MONTHS`] before `today`'s.
+pub fn employee_change_start(today: NaiveDate) -> NaiveDate {
+    today
+        .with_day(1)
+        .and_then(|first| first.checked_sub_months(Months::new(EMPLOYEE_CHANGE_MONTHS)))
+        .unwrap_or(today)
+}
+
+/// Dates of one chunk at most this many days apart are read with one scan query; a wider gap
+/// starts another, so scattered dates (a recurring holiday's, a year apart) do not read the
+/// scans of every day between them.
+const SPAN_GAP_DAYS: i64 = 2;
+
+/// How many stored records [`AttendanceService::close_windows`] reads per page.
+const CLOSE_PAGE: u64 = 10_000;
+
+/// (employee, work date) pairs.
+pub type DayKeys = BTreeMap<EmployeeCode, BTreeSet<NaiveDate>>;
+
+/// The (employee, work date) pairs that new scans touch, and who their device users are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AffectedDays {
+    /// The work dates of the new scans, per enrolled employee (each on their own shift).
+    pub days: DayKeys,
+    /// The employees enrolled as the device users of the new scans.
+    pub employees: BTreeMap<DeviceUserId, Employee>,
+    /// Device users with new scans that no employee is enrolled as.
+    pub unknown_users: BTreeSet<DeviceUserId>,
+    /// Employees whose regular shift the site does not have: their dates were found on the
+    /// default shift, and they are scored on it.
+    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
+}
+
+/// Daily records recomputed and stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recomputed {
+    /// The records, by employee then date.
+    pub records: Vec<DailyRecord>,
+    /// The same records as the daily summary shows them (times on the site's clock), in the
+    /// same order.
+    pub summaries: Vec<DailySummary>,
+}
+
+impl Recomputed {
+    fn append(&mut self, mut other: Recomputed) {
+        self.records.append(&mut other.records);
+        self.summaries.append(&mut other.summaries);
+    }
+}
+
+/// Told of every write the service stores, once it is stored, so a caller can publish them
+/// (a server's event bus) whichever use case wrote. Calls come from the task that ran the use
+/// case, so they should be quick (hand the values on, do not wait).
+pub trait ChangeObserver: Send + Sync {
+    /// New scans were stored; `employees` are the enrolled employees of their device users
+    /// (device users no employee is enrolled as are absent).
+    fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>);
+    /// Daily records were recomputed and stored (summaries as [`DailySummary::new`] gives
+    /// them), by employee then date; a large recompute tells it once per chunk.
+    fn days_recomputed(&self, summaries: &[DailySummary]);
+}
 
 /// What a use case can fail with.
 #[derive(Debug, Error)]
@@ -159,43 +241,11 @@ pub struct AttendanceService {
     observer: Option<Arc<dyn ChangeObserver>>,
 }
 
-/// Told of every change the service stores, so a host can publish it (the engine's event bus
-/// does). Called after the write committed; it must not block.
-pub trait ChangeObserver: Send + Sync {
-    /// New scans were stored; `employees` are the enrolled employees of their device users.
-    fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>);
-    /// Daily records were recomputed and stored.
-    fn days_recomputed(&self, summaries: &[DailySummary]);
-}
-
-/// (employee, work date) pairs.
-pub type DayKeys = BTreeMap<EmployeeCode, BTreeSet<NaiveDate>>;
-
-/// The (employee, work date) pairs that new scans touch.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AffectedDays {
-    /// The work dates per enrolled employee.
-    pub days: DayKeys,
-    /// The employees enrolled as the scans' device users.
-    pub employees: BTreeMap<DeviceUserId, Employee>,
-    /// Device users no employee is enrolled as.
-    pub unknown_users: BTreeSet<DeviceUserId>,
-    /// Employees whose regular shift the site does not have (scored on the default shift).
-    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
-}
-
-/// Records recomputed and stored, by employee then date.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Recomputed {
-    /// The records.
-    pub records: Vec<DailyRecord>,
-    /// The same records as the daily summary shows them, in the same order.
-    pub summaries: Vec<DailySummary>,
-}
-
 impl std::fmt::Debug for AttendanceService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttendanceService").finish_non_exhaustive()
+        f.debug_struct("AttendanceService")
+            .field("observer", &self.observer.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -244,6 +294,53 @@ fn dates_between(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDa
     from.iter_days().take_while(move |d| *d <= to)
 }
 
+/// One employee's dates to recompute.
+type Work = (Employee, BTreeSet<NaiveDate>);
+
+/// The scan reads of a chunk: for each span of its dates (dates at most [`SPAN_GAP_DAYS`]
+/// apart), the device users with a date in it and the instants from the earliest window
+/// opening to the latest window closing of the span's first and last date, over their shifts.
+/// Windows open and close later for later dates, so every run of an employee's dates inside a
+/// span is read whole.
+fn scan_spans(
+    settings: &AttendanceSettings,
+    work: &[&Work],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>, Vec<DeviceUserId>)> {
+    let all: BTreeSet<NaiveDate> = work.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    let mut spans: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for date in all {
+        match spans.last_mut() {
+            Some((_, end)) if (date - *end).num_days() <= SPAN_GAP_DAYS => *end = date,
+            _ => spans.push((date, date)),
+        }
+    }
+    let mut reads = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        let mut bounds: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+        let mut users = Vec::new();
+        for (employee, dates) in work {
+            if dates.range(start..=end).next().is_none() {
+                continue;
+            }
+            let roster = settings.roster_of(employee);
+            let attributor = Attributor::new(settings, &roster);
+            let (opens, closes) = (
+                attributor.window(start).opens,
+                attributor.window(end).closes,
+            );
+            bounds = Some(match bounds {
+                Some((from, to)) => (from.min(opens), to.max(closes)),
+                None => (opens, closes),
+            });
+            users.push(employee.device_user_id.clone());
+        }
+        if let Some((from, to)) = bounds {
+            reads.push((from, to, users));
+        }
+    }
+    reads
+}
+
 impl AttendanceService {
     /// The use cases over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -258,10 +355,13 @@ impl AttendanceService {
         }
     }
 
-    /// The same use cases, telling `observer` of every change they store.
-    pub fn with_observer(mut self, observer: Arc<dyn ChangeObserver>) -> Self {
-        self.observer = Some(observer);
-        self
+    /// The same use cases, telling `observer` of every write they store (see
+    /// [`ChangeObserver`]).
+    pub fn with_observer(self, observer: Arc<dyn ChangeObserver>) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self
+        }
     }
 
     /// The use cases over one store per port.
@@ -291,7 +391,8 @@ impl AttendanceService {
     }
 
     /// Stores a batch (idempotently, with its cursor) and recomputes the work dates its new
-    /// scans fall on, for each enrolled employee, as of `now`.
+    /// scans fall on, for each enrolled employee, as of `now` (set-based, see
+    /// [`Self::recompute_days`]). The observer hears of the new scans, then of the records.
     pub async fn record_scans(
         &self,
         batch: ScanBatch,
@@ -305,93 +406,66 @@ impl AttendanceService {
     /// for the SQL stores, see [`ScanStore::record_scan_batches`]) and recomputes, once, the
     /// work dates the group's new scans fall on, for each enrolled employee, as of `now`. The
     /// report covers the whole group: its new scans in group order and its duplicates summed.
+    /// The observer hears of the new scans, then of the records.
     pub async fn record_scan_batches(
         &self,
         batches: Vec<ScanBatch>,
         now: DateTime<Utc>,
     ) -> Result<IngestReport, ServiceError> {
-        let mut merged = crate::store::IngestOutcome::default();
-        for outcome in self.scans.record_scan_batches(batches).await? {
+        let mut merged = IngestOutcome::default();
+        for outcome in self.store_scan_batches(batches).await? {
             merged.duplicates += outcome.duplicates;
             merged.inserted.extend(outcome.inserted);
         }
         self.recompute_new_scans(merged, now).await
     }
 
-    /// Recomputes the (employee, work date) pairs of `outcome`'s new scans and reports them.
-    async fn recompute_new_scans(
-        &self,
-        outcome: crate::store::IngestOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<IngestReport, ServiceError> {
-        let mut report = IngestReport {
-            duplicates: outcome.duplicates,
-            ..IngestReport::default()
-        };
-        if outcome.inserted.is_empty() {
-            return Ok(report);
-        }
-        let mut by_user: BTreeMap<&DeviceUserId, Vec<&ScanData>> = BTreeMap::new();
-        for scan in &outcome.inserted {
-            by_user.entry(&scan.device_user_id).or_default().push(scan);
-        }
-        let site = self.site().await?;
-        for (user, scans) in by_user {
-            let Some(employee) = self.employees.employee_by_device_user(user).await? else {
-                report.unknown_users.insert(user.clone());
-                continue;
-            };
-            if let Err(unknown) = site.settings.regular_shift(employee.shift.as_ref()) {
-                report
-                    .unknown_shifts
-                    .insert(employee.employee_id.clone(), unknown.0);
-            }
-            let roster = site.settings.roster_of(&employee);
-            let attributor = Attributor::new(&site.settings, &roster);
-            let dates: BTreeSet<NaiveDate> = scans
-                .iter()
-                .map(|s| attributor.work_date_of(s.timestamp))
-                .collect();
-            let records = self.recompute_with(&site, &employee, &dates, now).await?;
-            report.summaries.extend(
-                records
-                    .iter()
-                    .map(|r| DailySummary::new(&employee, r, site.settings.time_zone)),
-            );
-            report.records.extend(records);
-            report.employees.insert(user.clone(), employee);
-        }
-        report.inserted = outcome.inserted;
-        if let Some(observer) = &self.observer {
-            observer.scans_stored(&report.inserted, &report.employees);
-        }
-        Ok(report)
-    }
-
-    /// Stores a group of batches ([`ScanStore::record_scan_batches`]) without recomputing;
-    /// one outcome per batch. The caller recomputes ([`AttendanceService::affected_days`],
-    /// [`AttendanceService::recompute_days`]) and publishes.
+    /// Stores a group of batches in one store call ([`ScanStore::record_scan_batches`])
+    /// without recomputing anything, and returns one outcome per batch. The observer is not
+    /// told: the caller, which recomputes later (with [`Self::affected_days`] and
+    /// [`Self::recompute_days`]), publishes itself.
     pub async fn store_scan_batches(
         &self,
         batches: Vec<ScanBatch>,
-    ) -> Result<Vec<crate::store::IngestOutcome>, ServiceError> {
+    ) -> Result<Vec<IngestOutcome>, ServiceError> {
         Ok(self.scans.record_scan_batches(batches).await?)
     }
 
     /// The work dates `inserted` (new scans) fall on, per enrolled employee, each on their own
-    /// shift.
+    /// shift, with the employees, the device users no one is enrolled as and the employees
+    /// whose shift the site does not have. One bulk read of the employees and one of the
+    /// settings.
     pub async fn affected_days(&self, inserted: &[ScanData]) -> Result<AffectedDays, ServiceError> {
-        let mut affected = AffectedDays::default();
         if inserted.is_empty() {
-            return Ok(affected);
+            return Ok(AffectedDays::default());
         }
         let settings = self.settings.settings().await?;
+        self.affected_days_with(&settings, inserted).await
+    }
+
+    async fn affected_days_with(
+        &self,
+        settings: &AttendanceSettings,
+        inserted: &[ScanData],
+    ) -> Result<AffectedDays, ServiceError> {
+        let mut affected = AffectedDays::default();
         let mut by_user: BTreeMap<&DeviceUserId, Vec<&ScanData>> = BTreeMap::new();
         for scan in inserted {
             by_user.entry(&scan.device_user_id).or_default().push(scan);
         }
+        if by_user.is_empty() {
+            return Ok(affected);
+        }
+        let users: Vec<DeviceUserId> = by_user.keys().map(|u| (*u).clone()).collect();
+        let mut enrolled: BTreeMap<DeviceUserId, Employee> = self
+            .employees
+            .employees_by_device_users(&users)
+            .await?
+            .into_iter()
+            .map(|e| (e.device_user_id.clone(), e))
+            .collect();
         for (user, scans) in by_user {
-            let Some(employee) = self.employees.employee_by_device_user(user).await? else {
+            let Some(employee) = enrolled.remove(user) else {
                 affected.unknown_users.insert(user.clone());
                 continue;
             };
@@ -401,7 +475,7 @@ impl AttendanceService {
                     .insert(employee.employee_id.clone(), unknown.0);
             }
             let roster = settings.roster_of(&employee);
-            let attributor = Attributor::new(&settings, &roster);
+            let attributor = Attributor::new(settings, &roster);
             affected
                 .days
                 .entry(employee.employee_id.clone())
@@ -412,45 +486,87 @@ impl AttendanceService {
         Ok(affected)
     }
 
-    /// The days whose work window (each active employee's own shift) closed in `(since, now]`
-    /// and whose stored record is missing or `Pending`: recomputes them, so a day nobody
-    /// punched becomes `Absent` when its window closes, and returns what was recomputed.
-    pub async fn close_windows(
+    /// Tells the observer of new scans, then recomputes the (employee, work date) pairs they
+    /// touch and reports them.
+    async fn recompute_new_scans(
         &self,
-        since: DateTime<Utc>,
+        outcome: IngestOutcome,
         now: DateTime<Utc>,
-    ) -> Result<Recomputed, ServiceError> {
-        let settings = self.settings.settings().await?;
-        let tz = settings.time_zone;
-        let first = since.with_timezone(&tz).date_naive();
-        let first = first.checked_sub_days(Days::new(1)).unwrap_or(first);
-        let last = now.with_timezone(&tz).date_naive();
-        let mut days = DayKeys::new();
-        for employee in self.employees.list_employees(None).await? {
-            if !employee.active {
-                continue;
-            }
-            let roster = settings.roster_of(&employee);
-            let attributor = Attributor::new(&settings, &roster);
-            for date in dates_between(first, last) {
-                let closes = attributor.window(date).closes;
-                if closes <= since || closes > now {
-                    continue;
-                }
-                let stored = self.records.record(&employee.employee_id, date).await?;
-                if stored.is_none_or(|r| r.status == crate::status::AttendanceStatus::Pending) {
-                    days.entry(employee.employee_id.clone())
-                        .or_default()
-                        .insert(date);
-                }
-            }
+    ) -> Result<IngestReport, ServiceError> {
+        let mut report = IngestReport {
+            duplicates: outcome.duplicates,
+            ..IngestReport::default()
+        };
+        if outcome.inserted.is_empty() {
+            return Ok(report);
         }
-        self.recompute_days(&days, now).await
+        let site = self.site().await?;
+        let affected = self
+            .affected_days_with(&site.settings, &outcome.inserted)
+            .await?;
+        if let Some(observer) = &self.observer {
+            observer.scans_stored(&outcome.inserted, &affected.employees);
+        }
+        let AffectedDays {
+            mut days,
+            employees,
+            unknown_users,
+            unknown_shifts,
+        } = affected;
+        let work: Vec<Work> = employees
+            .values()
+            .filter_map(|e| Some((e.clone(), days.remove(&e.employee_id)?)))
+            .collect();
+        let recomputed = self.recompute_work(&site, work, now, true).await?;
+        report.inserted = outcome.inserted;
+        report.records = recomputed.records;
+        report.summaries = recomputed.summaries;
+        report.employees = employees;
+        report.unknown_users = unknown_users;
+        report.unknown_shifts = unknown_shifts;
+        Ok(report)
     }
 
-    /// Every active employee's days in `[from, to]` as of `now`, recomputed and stored;
-    /// `progress(done, total)` is called after each chunk of employees. Returns how many records
-    /// were stored.
+    /// Recomputes and stores exactly the pairs of `days` as of `now`, set-based, and returns
+    /// the records by employee then date. Employees are taken [`RECOMPUTE_CHUNK`] at a time;
+    /// per chunk: one read of the employees, one of their leave requests, one of their scans
+    /// from the earliest window opening to the latest window closing of the chunk's dates (one
+    /// per span when the dates lie far apart) and one upsert. Settings and holidays are read
+    /// once. Each employee is scored on their own shift (an unknown one: the default shift);
+    /// codes of no stored employee are skipped. Gives exactly the records
+    /// [`Self::recompute`] gives one employee at a time.
+    pub async fn recompute_days(
+        &self,
+        days: &DayKeys,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
+        let codes: Vec<EmployeeCode> = days
+            .iter()
+            .filter(|(_, dates)| !dates.is_empty())
+            .map(|(code, _)| code.clone())
+            .collect();
+        let mut out = Recomputed::default();
+        if codes.is_empty() {
+            return Ok(out);
+        }
+        let site = self.site().await?;
+        for chunk in codes.chunks(RECOMPUTE_CHUNK) {
+            let mut work: Vec<Work> = Vec::with_capacity(chunk.len());
+            for employee in self.employees.employees_by_codes(chunk).await? {
+                if let Some(dates) = days.get(&employee.employee_id) {
+                    work.push((employee, dates.clone()));
+                }
+            }
+            work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
+            out.append(self.recompute_chunk(&site, &work, now, true).await?);
+        }
+        Ok(out)
+    }
+
+    /// Recomputes and stores every active employee's days from `from` to `to` (inclusive; the
+    /// caller bounds the range: a settings change, month-end) as of `now`, set-based in chunks
+    /// of [`RECOMPUTE_CHUNK`] employees, calling `progress(done, total)` (employees) after each
+    /// chunk. Returns how many records were stored.
     pub async fn recompute_range(
         &self,
         from: NaiveDate,
@@ -458,80 +574,268 @@ impl AttendanceService {
         now: DateTime<Utc>,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<usize, ServiceError> {
-        let employees: Vec<Employee> = self
+        let dates: BTreeSet<NaiveDate> = dates_between(from, to).collect();
+        if dates.is_empty() {
+            return Ok(0);
+        }
+        let site = self.site().await?;
+        let work: Vec<Work> = self
             .employees
             .list_employees(None)
             .await?
             .into_iter()
             .filter(|e| e.active)
+            .map(|e| (e, dates.clone()))
             .collect();
-        let dates: BTreeSet<NaiveDate> = dates_between(from, to).collect();
-        let total = employees.len();
+        let total = work.len();
         let mut stored = 0;
-        for (i, chunk) in employees.chunks(RECOMPUTE_CHUNK).enumerate() {
-            let days: DayKeys = chunk
-                .iter()
-                .map(|e| (e.employee_id.clone(), dates.clone()))
-                .collect();
-            stored += self.recompute_days(&days, now).await?.records.len();
-            progress(((i + 1) * RECOMPUTE_CHUNK).min(total), total);
+        let mut done = 0;
+        for chunk in work.chunks(RECOMPUTE_CHUNK) {
+            stored += self
+                .recompute_chunk(&site, chunk, now, false)
+                .await?
+                .records
+                .len();
+            done += chunk.len();
+            progress(done, total);
         }
         Ok(stored)
     }
 
-    /// After `after` was stored (created when `before` is `None`): when it is new, or its shift
-    /// or active state changed, recomputes its days from the first day of the previous month
-    /// (in the site's zone) to today, and returns them.
+    /// Absent in real time: for every active employee, the work dates whose window (on their
+    /// own shift, [`Attributor::window`]`(date).closes`) closed in `(since, now]` and whose
+    /// stored record is missing or was computed before the window closed (`Pending`, or a lone
+    /// scan not yet a missing checkout): recomputes them as of `now`, set-based, so a day with
+    /// no scan becomes `Absent` (or what the calendar says), and returns them. A caller runs it
+    /// periodically, each time from where the last run stopped.
+    pub async fn close_windows(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
+        if now <= since {
+            return Ok(Recomputed::default());
+        }
+        let site = self.site().await?;
+        let settings = &site.settings;
+        let zone = settings.time_zone;
+        // A date's window closes between its shift's start and the next date's, so the dates
+        // closing in (since, now] lie from the day before `since` (local) to `now`'s date.
+        let first = since
+            .with_timezone(&zone)
+            .date_naive()
+            .checked_sub_days(Days::new(2))
+            .unwrap_or(NaiveDate::MIN);
+        let last = now.with_timezone(&zone).date_naive();
+        let mut work: Vec<Work> = Vec::new();
+        for employee in self.employees.list_employees(None).await? {
+            if !employee.active {
+                continue;
+            }
+            let roster = settings.roster_of(&employee);
+            let attributor = Attributor::new(settings, &roster);
+            let dates: BTreeSet<NaiveDate> = attributor
+                .windows(first, last)
+                .filter(|w| since < w.closes && w.closes <= now)
+                .map(|w| w.date)
+                .collect();
+            if !dates.is_empty() {
+                work.push((employee, dates));
+            }
+        }
+        let (Some(from), Some(to)) = (
+            work.iter().filter_map(|(_, d)| d.first()).min().copied(),
+            work.iter().filter_map(|(_, d)| d.last()).max().copied(),
+        ) else {
+            return Ok(Recomputed::default());
+        };
+        // Leave out the dates already stored as closed. A record missed by a page that shifted
+        // under a concurrent delete is only recomputed once more.
+        let mut closed: BTreeSet<(EmployeeCode, NaiveDate)> = BTreeSet::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .records
+                .query_records(&RecordQuery {
+                    from: Some(from),
+                    to: Some(to),
+                    order: RecordOrder::EmployeeThenDate,
+                    offset,
+                    limit: CLOSE_PAGE,
+                    ..RecordQuery::default()
+                })
+                .await?;
+            let read = page.results.len() as u64;
+            closed.extend(
+                page.results
+                    .into_iter()
+                    .filter(|r| r.window_closed)
+                    .map(|r| (r.employee_id, r.date)),
+            );
+            offset += read;
+            if read == 0 || offset >= page.count {
+                break;
+            }
+        }
+        for (employee, dates) in &mut work {
+            dates.retain(|d| !closed.contains(&(employee.employee_id.clone(), *d)));
+        }
+        work.retain(|(_, dates)| !dates.is_empty());
+        self.recompute_work(&site, work, now, true).await
+    }
+
+    /// Recomputes `employee`'s days after a change to them is stored (`before` is what was
+    /// stored, `None` for a new employee), when the change is one the rules read: their shift,
+    /// level of work (overtime tiers), device user (which scans are theirs) or active state.
+    /// The days from the first day of the month [`EMPLOYEE_CHANGE_MONTHS`] before the current
+    /// one (in the site's zone) to today are recomputed as of `now` and returned; nothing is
+    /// done for other changes.
     pub async fn employee_changed(
         &self,
         before: Option<&Employee>,
         after: &Employee,
         now: DateTime<Utc>,
     ) -> Result<Recomputed, ServiceError> {
-        let changed = before.is_none_or(|b| b.shift != after.shift || b.active != after.active);
+        let changed = before.is_none_or(|b| {
+            b.shift != after.shift
+                || b.level_of_work != after.level_of_work
+                || b.device_user_id != after.device_user_id
+                || b.active != after.active
+        });
         if !changed {
             return Ok(Recomputed::default());
         }
-        let settings = self.settings.settings().await?;
-        let today = now.with_timezone(&settings.time_zone).date_naive();
+        let site = self.site().await?;
+        let today = site.today(now);
         let from = employee_change_start(today);
-        let days = DayKeys::from([(
-            after.employee_id.clone(),
-            dates_between(from, today).collect(),
-        )]);
-        self.recompute_days(&days, now).await
+        let dates: BTreeSet<NaiveDate> = dates_between(from, today).collect();
+        self.recompute_work(&site, vec![(after.clone(), dates)], now, true)
+            .await
     }
 
-    /// Recomputes and stores exactly the pairs of `days` as of `now`. An employee who no longer
-    /// exists is skipped.
-    pub async fn recompute_days(
+    /// Recomputes `work` (any order) in chunks of [`RECOMPUTE_CHUNK`] employees, by code, and
+    /// returns the records by employee then date.
+    async fn recompute_work(
         &self,
-        days: &DayKeys,
+        site: &Site,
+        mut work: Vec<Work>,
         now: DateTime<Utc>,
+        summaries: bool,
     ) -> Result<Recomputed, ServiceError> {
+        work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
         let mut out = Recomputed::default();
-        if days.is_empty() {
-            return Ok(out);
-        }
-        let site = self.site().await?;
-        for (code, dates) in days {
-            let employee = match self.employees.employee(code).await {
-                Ok(e) => e,
-                Err(StoreError::NotFound { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let records = self.recompute_with(&site, &employee, dates, now).await?;
-            out.summaries.extend(
-                records
-                    .iter()
-                    .map(|r| DailySummary::new(&employee, r, site.settings.time_zone)),
-            );
-            out.records.extend(records);
+        for chunk in work.chunks(RECOMPUTE_CHUNK) {
+            out.append(self.recompute_chunk(site, chunk, now, summaries).await?);
         }
         Ok(out)
     }
 
-    /// Recomputes and stores `employee`'s records of `dates` as of `now`, and returns them.
+    /// One chunk of a set-based recompute: one read of the employees' leave requests, one of
+    /// their scans per span of dates, the rules per employee and run of dates, one upsert, and
+    /// the observer told. Returns the records by employee then date (in `work`'s order) and,
+    /// when `summaries` is set, their summaries (made anyway when there is an observer).
+    async fn recompute_chunk(
+        &self,
+        site: &Site,
+        work: &[Work],
+        now: DateTime<Utc>,
+        summaries: bool,
+    ) -> Result<Recomputed, ServiceError> {
+        let work: Vec<&Work> = work.iter().filter(|(_, d)| !d.is_empty()).collect();
+        let (Some(first), Some(last)) = (
+            work.iter().filter_map(|(_, d)| d.first()).min().copied(),
+            work.iter().filter_map(|(_, d)| d.last()).max().copied(),
+        ) else {
+            return Ok(Recomputed::default());
+        };
+        let settings = &site.settings;
+
+        let codes: Vec<EmployeeCode> = work.iter().map(|(e, _)| e.employee_id.clone()).collect();
+        let mut requests: BTreeMap<EmployeeCode, Vec<LeaveRequest>> = BTreeMap::new();
+        for request in self.leave.leave_requests_of(&codes).await? {
+            requests
+                .entry(request.employee.clone())
+                .or_default()
+                .push(request);
+        }
+
+        let mut scans: HashMap<DeviceUserId, Vec<ScanData>> = HashMap::with_capacity(work.len());
+        for (from, to, users) in scan_spans(settings, &work) {
+            for scan in self.scans.scans_of_users(&users, from, to).await? {
+                scans
+                    .entry(scan.device_user_id.clone())
+                    .or_default()
+                    .push(scan);
+            }
+        }
+        for of_user in scans.values_mut() {
+            of_user.sort_by_key(|s| s.timestamp);
+        }
+
+        let holidays = holiday_calendar(&site.holidays, first, last);
+        let summarise = summaries || self.observer.is_some();
+        let mut out = Recomputed::default();
+        for (employee, dates) in work {
+            let (Some(&from), Some(&to)) = (dates.first(), dates.last()) else {
+                continue;
+            };
+            // The account's order (by id), which decides a date two half days share.
+            let mut of_employee = requests.remove(&employee.employee_id).unwrap_or_default();
+            of_employee.sort_by(|a, b| a.id.cmp(&b.id));
+            let calendar = DayCalendar {
+                holidays: holidays
+                    .range(from..=to)
+                    .map(|(d, n)| (*d, n.clone()))
+                    .collect(),
+                leave: approved_leave_days(&of_employee)
+                    .into_iter()
+                    .filter(|(d, _)| (from..=to).contains(d))
+                    .collect(),
+            };
+            let roster = settings.roster_of(employee);
+            let attributor = Attributor::new(settings, &roster);
+            let ctx = EmployeeContext {
+                settings,
+                employee,
+                roster: &roster,
+                calendar: &calendar,
+            };
+            let of_user: &[ScanData] = scans
+                .get(&employee.device_user_id)
+                .map_or(&[], Vec::as_slice);
+            let start = out.records.len();
+            for (a, b) in runs(dates) {
+                let opens = attributor.window(a).opens;
+                let closes = attributor.window(b).closes;
+                let lo = of_user.partition_point(|s| s.timestamp < opens);
+                let hi = of_user.partition_point(|s| s.timestamp < closes);
+                let in_run = of_user.get(lo..hi).unwrap_or(&[]);
+                out.records.extend(compute_days(&ctx, in_run, a, b, now));
+            }
+            if summarise {
+                out.summaries.extend(
+                    out.records[start..]
+                        .iter()
+                        .map(|r| DailySummary::new(employee, r, settings.time_zone)),
+                );
+            }
+        }
+        if out.records.is_empty() {
+            return Ok(out);
+        }
+        self.records.upsert_records(&out.records).await?;
+        if let Some(observer) = &self.observer {
+            observer.days_recomputed(&out.summaries);
+        }
+        if !summaries {
+            out.summaries.clear();
+        }
+        Ok(out)
+    }
+
+    /// Recomputes and stores `employee`'s records of `dates` as of `now`, and returns them: the
+    /// per-employee path (one read of the leave account, one read of the scans per run of
+    /// consecutive dates, one upsert), which [`Self::recompute_days`] matches for many.
     pub async fn recompute(
         &self,
         employee: &Employee,
@@ -539,7 +843,17 @@ impl AttendanceService {
         now: DateTime<Utc>,
     ) -> Result<Vec<DailyRecord>, ServiceError> {
         let site = self.site().await?;
-        self.recompute_with(&site, employee, dates, now).await
+        let records = self.recompute_with(&site, employee, dates, now).await?;
+        if let Some(observer) = &self.observer
+            && !records.is_empty()
+        {
+            let summaries: Vec<DailySummary> = records
+                .iter()
+                .map(|r| DailySummary::new(employee, r, site.settings.time_zone))
+                .collect();
+            observer.days_recomputed(&summaries);
+        }
+        Ok(records)
     }
 
     async fn recompute_with(
@@ -580,13 +894,6 @@ impl AttendanceService {
             records.extend(compute_days(&ctx, &scans, from, to, now));
         }
         self.records.upsert_records(&records).await?;
-        if let Some(observer) = &self.observer {
-            let summaries: Vec<DailySummary> = records
-                .iter()
-                .map(|r| DailySummary::new(employee, r, site.settings.time_zone))
-                .collect();
-            observer.days_recomputed(&summaries);
-        }
         Ok(records)
     }
 
@@ -764,8 +1071,9 @@ impl AttendanceService {
         let dates: BTreeSet<NaiveDate> =
             dates_between(request.start, request.end.min(today)).collect();
         Ok(self
-            .recompute_with(site, employee, &dates, now)
+            .recompute_work(site, vec![(employee.clone(), dates)], now, false)
             .await?
+            .records
             .len())
     }
 
@@ -838,16 +1146,19 @@ impl AttendanceService {
         if dates.is_empty() {
             return Ok(0);
         }
-        let mut recomputed = 0;
-        for employee in self.employees.list_employees(None).await? {
-            if employee.active {
-                recomputed += self
-                    .recompute_with(&site, &employee, &dates, now)
-                    .await?
-                    .len();
-            }
-        }
-        Ok(recomputed)
+        let work: Vec<Work> = self
+            .employees
+            .list_employees(None)
+            .await?
+            .into_iter()
+            .filter(|e| e.active)
+            .map(|e| (e, dates.clone()))
+            .collect();
+        Ok(self
+            .recompute_work(&site, work, now, false)
+            .await?
+            .records
+            .len())
     }
 }
 
@@ -970,6 +1281,14 @@ mod tests {
         Actor::new(Role::HrStaff, None, None)
     }
 
+    fn user(id: &str) -> DeviceUserId {
+        DeviceUserId::parse(id).unwrap()
+    }
+
+    fn code(id: &str) -> EmployeeCode {
+        EmployeeCode::parse(id).unwrap()
+    }
+
     #[test]
     fn new_scans_recompute_only_their_work_dates_and_unknown_users_are_reported() {
         let mut m = Mocks::default().with_site(Vec::new());
@@ -985,25 +1304,24 @@ mod tests {
                 duplicates: 1,
             })
         });
+        // One bulk read of the employees of every device user of the batch.
         m.employees
-            .expect_employee_by_device_user()
-            .with(eq(DeviceUserId::parse("1").unwrap()))
-            .returning(|_| Ok(Some(employee("EMP001", "1", true))));
-        m.employees
-            .expect_employee_by_device_user()
-            .with(eq(DeviceUserId::parse("99").unwrap()))
-            .returning(|_| Ok(None));
-        m.leave
-            .expect_leave_account()
+            .expect_employees_by_device_users()
             .times(1)
-            .returning(|_| Ok(empty_account("EMP001", 0)));
+            .withf(|users| users == [user("1"), user("99")])
+            .returning(|_| Ok(vec![employee("EMP001", "1", true)]));
+        m.leave
+            .expect_leave_requests_of()
+            .times(1)
+            .withf(|codes| codes == [code("EMP001")])
+            .returning(|_| Ok(Vec::new()));
         let of_user = scans[..2].to_vec();
         m.scans
-            .expect_scans_of_user()
+            .expect_scans_of_users()
             .times(1)
-            .withf(|user, from, to| {
+            .withf(|users, from, to| {
                 // The window of the 23rd only: it opens before 07:55 and closes before the 24th's shift.
-                user.as_str() == "1"
+                users == [user("1")]
                     && *from <= local(23, 7, 55)
                     && *from > local(22, 17, 0)
                     && *to > local(23, 17, 10)
@@ -1078,49 +1396,34 @@ mod tests {
             on_shift(employee("EMP002", "2", true), "NIGHT"),
             on_shift(employee("EMP003", "3", true), "GHOST"),
         ];
-        for e in staff.clone() {
-            m.employees
-                .expect_employee_by_device_user()
-                .with(eq(e.device_user_id.clone()))
-                .returning(move |_| Ok(Some(e.clone())));
-        }
-        m.leave
-            .expect_leave_account()
-            .times(3)
-            .returning(|code| Ok(empty_account(code.as_str(), 0)));
-        // The day worker and the unknown-shift one are read over the 23rd's day window only
-        // (before the 24th's 08:00 start); the night worker over the night of the 23rd, which
-        // holds the 05:03 check-out and ends before the 24th's 20:00 start.
-        for (user, times) in [("1", day), ("3", ghost)] {
-            let of_user: Vec<ScanData> = times.iter().map(|&t| scan(user, t)).collect();
-            m.scans
-                .expect_scans_of_user()
-                .times(1)
-                .withf(move |u, from, to| {
-                    u.as_str() == user
-                        && *from > local(22, 17, 0)
-                        && *from <= local(23, 7, 55)
-                        && *to > local(23, 17, 10)
-                        && *to <= local(24, 8, 0)
-                })
-                .returning(move |_, _, _| Ok(of_user.clone()));
-        }
-        let of_night: Vec<ScanData> = night.iter().map(|&t| scan("2", t)).collect();
-        m.scans
-            .expect_scans_of_user()
+        let enrolled = staff.to_vec();
+        m.employees
+            .expect_employees_by_device_users()
             .times(1)
-            .withf(|u, from, to| {
-                u.as_str() == "2"
-                    && *from > local(23, 5, 0)
-                    && *from <= local(23, 19, 55)
+            .returning(move |_| Ok(enrolled.clone()));
+        m.leave
+            .expect_leave_requests_of()
+            .times(1)
+            .returning(|_| Ok(Vec::new()));
+        // One read for the three: from the earliest opening of the 23rd's windows (the day
+        // shift's, after the 22nd's 17:00 end) to the latest closing (the night of the 23rd,
+        // which holds the 05:03 check-out and ends before the 24th's 20:00 start).
+        let all = scans.clone();
+        m.scans
+            .expect_scans_of_users()
+            .times(1)
+            .withf(|users, from, to| {
+                users == [user("1"), user("2"), user("3")]
+                    && *from > local(22, 17, 0)
+                    && *from <= local(23, 7, 55)
                     && *to > local(24, 5, 3)
                     && *to <= local(24, 20, 0)
             })
-            .returning(move |_, _, _| Ok(of_night.clone()));
+            .returning(move |_, _, _| Ok(all.clone()));
         m.records
             .expect_upsert_records()
-            .times(3)
-            .withf(|records| records.len() == 1 && records[0].date == d(23))
+            .times(1)
+            .withf(|records| records.len() == 3 && records.iter().all(|r| r.date == d(23)))
             .returning(|_| Ok(()));
         let batch = ScanBatch {
             machine_id: MachineId::parse("GATE-1").unwrap(),
@@ -1283,17 +1586,17 @@ mod tests {
                 ])
             });
         m.employees
-            .expect_employee_by_device_user()
+            .expect_employees_by_device_users()
             .times(1)
-            .returning(|_| Ok(Some(employee("EMP001", "1", true))));
+            .returning(|_| Ok(vec![employee("EMP001", "1", true)]));
         // Both batches' scans fall on the 23rd: one read, one recompute, one write.
         m.leave
-            .expect_leave_account()
+            .expect_leave_requests_of()
             .times(1)
-            .returning(|_| Ok(empty_account("EMP001", 0)));
+            .returning(|_| Ok(Vec::new()));
         let both = vec![scan("1", local(23, 7, 55)), at_canteen.clone()];
         m.scans
-            .expect_scans_of_user()
+            .expect_scans_of_users()
             .times(1)
             .returning(move |_, _, _| Ok(both.clone()));
         m.records
@@ -1545,13 +1848,17 @@ mod tests {
             ])
         });
         m.leave
-            .expect_leave_account()
-            .with(eq(EmployeeCode::parse("EMP001").unwrap()))
+            .expect_leave_requests_of()
+            .withf(|codes| codes == [code("EMP001")])
             .times(1)
-            .returning(|_| Ok(empty_account("EMP001", 0)));
-        // The 19th and the 23rd are separate runs: one read each.
+            .returning(|_| Ok(Vec::new()));
+        // The 19th and the 23rd lie four days apart: one scan read each, not one over the days
+        // between.
         m.scans
-            .expect_scans_of_user()
+            .expect_scans_of_users()
+            .withf(|users, from, to| {
+                users == [user("1")] && *to - *from <= chrono::TimeDelta::hours(25)
+            })
             .times(2)
             .returning(|_, _, _| Ok(Vec::new()));
         m.records
@@ -1569,6 +1876,412 @@ mod tests {
         let change = block_on(m.service().update_holiday(&hr(), 7, &new, now())).unwrap();
         assert_eq!(change.recomputed, 2);
         assert_eq!(change.holiday.map(|h| h.id), Some(7));
+    }
+
+    /// Writes down what it is told, in order.
+    #[derive(Default)]
+    struct Recorder {
+        events: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn events(&self) -> Vec<String> {
+            self.events.lock().unwrap().clone()
+        }
+    }
+
+    impl ChangeObserver for Recorder {
+        fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>) {
+            let enrolled: Vec<&str> = employees
+                .iter()
+                .map(|(u, e)| {
+                    assert_eq!(u, &e.device_user_id);
+                    e.employee_id.as_str()
+                })
+                .collect();
+            self.events
+                .lock()
+                .unwrap()
+                .push(format!("{} scans of {enrolled:?}", scans.len()));
+        }
+
+        fn days_recomputed(&self, summaries: &[DailySummary]) {
+            let days: Vec<String> = summaries
+                .iter()
+                .map(|s| format!("{} {} {}", s.employee_id, s.date, s.status))
+                .collect();
+            self.events.lock().unwrap().push(days.join(", "));
+        }
+    }
+
+    #[test]
+    fn the_observer_hears_of_new_scans_then_of_their_records() {
+        let mut m = Mocks::default().with_site(Vec::new());
+        let scans = vec![
+            scan("1", local(23, 7, 55)),
+            scan("99", local(23, 9, 0)),
+            scan("1", local(23, 17, 10)),
+        ];
+        let inserted = scans.clone();
+        let mut seq = Sequence::new();
+        m.scans
+            .expect_record_scans()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| {
+                Ok(IngestOutcome {
+                    inserted: inserted.clone(),
+                    duplicates: 0,
+                })
+            });
+        m.scans
+            .expect_record_scans()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                Ok(IngestOutcome {
+                    inserted: Vec::new(),
+                    duplicates: 3,
+                })
+            });
+        m.employees
+            .expect_employees_by_device_users()
+            .returning(|_| Ok(vec![employee("EMP001", "1", true)]));
+        m.leave
+            .expect_leave_requests_of()
+            .returning(|_| Ok(Vec::new()));
+        let of_user = vec![scans[0].clone(), scans[2].clone()];
+        m.scans
+            .expect_scans_of_users()
+            .returning(move |_, _, _| Ok(of_user.clone()));
+        m.records.expect_upsert_records().returning(|_| Ok(()));
+        let recorder = Arc::new(Recorder::default());
+        let service = m.service().with_observer(recorder.clone());
+        let batch = ScanBatch {
+            machine_id: MachineId::parse("GATE-1").unwrap(),
+            scans: scans.clone(),
+            cursor: None,
+        };
+        let report = block_on(service.record_scans(batch.clone(), now())).unwrap();
+        assert_eq!(report.records.len(), 1);
+        // A resend stores nothing new: nothing is told.
+        block_on(service.record_scans(batch, now())).unwrap();
+        assert_eq!(
+            recorder.events(),
+            [
+                r#"3 scans of ["EMP001"]"#,
+                "EMP001 2026-11-23 Present-OnTime"
+            ]
+        );
+    }
+
+    #[test]
+    fn storing_a_group_without_recomputing_reads_nothing_and_tells_no_one() {
+        // No other expectations: any read or write beyond the ingest fails the test.
+        let mut m = Mocks::default();
+        let new = vec![scan("1", local(23, 7, 55))];
+        let inserted = new.clone();
+        m.scans
+            .expect_record_scan_batches()
+            .times(1)
+            .returning(move |batches| {
+                Ok(batches
+                    .iter()
+                    .map(|_| IngestOutcome {
+                        inserted: inserted.clone(),
+                        duplicates: 1,
+                    })
+                    .collect())
+            });
+        let recorder = Arc::new(Recorder::default());
+        let service = m.service().with_observer(recorder.clone());
+        let batch = ScanBatch {
+            machine_id: MachineId::parse("GATE-1").unwrap(),
+            scans: new.clone(),
+            cursor: None,
+        };
+        let outcomes = block_on(service.store_scan_batches(vec![batch.clone(), batch])).unwrap();
+        assert_eq!(outcomes.len(), 2);
+        assert_eq!(outcomes[1].inserted, new);
+        assert!(recorder.events().is_empty());
+    }
+
+    #[test]
+    fn affected_days_are_found_with_one_bulk_employee_read_each_on_their_shift() {
+        let mut m = Mocks::default();
+        let settings = with_night_shift();
+        m.settings
+            .expect_settings()
+            .times(1)
+            .returning(move || Ok(settings.clone()));
+        m.employees
+            .expect_employees_by_device_users()
+            .times(1)
+            .returning(|_| {
+                Ok(vec![
+                    employee("EMP001", "1", true),
+                    on_shift(employee("EMP002", "2", true), "NIGHT"),
+                    on_shift(employee("EMP003", "3", true), "GHOST"),
+                ])
+            });
+        let service = m.service();
+        // The night worker's 02:00 scan belongs to the night of the 22nd; the day workers' to
+        // the 23rd (their window of the 23rd opens at 03:00), and the unknown shift is the day
+        // shift.
+        let scans = vec![
+            scan("2", local(23, 2, 0)),
+            scan("1", local(23, 3, 30)),
+            scan("3", local(23, 3, 30)),
+            scan("2", local(23, 21, 0)),
+            scan("7", local(23, 9, 0)),
+        ];
+        let affected = block_on(service.affected_days(&scans)).unwrap();
+        assert_eq!(
+            affected.days,
+            DayKeys::from([
+                (code("EMP001"), BTreeSet::from([d(23)])),
+                (code("EMP002"), BTreeSet::from([d(22), d(23)])),
+                (code("EMP003"), BTreeSet::from([d(23)])),
+            ])
+        );
+        assert_eq!(affected.unknown_users, BTreeSet::from([user("7")]));
+        assert_eq!(
+            affected.unknown_shifts,
+            BTreeMap::from([(code("EMP003"), ShiftId::parse("GHOST").unwrap())])
+        );
+        assert_eq!(
+            affected.employees.keys().collect::<Vec<_>>(),
+            [&user("1"), &user("2"), &user("3")]
+        );
+        // No scans, no reads.
+        assert_eq!(
+            block_on(service.affected_days(&[])).unwrap(),
+            AffectedDays::default()
+        );
+    }
+
+    #[test]
+    fn recompute_days_goes_by_chunks_of_employees_and_skips_unknown_codes() {
+        let mut m = Mocks::default().with_site(Vec::new());
+        let n = RECOMPUTE_CHUNK + 1;
+        let staff: Vec<Employee> = (1..=n)
+            .map(|i| employee(&format!("EMP{i:05}"), &i.to_string(), true))
+            .collect();
+        let mut days: DayKeys = staff
+            .iter()
+            .map(|e| (e.employee_id.clone(), BTreeSet::from([d(23), d(24)])))
+            .collect();
+        days.insert(code("EMP99999"), BTreeSet::from([d(23)]));
+        days.insert(code("EMP99998"), BTreeSet::new());
+        let stored = staff.clone();
+        m.employees
+            .expect_employees_by_codes()
+            .times(2)
+            .returning(move |codes| {
+                Ok(stored
+                    .iter()
+                    .filter(|e| codes.contains(&e.employee_id))
+                    .cloned()
+                    .collect())
+            });
+        m.leave
+            .expect_leave_requests_of()
+            .times(2)
+            .returning(|_| Ok(Vec::new()));
+        m.scans
+            .expect_scans_of_users()
+            .times(2)
+            .returning(|_, _, _| Ok(Vec::new()));
+        let mut seq = Sequence::new();
+        for size in [RECOMPUTE_CHUNK, 1] {
+            m.records
+                .expect_upsert_records()
+                .times(1)
+                .in_sequence(&mut seq)
+                .withf(move |records| records.len() == 2 * size)
+                .returning(|_| Ok(()));
+        }
+        let recorder = Arc::new(Recorder::default());
+        let service = m.service().with_observer(recorder.clone());
+        let done = block_on(service.recompute_days(&days, now())).unwrap();
+        assert_eq!(done.records.len(), 2 * n);
+        assert_eq!(done.summaries.len(), 2 * n);
+        let keys: Vec<(&str, NaiveDate)> = done
+            .records
+            .iter()
+            .map(|r| (r.employee_id.as_str(), r.date))
+            .collect();
+        assert_eq!(
+            keys[..3],
+            [
+                ("EMP00001", d(23)),
+                ("EMP00001", d(24)),
+                ("EMP00002", d(23))
+            ]
+        );
+        assert!(
+            done.records
+                .iter()
+                .all(|r| r.status == AttendanceStatus::Absent)
+        );
+        assert_eq!(recorder.events().len(), 2, "told once per chunk");
+    }
+
+    #[test]
+    fn recompute_range_takes_active_employees_by_chunks_and_reports_progress() {
+        let mut m = Mocks::default().with_site(Vec::new());
+        let n = RECOMPUTE_CHUNK + 1;
+        let mut staff: Vec<Employee> = (1..=n)
+            .map(|i| employee(&format!("EMP{i:05}"), &i.to_string(), true))
+            .collect();
+        staff.push(employee("EMP99999", "99999", false));
+        m.employees
+            .expect_list_employees()
+            .times(1)
+            .returning(move |_| Ok(staff.clone()));
+        m.leave
+            .expect_leave_requests_of()
+            .times(2)
+            .withf(|codes| !codes.contains(&code("EMP99999")))
+            .returning(|_| Ok(Vec::new()));
+        m.scans
+            .expect_scans_of_users()
+            .times(2)
+            .returning(|_, _, _| Ok(Vec::new()));
+        m.records
+            .expect_upsert_records()
+            .times(2)
+            .returning(|_| Ok(()));
+        let mut calls = Vec::new();
+        let stored = block_on(m.service().recompute_range(
+            d(1),
+            d(3),
+            now(),
+            &mut |done, total| calls.push((done, total)),
+        ))
+        .unwrap();
+        assert_eq!(stored, 3 * n);
+        assert_eq!(calls, [(RECOMPUTE_CHUNK, n), (n, n)]);
+    }
+
+    /// `employee`'s record of `date` as computed at `at` with the default settings and no scans.
+    fn computed(employee: &Employee, date: NaiveDate, at: DateTime<Utc>) -> DailyRecord {
+        let settings = AttendanceSettings::default();
+        let roster = settings.roster_of(employee);
+        let calendar = DayCalendar::default();
+        let ctx = EmployeeContext {
+            settings: &settings,
+            employee,
+            roster: &roster,
+            calendar: &calendar,
+        };
+        compute_days(&ctx, &[], date, date, at).remove(0)
+    }
+
+    #[test]
+    fn closing_windows_recomputes_the_dates_that_closed_unless_stored_closed() {
+        // Default day shift 08:00–17:00: the 23rd's window closes at 03:00 on the 24th. The
+        // night of the 23rd (20:00–05:00) closes at 15:00 on the 24th: not yet.
+        let mut m = Mocks::default().with_settings(with_night_shift(), Vec::new());
+        let (pending, closed, night, gone) = (
+            employee("EMP001", "1", true),
+            employee("EMP002", "2", true),
+            on_shift(employee("EMP003", "3", true), "NIGHT"),
+            employee("EMP004", "4", false),
+        );
+        let staff = vec![
+            pending.clone(),
+            closed.clone(),
+            night,
+            gone,
+            employee("EMP005", "5", true),
+        ];
+        m.employees
+            .expect_list_employees()
+            .returning(move |_| Ok(staff.clone()));
+        let stored = vec![
+            computed(&pending, d(23), local(23, 12, 0)),
+            computed(&closed, d(23), local(24, 3, 30)),
+        ];
+        assert_eq!(stored[0].status, AttendanceStatus::Pending);
+        assert_eq!(stored[1].status, AttendanceStatus::Absent);
+        m.records
+            .expect_query_records()
+            .times(1)
+            .withf(|q| q.from == Some(d(23)) && q.to == Some(d(23)) && q.offset == 0)
+            .returning(move |_| {
+                Ok(crate::store::Page {
+                    count: 2,
+                    results: stored.clone(),
+                })
+            });
+        m.leave
+            .expect_leave_requests_of()
+            .times(1)
+            .withf(|codes| codes == [code("EMP001"), code("EMP005")])
+            .returning(|_| Ok(Vec::new()));
+        m.scans
+            .expect_scans_of_users()
+            .times(1)
+            .returning(|_, _, _| Ok(Vec::new()));
+        m.records
+            .expect_upsert_records()
+            .times(1)
+            .returning(|_| Ok(()));
+        let service = m.service();
+        let done = block_on(service.close_windows(local(24, 2, 0), local(24, 4, 0))).unwrap();
+        let got: Vec<(&str, NaiveDate, &AttendanceStatus, bool)> = done
+            .records
+            .iter()
+            .map(|r| (r.employee_id.as_str(), r.date, &r.status, r.window_closed))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("EMP001", d(23), &AttendanceStatus::Absent, true),
+                ("EMP005", d(23), &AttendanceStatus::Absent, true),
+            ]
+        );
+        assert_eq!(done.summaries.len(), 2);
+        // Nothing closed in between: settings and employees are read, nothing else.
+        let quiet = block_on(service.close_windows(local(24, 4, 0), local(24, 5, 0))).unwrap();
+        assert!(quiet.records.is_empty());
+        assert!(
+            block_on(service.close_windows(local(24, 5, 0), local(24, 5, 0)))
+                .unwrap()
+                .records
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_employee_change_the_rules_read_recomputes_from_the_previous_month() {
+        let mut m = Mocks::default().with_site(Vec::new());
+        m.leave
+            .expect_leave_requests_of()
+            .times(1)
+            .returning(|_| Ok(Vec::new()));
+        m.scans
+            .expect_scans_of_users()
+            .times(1)
+            .returning(|_, _, _| Ok(Vec::new()));
+        m.records
+            .expect_upsert_records()
+            .times(1)
+            .returning(|_| Ok(()));
+        let service = m.service();
+        let before = employee("EMP001", "1", true);
+        let mut renamed = before.clone();
+        renamed.employee_name = "Someone else".into();
+        // A change the rules do not read recomputes nothing (no reads either).
+        let none = block_on(service.employee_changed(Some(&before), &renamed, now())).unwrap();
+        assert!(none.records.is_empty());
+        let moved = on_shift(before.clone(), "DAY");
+        let done = block_on(service.employee_changed(Some(&before), &moved, now())).unwrap();
+        let first = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        assert_eq!(done.records.len(), 31 + 26);
+        assert_eq!(done.records.first().map(|r| r.date), Some(first));
+        assert_eq!(done.records.last().map(|r| r.date), Some(d(26)));
     }
 
     #[test]

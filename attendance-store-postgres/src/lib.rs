@@ -356,13 +356,20 @@ impl PgStore {
         let size = |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len();
         chunks_by_bytes(rows, size)
     }
+
+    /// The keys of a bulk read in `IN` lists of at most [`PARAM_BUDGET`] bytes (each key: its
+    /// text, its length and format, its type in the parsed statement and its `$n` in the text).
+    fn key_chunks<'k>(keys: &'k [&'k str]) -> Vec<&'k [&'k str]> {
+        chunks_by_bytes(keys, |k| 20 + k.len())
+    }
 }
 
 attendance_store_sql::store_contract!(
     PgStore,
     reader: pool,
     writer: pool,
-    scans_of_user: stmt::select_scans_of_user
+    scans_of_user: stmt::select_scans_of_user,
+    scans_of_users: stmt::select_scans_of_users
 );
 
 impl PgStore {

@@ -82,8 +82,9 @@ pub fn not_found(entity: &'static str, key: impl ToString) -> StoreError {
 
 /// Defines, in the calling module, the statement runners both stores' glue goes through, for one
 /// sqlx database: `execute` (rows affected), `fetch_all`, `fetch_optional`, `fetch_count` (the
-/// one `COUNT` column as `u64`), `get` (a column, decoded) and `json_rows` (the JSON of the first
-/// column of every row, decoded). Each renders a sea-query statement with `builder` and binds
+/// one `COUNT` column as `u64`), `get` (a column, decoded), `json_rows` (the JSON of the first
+/// column of every row, decoded) and `scan_rows` (scans from rows in
+/// [`ScanRow`](crate::codec::ScanRow) column order). Each renders a sea-query statement with `builder` and binds
 /// its values; every error becomes a [`StoreError`] through [`db`](crate::error::db) with `what`
 /// as the failed operation. Also `apply_pending_migrations`, the schema migration in a
 /// transaction the caller began (and locked where its database needs it). The calling crate must
@@ -183,6 +184,27 @@ macro_rules! statement_runners {
                 .collect()
         }
 
+        /// Scans from rows whose columns are in [`ScanRow`](crate::codec::ScanRow) order.
+        fn scan_rows(
+            rows: &[$row],
+            what: &'static str,
+        ) -> attendance_core::store::StoreResult<Vec<attendance_core::scan::ScanData>> {
+            rows.iter()
+                .map(|row| {
+                    $crate::codec::ScanRow {
+                        machine_id: get(row, 0, what)?,
+                        device_user_id: get(row, 1, what)?,
+                        at_second: get(row, 2, what)?,
+                        at_ns: get(row, 3, what)?,
+                        punch_state: get(row, 4, what)?,
+                        verify_mode: get(row, 5, what)?,
+                        raw: get(row, 6, what)?,
+                    }
+                    .into_scan()
+                })
+                .collect()
+        }
+
         /// Creates the migrations table if it is missing and applies, in `tx` (which the caller
         /// commits), every migration not applied yet, recording each.
         async fn apply_pending_migrations(
@@ -233,12 +255,22 @@ macro_rules! statement_runners {
 /// `ingest_group(&self, Vec<ScanBatch>) -> StoreResult<Vec<IngestOutcome>>` (one group of scan
 /// batches stored in one transaction, the database's own way) and
 /// `record_chunks(&[RecordRow]) -> Vec<&[RecordRow]>` (the daily records of one upsert split into
-/// statements). `reader` names the field reads go through, `writer` the one single writes go
-/// through, and `scans_of_user` the statement function that selects a user's scans between two
-/// instants (with the signature of [`select_scans_of_user`](crate::stmt::select_scans_of_user)).
+/// statements) and `key_chunks<'k>(&'k [&'k str]) -> Vec<&'k [&'k str]>` (the keys of one bulk
+/// read, sorted and each once, split into `IN` lists of one statement each). `reader` names the
+/// field reads go through, `writer` the one single writes go through, `scans_of_user` the
+/// statement function that selects a user's scans between two instants (with the signature of
+/// [`select_scans_of_user`](crate::stmt::select_scans_of_user)) and `scans_of_users` the one
+/// that selects the scans of a chunk of users (with the signature of
+/// [`select_scans_of_users`](crate::stmt::select_scans_of_users)).
 #[macro_export]
 macro_rules! store_contract {
-    ($store:ty, reader: $reader:ident, writer: $writer:ident, scans_of_user: $scans_of_user:path) => {
+    (
+        $store:ty,
+        reader: $reader:ident,
+        writer: $writer:ident,
+        scans_of_user: $scans_of_user:path,
+        scans_of_users: $scans_of_users:path
+    ) => {
         const _: () = {
             use attendance_core::calendar::LeaveType;
             use attendance_core::daily::DailyRecord;
@@ -258,7 +290,7 @@ macro_rules! store_contract {
                 StoreResult, StoredHoliday, UserAccount, UserAccountStore,
             };
             use $crate::codec::{
-                ScanRow, enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
+                enum_text, from_json, nanos_clamped, parse_stored, to_json, to_u64,
             };
             use $crate::contract::{
                 not_found, record_rows, request_rows, unknown_account_employee,
@@ -266,6 +298,12 @@ macro_rules! store_contract {
             use $crate::ingest::only_outcome;
             use $crate::schema::Scans;
             use $crate::stmt;
+
+            /// `keys` sorted, each once.
+            fn unique_keys<'k>(keys: impl IntoIterator<Item = &'k str>) -> Vec<&'k str> {
+                let set: std::collections::BTreeSet<&str> = keys.into_iter().collect();
+                set.into_iter().collect()
+            }
 
             #[async_trait::async_trait]
             impl ScanStore for $store {
@@ -300,22 +338,26 @@ macro_rules! store_contract {
                 ) -> StoreResult<Vec<ScanData>> {
                     let what = "read the scans of a user";
                     let statement = $scans_of_user(user, nanos_clamped(from), nanos_clamped(to));
-                    fetch_all(&self.$reader, &statement, what)
-                        .await?
-                        .iter()
-                        .map(|row| {
-                            ScanRow {
-                                machine_id: get(row, 0, what)?,
-                                device_user_id: get(row, 1, what)?,
-                                at_second: get(row, 2, what)?,
-                                at_ns: get(row, 3, what)?,
-                                punch_state: get(row, 4, what)?,
-                                verify_mode: get(row, 5, what)?,
-                                raw: get(row, 6, what)?,
-                            }
-                            .into_scan()
-                        })
-                        .collect()
+                    scan_rows(&fetch_all(&self.$reader, &statement, what).await?, what)
+                }
+
+                async fn scans_of_users(
+                    &self,
+                    users: &[DeviceUserId],
+                    from: chrono::DateTime<chrono::Utc>,
+                    to: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<Vec<ScanData>> {
+                    let what = "read the scans of users";
+                    let users = unique_keys(users.iter().map(DeviceUserId::as_str));
+                    let (from, to) = (nanos_clamped(from), nanos_clamped(to));
+                    let mut scans = Vec::new();
+                    // The chunks are in user order, so their results follow one another.
+                    for chunk in Self::key_chunks(&users) {
+                        let statement = $scans_of_users(chunk, from, to);
+                        let rows = fetch_all(&self.$reader, &statement, what).await?;
+                        scans.extend(scan_rows(&rows, what)?);
+                    }
+                    Ok(scans)
                 }
 
                 async fn count_scans(&self) -> StoreResult<u64> {
@@ -374,6 +416,38 @@ macro_rules! store_contract {
                         }
                         None => Ok(None),
                     }
+                }
+
+                async fn employees_by_device_users(
+                    &self,
+                    users: &[DeviceUserId],
+                ) -> StoreResult<Vec<Employee>> {
+                    let what = "read employees by device user";
+                    let users = unique_keys(users.iter().map(DeviceUserId::as_str));
+                    let mut employees: Vec<Employee> = Vec::new();
+                    for chunk in Self::key_chunks(&users) {
+                        let statement = stmt::select_employees_by_device_users(chunk);
+                        let rows = fetch_all(&self.$reader, &statement, what).await?;
+                        employees.extend(json_rows::<Employee>(&rows, "employee")?);
+                    }
+                    employees.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+                    Ok(employees)
+                }
+
+                async fn employees_by_codes(
+                    &self,
+                    codes: &[EmployeeCode],
+                ) -> StoreResult<Vec<Employee>> {
+                    let what = "read employees by code";
+                    let codes = unique_keys(codes.iter().map(EmployeeCode::as_str));
+                    let mut employees: Vec<Employee> = Vec::new();
+                    for chunk in Self::key_chunks(&codes) {
+                        let statement = stmt::select_employees_by_codes(chunk);
+                        let rows = fetch_all(&self.$reader, &statement, what).await?;
+                        employees.extend(json_rows::<Employee>(&rows, "employee")?);
+                    }
+                    employees.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+                    Ok(employees)
                 }
 
                 async fn list_employees(
@@ -811,6 +885,22 @@ macro_rules! store_contract {
                     }
                     tx.commit().await.map_err(db(what))?;
                     Ok(change.expected_version + 1)
+                }
+
+                async fn leave_requests_of(
+                    &self,
+                    employees: &[EmployeeCode],
+                ) -> StoreResult<Vec<LeaveRequest>> {
+                    let what = "read the leave requests of employees";
+                    let employees = unique_keys(employees.iter().map(EmployeeCode::as_str));
+                    let mut requests = Vec::new();
+                    // The chunks are in employee order, so their results follow one another.
+                    for chunk in Self::key_chunks(&employees) {
+                        let statement = stmt::select_requests_of_employees(chunk);
+                        let rows = fetch_all(&self.$reader, &statement, what).await?;
+                        requests.extend(json_rows::<LeaveRequest>(&rows, "leave request")?);
+                    }
+                    Ok(requests)
                 }
 
                 async fn leave_request(&self, id: &LeaveRequestId) -> StoreResult<LeaveRequest> {

@@ -227,6 +227,18 @@ pub fn select_scans_of_user(user: &DeviceUserId, from_ns: i64, to_ns: i64) -> Se
     select
 }
 
+/// The scans of the device users `users` with `from_ns <= at_ns < to_ns`, by device user, then
+/// time, then machine id: columns in [`ScanRow`] order. PostgreSQL's primary key serves it with
+/// one range per user.
+pub fn select_scans_of_users(users: &[&str], from_ns: i64, to_ns: i64) -> SelectStatement {
+    let mut select = scans_in(from_ns, to_ns);
+    select
+        .and_where(Expr::col(Scans::DeviceUserId).is_in(users.iter().copied()))
+        .order_by(Scans::DeviceUserId, Order::Asc);
+    by_time(&mut select);
+    select
+}
+
 /// The most days [`sqlite_select_scans_of_user`] seeks one by one.
 pub const SQLITE_SEEK_DAYS: i64 = 62;
 
@@ -238,22 +250,48 @@ pub fn sqlite_select_scans_of_user(
     from_ns: i64,
     to_ns: i64,
 ) -> SelectStatement {
+    let mut select = scans_of_user_in(from_ns, to_ns);
+    sqlite_days(&mut select, from_ns, to_ns);
+    select.and_where(Expr::col(Scans::DeviceUserId).eq(user.as_str()));
+    select
+}
+
+/// SQLite only (its table keyed by day, migration 2): [`select_scans_of_users`] as one seek of
+/// `(day, user)` per day and user, `at_day IN (…) AND device_user_id IN (…)`, for ranges of up
+/// to [`SQLITE_SEEK_DAYS`] days; a longer range reads every scan of its days.
+pub fn sqlite_select_scans_of_users(users: &[&str], from_ns: i64, to_ns: i64) -> SelectStatement {
+    let mut select = scans_in(from_ns, to_ns);
+    sqlite_days(&mut select, from_ns, to_ns);
+    select
+        .and_where(Expr::col(Scans::DeviceUserId).is_in(users.iter().copied()))
+        .order_by(Scans::DeviceUserId, Order::Asc);
+    by_time(&mut select);
+    select
+}
+
+/// `at_day IN (…)` for the UTC days of `[from_ns, to_ns]` up to [`SQLITE_SEEK_DAYS`] of them,
+/// else `at_day BETWEEN …`.
+fn sqlite_days(select: &mut SelectStatement, from_ns: i64, to_ns: i64) {
     let day = |ns: i64| ns.div_euclid(NANOS_PER_DAY);
     let (first, last) = (day(from_ns), day(to_ns));
-    let mut select = scans_of_user_in(from_ns, to_ns);
     if last - first < SQLITE_SEEK_DAYS {
         select.and_where(Expr::col(Scans::AtDay).is_in(first..=last));
     } else {
         select.and_where(Expr::col(Scans::AtDay).between(first, last));
     }
-    select.and_where(Expr::col(Scans::DeviceUserId).eq(user.as_str()));
-    select
 }
 
 const NANOS_PER_DAY: i64 = crate::codec::SECONDS_PER_DAY * 1_000_000_000;
 
-/// The select of scans in `[from_ns, to_ns)` without its key conditions.
+/// The select of scans in `[from_ns, to_ns)` without its key conditions, in time order.
 fn scans_of_user_in(from_ns: i64, to_ns: i64) -> SelectStatement {
+    let mut select = scans_in(from_ns, to_ns);
+    by_time(&mut select);
+    select
+}
+
+/// The select of scans in `[from_ns, to_ns)` without its key conditions or order.
+fn scans_in(from_ns: i64, to_ns: i64) -> SelectStatement {
     let second = |ns: i64| ns.div_euclid(1_000_000_000);
     Query::select()
         .columns(SCAN_COLUMNS)
@@ -262,9 +300,14 @@ fn scans_of_user_in(from_ns: i64, to_ns: i64) -> SelectStatement {
         .and_where(Expr::col(Scans::AtSecond).lte(second(to_ns)))
         .and_where(Expr::col(Scans::AtNs).gte(from_ns))
         .and_where(Expr::col(Scans::AtNs).lt(to_ns))
-        .order_by(Scans::AtNs, Order::Asc)
-        .order_by(Scans::MachineId, Order::Asc)
         .to_owned()
+}
+
+/// Orders by time, then machine id (after any order already given).
+fn by_time(select: &mut SelectStatement) {
+    select
+        .order_by(Scans::AtNs, Order::Asc)
+        .order_by(Scans::MachineId, Order::Asc);
 }
 
 /// `COUNT(*)` of a table.
@@ -334,6 +377,24 @@ pub fn select_employee_by_device_user(user: &DeviceUserId) -> SelectStatement {
         .column(Employees::Data)
         .from(Employees::Table)
         .and_where(Expr::col(Employees::DeviceUserId).eq(user.as_str()))
+        .to_owned()
+}
+
+/// The employees enrolled as the device users `users`: `data` (in no particular order).
+pub fn select_employees_by_device_users(users: &[&str]) -> SelectStatement {
+    Query::select()
+        .column(Employees::Data)
+        .from(Employees::Table)
+        .and_where(Expr::col(Employees::DeviceUserId).is_in(users.iter().copied()))
+        .to_owned()
+}
+
+/// The employees with the codes `codes`: `data` (in no particular order).
+pub fn select_employees_by_codes(codes: &[&str]) -> SelectStatement {
+    Query::select()
+        .column(Employees::Data)
+        .from(Employees::Table)
+        .and_where(Expr::col(Employees::Code).is_in(codes.iter().copied()))
         .to_owned()
 }
 
@@ -838,6 +899,17 @@ pub fn select_requests_of(employee: &EmployeeCode) -> SelectStatement {
         .to_owned()
 }
 
+/// The requests of the employees `employees`, by employee then id: `data`.
+pub fn select_requests_of_employees(employees: &[&str]) -> SelectStatement {
+    Query::select()
+        .column(LeaveRequests::Data)
+        .from(LeaveRequests::Table)
+        .and_where(Expr::col(LeaveRequests::Employee).is_in(employees.iter().copied()))
+        .order_by(LeaveRequests::Employee, Order::Asc)
+        .order_by(LeaveRequests::Id, Order::Asc)
+        .to_owned()
+}
+
 /// The ledger entries of `employee` in the order they were written: `leave_type, data`.
 pub fn select_ledger_of(employee: &EmployeeCode) -> SelectStatement {
     Query::select()
@@ -1133,6 +1205,32 @@ mod tests {
                 r#"ON CONFLICT ("at_day", "device_user_id", "at_second", "machine_id") DO NOTHING"#
             ),
             "{insert}"
+        );
+    }
+
+    #[test]
+    fn bulk_scan_reads_seek_each_day_and_user_and_order_by_user_then_time() {
+        let ns = |s: i64| s * 1_000_000_000;
+        let sql = sqlite_select_scans_of_users(&["7", "12"], ns(0), ns(86_400 + 5))
+            .to_string(SqliteQueryBuilder);
+        assert!(sql.contains(r#""at_day" IN (0, 1)"#), "{sql}");
+        assert!(sql.contains(r#""device_user_id" IN ('7', '12')"#), "{sql}");
+        assert!(
+            sql.contains(r#"ORDER BY "device_user_id" ASC, "at_ns" ASC, "machine_id" ASC"#),
+            "{sql}"
+        );
+        let pg = select_scans_of_users(&["7"], 0, ns(10)).to_string(PostgresQueryBuilder);
+        assert!(pg.contains(r#""device_user_id" IN ('7')"#), "{pg}");
+        assert!(!pg.contains("at_day"), "{pg}");
+        assert!(
+            pg.contains(r#"ORDER BY "device_user_id" ASC, "at_ns" ASC, "machine_id" ASC"#),
+            "{pg}"
+        );
+        let requests = select_requests_of_employees(&["E1", "E2"]).to_string(PostgresQueryBuilder);
+        assert!(
+            requests
+                .ends_with(r#"WHERE "employee" IN ('E1', 'E2') ORDER BY "employee" ASC, "id" ASC"#),
+            "{requests}"
         );
     }
 

@@ -359,13 +359,23 @@ impl SqliteStore {
     fn record_chunks(rows: &[RecordRow]) -> Vec<&[RecordRow]> {
         rows.chunks(RECORD_CHUNK).collect()
     }
+
+    /// The keys of a bulk read in `IN` lists of [`KEY_CHUNK`] (far under SQLite's 32,766 bound
+    /// parameters, with room for the scan query's days).
+    fn key_chunks<'k>(keys: &'k [&'k str]) -> Vec<&'k [&'k str]> {
+        keys.chunks(KEY_CHUNK).collect()
+    }
 }
+
+/// The most keys one bulk read binds.
+const KEY_CHUNK: usize = 500;
 
 attendance_store_sql::store_contract!(
     SqliteStore,
     reader: reader,
     writer: writer,
-    scans_of_user: stmt::sqlite_select_scans_of_user
+    scans_of_user: stmt::sqlite_select_scans_of_user,
+    scans_of_users: stmt::sqlite_select_scans_of_users
 );
 
 impl SqliteStore {

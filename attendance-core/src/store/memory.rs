@@ -153,6 +153,23 @@ impl ScanStore for MemoryStore {
             .collect())
     }
 
+    async fn scans_of_users(
+        &self,
+        users: &[DeviceUserId],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ScanData>> {
+        let users: BTreeSet<&DeviceUserId> = users.iter().collect();
+        let inner = self.lock()?;
+        // `by_user` is in (user, instant, key) order: the order the contract asks for.
+        Ok(inner
+            .by_user
+            .iter()
+            .filter(|(u, at, _)| users.contains(u) && from <= *at && *at < to)
+            .filter_map(|(_, _, key)| inner.scans.get(key).cloned())
+            .collect())
+    }
+
     async fn count_scans(&self) -> StoreResult<u64> {
         Ok(self.lock()?.scans.len() as u64)
     }
@@ -218,6 +235,29 @@ impl EmployeeStore for MemoryStore {
             .values()
             .find(|e| &e.device_user_id == user)
             .cloned())
+    }
+
+    async fn employees_by_device_users(
+        &self,
+        users: &[DeviceUserId],
+    ) -> StoreResult<Vec<Employee>> {
+        let users: BTreeSet<&DeviceUserId> = users.iter().collect();
+        Ok(self
+            .lock()?
+            .employees
+            .values()
+            .filter(|e| users.contains(&e.device_user_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn employees_by_codes(&self, codes: &[EmployeeCode]) -> StoreResult<Vec<Employee>> {
+        let codes: BTreeSet<&EmployeeCode> = codes.iter().collect();
+        let inner = self.lock()?;
+        Ok(codes
+            .into_iter()
+            .filter_map(|code| inner.employees.get(code).cloned())
+            .collect())
     }
 
     async fn list_employees(&self, department: Option<Department>) -> StoreResult<Vec<Employee>> {
@@ -547,6 +587,23 @@ impl LeaveStore for MemoryStore {
                 .push(entry);
         }
         Ok(next)
+    }
+
+    async fn leave_requests_of(
+        &self,
+        employees: &[EmployeeCode],
+    ) -> StoreResult<Vec<LeaveRequest>> {
+        let employees: BTreeSet<&EmployeeCode> = employees.iter().collect();
+        let inner = self.lock()?;
+        // `requests` is by id; sort by employee keeping that order within each.
+        let mut requests: Vec<LeaveRequest> = inner
+            .requests
+            .values()
+            .filter(|r| employees.contains(&r.employee))
+            .cloned()
+            .collect();
+        requests.sort_by(|a, b| a.employee.cmp(&b.employee));
+        Ok(requests)
     }
 
     async fn leave_request(&self, id: &LeaveRequestId) -> StoreResult<LeaveRequest> {

@@ -22,6 +22,7 @@ pub mod conformance;
 #[cfg(feature = "testkit")]
 pub mod memory;
 
+use std::collections::BTreeSet;
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
@@ -164,6 +165,27 @@ pub trait ScanStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<ScanData>>;
 
+    /// The scans of every device user of `users` in `[from, to)`, from every machine, ordered by
+    /// device user (bytewise), then time, then machine id: what [`scans_of_user`] gives for each
+    /// user, the users in order. A user named twice is read once; users with no scans add
+    /// nothing. A store reads many users in one query (the SQL stores: one per chunk of users);
+    /// the default implementation calls [`scans_of_user`] once per user.
+    ///
+    /// [`scans_of_user`]: ScanStore::scans_of_user
+    async fn scans_of_users(
+        &self,
+        users: &[DeviceUserId],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ScanData>> {
+        let users: BTreeSet<&DeviceUserId> = users.iter().collect();
+        let mut scans = Vec::new();
+        for user in users {
+            scans.extend(self.scans_of_user(user, from, to).await?);
+        }
+        Ok(scans)
+    }
+
     /// How many scans are stored.
     async fn count_scans(&self) -> StoreResult<u64>;
 }
@@ -180,6 +202,37 @@ pub trait EmployeeStore: Send + Sync {
     async fn employee(&self, code: &EmployeeCode) -> StoreResult<Employee>;
     /// The employee enrolled as `user`, if any.
     async fn employee_by_device_user(&self, user: &DeviceUserId) -> StoreResult<Option<Employee>>;
+    /// The employees enrolled as the device users of `users`, by code, each once; users no
+    /// employee is enrolled as are simply absent. A store reads many in one query (the SQL
+    /// stores: one per chunk of users); the default implementation calls
+    /// [`employee_by_device_user`](EmployeeStore::employee_by_device_user) once per user.
+    async fn employees_by_device_users(
+        &self,
+        users: &[DeviceUserId],
+    ) -> StoreResult<Vec<Employee>> {
+        let users: BTreeSet<&DeviceUserId> = users.iter().collect();
+        let mut found = Vec::new();
+        for user in users {
+            found.extend(self.employee_by_device_user(user).await?);
+        }
+        found.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+        Ok(found)
+    }
+    /// The employees with the codes of `codes`, by code, each once; codes no employee has are
+    /// simply absent. A store reads many in one query (the SQL stores: one per chunk of codes);
+    /// the default implementation calls [`employee`](EmployeeStore::employee) once per code.
+    async fn employees_by_codes(&self, codes: &[EmployeeCode]) -> StoreResult<Vec<Employee>> {
+        let codes: BTreeSet<&EmployeeCode> = codes.iter().collect();
+        let mut found = Vec::new();
+        for code in codes {
+            match self.employee(code).await {
+                Ok(employee) => found.push(employee),
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
+    }
     /// Employees, by code, optionally of one department only.
     async fn list_employees(&self, department: Option<Department>) -> StoreResult<Vec<Employee>>;
     /// Removes an employee and their daily records; [`StoreError::NotFound`] if there is none,
@@ -417,6 +470,25 @@ pub trait LeaveStore: Send + Sync {
     /// new version. [`StoreError::Conflict`] if another change got there first,
     /// [`StoreError::Invalid`] if a request is another employee's or the employee is unknown.
     async fn commit_leave(&self, change: LeaveChange) -> StoreResult<u64>;
+    /// Every request of the employees of `employees` (whatever their status), ordered by
+    /// employee, then id: for each employee, the requests of their
+    /// [`leave_account`](LeaveStore::leave_account) in the same order. An employee named twice
+    /// is read once; unknown employees add nothing. A store reads many employees in one query
+    /// (the SQL stores: one per chunk of employees); the default implementation reads one
+    /// account per employee.
+    async fn leave_requests_of(
+        &self,
+        employees: &[EmployeeCode],
+    ) -> StoreResult<Vec<LeaveRequest>> {
+        let employees: BTreeSet<&EmployeeCode> = employees.iter().collect();
+        let mut requests = Vec::new();
+        for employee in employees {
+            let mut of_one = self.leave_account(employee).await?.requests;
+            of_one.sort_by(|a, b| a.id.cmp(&b.id));
+            requests.extend(of_one);
+        }
+        Ok(requests)
+    }
     /// One request; [`StoreError::NotFound`] if there is none.
     async fn leave_request(&self, id: &LeaveRequestId) -> StoreResult<LeaveRequest>;
     /// Requests matching `query`.

@@ -300,11 +300,11 @@ async fn replace(
     }
     state.store.update_employee(&employee).await?;
     tracing::info!(employee = %employee.employee_id, by = %user.username, "employee replaced");
-    // A new shift, active state or device user id changes the recent days: recompute them.
-    let before = (current.device_user_id == employee.device_user_id).then_some(&current);
+    // A new shift, level, active state or device user id changes the recent days: recompute
+    // them (nothing happens for other changes).
     state
         .service
-        .employee_changed(before, &employee, chrono::Utc::now())
+        .employee_changed(Some(&current), &employee, chrono::Utc::now())
         .await?;
     Ok(Json(employee.into()))
 }
