@@ -17,6 +17,7 @@ mod demo;
 mod employees;
 mod helpers;
 mod holidays;
+mod kill;
 mod leave;
 mod machines;
 // One database per test on `DATABASE_URL`: the PostgreSQL store's own test helper, shared
