@@ -71,9 +71,13 @@ pub struct SqliteOptions {
     pub acquire_timeout: Duration,
     /// Whether to create the file when it does not exist; `true`.
     pub create_if_missing: bool,
-    /// The page cache of each connection, in KiB (`PRAGMA cache_size`); 64 MiB, so the
-    /// writer keeps the hot part of the scan index in memory across batches.
+    /// The writer's page cache, in KiB (`PRAGMA cache_size`); 64 MiB, so the writer keeps the
+    /// hot part of the scan index in memory across batches.
     pub cache_size_kib: u32,
+    /// The page cache of each read connection, in KiB; 8 MiB. Readers serve a day's or a
+    /// chunk's rows at a time; four of them at the writer's size would cache the same pages
+    /// four times over (a server's resident memory grows by that much).
+    pub read_cache_size_kib: u32,
     /// WAL pages after which a commit checkpoints (`PRAGMA wal_autocheckpoint`); 10,000 pages
     /// (40 MB), so pages that many batches touch are copied back to the database once, not once
     /// per 1,000 pages.
@@ -92,6 +96,7 @@ impl Default for SqliteOptions {
             acquire_timeout: Duration::from_secs(60),
             create_if_missing: true,
             cache_size_kib: 64 * 1024,
+            read_cache_size_kib: 8 * 1024,
             wal_autocheckpoint_pages: 10_000,
             page_size: 4096,
         }
@@ -192,7 +197,11 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.create_if_missing(false))
+            .connect_with(
+                connect
+                    .create_if_missing(false)
+                    .pragma("cache_size", format!("-{}", options.read_cache_size_kib)),
+            )
             .await
             .map_err(db("open the SQLite read pool"))?;
         Ok(Self {
