@@ -31,8 +31,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use attendance_core::scan::ScanData;
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
-use attendance_store_sql::codec::ScanRow;
+use attendance_store_sql::codec::{ScanRow, scans_from_json};
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use attendance_store_sql::schema::Backend;
@@ -141,6 +142,10 @@ fn render_scan_inserts() -> StoreResult<ScanInserts> {
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// How many result rows a connection's worker thread may hand over before the reader takes
+/// them (sqlx's default is 50): a large read then wakes the reader far less often.
+const ROW_CHANNEL: usize = 4096;
+
 attendance_store_sql::statement_runners!(database: Sqlite, row: SqliteRow, builder: SqliteQueryBuilder, backend: Backend::Sqlite, label: "SQLite");
 
 impl SqliteStore {
@@ -168,6 +173,7 @@ impl SqliteStore {
             // Statement journals (multi-row inserts in a transaction) in memory, not temp files.
             .pragma("temp_store", "memory")
             .pragma("cache_size", format!("-{}", options.cache_size_kib))
+            .row_buffer_size(ROW_CHANNEL)
             .pragma(
                 "wal_autocheckpoint",
                 options.wal_autocheckpoint_pages.to_string(),
@@ -355,15 +361,45 @@ impl SqliteStore {
         }
     }
 
-    /// Daily records in statements of [`RECORD_CHUNK`] rows.
-    fn record_chunks(rows: &[RecordRow]) -> Vec<&[RecordRow]> {
-        rows.chunks(RECORD_CHUNK).collect()
+    /// Inserts or replaces daily records in `tx`, in statements of [`RECORD_CHUNK`] rows.
+    async fn write_records(
+        tx: &mut Transaction<'static, Sqlite>,
+        rows: &[RecordRow],
+    ) -> StoreResult<()> {
+        for chunk in rows.chunks(RECORD_CHUNK) {
+            execute(
+                &mut **tx,
+                &stmt::upsert_records(chunk)?,
+                "store daily records",
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// The keys of a bulk read in `IN` lists of [`KEY_CHUNK`] (far under SQLite's 32,766 bound
     /// parameters, with room for the scan query's days).
     fn key_chunks<'k>(keys: &'k [&'k str]) -> Vec<&'k [&'k str]> {
         keys.chunks(KEY_CHUNK).collect()
+    }
+
+    /// The scans of a chunk of device users in `[from_ns, to_ns)`, by user, then time, then
+    /// machine id: one row per user ([`stmt::sqlite_select_scans_of_users`]).
+    async fn scans_of_user_chunk(
+        &self,
+        users: &[&str],
+        from_ns: i64,
+        to_ns: i64,
+    ) -> StoreResult<Vec<ScanData>> {
+        let what = "read the scans of users";
+        let statement = stmt::sqlite_select_scans_of_users(users, from_ns, to_ns);
+        let mut scans = Vec::new();
+        for row in fetch_all(&self.reader, &statement, what).await? {
+            let user: String = get(&row, 0, what)?;
+            let json: String = get(&row, 1, what)?;
+            scans.extend(scans_from_json(&user, &json)?);
+        }
+        Ok(scans)
     }
 }
 
@@ -374,8 +410,7 @@ attendance_store_sql::store_contract!(
     SqliteStore,
     reader: reader,
     writer: writer,
-    scans_of_user: stmt::sqlite_select_scans_of_user,
-    scans_of_users: stmt::sqlite_select_scans_of_users
+    scans_of_user: stmt::sqlite_select_scans_of_user
 );
 
 impl SqliteStore {
