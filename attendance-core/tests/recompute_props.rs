@@ -52,7 +52,12 @@ fn employee(i: usize, shift: u8, active: bool) -> Employee {
         employee_name: format!("Employee {i}"),
         department: "Sewing".into(),
         designation: "Operator".into(),
-        level_of_work: if i.is_multiple_of(3) { "Staff" } else { "Worker" }.into(),
+        level_of_work: if i.is_multiple_of(3) {
+            "Staff"
+        } else {
+            "Worker"
+        }
+        .into(),
         device_user_id: Some(i.to_string()),
         ..NewEmployee::default()
     })
