@@ -39,8 +39,9 @@
 //! pairs are taken [`RECOMPUTE_CHUNK`] employees at a time, and each chunk is one bulk read of
 //! the employees (when not known already), one of their leave requests, one of their scans per
 //! span of nearby dates (usually one), the rules ([`compute_days`], per employee and run of
-//! consecutive dates, exactly as for one employee) and one [`DailyRecordStore::upsert_records`].
-//! Settings and holidays are read once per call. [`AttendanceService::recompute`] keeps the
+//! consecutive dates, exactly as for one employee) and one [`DailyRecordStore::upsert_records`],
+//! the next chunk's reads running while the last chunk is stored. Settings and holidays are
+//! read once per call. [`AttendanceService::recompute`] keeps the
 //! per-employee path (one employee, a read per run of dates), which gives the same records.
 //!
 //! Every write that stores new scans or recomputed records tells the
@@ -424,6 +425,30 @@ fn compute_chunk(
         }
     }
     out
+}
+
+/// Adds `scans` to `by_user`, per device user. They come by user (a store's bulk read), so each
+/// run of one user's scans is moved in whole, its key cloned once; any order is still right.
+fn group_by_user(scans: Vec<ScanData>, by_user: &mut HashMap<DeviceUserId, Vec<ScanData>>) {
+    let mut run: Vec<ScanData> = Vec::new();
+    let mut flush = |run: &mut Vec<ScanData>| {
+        if let Some(first) = run.first() {
+            by_user
+                .entry(first.device_user_id.clone())
+                .or_default()
+                .append(run);
+        }
+    };
+    for scan in scans {
+        if run
+            .last()
+            .is_some_and(|last| last.device_user_id != scan.device_user_id)
+        {
+            flush(&mut run);
+        }
+        run.push(scan);
+    }
+    flush(&mut run);
 }
 
 /// Runs `a` and `b` concurrently on the calling task and gives both outputs.
@@ -927,13 +952,8 @@ impl AttendanceService {
         }
         let refs: Vec<&Work> = input.work.iter().collect();
         for (from, to, users) in scan_spans(&site.settings, &refs) {
-            for scan in self.scans.scans_of_users(&users, from, to).await? {
-                input
-                    .scans
-                    .entry(scan.device_user_id.clone())
-                    .or_default()
-                    .push(scan);
-            }
+            let scans = self.scans.scans_of_users(&users, from, to).await?;
+            group_by_user(scans, &mut input.scans);
         }
         Ok(input)
     }
@@ -2405,6 +2425,28 @@ mod tests {
         assert_eq!(done.records.len(), 31 + 26);
         assert_eq!(done.records.first().map(|r| r.date), Some(first));
         assert_eq!(done.records.last().map(|r| r.date), Some(d(26)));
+    }
+
+    #[test]
+    fn scans_are_grouped_per_user_in_any_order() {
+        let scans = vec![
+            scan("1", local(23, 8, 0)),
+            scan("1", local(23, 9, 0)),
+            scan("2", local(23, 8, 0)),
+            scan("1", local(23, 10, 0)),
+        ];
+        let mut by_user = HashMap::new();
+        group_by_user(scans, &mut by_user);
+        group_by_user(vec![scan("2", local(23, 9, 0))], &mut by_user);
+        let times = |u: &str| -> Vec<DateTime<Utc>> {
+            by_user[&user(u)].iter().map(|s| s.timestamp).collect()
+        };
+        assert_eq!(
+            times("1"),
+            [local(23, 8, 0), local(23, 9, 0), local(23, 10, 0)]
+        );
+        assert_eq!(times("2"), [local(23, 8, 0), local(23, 9, 0)]);
+        assert_eq!(by_user.len(), 2);
     }
 
     #[test]

@@ -362,13 +362,14 @@ impl PgStore {
     /// of four arrays ([`stmt::PG_UPSERT_RECORDS_UNNEST`]), else in statements of at most
     /// [`PARAM_BUDGET`] bytes of parameters.
     async fn write_records(
+        &self,
         tx: &mut Transaction<'static, Postgres>,
-        rows: &[RecordRow],
+        rows: Vec<RecordRow>,
     ) -> StoreResult<()> {
         let what = "store daily records";
         if rows.len() < ARRAY_MIN_RECORDS {
             let size = |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len();
-            for chunk in chunks_by_bytes(rows, size) {
+            for chunk in chunks_by_bytes(&rows, size) {
                 execute(&mut **tx, &stmt::upsert_records(chunk)?, what).await?;
             }
             return Ok(());

@@ -254,9 +254,9 @@ macro_rules! statement_runners {
 /// [`statement_runners!`](crate::statement_runners) and [`db`](crate::error::db), and give the type the methods `begin_write`, `begin_read` (a transaction each),
 /// `ingest_group(&self, Vec<ScanBatch>) -> StoreResult<Vec<IngestOutcome>>` (one group of scan
 /// batches stored in one transaction, the database's own way) and
-/// `async fn write_records(&mut Transaction, &[RecordRow]) -> StoreResult<()>` (the daily
-/// records of one upsert, unique by key and in key order, inserted or replaced in the caller's
-/// transaction, the database's own way; a record of an unknown employee fails with
+/// `async fn write_records(&self, &mut Transaction, Vec<RecordRow>) -> StoreResult<()>` (the
+/// daily records of one upsert, unique by key and in key order, inserted or replaced in the
+/// caller's transaction, the database's own way; a record of an unknown employee fails with
 /// [`StoreError::Invalid`]), `key_chunks<'k>(&'k [&'k str]) -> Vec<&'k [&'k str]>` (the keys of one bulk
 /// read, sorted and each once, split into `IN` lists of one statement each) and
 /// `async fn scans_of_user_chunk(&self, &[&str], i64, i64) -> StoreResult<Vec<ScanData>>` (the
@@ -561,7 +561,7 @@ macro_rules! store_contract {
                         return Ok(());
                     }
                     let mut tx = self.begin_write().await?;
-                    match Self::write_records(&mut tx, &rows).await {
+                    match self.write_records(&mut tx, rows).await {
                         Err(StoreError::Invalid(_)) => {
                             return Err(StoreError::Invalid(
                                 "daily record of an unknown employee".into(),

@@ -112,6 +112,9 @@ pub struct SqliteStore {
     /// The multi-row scan inserts, rendered once per statement size and for both paths (the hot
     /// path binds its values straight into sqlx instead of building a statement per chunk).
     insert_scans_sql: Arc<ScanInserts>,
+    /// [`stmt::upsert_records`] rendered for every size [`stmt::chunk_sizes_of`] gives up to
+    /// [`RECORD_CHUNK`].
+    upsert_records_sql: Arc<BTreeMap<usize, Arc<str>>>,
 }
 
 /// [`stmt::sqlite_insert_scans`] rendered for every size [`stmt::chunk_sizes`] can give.
@@ -138,6 +141,24 @@ fn render_scan_inserts() -> StoreResult<ScanInserts> {
         size /= 2;
     }
     Ok(inserts)
+}
+
+/// [`stmt::upsert_records`] for every power of two up to [`RECORD_CHUNK`] rows.
+fn render_record_upserts() -> StoreResult<BTreeMap<usize, Arc<str>>> {
+    let mut statements = BTreeMap::new();
+    let mut size = RECORD_CHUNK;
+    while size > 0 {
+        let row = RecordRow {
+            employee: String::new(),
+            date: chrono::NaiveDate::MIN,
+            status: String::new(),
+            data: String::new(),
+        };
+        let (sql, _) = stmt::upsert_records(&vec![row; size])?.build(SqliteQueryBuilder);
+        statements.insert(size, Arc::from(sql));
+        size /= 2;
+    }
+    Ok(statements)
 }
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
@@ -189,10 +210,12 @@ impl SqliteStore {
             .map_err(db("open the SQLite database"))?;
         // Migrate before the readers open, so they see the schema from their first query.
         let insert_scans_sql = Arc::new(render_scan_inserts()?);
+        let upsert_records_sql = Arc::new(render_record_upserts()?);
         let store = Self {
             writer: writer.clone(),
             reader: writer.clone(),
             insert_scans_sql: insert_scans_sql.clone(),
+            upsert_records_sql: upsert_records_sql.clone(),
         };
         store.migrate().await?;
         let reader = SqlitePoolOptions::new()
@@ -205,6 +228,7 @@ impl SqliteStore {
             writer,
             reader,
             insert_scans_sql,
+            upsert_records_sql,
         })
     }
 
@@ -228,6 +252,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             insert_scans_sql: Arc::new(render_scan_inserts()?),
+            upsert_records_sql: Arc::new(render_record_upserts()?),
         };
         store.migrate().await?;
         Ok(store)
@@ -361,18 +386,35 @@ impl SqliteStore {
         }
     }
 
-    /// Inserts or replaces daily records in `tx`, in statements of [`RECORD_CHUNK`] rows.
+    /// Inserts or replaces daily records in `tx`, in statements of up to [`RECORD_CHUNK`] rows
+    /// ([`stmt::upsert_records`], rendered once per size), their texts moved into the bound
+    /// values rather than copied (a month's records are hundreds of megabytes of JSON).
     async fn write_records(
+        &self,
         tx: &mut Transaction<'static, Sqlite>,
-        rows: &[RecordRow],
+        rows: Vec<RecordRow>,
     ) -> StoreResult<()> {
-        for chunk in rows.chunks(RECORD_CHUNK) {
-            execute(
-                &mut **tx,
-                &stmt::upsert_records(chunk)?,
-                "store daily records",
-            )
-            .await?;
+        let what = "store daily records";
+        let sizes = stmt::chunk_sizes_of(rows.len(), RECORD_CHUNK);
+        let mut rows = rows.into_iter();
+        for size in sizes {
+            let sql = self
+                .upsert_records_sql
+                .get(&size)
+                .ok_or_else(|| StoreError::Backend {
+                    message: format!("no upsert statement of {size} daily records"),
+                    source: None,
+                })?;
+            // The values in the order of the statement's columns: employee, date, status, data.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for row in rows.by_ref().take(size) {
+                query = query
+                    .bind(row.employee)
+                    .bind(row.date)
+                    .bind(row.status)
+                    .bind(row.data);
+            }
+            query.execute(&mut **tx).await.map_err(db(what))?;
         }
         Ok(())
     }
