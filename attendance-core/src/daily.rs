@@ -14,10 +14,46 @@ use crate::settings::AttendanceSettings;
 use crate::shift::{ShiftId, ShiftRoster};
 use crate::status::AttendanceStatus;
 
+/// Instants written as chrono writes them (RFC 3339, `Z`, a fraction only when there is one),
+/// but handed to the serializer as one string: chrono's own `Serialize` hands it over in small
+/// pieces, which `serde_json` escapes one at a time (measured: most of the time it takes to
+/// serialize a record). Reading is chrono's own.
+mod instant_text {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Serialize, Serializer};
+
+    /// An instant serialized as one string.
+    pub(super) struct Text<'a>(pub(super) &'a DateTime<Utc>);
+
+    impl Serialize for Text<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        instant: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        Text(instant).serialize(serializer)
+    }
+
+    pub(super) fn serialize_option<S: Serializer>(
+        instant: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match instant {
+            Some(instant) => serializer.serialize_some(&Text(instant)),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 /// One scan as the rules saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedScan {
     /// When it happened.
+    #[serde(serialize_with = "instant_text::serialize")]
     pub timestamp: DateTime<Utc>,
     /// IN or OUT, as inferred.
     pub scan_type: ScanType,
@@ -40,8 +76,10 @@ pub struct DailyRecord {
     /// The status.
     pub status: AttendanceStatus,
     /// First IN.
+    #[serde(serialize_with = "instant_text::serialize_option")]
     pub check_in: Option<DateTime<Utc>>,
     /// Last OUT after the first IN.
+    #[serde(serialize_with = "instant_text::serialize_option")]
     pub check_out: Option<DateTime<Utc>>,
     /// Paid time between check-in and check-out, unpaid breaks removed, in seconds.
     pub working_seconds: i64,
@@ -337,5 +375,34 @@ fn compute_day(
         holiday_name,
         half_day_leave: leave.is_some_and(|l| l.half_day),
         window_closed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::instant_text::Text;
+
+    #[test]
+    fn instants_serialize_exactly_as_chrono_writes_them() {
+        // Whole seconds, milli-, micro- and nanoseconds, before 1970 and far ahead.
+        let mut seconds: i64 = -2_208_988_800;
+        let mut nanos: u32 = 0;
+        for i in 0..2_000u32 {
+            let instant = DateTime::<Utc>::from_timestamp(seconds, nanos).unwrap_or_default();
+            assert_eq!(
+                serde_json::to_string(&Text(&instant)).ok(),
+                serde_json::to_string(&instant).ok(),
+                "{instant:?}"
+            );
+            seconds += 7_919_993 + i64::from(i) * 104_729;
+            nanos = match i % 4 {
+                0 => 0,
+                1 => (i * 1_000_000) % 1_000_000_000,
+                2 => (i * 7_001) % 1_000_000_000,
+                _ => (i * 999_983) % 1_000_000_000,
+            };
+        }
     }
 }

@@ -39,8 +39,9 @@
 //! pairs are taken [`RECOMPUTE_CHUNK`] employees at a time, and each chunk is one bulk read of
 //! the employees (when not known already), one of their leave requests, one of their scans per
 //! span of nearby dates (usually one), the rules ([`compute_days`], per employee and run of
-//! consecutive dates, exactly as for one employee) and one [`DailyRecordStore::upsert_records`].
-//! Settings and holidays are read once per call. [`AttendanceService::recompute`] keeps the
+//! consecutive dates, exactly as for one employee) and one [`DailyRecordStore::upsert_records`],
+//! the next chunk's reads running while the last chunk is stored. Settings and holidays are
+//! read once per call. [`AttendanceService::recompute`] keeps the
 //! per-employee path (one employee, a read per run of dates), which gives the same records.
 //!
 //! Every write that stores new scans or recomputed records tells the
@@ -55,7 +56,9 @@
 //! the caller to log. Dated shift assignments (rotations) are not stored yet.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use thiserror::Error;
@@ -341,6 +344,148 @@ fn scan_spans(
     reads
 }
 
+/// One chunk of a set-based recompute: employees known already with their dates, or codes to
+/// read the employees of (their dates in the map).
+#[derive(Clone, Copy)]
+enum Chunk<'a> {
+    Known(&'a [Work]),
+    Codes(&'a [EmployeeCode], &'a DayKeys),
+}
+
+/// What a chunk's records are computed from.
+struct ChunkInput {
+    /// The employees with their dates, by code.
+    work: Vec<Work>,
+    /// Their leave requests, per employee.
+    requests: BTreeMap<EmployeeCode, Vec<LeaveRequest>>,
+    /// Their scans over the chunk's spans, per device user.
+    scans: HashMap<DeviceUserId, Vec<ScanData>>,
+}
+
+/// The records of a chunk, by employee then date (with their summaries when `summaries`): the
+/// rules ([`compute_days`]) per employee and run of consecutive dates, over exactly the scans
+/// the per-employee path reads for that run.
+fn compute_chunk(
+    site: &Site,
+    input: ChunkInput,
+    now: DateTime<Utc>,
+    summaries: bool,
+) -> Recomputed {
+    let ChunkInput {
+        work,
+        mut requests,
+        mut scans,
+    } = input;
+    let mut out = Recomputed::default();
+    let (Some(first), Some(last)) = (
+        work.iter().filter_map(|(_, d)| d.first()).min().copied(),
+        work.iter().filter_map(|(_, d)| d.last()).max().copied(),
+    ) else {
+        return out;
+    };
+    let settings = &site.settings;
+    for of_user in scans.values_mut() {
+        of_user.sort_by_key(|s| s.timestamp);
+    }
+    let holidays = holiday_calendar(&site.holidays, first, last);
+    for (employee, dates) in &work {
+        let (Some(&from), Some(&to)) = (dates.first(), dates.last()) else {
+            continue;
+        };
+        // The account's order (by id), which decides a date two half days share.
+        let mut of_employee = requests.remove(&employee.employee_id).unwrap_or_default();
+        of_employee.sort_by(|a, b| a.id.cmp(&b.id));
+        let calendar = DayCalendar {
+            holidays: holidays
+                .range(from..=to)
+                .map(|(d, n)| (*d, n.clone()))
+                .collect(),
+            leave: approved_leave_days(&of_employee)
+                .into_iter()
+                .filter(|(d, _)| (from..=to).contains(d))
+                .collect(),
+        };
+        let roster = settings.roster_of(employee);
+        let attributor = Attributor::new(settings, &roster);
+        let ctx = EmployeeContext {
+            settings,
+            employee,
+            roster: &roster,
+            calendar: &calendar,
+        };
+        let of_user: &[ScanData] = scans
+            .get(&employee.device_user_id)
+            .map_or(&[], Vec::as_slice);
+        let start = out.records.len();
+        for (a, b) in runs(dates) {
+            let opens = attributor.window(a).opens;
+            let closes = attributor.window(b).closes;
+            let lo = of_user.partition_point(|s| s.timestamp < opens);
+            let hi = of_user.partition_point(|s| s.timestamp < closes);
+            let in_run = of_user.get(lo..hi).unwrap_or(&[]);
+            out.records.extend(compute_days(&ctx, in_run, a, b, now));
+        }
+        if summaries {
+            out.summaries.extend(
+                out.records[start..]
+                    .iter()
+                    .map(|r| DailySummary::new(employee, r, settings.time_zone)),
+            );
+        }
+    }
+    out
+}
+
+/// Adds `scans` to `by_user`, per device user. They come by user (a store's bulk read), so each
+/// run of one user's scans is moved in whole, its key cloned once; any order is still right.
+fn group_by_user(scans: Vec<ScanData>, by_user: &mut HashMap<DeviceUserId, Vec<ScanData>>) {
+    let mut run: Vec<ScanData> = Vec::new();
+    let mut flush = |run: &mut Vec<ScanData>| {
+        if let Some(first) = run.first() {
+            by_user
+                .entry(first.device_user_id.clone())
+                .or_default()
+                .append(run);
+        }
+    };
+    for scan in scans {
+        if run
+            .last()
+            .is_some_and(|last| last.device_user_id != scan.device_user_id)
+        {
+            flush(&mut run);
+        }
+        run.push(scan);
+    }
+    flush(&mut run);
+}
+
+/// Runs `a` and `b` concurrently on the calling task and gives both outputs.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut done_a, mut done_b) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if done_a.is_none()
+            && let Poll::Ready(out) = a.as_mut().poll(cx)
+        {
+            done_a = Some(out);
+        }
+        if done_b.is_none()
+            && let Poll::Ready(out) = b.as_mut().poll(cx)
+        {
+            done_b = Some(out);
+        }
+        match (done_a.take(), done_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (done_a, done_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 impl AttendanceService {
     /// The use cases over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -545,21 +690,17 @@ impl AttendanceService {
             .filter(|(_, dates)| !dates.is_empty())
             .map(|(code, _)| code.clone())
             .collect();
-        let mut out = Recomputed::default();
         if codes.is_empty() {
-            return Ok(out);
+            return Ok(Recomputed::default());
         }
         let site = self.site().await?;
-        for chunk in codes.chunks(RECOMPUTE_CHUNK) {
-            let mut work: Vec<Work> = Vec::with_capacity(chunk.len());
-            for employee in self.employees.employees_by_codes(chunk).await? {
-                if let Some(dates) = days.get(&employee.employee_id) {
-                    work.push((employee, dates.clone()));
-                }
-            }
-            work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
-            out.append(self.recompute_chunk(&site, &work, now, true).await?);
-        }
+        let chunks = codes
+            .chunks(RECOMPUTE_CHUNK)
+            .map(|codes| Chunk::Codes(codes, days))
+            .collect();
+        let (out, _) = self
+            .run_chunks(&site, chunks, now, true, &mut |_| {})
+            .await?;
         Ok(out)
     }
 
@@ -588,17 +729,10 @@ impl AttendanceService {
             .map(|e| (e, dates.clone()))
             .collect();
         let total = work.len();
-        let mut stored = 0;
-        let mut done = 0;
-        for chunk in work.chunks(RECOMPUTE_CHUNK) {
-            stored += self
-                .recompute_chunk(&site, chunk, now, false)
-                .await?
-                .records
-                .len();
-            done += chunk.len();
-            progress(done, total);
-        }
+        let chunks = work.chunks(RECOMPUTE_CHUNK).map(Chunk::Known).collect();
+        let (_, stored) = self
+            .run_chunks(&site, chunks, now, false, &mut |done| progress(done, total))
+            .await?;
         Ok(stored)
     }
 
@@ -714,7 +848,7 @@ impl AttendanceService {
     }
 
     /// Recomputes `work` (any order) in chunks of [`RECOMPUTE_CHUNK`] employees, by code, and
-    /// returns the records by employee then date.
+    /// returns the records by employee then date (with their summaries when `summaries`).
     async fn recompute_work(
         &self,
         site: &Site,
@@ -723,114 +857,129 @@ impl AttendanceService {
         summaries: bool,
     ) -> Result<Recomputed, ServiceError> {
         work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
-        let mut out = Recomputed::default();
-        for chunk in work.chunks(RECOMPUTE_CHUNK) {
-            out.append(self.recompute_chunk(site, chunk, now, summaries).await?);
-        }
-        Ok(out)
-    }
-
-    /// One chunk of a set-based recompute: one read of the employees' leave requests, one of
-    /// their scans per span of dates, the rules per employee and run of dates, one upsert, and
-    /// the observer told. Returns the records by employee then date (in `work`'s order) and,
-    /// when `summaries` is set, their summaries (made anyway when there is an observer).
-    async fn recompute_chunk(
-        &self,
-        site: &Site,
-        work: &[Work],
-        now: DateTime<Utc>,
-        summaries: bool,
-    ) -> Result<Recomputed, ServiceError> {
-        let work: Vec<&Work> = work.iter().filter(|(_, d)| !d.is_empty()).collect();
-        let (Some(first), Some(last)) = (
-            work.iter().filter_map(|(_, d)| d.first()).min().copied(),
-            work.iter().filter_map(|(_, d)| d.last()).max().copied(),
-        ) else {
-            return Ok(Recomputed::default());
-        };
-        let settings = &site.settings;
-
-        let codes: Vec<EmployeeCode> = work.iter().map(|(e, _)| e.employee_id.clone()).collect();
-        let mut requests: BTreeMap<EmployeeCode, Vec<LeaveRequest>> = BTreeMap::new();
-        for request in self.leave.leave_requests_of(&codes).await? {
-            requests
-                .entry(request.employee.clone())
-                .or_default()
-                .push(request);
-        }
-
-        let mut scans: HashMap<DeviceUserId, Vec<ScanData>> = HashMap::with_capacity(work.len());
-        for (from, to, users) in scan_spans(settings, &work) {
-            for scan in self.scans.scans_of_users(&users, from, to).await? {
-                scans
-                    .entry(scan.device_user_id.clone())
-                    .or_default()
-                    .push(scan);
-            }
-        }
-        for of_user in scans.values_mut() {
-            of_user.sort_by_key(|s| s.timestamp);
-        }
-
-        let holidays = holiday_calendar(&site.holidays, first, last);
-        let summarise = summaries || self.observer.is_some();
-        let mut out = Recomputed::default();
-        for (employee, dates) in work {
-            let (Some(&from), Some(&to)) = (dates.first(), dates.last()) else {
-                continue;
-            };
-            // The account's order (by id), which decides a date two half days share.
-            let mut of_employee = requests.remove(&employee.employee_id).unwrap_or_default();
-            of_employee.sort_by(|a, b| a.id.cmp(&b.id));
-            let calendar = DayCalendar {
-                holidays: holidays
-                    .range(from..=to)
-                    .map(|(d, n)| (*d, n.clone()))
-                    .collect(),
-                leave: approved_leave_days(&of_employee)
-                    .into_iter()
-                    .filter(|(d, _)| (from..=to).contains(d))
-                    .collect(),
-            };
-            let roster = settings.roster_of(employee);
-            let attributor = Attributor::new(settings, &roster);
-            let ctx = EmployeeContext {
-                settings,
-                employee,
-                roster: &roster,
-                calendar: &calendar,
-            };
-            let of_user: &[ScanData] = scans
-                .get(&employee.device_user_id)
-                .map_or(&[], Vec::as_slice);
-            let start = out.records.len();
-            for (a, b) in runs(dates) {
-                let opens = attributor.window(a).opens;
-                let closes = attributor.window(b).closes;
-                let lo = of_user.partition_point(|s| s.timestamp < opens);
-                let hi = of_user.partition_point(|s| s.timestamp < closes);
-                let in_run = of_user.get(lo..hi).unwrap_or(&[]);
-                out.records.extend(compute_days(&ctx, in_run, a, b, now));
-            }
-            if summarise {
-                out.summaries.extend(
-                    out.records[start..]
-                        .iter()
-                        .map(|r| DailySummary::new(employee, r, settings.time_zone)),
-                );
-            }
-        }
-        if out.records.is_empty() {
-            return Ok(out);
-        }
-        self.records.upsert_records(&out.records).await?;
-        if let Some(observer) = &self.observer {
-            observer.days_recomputed(&out.summaries);
-        }
+        let chunks = work.chunks(RECOMPUTE_CHUNK).map(Chunk::Known).collect();
+        let (mut out, _) = self
+            .run_chunks(site, chunks, now, true, &mut |_| {})
+            .await?;
         if !summaries {
             out.summaries.clear();
         }
         Ok(out)
+    }
+
+    /// Recomputes `chunks` in order as a pipeline: while the records of one chunk are stored
+    /// (and the observer told), the next chunk's inputs are read; then its records are computed.
+    /// Calls `progress` with the number of employees stored so far after each chunk is
+    /// stored. Returns, when `keep`, every record with its summary (else nothing), and how many
+    /// records were stored.
+    async fn run_chunks(
+        &self,
+        site: &Site,
+        chunks: Vec<Chunk<'_>>,
+        now: DateTime<Utc>,
+        keep: bool,
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<(Recomputed, usize), ServiceError> {
+        let summaries = keep || self.observer.is_some();
+        let mut out = Recomputed::default();
+        let (mut stored, mut done) = (0, 0);
+        let mut computed: Option<(Recomputed, usize)> = None;
+        for chunk in chunks {
+            let (input, written) = both(
+                self.read_chunk(site, chunk),
+                self.store_chunk(computed.take()),
+            )
+            .await;
+            if let Some((records, employees)) = written? {
+                stored += records.records.len();
+                done += employees;
+                progress(done);
+                if keep {
+                    out.append(records);
+                }
+            }
+            let input = input?;
+            let employees = input.work.len();
+            computed = Some((compute_chunk(site, input, now, summaries), employees));
+        }
+        if let Some((records, employees)) = self.store_chunk(computed).await? {
+            stored += records.records.len();
+            done += employees;
+            progress(done);
+            if keep {
+                out.append(records);
+            }
+        }
+        Ok((out, stored))
+    }
+
+    /// What one chunk's records are computed from: its employees with their dates (by code),
+    /// their leave requests and their scans. One read of the employees (for a chunk of codes),
+    /// one of their leave requests, one of their scans per span of dates.
+    async fn read_chunk(&self, site: &Site, chunk: Chunk<'_>) -> Result<ChunkInput, ServiceError> {
+        let work: Vec<Work> = match chunk {
+            Chunk::Known(work) => work
+                .iter()
+                .filter(|(_, dates)| !dates.is_empty())
+                .cloned()
+                .collect(),
+            Chunk::Codes(codes, days) => {
+                let mut work: Vec<Work> = Vec::with_capacity(codes.len());
+                for employee in self.employees.employees_by_codes(codes).await? {
+                    if let Some(dates) = days.get(&employee.employee_id)
+                        && !dates.is_empty()
+                    {
+                        work.push((employee, dates.clone()));
+                    }
+                }
+                work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
+                work
+            }
+        };
+        let mut input = ChunkInput {
+            work,
+            requests: BTreeMap::new(),
+            scans: HashMap::new(),
+        };
+        if input.work.is_empty() {
+            return Ok(input);
+        }
+        let codes: Vec<EmployeeCode> = input
+            .work
+            .iter()
+            .map(|(e, _)| e.employee_id.clone())
+            .collect();
+        for request in self.leave.leave_requests_of(&codes).await? {
+            input
+                .requests
+                .entry(request.employee.clone())
+                .or_default()
+                .push(request);
+        }
+        let refs: Vec<&Work> = input.work.iter().collect();
+        for (from, to, users) in scan_spans(&site.settings, &refs) {
+            let scans = self.scans.scans_of_users(&users, from, to).await?;
+            group_by_user(scans, &mut input.scans);
+        }
+        Ok(input)
+    }
+
+    /// Stores a computed chunk's records in one upsert and tells the observer; gives the chunk
+    /// back once stored (nothing to do for `None` or no records).
+    async fn store_chunk(
+        &self,
+        computed: Option<(Recomputed, usize)>,
+    ) -> Result<Option<(Recomputed, usize)>, ServiceError> {
+        let Some((out, employees)) = computed else {
+            return Ok(None);
+        };
+        if !out.records.is_empty() {
+            self.records.upsert_records(&out.records).await?;
+            if let Some(observer) = &self.observer {
+                observer.days_recomputed(&out.summaries);
+            }
+        }
+        Ok(Some((out, employees)))
     }
 
     /// Recomputes and stores `employee`'s records of `dates` as of `now`, and returns them: the
@@ -2282,6 +2431,28 @@ mod tests {
         assert_eq!(done.records.len(), 31 + 26);
         assert_eq!(done.records.first().map(|r| r.date), Some(first));
         assert_eq!(done.records.last().map(|r| r.date), Some(d(26)));
+    }
+
+    #[test]
+    fn scans_are_grouped_per_user_in_any_order() {
+        let scans = vec![
+            scan("1", local(23, 8, 0)),
+            scan("1", local(23, 9, 0)),
+            scan("2", local(23, 8, 0)),
+            scan("1", local(23, 10, 0)),
+        ];
+        let mut by_user = HashMap::new();
+        group_by_user(scans, &mut by_user);
+        group_by_user(vec![scan("2", local(23, 9, 0))], &mut by_user);
+        let times = |u: &str| -> Vec<DateTime<Utc>> {
+            by_user[&user(u)].iter().map(|s| s.timestamp).collect()
+        };
+        assert_eq!(
+            times("1"),
+            [local(23, 8, 0), local(23, 9, 0), local(23, 10, 0)]
+        );
+        assert_eq!(times("2"), [local(23, 8, 0), local(23, 9, 0)]);
+        assert_eq!(by_user.len(), 2);
     }
 
     #[test]

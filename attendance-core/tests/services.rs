@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use attendance_core::prelude::*;
-use attendance_core::service::{AttendanceService, LeaveDecision, ServiceError};
+use std::collections::{BTreeMap, BTreeSet};
+
+use attendance_core::service::{AttendanceService, ChangeObserver, LeaveDecision, ServiceError};
 use attendance_core::store::SettingsStore;
 use attendance_core::store::block_on;
 use attendance_core::store::memory::MemoryStore;
@@ -203,6 +205,192 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
             status(&store, "EMP001", 23).await,
             Some(AttendanceStatus::PresentOnTime)
         );
+    });
+}
+
+/// What an observer heard, one line per call.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl Heard {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl ChangeObserver for Heard {
+    fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>) {
+        let users: Vec<&str> = employees.keys().map(DeviceUserId::as_str).collect();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} scans of {users:?}", scans.len()));
+    }
+
+    fn days_recomputed(&self, summaries: &[DailySummary]) {
+        let days: Vec<String> = summaries
+            .iter()
+            .map(|s| format!("{} {} {}", s.employee_id, s.date.format("%d"), s.status))
+            .collect();
+        self.0.lock().unwrap().push(days.join(", "));
+    }
+}
+
+#[test]
+fn every_write_is_told_to_the_observer_once_stored() {
+    block_on(async {
+        let store = Arc::new(MemoryStore::new());
+        let heard = Arc::new(Heard::default());
+        let service = AttendanceService::new(store.clone()).with_observer(heard.clone());
+        let now = local(26, 12, 0);
+        let me = employee("EMP001", "1");
+        store.create_employee(&me).await.unwrap();
+        let hr = Actor::new(Role::HrStaff, None, None);
+        let batch = |scans| ScanBatch {
+            machine_id: MachineId::parse("GATE-1").unwrap(),
+            scans,
+            cursor: None,
+        };
+
+        service
+            .record_scans(
+                batch(vec![
+                    scan("1", local(23, 7, 55)),
+                    scan("9", local(23, 8, 0)),
+                ]),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            heard.take(),
+            [r#"2 scans of ["1"]"#, "EMP001 23 Present-OnTime"]
+        );
+        service
+            .record_scan_batches(vec![batch(vec![scan("1", local(24, 8, 0))])], now)
+            .await
+            .unwrap();
+        assert_eq!(
+            heard.take(),
+            [r#"1 scans of ["1"]"#, "EMP001 24 Present-OnTime"]
+        );
+        // Stored without recomputing: the caller publishes.
+        let outcomes = service
+            .store_scan_batches(vec![batch(vec![scan("1", local(25, 8, 30))])])
+            .await
+            .unwrap();
+        assert!(heard.take().is_empty());
+        let affected = service.affected_days(&outcomes[0].inserted).await.unwrap();
+        service.recompute_days(&affected.days, now).await.unwrap();
+        assert_eq!(heard.take(), ["EMP001 25 Present-Late"]);
+
+        service
+            .recompute(&me, &BTreeSet::from([d(22)]), now)
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), ["EMP001 22 Absent"]);
+        service
+            .recompute_range(d(21), d(22), now, &mut |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), ["EMP001 21 Absent, EMP001 22 Absent"]);
+        // The 26th's day-shift window closes at 03:00 on the 27th.
+        service
+            .close_windows(local(27, 2, 0), local(27, 4, 0))
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), ["EMP001 26 Absent"]);
+
+        let change = service
+            .create_holiday(&hr, &Holiday::single("Founders Day", d(22)).unwrap(), now)
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), ["EMP001 22 Holiday"]);
+        let id = change.holiday.unwrap().id;
+        service
+            .update_holiday(
+                &hr,
+                id,
+                &Holiday::single("Founders Day", d(21)).unwrap(),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), ["EMP001 21 Holiday, EMP001 22 Absent"]);
+        service.delete_holiday(&hr, id, now).await.unwrap();
+        assert_eq!(heard.take(), ["EMP001 21 Absent"]);
+
+        store
+            .commit_leave(LeaveChange {
+                employee: me.employee_id.clone(),
+                expected_version: 0,
+                requests: Vec::new(),
+                entries: vec![(
+                    LeaveType::Casual,
+                    LedgerEntry::new(
+                        LedgerEntryKind::Allocation,
+                        2026,
+                        d(1),
+                        HalfDays::from_days(10),
+                        "grant",
+                    )
+                    .unwrap(),
+                )],
+            })
+            .await
+            .unwrap();
+        let application = LeaveApplication {
+            employee: me.employee_id.clone(),
+            department: me.department.clone(),
+            leave_type: LeaveType::Casual,
+            start: d(19),
+            end: d(19),
+            start_half: false,
+            end_half: false,
+            reason: String::new(),
+            medical_certificate: false,
+        };
+        let id = LeaveRequestId::parse("L-9").unwrap();
+        service
+            .submit_leave(&hr, id.clone(), &application, now)
+            .await
+            .unwrap();
+        assert!(heard.take().is_empty(), "pending: no day changes");
+        let head = Actor::new(
+            Role::DepartmentHead,
+            EmployeeCode::parse("EMP005").ok(),
+            Department::parse("Sewing").ok(),
+        );
+        service
+            .decide_leave(&head, &id, LeaveDecision::Approve, None, now)
+            .await
+            .unwrap();
+        assert!(heard.take().is_empty(), "not approved yet");
+        service
+            .decide_leave(&hr, &id, LeaveDecision::Approve, None, now)
+            .await
+            .unwrap();
+        assert_eq!(heard.take(), ["EMP001 19 Leave-Casual"]);
+
+        let mut moved = me.clone();
+        moved.shift = Some(ShiftId::parse("DAY").unwrap());
+        let redone = service
+            .employee_changed(Some(&me), &moved, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            redone.records.len(),
+            31 + 26,
+            "October 1st to November 26th"
+        );
+        let told = heard.take();
+        assert_eq!(told.len(), 1);
+        assert!(told[0].starts_with("EMP001 01 Absent"), "{told:?}");
+        service
+            .employee_changed(Some(&moved), &moved, now)
+            .await
+            .unwrap();
+        assert!(heard.take().is_empty(), "nothing the rules read changed");
     });
 }
 

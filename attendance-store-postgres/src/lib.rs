@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
+use attendance_core::scan::ScanData;
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
 use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::error::db;
@@ -92,6 +93,12 @@ fn chunks_by_bytes<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
 /// Groups of at least this many scans are stored with `COPY`; smaller ones with the parameter
 /// arrays, which need fewer round trips for a few rows.
 pub const COPY_MIN_SCANS: usize = 4_000;
+
+/// Upserts of at least this many daily records are one statement of arrays, whatever the
+/// count (its parameters far beyond [`PARAM_BUDGET`]: the delayed-ACK stall paid once, instead
+/// of a round trip per ten records); smaller ones are statements of bound rows within the
+/// budget.
+pub const ARRAY_MIN_RECORDS: usize = 64;
 
 /// The key of the advisory lock that serialises migrations of one database ("att-migr").
 const MIGRATION_LOCK: i64 = 0x6174_742d_6d69_6772;
@@ -351,10 +358,31 @@ impl PgStore {
         Ok(group_outcomes(prepared, Some(&new_keys)))
     }
 
-    /// Daily records in statements of at most [`PARAM_BUDGET`] bytes of parameters.
-    fn record_chunks(rows: &[RecordRow]) -> Vec<&[RecordRow]> {
-        let size = |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len();
-        chunks_by_bytes(rows, size)
+    /// Inserts or replaces daily records in `tx`: from [`ARRAY_MIN_RECORDS`] in one statement
+    /// of four arrays ([`stmt::PG_UPSERT_RECORDS_UNNEST`]), else in statements of at most
+    /// [`PARAM_BUDGET`] bytes of parameters.
+    async fn write_records(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        rows: Vec<RecordRow>,
+    ) -> StoreResult<()> {
+        let what = "store daily records";
+        if rows.len() < ARRAY_MIN_RECORDS {
+            let size = |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len();
+            for chunk in chunks_by_bytes(&rows, size) {
+                execute(&mut **tx, &stmt::upsert_records(chunk)?, what).await?;
+            }
+            return Ok(());
+        }
+        sqlx::query(stmt::PG_UPSERT_RECORDS_UNNEST)
+            .bind(rows.iter().map(|r| r.employee.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.date).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db(what))?;
+        Ok(())
     }
 
     /// The keys of a bulk read in `IN` lists of at most [`PARAM_BUDGET`] bytes (each key: its
@@ -362,14 +390,35 @@ impl PgStore {
     fn key_chunks<'k>(keys: &'k [&'k str]) -> Vec<&'k [&'k str]> {
         chunks_by_bytes(keys, |k| 20 + k.len())
     }
+
+    /// The scans of a chunk of device users in `[from_ns, to_ns)`, by user, then time, then
+    /// machine id ([`stmt::select_scans_of_users`]: one range of the primary key per user,
+    /// sorted here).
+    async fn scans_of_user_chunk(
+        &self,
+        users: &[&str],
+        from_ns: i64,
+        to_ns: i64,
+    ) -> StoreResult<Vec<ScanData>> {
+        let what = "read the scans of users";
+        let statement = stmt::select_scans_of_users(users, from_ns, to_ns);
+        let mut scans = scan_rows(&fetch_all(&self.pool, &statement, what).await?, what)?;
+        scans.sort_unstable_by(|a, b| {
+            (&a.device_user_id, a.timestamp, &a.machine_id).cmp(&(
+                &b.device_user_id,
+                b.timestamp,
+                &b.machine_id,
+            ))
+        });
+        Ok(scans)
+    }
 }
 
 attendance_store_sql::store_contract!(
     PgStore,
     reader: pool,
     writer: pool,
-    scans_of_user: stmt::select_scans_of_user,
-    scans_of_users: stmt::select_scans_of_users
+    scans_of_user: stmt::select_scans_of_user
 );
 
 impl PgStore {

@@ -93,6 +93,33 @@ impl ScanRow {
     }
 }
 
+/// One scan of a user as [`SQLITE_SCAN_JSON`](crate::stmt::SQLITE_SCAN_JSON) aggregates it:
+/// `[at_ns, punch_state, verify_mode, machine_id, raw]`.
+type ScanJson = (i64, i32, i32, String, Option<String>);
+
+/// The scans of device user `user` from the JSON array SQLite's grouped read gives for them
+/// ([`sqlite_select_scans_of_users`](crate::stmt::sqlite_select_scans_of_users)), in time
+/// order, then machine id; [`StoreError::Backend`] when the text or a value does not decode.
+pub fn scans_from_json(user: &str, json: &str) -> StoreResult<Vec<ScanData>> {
+    let device_user_id = DeviceUserId::parse(user).map_err(corrupt("scan device user id"))?;
+    let entries: Vec<ScanJson> = from_json("scans", json)?;
+    let mut scans = entries
+        .into_iter()
+        .map(|(at_ns, punch, verify, machine, raw)| {
+            Ok(ScanData {
+                machine_id: MachineId::parse(&machine).map_err(corrupt("scan machine id"))?,
+                device_user_id: device_user_id.clone(),
+                timestamp: DateTime::<Utc>::from_timestamp_nanos(at_ns),
+                punch_state: punch_state(punch)?,
+                verify_mode: verify_mode(verify)?,
+                raw,
+            })
+        })
+        .collect::<StoreResult<Vec<ScanData>>>()?;
+    scans.sort_by(|a, b| (a.timestamp, &a.machine_id).cmp(&(b.timestamp, &b.machine_id)));
+    Ok(scans)
+}
+
 /// `t` in Unix nanoseconds, clamped to the 64-bit range (for query bounds, which may be far).
 pub fn nanos_clamped(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
@@ -240,6 +267,44 @@ fn corrupt_value(what: &'static str, value: String) -> StoreError {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_users_json_scans_decode_in_time_then_machine_order() {
+        let json = r#"[[2000000001,0,1,"M2",null],[1000000000,1000,100015,"M1","a\tb\"c\\"],[2000000001,-1,-1,"M1",""]]"#;
+        let scans = scans_from_json("7", json).unwrap();
+        let got: Vec<(i64, &str, Option<&str>)> = scans
+            .iter()
+            .map(|s| {
+                (
+                    s.timestamp.timestamp_nanos_opt().unwrap(),
+                    s.machine_id.as_str(),
+                    s.raw.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1_000_000_000, "M1", Some("a\tb\"c\\")),
+                (2_000_000_001, "M1", Some("")),
+                (2_000_000_001, "M2", None),
+            ]
+        );
+        assert!(scans.iter().all(|s| s.device_user_id.as_str() == "7"));
+        assert_eq!(scans[0].punch_state, PunchState::Other(0));
+        assert_eq!(scans[0].verify_mode, VerifyMode::Other(15));
+        assert_eq!(scans[2].punch_state, PunchState::CheckIn);
+        assert!(
+            scans_from_json("", "[]").is_err(),
+            "an invalid device user id"
+        );
+        assert!(
+            scans_from_json("7", r#"[[1,0,1,"",null]]"#).is_err(),
+            "an invalid machine id"
+        );
+        assert!(scans_from_json("7", "[[1,0,1]]").is_err(), "a short entry");
+        assert!(scans_from_json("7", "[]").unwrap().is_empty());
+    }
 
     #[test]
     fn codes_round_trip() {

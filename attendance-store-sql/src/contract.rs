@@ -254,23 +254,20 @@ macro_rules! statement_runners {
 /// [`statement_runners!`](crate::statement_runners) and [`db`](crate::error::db), and give the type the methods `begin_write`, `begin_read` (a transaction each),
 /// `ingest_group(&self, Vec<ScanBatch>) -> StoreResult<Vec<IngestOutcome>>` (one group of scan
 /// batches stored in one transaction, the database's own way) and
-/// `record_chunks(&[RecordRow]) -> Vec<&[RecordRow]>` (the daily records of one upsert split into
-/// statements) and `key_chunks<'k>(&'k [&'k str]) -> Vec<&'k [&'k str]>` (the keys of one bulk
-/// read, sorted and each once, split into `IN` lists of one statement each). `reader` names the
-/// field reads go through, `writer` the one single writes go through, `scans_of_user` the
-/// statement function that selects a user's scans between two instants (with the signature of
-/// [`select_scans_of_user`](crate::stmt::select_scans_of_user)) and `scans_of_users` the one
-/// that selects the scans of a chunk of users (with the signature of
-/// [`select_scans_of_users`](crate::stmt::select_scans_of_users)).
+/// `async fn write_records(&self, &mut Transaction, Vec<RecordRow>) -> StoreResult<()>` (the
+/// daily records of one upsert, unique by key and in key order, inserted or replaced in the
+/// caller's transaction, the database's own way; a record of an unknown employee fails with
+/// [`StoreError::Invalid`]), `key_chunks<'k>(&'k [&'k str]) -> Vec<&'k [&'k str]>` (the keys of one bulk
+/// read, sorted and each once, split into `IN` lists of one statement each) and
+/// `async fn scans_of_user_chunk(&self, &[&str], i64, i64) -> StoreResult<Vec<ScanData>>` (the
+/// scans of one such chunk of device users in `[from_ns, to_ns)`, by user, then time, then
+/// machine id: each database reads them its own way). `reader` names the field reads go
+/// through, `writer` the one single writes go through, and `scans_of_user` the statement
+/// function that selects a user's scans between two instants (with the signature of
+/// [`select_scans_of_user`](crate::stmt::select_scans_of_user)).
 #[macro_export]
 macro_rules! store_contract {
-    (
-        $store:ty,
-        reader: $reader:ident,
-        writer: $writer:ident,
-        scans_of_user: $scans_of_user:path,
-        scans_of_users: $scans_of_users:path
-    ) => {
+    ($store:ty, reader: $reader:ident, writer: $writer:ident, scans_of_user: $scans_of_user:path) => {
         const _: () = {
             use attendance_core::calendar::LeaveType;
             use attendance_core::daily::DailyRecord;
@@ -347,15 +344,12 @@ macro_rules! store_contract {
                     from: chrono::DateTime<chrono::Utc>,
                     to: chrono::DateTime<chrono::Utc>,
                 ) -> StoreResult<Vec<ScanData>> {
-                    let what = "read the scans of users";
                     let users = unique_keys(users.iter().map(DeviceUserId::as_str));
                     let (from, to) = (nanos_clamped(from), nanos_clamped(to));
                     let mut scans = Vec::new();
                     // The chunks are in user order, so their results follow one another.
                     for chunk in Self::key_chunks(&users) {
-                        let statement = $scans_of_users(chunk, from, to);
-                        let rows = fetch_all(&self.$reader, &statement, what).await?;
-                        scans.extend(scan_rows(&rows, what)?);
+                        scans.extend(self.scans_of_user_chunk(chunk, from, to).await?);
                     }
                     Ok(scans)
                 }
@@ -563,17 +557,18 @@ macro_rules! store_contract {
                 async fn upsert_records(&self, records: &[DailyRecord]) -> StoreResult<()> {
                     let rows = record_rows(records)?;
                     let what = "store daily records";
-                    let mut tx = self.begin_write().await?;
-                    for chunk in Self::record_chunks(&rows) {
-                        match execute(&mut *tx, &stmt::upsert_records(chunk)?, what).await {
-                            Err(StoreError::Invalid(_)) => {
-                                return Err(StoreError::Invalid(
-                                    "daily record of an unknown employee".into(),
-                                ));
-                            }
-                            other => other?,
-                        };
+                    if rows.is_empty() {
+                        return Ok(());
                     }
+                    let mut tx = self.begin_write().await?;
+                    match self.write_records(&mut tx, rows).await {
+                        Err(StoreError::Invalid(_)) => {
+                            return Err(StoreError::Invalid(
+                                "daily record of an unknown employee".into(),
+                            ));
+                        }
+                        other => other?,
+                    };
                     tx.commit().await.map_err(db(what))
                 }
 

@@ -39,9 +39,16 @@ pub const SCAN_CHUNK: usize = 512;
 /// two. Statements are prepared and cached by their text, so this keeps the distinct texts to
 /// ten whatever the batch sizes are.
 pub fn chunk_sizes(len: usize) -> Vec<usize> {
-    let mut sizes = vec![SCAN_CHUNK; len / SCAN_CHUNK];
-    let rest = len % SCAN_CHUNK;
-    let mut bit = SCAN_CHUNK;
+    chunk_sizes_of(len, SCAN_CHUNK)
+}
+
+/// Splits `len` rows into statement sizes: full chunks of `max` (a power of two), then the
+/// remainder as powers of two, so the statement texts are few whatever the row counts.
+pub fn chunk_sizes_of(len: usize, max: usize) -> Vec<usize> {
+    let max = max.max(1);
+    let mut sizes = vec![max; len / max];
+    let rest = len % max;
+    let mut bit = max;
     while bit > 0 {
         if rest & bit != 0 {
             sizes.push(bit);
@@ -195,6 +202,12 @@ pub fn pg_copy_text<'a>(rows: impl IntoIterator<Item = &'a ScanRow>) -> Vec<u8> 
     out
 }
 
+/// PostgreSQL only: inserts or replaces daily records (unique by key) given as four arrays,
+/// employees (`$1`), dates (`$2`), statuses (`$3`) and JSON (`$4`), in one statement.
+pub const PG_UPSERT_RECORDS_UNNEST: &str = "INSERT INTO \"att_daily_records\" (\"employee\", \"date\", \"status\", \"data\") \
+    SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) \
+    ON CONFLICT (\"employee\", \"date\") DO UPDATE SET \"status\" = EXCLUDED.\"status\", \"data\" = EXCLUDED.\"data\"";
+
 /// Inserts or replaces a machine's cursor.
 pub fn upsert_cursor(machine: &MachineId, cursor: &str) -> InsertStatement {
     Query::insert()
@@ -227,15 +240,13 @@ pub fn select_scans_of_user(user: &DeviceUserId, from_ns: i64, to_ns: i64) -> Se
     select
 }
 
-/// The scans of the device users `users` with `from_ns <= at_ns < to_ns`, by device user, then
-/// time, then machine id: columns in [`ScanRow`] order. PostgreSQL's primary key serves it with
-/// one range per user.
+/// The scans of the device users `users` with `from_ns <= at_ns < to_ns`, in no particular
+/// order (the caller sorts: the server would sort a month of a chunk's scans on disk, beyond
+/// its default `work_mem`): columns in [`ScanRow`] order. PostgreSQL's primary key serves it
+/// with one range per user.
 pub fn select_scans_of_users(users: &[&str], from_ns: i64, to_ns: i64) -> SelectStatement {
     let mut select = scans_in(from_ns, to_ns);
-    select
-        .and_where(Expr::col(Scans::DeviceUserId).is_in(users.iter().copied()))
-        .order_by(Scans::DeviceUserId, Order::Asc);
-    by_time(&mut select);
+    select.and_where(Expr::col(Scans::DeviceUserId).is_in(users.iter().copied()));
     select
 }
 
@@ -256,16 +267,34 @@ pub fn sqlite_select_scans_of_user(
     select
 }
 
-/// SQLite only (its table keyed by day, migration 2): [`select_scans_of_users`] as one seek of
-/// `(day, user)` per day and user, `at_day IN (…) AND device_user_id IN (…)`, for ranges of up
-/// to [`SQLITE_SEEK_DAYS`] days; a longer range reads every scan of its days.
+/// SQLite only: one scan as JSON, `[at_ns, punch_state, verify_mode, machine_id, raw]`,
+/// aggregated per device user by [`sqlite_select_scans_of_users`].
+pub const SQLITE_SCAN_JSON: &str =
+    r#"json_group_array(json_array("at_ns", "punch_state", "verify_mode", "machine_id", "raw"))"#;
+
+/// SQLite only (its table keyed by day, migration 2): the scans of the device users `users` with
+/// `from_ns <= at_ns < to_ns` as one row per user, by user: `device_user_id` and the user's
+/// scans as a JSON array of [`SQLITE_SCAN_JSON`] (in no particular order; see
+/// [`scans_from_json`](crate::codec::scans_from_json)). It seeks `(day, user)` for every day and
+/// user, `at_day IN (…) AND device_user_id IN (…)`, for ranges of up to [`SQLITE_SEEK_DAYS`]
+/// days; a longer range reads every scan of its days. One row per user, not per scan: sqlx hands
+/// each row over from its worker thread one by one, which costs more than SQLite's reading.
 pub fn sqlite_select_scans_of_users(users: &[&str], from_ns: i64, to_ns: i64) -> SelectStatement {
-    let mut select = scans_in(from_ns, to_ns);
+    let second = |ns: i64| ns.div_euclid(1_000_000_000);
+    let mut select = Query::select();
+    select
+        .column(Scans::DeviceUserId)
+        .expr(Expr::cust(SQLITE_SCAN_JSON))
+        .from(Scans::Table)
+        .and_where(Expr::col(Scans::AtSecond).gte(second(from_ns)))
+        .and_where(Expr::col(Scans::AtSecond).lte(second(to_ns)))
+        .and_where(Expr::col(Scans::AtNs).gte(from_ns))
+        .and_where(Expr::col(Scans::AtNs).lt(to_ns));
     sqlite_days(&mut select, from_ns, to_ns);
     select
         .and_where(Expr::col(Scans::DeviceUserId).is_in(users.iter().copied()))
+        .group_by_col(Scans::DeviceUserId)
         .order_by(Scans::DeviceUserId, Order::Asc);
-    by_time(&mut select);
     select
 }
 
@@ -1216,16 +1245,16 @@ mod tests {
         assert!(sql.contains(r#""at_day" IN (0, 1)"#), "{sql}");
         assert!(sql.contains(r#""device_user_id" IN ('7', '12')"#), "{sql}");
         assert!(
-            sql.contains(r#"ORDER BY "device_user_id" ASC, "at_ns" ASC, "machine_id" ASC"#),
+            sql.ends_with(r#"GROUP BY "device_user_id" ORDER BY "device_user_id" ASC"#),
+            "{sql}"
+        );
+        assert!(
+            sql.starts_with(r#"SELECT "device_user_id", json_group_array("#),
             "{sql}"
         );
         let pg = select_scans_of_users(&["7"], 0, ns(10)).to_string(PostgresQueryBuilder);
-        assert!(pg.contains(r#""device_user_id" IN ('7')"#), "{pg}");
+        assert!(pg.ends_with(r#""device_user_id" IN ('7')"#), "{pg}");
         assert!(!pg.contains("at_day"), "{pg}");
-        assert!(
-            pg.contains(r#"ORDER BY "device_user_id" ASC, "at_ns" ASC, "machine_id" ASC"#),
-            "{pg}"
-        );
         let requests = select_requests_of_employees(&["E1", "E2"]).to_string(PostgresQueryBuilder);
         assert!(
             requests

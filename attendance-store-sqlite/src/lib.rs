@@ -31,8 +31,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use attendance_core::scan::ScanData;
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
-use attendance_store_sql::codec::ScanRow;
+use attendance_store_sql::codec::{ScanRow, scans_from_json};
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use attendance_store_sql::schema::Backend;
@@ -116,6 +117,9 @@ pub struct SqliteStore {
     /// The multi-row scan inserts, rendered once per statement size and for both paths (the hot
     /// path binds its values straight into sqlx instead of building a statement per chunk).
     insert_scans_sql: Arc<ScanInserts>,
+    /// [`stmt::upsert_records`] rendered for every size [`stmt::chunk_sizes_of`] gives up to
+    /// [`RECORD_CHUNK`].
+    upsert_records_sql: Arc<BTreeMap<usize, Arc<str>>>,
 }
 
 /// [`stmt::sqlite_insert_scans`] rendered for every size [`stmt::chunk_sizes`] can give.
@@ -144,7 +148,29 @@ fn render_scan_inserts() -> StoreResult<ScanInserts> {
     Ok(inserts)
 }
 
+/// [`stmt::upsert_records`] for every power of two up to [`RECORD_CHUNK`] rows.
+fn render_record_upserts() -> StoreResult<BTreeMap<usize, Arc<str>>> {
+    let mut statements = BTreeMap::new();
+    let mut size = RECORD_CHUNK;
+    while size > 0 {
+        let row = RecordRow {
+            employee: String::new(),
+            date: chrono::NaiveDate::MIN,
+            status: String::new(),
+            data: String::new(),
+        };
+        let (sql, _) = stmt::upsert_records(&vec![row; size])?.build(SqliteQueryBuilder);
+        statements.insert(size, Arc::from(sql));
+        size /= 2;
+    }
+    Ok(statements)
+}
+
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// How many result rows a connection's worker thread may hand over before the reader takes
+/// them (sqlx's default is 50): a large read then wakes the reader far less often.
+const ROW_CHANNEL: usize = 4096;
 
 attendance_store_sql::statement_runners!(database: Sqlite, row: SqliteRow, builder: SqliteQueryBuilder, backend: Backend::Sqlite, label: "SQLite");
 
@@ -173,6 +199,7 @@ impl SqliteStore {
             // Statement journals (multi-row inserts in a transaction) in memory, not temp files.
             .pragma("temp_store", "memory")
             .pragma("cache_size", format!("-{}", options.cache_size_kib))
+            .row_buffer_size(ROW_CHANNEL)
             .pragma(
                 "wal_autocheckpoint",
                 options.wal_autocheckpoint_pages.to_string(),
@@ -188,10 +215,12 @@ impl SqliteStore {
             .map_err(db("open the SQLite database"))?;
         // Migrate before the readers open, so they see the schema from their first query.
         let insert_scans_sql = Arc::new(render_scan_inserts()?);
+        let upsert_records_sql = Arc::new(render_record_upserts()?);
         let store = Self {
             writer: writer.clone(),
             reader: writer.clone(),
             insert_scans_sql: insert_scans_sql.clone(),
+            upsert_records_sql: upsert_records_sql.clone(),
         };
         store.migrate().await?;
         let reader = SqlitePoolOptions::new()
@@ -208,6 +237,7 @@ impl SqliteStore {
             writer,
             reader,
             insert_scans_sql,
+            upsert_records_sql,
         })
     }
 
@@ -231,6 +261,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             insert_scans_sql: Arc::new(render_scan_inserts()?),
+            upsert_records_sql: Arc::new(render_record_upserts()?),
         };
         store.migrate().await?;
         Ok(store)
@@ -364,15 +395,62 @@ impl SqliteStore {
         }
     }
 
-    /// Daily records in statements of [`RECORD_CHUNK`] rows.
-    fn record_chunks(rows: &[RecordRow]) -> Vec<&[RecordRow]> {
-        rows.chunks(RECORD_CHUNK).collect()
+    /// Inserts or replaces daily records in `tx`, in statements of up to [`RECORD_CHUNK`] rows
+    /// ([`stmt::upsert_records`], rendered once per size), their texts moved into the bound
+    /// values rather than copied (a month's records are hundreds of megabytes of JSON).
+    async fn write_records(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        rows: Vec<RecordRow>,
+    ) -> StoreResult<()> {
+        let what = "store daily records";
+        let sizes = stmt::chunk_sizes_of(rows.len(), RECORD_CHUNK);
+        let mut rows = rows.into_iter();
+        for size in sizes {
+            let sql = self
+                .upsert_records_sql
+                .get(&size)
+                .ok_or_else(|| StoreError::Backend {
+                    message: format!("no upsert statement of {size} daily records"),
+                    source: None,
+                })?;
+            // The values in the order of the statement's columns: employee, date, status, data.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for row in rows.by_ref().take(size) {
+                query = query
+                    .bind(row.employee)
+                    .bind(row.date)
+                    .bind(row.status)
+                    .bind(row.data);
+            }
+            query.execute(&mut **tx).await.map_err(db(what))?;
+        }
+        Ok(())
     }
 
     /// The keys of a bulk read in `IN` lists of [`KEY_CHUNK`] (far under SQLite's 32,766 bound
     /// parameters, with room for the scan query's days).
     fn key_chunks<'k>(keys: &'k [&'k str]) -> Vec<&'k [&'k str]> {
         keys.chunks(KEY_CHUNK).collect()
+    }
+
+    /// The scans of a chunk of device users in `[from_ns, to_ns)`, by user, then time, then
+    /// machine id: one row per user ([`stmt::sqlite_select_scans_of_users`]).
+    async fn scans_of_user_chunk(
+        &self,
+        users: &[&str],
+        from_ns: i64,
+        to_ns: i64,
+    ) -> StoreResult<Vec<ScanData>> {
+        let what = "read the scans of users";
+        let statement = stmt::sqlite_select_scans_of_users(users, from_ns, to_ns);
+        let mut scans = Vec::new();
+        for row in fetch_all(&self.reader, &statement, what).await? {
+            let user: String = get(&row, 0, what)?;
+            let json: String = get(&row, 1, what)?;
+            scans.extend(scans_from_json(&user, &json)?);
+        }
+        Ok(scans)
     }
 }
 
@@ -383,8 +461,7 @@ attendance_store_sql::store_contract!(
     SqliteStore,
     reader: reader,
     writer: writer,
-    scans_of_user: stmt::sqlite_select_scans_of_user,
-    scans_of_users: stmt::sqlite_select_scans_of_users
+    scans_of_user: stmt::sqlite_select_scans_of_user
 );
 
 impl SqliteStore {

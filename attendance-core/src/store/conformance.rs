@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, TimeZone, Utc};
 
 pub use super::block_on;
 use super::{
@@ -116,6 +116,7 @@ where
         a_group_of_batches_is_stored_batch_by_batch,
         leave_documents_keep_their_bytes_order_and_limit,
         bulk_reads_return_exactly_the_keys_asked_in_order,
+        a_large_upsert_replaces_by_key_whole_or_not_at_all,
     );
     report
 }
@@ -1822,6 +1823,86 @@ async fn bulk_reads_return_exactly_the_keys_asked_in_order<S: Store + ?Sized>(
     Ok(())
 }
 
+/// An upsert of as many records as a recompute stores at once (a store may write it another
+/// way than a few records): every record stored or replaced by key, the last of a repeated key
+/// standing, and one record of an unknown employee refuses the whole upsert.
+async fn a_large_upsert_replaces_by_key_whole_or_not_at_all<S: Store + ?Sized>(
+    store: &S,
+) -> CheckResult {
+    let codes = ["EMP001", "EMP002", "EMP003"];
+    for code in codes {
+        store
+            .create_employee(&employee(code, "Sewing")?)
+            .await
+            .map_err(fail)?;
+    }
+    let first = date(1, 1);
+    let days = |n: u64| (0..n).filter_map(move |i| first.checked_add_days(Days::new(i)));
+    let all = |status: AttendanceStatus, working: i64| -> Result<Vec<DailyRecord>, String> {
+        let mut records = Vec::new();
+        for code in codes {
+            for day in days(150) {
+                records.push(record(code, day, status.clone(), working)?);
+            }
+        }
+        Ok(records)
+    };
+    store
+        .upsert_records(&all(AttendanceStatus::Absent, 0)?)
+        .await
+        .map_err(fail)?;
+    // Again, replacing every one; a key repeated within the upsert: the last stands.
+    let mut again = all(AttendanceStatus::PresentOnTime, 28_800)?;
+    again.push(record(
+        "EMP002",
+        date(1, 9),
+        AttendanceStatus::PresentLate,
+        7,
+    )?);
+    store.upsert_records(&again).await.map_err(fail)?;
+    let stored = store
+        .query_records(&RecordQuery {
+            order: RecordOrder::EmployeeThenDate,
+            limit: 1_000,
+            ..RecordQuery::default()
+        })
+        .await
+        .map_err(fail)?;
+    ensure!(
+        stored.count == 450,
+        "{} records stored, want 450",
+        stored.count
+    );
+    let mut want = all(AttendanceStatus::PresentOnTime, 28_800)?;
+    if let Some(late) = want
+        .iter_mut()
+        .find(|r| r.employee_id.as_str() == "EMP002" && r.date == date(1, 9))
+    {
+        *late = record("EMP002", date(1, 9), AttendanceStatus::PresentLate, 7)?;
+    }
+    ensure!(
+        stored.results == want,
+        "the records read back are not the last upserted"
+    );
+    // One record of an unknown employee among many: nothing of the upsert is stored.
+    let mut stray = all(AttendanceStatus::Holiday, 1)?;
+    stray.insert(200, record("EMP404", first, AttendanceStatus::Holiday, 1)?);
+    let refused = store.upsert_records(&stray).await;
+    ensure!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "an unknown employee's record: {refused:?}"
+    );
+    let counts = store
+        .count_records_by_status(&RecordQuery::default())
+        .await
+        .map_err(fail)?;
+    ensure!(
+        counts.iter().all(|(s, _)| *s != AttendanceStatus::Holiday),
+        "a refused upsert stored records: {counts:?}"
+    );
+    Ok(())
+}
+
 async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
@@ -1855,7 +1936,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 21);
+        assert_eq!(report.passed, 22);
     }
 
     #[test]
@@ -1867,7 +1948,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 21);
+        assert_eq!(report.failures.len(), 22);
         assert!(
             report
                 .to_string()
