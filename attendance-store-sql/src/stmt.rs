@@ -39,16 +39,9 @@ pub const SCAN_CHUNK: usize = 512;
 /// two. Statements are prepared and cached by their text, so this keeps the distinct texts to
 /// ten whatever the batch sizes are.
 pub fn chunk_sizes(len: usize) -> Vec<usize> {
-    chunk_sizes_of(len, SCAN_CHUNK)
-}
-
-/// Splits `len` rows into statement sizes: full chunks of `max` (a power of two), then the
-/// remainder as powers of two, so the statement texts are few whatever the row counts.
-pub fn chunk_sizes_of(len: usize, max: usize) -> Vec<usize> {
-    let max = max.max(1);
-    let mut sizes = vec![max; len / max];
-    let rest = len % max;
-    let mut bit = max;
+    let mut sizes = vec![SCAN_CHUNK; len / SCAN_CHUNK];
+    let rest = len % SCAN_CHUNK;
+    let mut bit = SCAN_CHUNK;
     while bit > 0 {
         if rest & bit != 0 {
             sizes.push(bit);

@@ -117,8 +117,7 @@ pub struct SqliteStore {
     /// The multi-row scan inserts, rendered once per statement size and for both paths (the hot
     /// path binds its values straight into sqlx instead of building a statement per chunk).
     insert_scans_sql: Arc<ScanInserts>,
-    /// [`stmt::upsert_records`] rendered for every size [`stmt::chunk_sizes_of`] gives up to
-    /// [`RECORD_CHUNK`].
+    /// [`stmt::upsert_records`] rendered for every power of two up to [`RECORD_CHUNK`] rows.
     upsert_records_sql: Arc<BTreeMap<usize, Arc<str>>>,
 }
 
@@ -369,6 +368,7 @@ impl SqliteStore {
     }
 }
 
+/// The most daily records one upsert statement carries (a power of two; 4 values each).
 const RECORD_CHUNK: usize = 256;
 
 impl SqliteStore {
@@ -396,7 +396,9 @@ impl SqliteStore {
     }
 
     /// Inserts or replaces daily records in `tx`, in statements of up to [`RECORD_CHUNK`] rows
-    /// ([`stmt::upsert_records`], rendered once per size), their texts moved into the bound
+    /// ([`stmt::upsert_records`], rendered once per power of two: the rest of a chunk is one
+    /// statement of the next power of two, its last record bound again to fill it, which
+    /// upserts the same row twice with the same values), their texts moved into the bound
     /// values rather than copied (a month's records are hundreds of megabytes of JSON).
     async fn write_records(
         &self,
@@ -404,9 +406,10 @@ impl SqliteStore {
         rows: Vec<RecordRow>,
     ) -> StoreResult<()> {
         let what = "store daily records";
-        let sizes = stmt::chunk_sizes_of(rows.len(), RECORD_CHUNK);
-        let mut rows = rows.into_iter();
-        for size in sizes {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<RecordRow> = rows.by_ref().take(RECORD_CHUNK).collect();
+            let size = chunk.len().next_power_of_two();
             let sql = self
                 .upsert_records_sql
                 .get(&size)
@@ -414,9 +417,11 @@ impl SqliteStore {
                     message: format!("no upsert statement of {size} daily records"),
                     source: None,
                 })?;
+            let filler = chunk.last().cloned();
+            let padding = std::iter::repeat_n(filler, size - chunk.len()).flatten();
             // The values in the order of the statement's columns: employee, date, status, data.
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-            for row in rows.by_ref().take(size) {
+            for row in chunk.into_iter().chain(padding) {
                 query = query
                     .bind(row.employee)
                     .bind(row.date)
