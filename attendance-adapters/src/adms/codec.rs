@@ -1,6 +1,6 @@
 //! Pure text ↔ values for ZKTeco ADMS ("iclock") bodies, with no IO: `ATTLOG` uploads, `OPERLOG` /
 //! `BIODATA` uploads, the handshake options reply, `OK: n` replies, `getrequest` command lines and
-//! `devicecmd` results (`PROTOCOLS.md` part 2).
+//! `devicecmd` results (`docs/protocols.md` part 2).
 //!
 //! Decoders never fail on a whole body: a line that cannot be read is returned as a
 //! [`RejectedLine`] beside the good ones, because a device that gets anything but 200 re-sends the
@@ -118,7 +118,7 @@ pub fn body_lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, line)| !line.trim().is_empty())
 }
 
-/// Reads an `ATTLOG` body (`PROTOCOLS.md` 2.3): TAB-separated columns, any count from 2 up; lines
+/// Reads an `ATTLOG` body (`docs/protocols.md` 2.3): TAB-separated columns, any count from 2 up; lines
 /// ended by LF or CRLF; blank lines skipped; a line without TAB split on whitespace with the date
 /// and time tokens joined. Bad lines go to [`AttLogBody::rejected`]; never fails.
 pub fn parse_attlog(body: &str) -> AttLogBody {
@@ -249,7 +249,7 @@ impl OperLogCounts {
     }
 }
 
-/// Counts the lines of an `OPERLOG` / `BIODATA` body by tag (`PROTOCOLS.md` 2.4); never fails.
+/// Counts the lines of an `OPERLOG` / `BIODATA` body by tag (`docs/protocols.md` 2.4); never fails.
 pub fn parse_operlog(body: &str) -> OperLogCounts {
     let mut counts = OperLogCounts::default();
     for (_, line) in body_lines(body) {
@@ -265,7 +265,7 @@ pub fn parse_operlog(body: &str) -> OperLogCounts {
     counts
 }
 
-/// The option lines of the handshake reply (`PROTOCOLS.md` 2.2). Defaults are the protocol
+/// The option lines of the handshake reply (`docs/protocols.md` 2.2). Defaults are the protocol
 /// document's sample with `ATTLOGStamp=None`, `Delay=10`, `TransInterval=1`, `Realtime=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeOptions {

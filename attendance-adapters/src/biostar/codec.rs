@@ -1,4 +1,4 @@
-//! Pure values ↔ JSON for the Suprema BioStar 2 REST API (`PROTOCOLS.md` part 4): login, the
+//! Pure values ↔ JSON for the Suprema BioStar 2 REST API (`docs/protocols.md` part 4): login, the
 //! event search query and its rows, event codes → verify modes, and the adapter's cursor.
 
 use std::fmt;

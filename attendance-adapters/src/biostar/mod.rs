@@ -1,4 +1,4 @@
-//! Suprema BioStar 2 REST (`PROTOCOLS.md` part 4): we talk to the BioStar server, not to the
+//! Suprema BioStar 2 REST (`docs/protocols.md` part 4): we talk to the BioStar server, not to the
 //! terminals.
 //!
 //! - [`codec`]: login, the event search and its rows, event codes → verify modes, the cursor;

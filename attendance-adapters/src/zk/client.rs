@@ -589,7 +589,7 @@ impl ZkClient {
             .map(drop)
     }
 
-    /// Reads a whole table through the device's read buffer (`PROTOCOLS.md` 1.7) and returns the
+    /// Reads a whole table through the device's read buffer (`docs/protocols.md` 1.7) and returns the
     /// dataset (`u32 total_bytes` + entries).
     async fn read_buffer(
         &mut self,

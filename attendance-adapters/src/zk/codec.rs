@@ -1,6 +1,6 @@
 //! Pure ZKTeco binary protocol codec: bytes in, values out, and back. No IO happens here.
 //!
-//! Layouts follow `PROTOCOLS.md` part 1. Every decoder takes arbitrary bytes and returns a typed
+//! Layouts follow `docs/protocols.md` part 1. Every decoder takes arbitrary bytes and returns a typed
 //! [`CodecError`] instead of panicking; every encoder writes exactly what the matching decoder
 //! reads back.
 
@@ -25,7 +25,7 @@ pub const UDP_CHUNK: usize = 16 * 1024;
 /// The most data bytes one UDP `DATA` datagram carries.
 pub const UDP_DATA_MAX: usize = 1024;
 
-/// Command and reply codes (`PROTOCOLS.md` 1.4).
+/// Command and reply codes (`docs/protocols.md` 1.4).
 pub mod cmd {
     /// Open a session; the reply header carries the session id.
     pub const CONNECT: u16 = 1000;
@@ -87,7 +87,7 @@ pub mod cmd {
     pub const ACK_UNKNOWN: u16 = 0xFFFF;
 }
 
-/// Realtime event flags for `CMD_REG_EVENT` (`PROTOCOLS.md` 1.12).
+/// Realtime event flags for `CMD_REG_EVENT` (`docs/protocols.md` 1.12).
 pub mod event_flag {
     /// Attendance punch.
     pub const ATTLOG: u16 = 1;
@@ -395,7 +395,7 @@ pub fn check_tcp_eof(buf: &BytesMut) -> Result<(), CodecError> {
 // Comm key
 // ---------------------------------------------------------------------------------------------
 
-/// The 4-byte `CMD_AUTH` proof for `key` in `session` (`PROTOCOLS.md` 1.5, pyzk `make_commkey`),
+/// The 4-byte `CMD_AUTH` proof for `key` in `session` (`docs/protocols.md` 1.5, pyzk `make_commkey`),
 /// wrapping the sum modulo 2^32 where pyzk would raise.
 pub fn make_commkey(key: u32, session: u16, ticks: u8) -> [u8; 4] {
     let k = key.reverse_bits().wrapping_add(u32::from(session));
@@ -547,7 +547,7 @@ fn numeric_id(user_id: &str) -> Result<u32, CodecError> {
 // Attendance records
 // ---------------------------------------------------------------------------------------------
 
-/// The attendance record layouts (`PROTOCOLS.md` 1.9).
+/// The attendance record layouts (`docs/protocols.md` 1.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordLayout {
     /// 8 bytes (old ZK6): uid, verify, time, state. The PIN comes from the user table.
@@ -726,7 +726,7 @@ pub fn decode_attendance_records(
 // User records
 // ---------------------------------------------------------------------------------------------
 
-/// The user record layouts (`PROTOCOLS.md` 1.10).
+/// The user record layouts (`docs/protocols.md` 1.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserLayout {
     /// 28 bytes (ZK6): numeric PIN, 5-byte password, 8-byte name.
@@ -863,7 +863,7 @@ pub fn decode_user_records(layout: UserLayout, body: &[u8]) -> Result<Vec<UserRe
 // Free sizes
 // ---------------------------------------------------------------------------------------------
 
-/// The counters of a `CMD_GET_FREE_SIZES` reply (`PROTOCOLS.md` 1.11). The record and user
+/// The counters of a `CMD_GET_FREE_SIZES` reply (`docs/protocols.md` 1.11). The record and user
 /// layouts are derived from `records` and `users`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FreeSizes {
@@ -1092,7 +1092,7 @@ impl BufferReady {
 // Realtime events
 // ---------------------------------------------------------------------------------------------
 
-/// The data layouts of realtime attendance events (`PROTOCOLS.md` 1.12).
+/// The data layouts of realtime attendance events (`docs/protocols.md` 1.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventLayout {
     /// 12 bytes: u32 PIN, verify, state, timehex (old firmware).

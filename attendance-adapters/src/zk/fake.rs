@@ -1,5 +1,5 @@
 //! A fake ZKTeco terminal on 127.0.0.1 (feature `fakes`), speaking [`super::codec`] from the
-//! device side over TCP or UDP, following the rules of `PROTOCOLS.md` 1.13: one write per reply,
+//! device side over TCP or UDP, following the rules of `docs/protocols.md` 1.13: one write per reply,
 //! no unsolicited bytes except realtime events after `CMD_REG_EVENT`, `PREPARE_DATA` with exactly
 //! 8 data bytes, several frames per read, counts that match the data, reply numbers echoed, one
 //! event per frame waiting for the client's ACK (with a timeout), valid dates only, UDP `DATA`
