@@ -1105,8 +1105,8 @@ impl Ingest {
         let now = Utc::now();
         let screened: Vec<Screened> = jobs.into_iter().map(|j| self.screen(j, now)).collect();
         let mut inserted = Vec::new();
-        let group: Vec<ScanBatch> = screened.iter().map(|s| s.batch.clone()).collect();
-        match self.store(group, stop).await {
+        let group: Vec<&ScanBatch> = screened.iter().map(|s| &s.batch).collect();
+        match self.store(&group, stop).await {
             Stored::Done(outcomes) => {
                 for (job, outcome) in screened.into_iter().zip(outcomes) {
                     self.answer(job, outcome, &mut inserted);
@@ -1121,7 +1121,7 @@ impl Ingest {
             Stored::Refused(message) => {
                 warn!(%message, batches = screened.len(), "group refused by the store; storing its batches one by one");
                 for job in screened {
-                    match self.store(vec![job.batch.clone()], stop).await {
+                    match self.store(&[&job.batch], stop).await {
                         Stored::Done(outcomes) => {
                             if let Some(outcome) = outcomes.into_iter().next() {
                                 self.answer(job, outcome, &mut inserted);
@@ -1180,12 +1180,14 @@ impl Ingest {
 
     /// Stores a group of batches, retrying transient failures until it is stored (or, once a
     /// shutdown is asked, until the drain timeout).
-    async fn store(&self, group: Vec<ScanBatch>, stop: &mut Stop) -> Stored {
+    async fn store(&self, group: &[&ScanBatch], stop: &mut Stop) -> Stored {
         let mut delay = self.config.retry_delay;
         let scans: usize = group.iter().map(|b| b.scans.len()).sum();
         loop {
             self.counters.store_writes.fetch_add(1, Ordering::Relaxed);
-            match self.service.store_scan_batches(group.clone()).await {
+            // Each attempt hands the store its own copy (one copy when the first succeeds).
+            let batches = group.iter().map(|b| (*b).clone()).collect();
+            match self.service.store_scan_batches(batches).await {
                 Ok(outcomes) => return Stored::Done(outcomes),
                 Err(ServiceError::Store(StoreError::Invalid(message))) => {
                     return Stored::Refused(message);
@@ -1206,7 +1208,7 @@ impl Ingest {
                         return Stored::Abandoned;
                     }
                     warn!(%machines, error = %e, retry_in = ?delay, "storing scans failed; retrying");
-                    for batch in &group {
+                    for batch in group {
                         self.bus
                             .error_event(batch.machine_id.as_str(), "store", e.to_string());
                     }
