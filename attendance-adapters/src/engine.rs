@@ -51,7 +51,7 @@
 //!   employee as their audience, so a server forwards them only to clients allowed to see that
 //!   employee.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -69,7 +69,7 @@ use thiserror::Error;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 /// How the engine batches, retries and reports.
 #[derive(Debug, Clone)]
@@ -1106,7 +1106,15 @@ impl Ingest {
         let screened: Vec<Screened> = jobs.into_iter().map(|j| self.screen(j, now)).collect();
         let mut inserted = Vec::new();
         let group: Vec<&ScanBatch> = screened.iter().map(|s| &s.batch).collect();
-        match self.store(&group, stop).await {
+        let started = Instant::now();
+        let stored = self.store(&group, stop).await;
+        debug!(
+            batches = group.len(),
+            scans = group.iter().map(|b| b.scans.len()).sum::<usize>(),
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "group commit"
+        );
+        match stored {
             Stored::Done(outcomes) => {
                 for (job, outcome) in screened.into_iter().zip(outcomes) {
                     self.answer(job, outcome, &mut inserted);
@@ -1257,13 +1265,21 @@ impl Recompute {
                 warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
             }
             self.bus.scans_stored(&scans, &affected.employees);
+            let count = scans.len();
             drop(scans);
             // The service's observer (the bus) publishes the records.
+            let started = Instant::now();
             let _ = self
                 .retry(&mut stop, "recomputing days", || {
                     self.service.recompute_days(&affected.days, Utc::now())
                 })
                 .await;
+            debug!(
+                scans = count,
+                days = affected.days.values().map(BTreeSet::len).sum::<usize>(),
+                took_ms = started.elapsed().as_secs_f64() * 1e3,
+                "recomputed"
+            );
         }
     }
 

@@ -94,6 +94,31 @@ pub const LEAVE_ATTEMPTS: u32 = 5;
 /// a few bulk reads and one upsert.
 pub const RECOMPUTE_CHUNK: usize = 500;
 
+/// The most (employee, work date) pairs a chunk holds (unless one employee alone has more): a
+/// chunk's upsert is one write, and a smaller write lets the scans of a push commit between
+/// two of them instead of waiting behind a month of records.
+pub const RECOMPUTE_CHUNK_DAYS: usize = 2_000;
+
+/// Consecutive slices of `items` of at most [`RECOMPUTE_CHUNK`] employees and, where an item
+/// has `dates(item)` dates, at most [`RECOMPUTE_CHUNK_DAYS`] pairs (an item with more is a
+/// slice of its own).
+fn chunked<T>(items: &[T], dates: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut pairs) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let n = dates(item);
+        if i > start && (i - start >= RECOMPUTE_CHUNK || pairs + n > RECOMPUTE_CHUNK_DAYS) {
+            chunks.push(&items[start..i]);
+            (start, pairs) = (i, 0);
+        }
+        pairs += n;
+    }
+    if start < items.len() {
+        chunks.push(&items[start..]);
+    }
+    chunks
+}
+
 /// How many months back, before the current one, [`AttendanceService::employee_changed`]
 /// recomputes: 1, from the first day of the previous month (in the site's zone) to today, so
 /// the open payroll month and the one just closed follow the change and older ones stay as
@@ -694,12 +719,19 @@ impl AttendanceService {
             return Ok(Recomputed::default());
         }
         let site = self.site().await?;
-        let chunks = codes
-            .chunks(RECOMPUTE_CHUNK)
+        let chunks = chunked(&codes, |code| days.get(code).map_or(0, BTreeSet::len))
+            .into_iter()
             .map(|codes| Chunk::Codes(codes, days))
             .collect();
         let (out, _) = self
-            .run_chunks(&site, chunks, now, true, &mut |_| {})
+            .run_chunks(
+                &site,
+                chunks,
+                now,
+                true,
+                self.records.records_per_write(),
+                &mut |_| {},
+            )
             .await?;
         Ok(out)
     }
@@ -729,9 +761,14 @@ impl AttendanceService {
             .map(|e| (e, dates.clone()))
             .collect();
         let total = work.len();
-        let chunks = work.chunks(RECOMPUTE_CHUNK).map(Chunk::Known).collect();
+        let chunks = chunked(&work, |(_, dates)| dates.len())
+            .into_iter()
+            .map(Chunk::Known)
+            .collect();
         let (_, stored) = self
-            .run_chunks(&site, chunks, now, false, &mut |done| progress(done, total))
+            .run_chunks(&site, chunks, now, false, usize::MAX, &mut |done| {
+                progress(done, total)
+            })
             .await?;
         Ok(stored)
     }
@@ -857,9 +894,19 @@ impl AttendanceService {
         summaries: bool,
     ) -> Result<Recomputed, ServiceError> {
         work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
-        let chunks = work.chunks(RECOMPUTE_CHUNK).map(Chunk::Known).collect();
+        let chunks = chunked(&work, |(_, dates)| dates.len())
+            .into_iter()
+            .map(Chunk::Known)
+            .collect();
         let (mut out, _) = self
-            .run_chunks(site, chunks, now, true, &mut |_| {})
+            .run_chunks(
+                site,
+                chunks,
+                now,
+                true,
+                self.records.records_per_write(),
+                &mut |_| {},
+            )
             .await?;
         if !summaries {
             out.summaries.clear();
@@ -869,6 +916,8 @@ impl AttendanceService {
 
     /// Recomputes `chunks` in order as a pipeline: while the records of one chunk are stored
     /// (and the observer told), the next chunk's inputs are read; then its records are computed.
+    /// A chunk's records are stored in writes of at most `write` records (the store's
+    /// [`DailyRecordStore::records_per_write`] in real time; whole chunks in the background).
     /// Calls `progress` with the number of employees stored so far after each chunk is
     /// stored. Returns, when `keep`, every record with its summary (else nothing), and how many
     /// records were stored.
@@ -878,6 +927,7 @@ impl AttendanceService {
         chunks: Vec<Chunk<'_>>,
         now: DateTime<Utc>,
         keep: bool,
+        write: usize,
         progress: &mut (dyn FnMut(usize) + Send),
     ) -> Result<(Recomputed, usize), ServiceError> {
         let summaries = keep || self.observer.is_some();
@@ -887,7 +937,7 @@ impl AttendanceService {
         for chunk in chunks {
             let (input, written) = both(
                 self.read_chunk(site, chunk),
-                self.store_chunk(computed.take()),
+                self.store_chunk(computed.take(), write),
             )
             .await;
             if let Some((records, employees)) = written? {
@@ -902,7 +952,7 @@ impl AttendanceService {
             let employees = input.work.len();
             computed = Some((compute_chunk(site, input, now, summaries), employees));
         }
-        if let Some((records, employees)) = self.store_chunk(computed).await? {
+        if let Some((records, employees)) = self.store_chunk(computed, write).await? {
             stored += records.records.len();
             done += employees;
             progress(done);
@@ -969,12 +1019,15 @@ impl AttendanceService {
     async fn store_chunk(
         &self,
         computed: Option<(Recomputed, usize)>,
+        write: usize,
     ) -> Result<Option<(Recomputed, usize)>, ServiceError> {
         let Some((out, employees)) = computed else {
             return Ok(None);
         };
         if !out.records.is_empty() {
-            self.records.upsert_records(&out.records).await?;
+            for piece in out.records.chunks(write.max(1)) {
+                self.records.upsert_records(piece).await?;
+            }
             if let Some(observer) = &self.observer {
                 observer.days_recomputed(&out.summaries);
             }
@@ -1363,7 +1416,11 @@ mod tests {
             self
         }
 
-        fn service(self) -> AttendanceService {
+        fn service(mut self) -> AttendanceService {
+            // Whole chunks per write unless a test says otherwise (its expectation comes first).
+            self.records
+                .expect_records_per_write()
+                .return_const(usize::MAX);
             AttendanceService::from_parts(StoreParts {
                 scans: Arc::new(self.scans),
                 employees: Arc::new(self.employees),
@@ -2210,6 +2267,22 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_bounded_by_employees_and_by_pairs() {
+        let sizes = |items: &[usize]| -> Vec<usize> {
+            chunked(items, |n| *n).iter().map(|c| c.len()).collect()
+        };
+        // 1,200 employees of one day: by employees.
+        assert_eq!(sizes(&[1; 1_200]), [RECOMPUTE_CHUNK, RECOMPUTE_CHUNK, 200]);
+        // 100 employees of 31 days: at most RECOMPUTE_CHUNK_DAYS pairs a chunk.
+        let month = sizes(&[31; 100]);
+        assert_eq!(month, [64, 36]);
+        assert!(64 * 31 <= RECOMPUTE_CHUNK_DAYS && 65 * 31 > RECOMPUTE_CHUNK_DAYS);
+        // One employee with more pairs than a chunk holds is a chunk of its own.
+        assert_eq!(sizes(&[1, RECOMPUTE_CHUNK_DAYS + 1, 1]), [1, 1, 1]);
+        assert_eq!(sizes(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
     fn recompute_days_goes_by_chunks_of_employees_and_skips_unknown_codes() {
         let mut m = Mocks::default().with_site(Vec::new());
         let n = RECOMPUTE_CHUNK + 1;
@@ -2242,12 +2315,15 @@ mod tests {
             .times(2)
             .returning(|_, _, _| Ok(Vec::new()));
         let mut seq = Sequence::new();
-        for size in [RECOMPUTE_CHUNK, 1] {
+        // A store of 400 records per write: the first chunk's 1,000 records in three writes,
+        // then the second chunk's 2.
+        m.records.expect_records_per_write().return_const(400_usize);
+        for size in [400, 400, 200, 2] {
             m.records
                 .expect_upsert_records()
                 .times(1)
                 .in_sequence(&mut seq)
-                .withf(move |records| records.len() == 2 * size)
+                .withf(move |records| records.len() == size)
                 .returning(|_| Ok(()));
         }
         let recorder = Arc::new(Recorder::default());

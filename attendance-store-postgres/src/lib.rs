@@ -337,6 +337,13 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Whole recompute chunks per write: PostgreSQL's writers do not wait for one another, and
+    /// each commit costs a WAL flush; see
+    /// [`DailyRecordStore::records_per_write`](attendance_core::store::DailyRecordStore::records_per_write).
+    fn records_per_write(&self) -> usize {
+        usize::MAX
+    }
+
     /// Stores one group of scan batches in one transaction: with `COPY` through a staging table
     /// from [`COPY_MIN_SCANS`] scans, else with parameter arrays.
     async fn ingest_group(&self, batches: Vec<ScanBatch>) -> StoreResult<Vec<IngestOutcome>> {

@@ -572,6 +572,10 @@ macro_rules! store_contract {
                     tx.commit().await.map_err(db(what))
                 }
 
+                fn records_per_write(&self) -> usize {
+                    self.records_per_write()
+                }
+
                 async fn record(
                     &self,
                     employee: &EmployeeCode,

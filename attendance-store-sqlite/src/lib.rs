@@ -371,7 +371,18 @@ impl SqliteStore {
 /// The most daily records one upsert statement carries (a power of two; 4 values each).
 const RECORD_CHUNK: usize = 256;
 
+/// The most records the real-time recompute writes in one transaction: SQLite has one writer,
+/// and a push's scans wait for the write in progress before they commit; 512 records are a few
+/// milliseconds of writing (a whole recompute chunk, 2,000 records, is about 45 ms).
+pub const RECORDS_PER_WRITE: usize = 512;
+
 impl SqliteStore {
+    /// [`RECORDS_PER_WRITE`]; see
+    /// [`DailyRecordStore::records_per_write`](attendance_core::store::DailyRecordStore::records_per_write).
+    fn records_per_write(&self) -> usize {
+        RECORDS_PER_WRITE
+    }
+
     /// Stores one group of scan batches in one write transaction.
     async fn ingest_group(&self, batches: Vec<ScanBatch>) -> StoreResult<Vec<IngestOutcome>> {
         let prepared = prepare_group(&batches)?;

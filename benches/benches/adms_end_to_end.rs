@@ -27,6 +27,10 @@
 //! - `ATT_E2E_PUNCHES` (default 100,000), `ATT_E2E_EMPLOYEES` (default punches / 100, at most
 //!   1,000), `ATT_E2E_DAYS` (30), `ATT_E2E_DEVICES` (4), `ATT_E2E_BATCH` (500 lines);
 //! - `ATT_E2E_ONLY=sqlite|postgres`: one backend;
+//! - `ATT_E2E_TRACE=PATH`: every request's start and latency, per backend, into
+//!   `PATH.<backend>.csv` (to see where the slow requests sit); `ATT_E2E_RUST_LOG` the server's
+//!   `RUST_LOG` (default `warn`) and `ATT_E2E_SERVER_LOG=PATH` its log kept as
+//!   `PATH.<backend>.log`;
 //! - `ATT_E2E_ONCE=1`: one measured run per backend (printed, no criterion sampling), instead
 //!   of criterion's warm-up run and 10 samples;
 //! - `ATT_E2E_TIMEOUT_SECS` (600): the most a run waits for its records, and
@@ -306,7 +310,10 @@ impl ServerProcess {
             command.env_remove(var);
         }
         let mut child = command
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("ATT_E2E_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -451,6 +458,8 @@ async fn set_up(base: &str, work: &Workload) {
 struct DeviceOutcome {
     /// Every request's latency, 503s included.
     latencies: Vec<Duration>,
+    /// Every request's start, from the device's first request (for `ATT_E2E_TRACE`).
+    starts: Vec<Duration>,
     busy: u64,
     errors: u64,
 }
@@ -466,6 +475,7 @@ async fn push(base: String, serial: String, bodies: Vec<(String, usize)>) -> Dev
         .unwrap();
     let mut out = DeviceOutcome::default();
     let mut stamp = 0usize;
+    let first = Instant::now();
     for (body, lines) in bodies {
         stamp += lines;
         let url = format!("{base}/iclock/cdata?SN={serial}&table=ATTLOG&Stamp={stamp}");
@@ -485,6 +495,7 @@ async fn push(base: String, serial: String, bodies: Vec<(String, usize)>) -> Dev
                 Err(e) => (0, e.to_string()),
             };
             out.latencies.push(started.elapsed());
+            out.starts.push(started - first);
             match reply {
                 (200, text) if text.trim() == format!("OK: {lines}") => break,
                 (200, text) => panic!("{serial}: unexpected reply {text:?} to {lines} lines"),
@@ -581,6 +592,15 @@ enum Backend {
     Postgres { admin: String, database: String },
 }
 
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres { .. } => "postgres",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct RunResult {
     acked: Duration,
@@ -663,6 +683,19 @@ async fn run_once(binary: &Path, work: &Workload, postgres: Option<&str>) -> Run
             outcomes.push(p.await.unwrap());
         }
         let acked = started.elapsed();
+        if let Ok(path) = std::env::var("ATT_E2E_TRACE") {
+            let mut trace = String::from("device,start_ms,latency_ms\n");
+            for (device, o) in outcomes.iter().enumerate() {
+                for (start, latency) in o.starts.iter().zip(&o.latencies) {
+                    trace.push_str(&format!(
+                        "{device},{:.1},{:.1}\n",
+                        start.as_secs_f64() * 1e3,
+                        latency.as_secs_f64() * 1e3
+                    ));
+                }
+            }
+            std::fs::write(format!("{path}.{}.csv", backend.name()), trace).unwrap();
+        }
         let expected_records = work.expected_records as u64;
         let punches = work.punches as u64;
         // Polled every 50 ms; given up at the timeout, or when nothing has changed for
@@ -695,6 +728,12 @@ async fn run_once(binary: &Path, work: &Workload, postgres: Option<&str>) -> Run
         );
         db.close().await;
         drop(server);
+        if let Ok(path) = std::env::var("ATT_E2E_SERVER_LOG") {
+            let _ = std::fs::copy(
+                data.path().join("server.log"),
+                format!("{path}.{}.log", backend.name()),
+            );
+        }
         let mut latencies: Vec<Duration> = outcomes
             .iter()
             .flat_map(|o| o.latencies.iter().copied())

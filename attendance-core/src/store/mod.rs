@@ -328,6 +328,14 @@ pub struct Page<T> {
 pub trait DailyRecordStore: Send + Sync {
     /// Inserts or replaces records by (employee, date) in one transaction.
     async fn upsert_records(&self, records: &[DailyRecord]) -> StoreResult<()>;
+    /// The most records the real-time recompute hands [`Self::upsert_records`] at once. A store
+    /// whose writes wait for one another (SQLite has one writer) answers a small number, so a
+    /// push's scans commit between two writes of records instead of behind a month of them; a
+    /// store whose commits are costly and concurrent (PostgreSQL) keeps the default, a whole
+    /// recompute chunk per write.
+    fn records_per_write(&self) -> usize {
+        usize::MAX
+    }
     /// One record, if stored.
     async fn record(
         &self,
