@@ -1,9 +1,9 @@
 //! Our BioStar 2 REST client (login, `bs-session-id`, one re-login on 401) and
 //! [`BioStarAdapter`], the pull adapter of a BioStar server (or of one device behind it).
 //!
-//! Paging (`docs/protocols.md` 4.4): there is no offset, so each page asks for events from the last
-//! instant read (inclusive, `BETWEEN`), ordered by `datetime`, and drops the events at that
-//! instant it has already returned (by id). The cursor carries the instant and those ids, so a
+//! Paging (`docs/protocols/suprema-biostar.md` §4): there is no offset, so each page asks for
+//! events from the last instant read (inclusive, `BETWEEN`), ordered by `datetime`, and drops the
+//! events at that instant it has already returned (by id). The cursor carries the instant and those ids, so a
 //! restart neither skips nor repeats an event that shares a second with others.
 
 use std::time::{Duration, Instant};
