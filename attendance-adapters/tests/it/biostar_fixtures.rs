@@ -1,6 +1,5 @@
-//! The BioStar codec against the documented traffic in `tests/fixtures/biostar` (copied
-//! byte-exact from the shared fixtures), and the event-code mapping against the G-SDK code table.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The BioStar codec against the documented traffic in `tests/fixtures/biostar` (its README says
+//! where each file comes from), and the event-code mapping against the G-SDK code table.
 
 use std::path::PathBuf;
 

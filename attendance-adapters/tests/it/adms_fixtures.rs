@@ -1,6 +1,5 @@
 //! The ADMS codec and router against the captured and documented traffic in
-//! `tests/fixtures/adms` (copied byte-exact from the shared fixtures).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `tests/fixtures/adms` (byte-exact copies; its README says where each file comes from).
 
 use std::path::PathBuf;
 

@@ -1,6 +1,5 @@
 //! Properties of the BioStar decoders: no panic on arbitrary input, and the decoder reads back
 //! what the fake server's encoder writes; the cursor round-trips.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attendance_adapters::biostar::codec::{
     ApiResponse, Cursor, DeviceRef, EventCollection, EventRow, EventType, SearchResponse, UserRef,

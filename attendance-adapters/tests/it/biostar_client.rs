@@ -2,8 +2,6 @@
 //! header, paging with events that share a second across page boundaries, the cursor, re-login
 //! after an expired session, every fault as a typed error and exactly-once delivery after
 //! recovery.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -5,8 +5,6 @@
 //! The test runs the Python in `PYZK_PYTHON` (the venv `.ci/run` makes holds pyzk and
 //! hikvisionapi). Without it the test prints that it was skipped, unless `CI` is set, where it
 //! fails.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The ZKTeco adapter against the fake terminal over real 127.0.0.1 sockets: fetching all,
 //! fetching since a cursor after the device recorded more, a cleared or replaced log, the
 //! connection test, live scans and comm-key failures.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! Properties of the Hikvision decoders: no panic on arbitrary input, and each decoder reads back
 //! what its encoder (used by the fake terminal) writes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attendance_adapters::hikvision::codec::{
     AcsEventInfo, AcsEventPage, Part, decode_acs_reply, decode_push, encode_acs_reply,

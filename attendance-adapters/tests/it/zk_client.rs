@@ -1,8 +1,5 @@
 //! Our ZKTeco client against the fake device over real 127.0.0.1 sockets (port 0): every record
 //! size on TCP and UDP, the comm key, live capture, and every injected fault as a typed error.
-#![cfg(feature = "fakes")]
-// Test helpers may panic: that is a test failure, not a bug.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

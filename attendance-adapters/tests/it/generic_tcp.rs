@@ -1,7 +1,6 @@
 //! Generic TCP devices: the line decoder never panics and round-trips what the fake's encoder
 //! writes (proptest), and the adapter against the fake device over 127.0.0.1: buffered fetch,
 //! bad lines skipped and counted, a connection dropped mid-line, a stalled device, live scans.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attendance_adapters::generic_tcp::{Field, GenericLine, LineFormat};
 use attendance_core::scan::{MachineId, PunchState};

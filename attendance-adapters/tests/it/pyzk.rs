@@ -4,8 +4,6 @@
 //!
 //! The test runs the Python in `PYZK_PYTHON` (a venv with pyzk; `.ci/run` makes one). Without it
 //! the test prints that it was skipped, unless `CI` is set, where it fails.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -2,10 +2,8 @@
 //! inject ends in a typed error, a reconnect with backoff, and after recovery every record
 //! received exactly once; the circuit breaker opens and recovers; a consumer that does not read
 //! holds the producer back; machines come and go at runtime; shutdown ends every task.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The Hikvision adapter against the fake terminal over real sockets: digest auth, paging by
 //! what the terminal returned under its page cap, the `serialNo` cursor, every fault as a typed
 //! error and exactly-once delivery after recovery; and the push receiver fed by the fake's pusher.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Properties of the ADMS codec: no decoder panics on arbitrary text, and every decoder reads back
 //! what its encoder (used by the fake device and the router) wrote.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attendance_adapters::adms::codec::{
     AttLogRecord, CommandResult, DeviceCommand, HandshakeOptions, LineEnding, encode_attlog,

@@ -1,6 +1,5 @@
 //! The simulator: deterministic for a seed, plausible factory days, and as an adapter a fetch
 //! up to its clock and live scans as its (sped-up) clock reaches them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;

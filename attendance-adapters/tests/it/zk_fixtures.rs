@@ -1,8 +1,5 @@
-//! The codec against real and recorded ZKTeco traffic (copies of `shared/fixtures/zk`, see
+//! The codec against real and recorded ZKTeco traffic in `tests/fixtures/zk` (see
 //! `tests/fixtures/zk/README.md` for where each file comes from and which frames are damaged).
-
-// Test helpers may panic on broken fixtures: that is a test failure, not a bug.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attendance_adapters::zk::codec::{
     AttendanceRecord, BufferReady, BufferRequest, ChecksumPolicy, CodecError, EventLayout,
@@ -13,7 +10,7 @@ use attendance_adapters::zk::codec::{
 use bytes::BytesMut;
 use chrono::NaiveDateTime;
 
-const CAPTURES: &str = include_str!("fixtures/zk/pyzk_test_captures.json");
+const CAPTURES: &str = include_str!("../fixtures/zk/pyzk_test_captures.json");
 
 fn hex(s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "odd hex {s}");
@@ -309,35 +306,35 @@ fn wire_log(text: &str) -> Vec<(bool, Vec<u8>)> {
 const LOGS: [(&str, &str); 8] = [
     (
         "wire_tcp_40B",
-        include_str!("fixtures/zk/emulator_wire/wire_tcp_40B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_tcp_40B.log"),
     ),
     (
         "wire_live_12B",
-        include_str!("fixtures/zk/emulator_wire/wire_live_12B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_live_12B.log"),
     ),
     (
         "wire_live_32B",
-        include_str!("fixtures/zk/emulator_wire/wire_live_32B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_live_32B.log"),
     ),
     (
         "wire_live_36B",
-        include_str!("fixtures/zk/emulator_wire/wire_live_36B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_live_36B.log"),
     ),
     (
         "wire_live_52B",
-        include_str!("fixtures/zk/emulator_wire/wire_live_52B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_live_52B.log"),
     ),
     (
         "wire_nodezklib",
-        include_str!("fixtures/zk/emulator_wire/wire_nodezklib.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_nodezklib.log"),
     ),
     (
         "wire_nodezklib_live_32B",
-        include_str!("fixtures/zk/emulator_wire/wire_nodezklib_live_32B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_nodezklib_live_32B.log"),
     ),
     (
         "wire_nodezklib_live_52B",
-        include_str!("fixtures/zk/emulator_wire/wire_nodezklib_live_52B.log"),
+        include_str!("../fixtures/zk/emulator_wire/wire_nodezklib_live_52B.log"),
     ),
 ];
 

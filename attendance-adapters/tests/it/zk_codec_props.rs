@@ -1,9 +1,6 @@
 //! Properties of the ZKTeco codec: no decoder panics on arbitrary bytes, and every decoder reads
 //! back exactly what its encoder wrote.
 
-// Test helpers may panic on broken fixtures: that is a test failure, not a bug.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use attendance_adapters::zk::codec::{
     AttendanceRecord, BufferReady, BufferRequest, ChecksumPolicy, ChunkRequest, EventLayout,
     FreeSizes, Packet, PrepareData, RealtimeAttendance, RecordLayout, UserLayout, UserRecord,

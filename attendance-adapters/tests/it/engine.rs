@@ -1,8 +1,7 @@
 //! The real-time engine over the in-memory store: batching, events and their audience, retries,
 //! refused batches, back-pressure and a draining shutdown.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The ADMS router served on 127.0.0.1 with the fake ADMS device pushing to it over real sockets:
 //! profiles, odd lines, allow-list refusals, back-pressure, re-sent and cut uploads, commands, the
 //! adapter's live stream, fetch and connection test, and the device's own run loop.
-#![cfg(feature = "fakes")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! What several test binaries share: a scan store that fails on demand.
+//! What several test modules share: a scan store that fails on demand.
 #![allow(dead_code)]
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The Hikvision codec, digest parser and push router against the captured and documented
-//! traffic in `tests/fixtures/hikvision` (copied byte-exact from the shared fixtures).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! traffic in `tests/fixtures/hikvision` (byte-exact copies; its README says where each file
+//! comes from).
 
 use std::path::PathBuf;
 
