@@ -555,3 +555,131 @@ async fn a_day_nobody_punched_becomes_absent_when_its_window_closes_without_a_re
     assert!(absent.audience.is_some());
     engine.shutdown().await;
 }
+
+/// Scans in a memory store whose writes wait until released, counting the writes in flight.
+struct Gated {
+    inner: Arc<MemoryStore>,
+    open: tokio::sync::Semaphore,
+    in_flight: std::sync::Mutex<Vec<MachineId>>,
+    /// The most writes in flight at once, and the most of one machine.
+    most: std::sync::Mutex<(usize, usize)>,
+}
+
+#[async_trait::async_trait]
+impl ScanStore for Gated {
+    async fn record_scans(
+        &self,
+        batch: ScanBatch,
+    ) -> attendance_core::store::StoreResult<attendance_core::store::IngestOutcome> {
+        self.inner.record_scans(batch).await
+    }
+    async fn record_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+    ) -> attendance_core::store::StoreResult<Vec<attendance_core::store::IngestOutcome>> {
+        let machines: Vec<MachineId> = batches.iter().map(|b| b.machine_id.clone()).collect();
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            in_flight.extend(machines.iter().cloned());
+            let mut most = self.most.lock().unwrap();
+            let of_one = machines
+                .iter()
+                .map(|m| in_flight.iter().filter(|x| *x == m).count())
+                .max()
+                .unwrap_or(0);
+            let writes = in_flight.len();
+            *most = (most.0.max(writes), most.1.max(of_one));
+        }
+        let permit = self.open.acquire().await.unwrap();
+        permit.forget();
+        let mut outcomes = Vec::new();
+        for batch in batches {
+            outcomes.push(self.inner.record_scans(batch).await?);
+        }
+        let mut in_flight = self.in_flight.lock().unwrap();
+        for m in &machines {
+            if let Some(i) = in_flight.iter().position(|x| x == m) {
+                in_flight.remove(i);
+            }
+        }
+        Ok(outcomes)
+    }
+    async fn machine_cursor(
+        &self,
+        machine: &MachineId,
+    ) -> attendance_core::store::StoreResult<Option<MachineCursor>> {
+        self.inner.machine_cursor(machine).await
+    }
+    async fn scans_of_user(
+        &self,
+        user: &DeviceUserId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> attendance_core::store::StoreResult<Vec<ScanData>> {
+        self.inner.scans_of_user(user, from, to).await
+    }
+    async fn count_scans(&self) -> attendance_core::store::StoreResult<u64> {
+        self.inner.count_scans().await
+    }
+}
+
+#[tokio::test]
+async fn commits_run_side_by_side_but_one_machines_batches_in_order() {
+    let store = store_with_people().await;
+    let gated = Arc::new(Gated {
+        inner: store.clone(),
+        open: tokio::sync::Semaphore::new(0),
+        in_flight: std::sync::Mutex::new(Vec::new()),
+        most: std::sync::Mutex::new((0, 0)),
+    });
+    let service = AttendanceService::from_parts(attendance_core::service::StoreParts {
+        scans: gated.clone(),
+        employees: store.clone(),
+        records: store.clone(),
+        settings: store.clone(),
+        holidays: store.clone(),
+        leave: store.clone(),
+    });
+    let engine = Engine::start(
+        service,
+        EngineConfig {
+            max_batch_delay: Duration::ZERO,
+            commit_concurrency: 2,
+            ..config()
+        },
+    );
+    let sender = engine.sender();
+    let wait = Duration::from_secs(5);
+    let submit = |b: ScanBatch| {
+        let sender = sender.clone();
+        tokio::spawn(async move { sender.submit(b, wait, wait).await })
+    };
+    // GATE-1's first batch holds the store; GATE-2's need not wait for it, GATE-1's second must.
+    let first = submit(batch("GATE-1", "1", 0, 3, "a1"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let other = submit(batch("GATE-2", "2", 0, 3, "b1"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = submit(batch("GATE-1", "1", 100, 3, "a2"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        *gated.most.lock().unwrap(),
+        (2, 1),
+        "two commits in flight (GATE-1's first and GATE-2's), never two of GATE-1"
+    );
+    gated.open.add_permits(10);
+    for task in [first, second, other] {
+        let committed = task.await.unwrap().unwrap();
+        assert_eq!(committed.inserted, 3);
+    }
+    assert_eq!(gated.most.lock().unwrap().1, 1);
+    assert_eq!(
+        store
+            .machine_cursor(&MachineId::parse("GATE-1").unwrap())
+            .await
+            .unwrap(),
+        Some(MachineCursor("a2".into())),
+        "GATE-1's batches committed in order"
+    );
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.scans_stored, 9);
+}
