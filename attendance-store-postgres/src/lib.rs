@@ -24,7 +24,9 @@
 //! - `ingest`: scan groups through `UNNEST` arrays or, from [`COPY_MIN_SCANS`] scans, `COPY`;
 //! - `records`: daily-record upserts through `UNNEST` from [`ARRAY_MIN_RECORDS`] records;
 //! - [`stmt`]: the statements only PostgreSQL runs;
-//! - `ports`: the `impl … for PgStore` of every port.
+//! - `ports`: the `impl … for PgStore` of every port;
+//! - [`testkit`] (feature `testkit`): a fresh database per test on the server `DATABASE_URL`
+//!   names, for this crate's tests and those of applications running on PostgreSQL.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -45,6 +47,8 @@ mod ingest;
 mod ports;
 mod records;
 pub mod stmt;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::str::FromStr;
 use std::time::Duration;
