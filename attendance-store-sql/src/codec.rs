@@ -93,13 +93,13 @@ impl ScanRow {
     }
 }
 
-/// One scan of a user as [`SQLITE_SCAN_JSON`](crate::stmt::SQLITE_SCAN_JSON) aggregates it:
-/// `[at_ns, punch_state, verify_mode, machine_id, raw]`.
+/// One scan of a user as SQLite's grouped read aggregates it (`SQLITE_SCAN_JSON` of
+/// `attendance-store-sqlite`): `[at_ns, punch_state, verify_mode, machine_id, raw]`.
 type ScanJson = (i64, i32, i32, String, Option<String>);
 
 /// The scans of device user `user` from the JSON array SQLite's grouped read gives for them
-/// ([`sqlite_select_scans_of_users`](crate::stmt::sqlite_select_scans_of_users)), in time
-/// order, then machine id; [`StoreError::Backend`] when the text or a value does not decode.
+/// (`sqlite_select_scans_of_users` of `attendance-store-sqlite`), in time order, then machine
+/// id; [`StoreError::Backend`] when the text or a value does not decode.
 pub fn scans_from_json(user: &str, json: &str) -> StoreResult<Vec<ScanData>> {
     let device_user_id = DeviceUserId::parse(user).map_err(corrupt("scan device user id"))?;
     let entries: Vec<ScanJson> = from_json("scans", json)?;

@@ -1,7 +1,9 @@
 //! The store-independent half of [`LeaveDocumentStore`](attendance_core::store::LeaveDocumentStore):
 //! a document as its row (checked and encoded), the row back, and the errors both stores give.
-//! Each store keeps only its transaction: count the request's documents and insert, with the
-//! request locked on PostgreSQL.
+//! The transactions around them are [`contract::documents`](crate::contract::documents), where
+//! each store only holds the request its own way
+//! ([`SqlBackend::hold_request`](crate::backend::SqlBackend::hold_request)): locked on
+//! PostgreSQL, behind the one writer on SQLite.
 
 use attendance_core::leave::{LeaveDocument, LeaveDocumentFile, LeaveDocumentId, LeaveRequestId};
 use attendance_core::store::{StoreError, StoreResult};
@@ -86,85 +88,6 @@ pub fn document_not_found(request: &LeaveRequestId, id: &LeaveDocumentId) -> Sto
         entity: "leave document",
         key: format!("{request}/{id}"),
     }
-}
-
-/// Implements [`LeaveDocumentStore`](attendance_core::store::LeaveDocumentStore) for a store
-/// type, written once for both SQL stores. The calling crate must have in scope the statement
-/// runners `execute`, `fetch_count`, `fetch_all`, `fetch_optional`, `get`, `json_rows` and `db`
-/// (as both store crates do), and the type the methods `begin_write`, `begin_read` and
-/// `hold_request(&mut tx, request, what) -> StoreResult<bool>` (whether the request exists,
-/// locking it where the database needs that to serialise uploads to one request); `reader`
-/// names the field reads go through.
-///
-/// Adding a document counts the request's documents and inserts in one write transaction after
-/// `hold_request`, so of uploads racing for the last place exactly one is stored.
-#[macro_export]
-macro_rules! leave_document_store {
-    ($store:ty, reader: $reader:ident) => {
-        #[async_trait::async_trait]
-        impl attendance_core::store::LeaveDocumentStore for $store {
-            async fn add_leave_document(
-                &self,
-                file: attendance_core::leave::LeaveDocumentFile,
-                max_per_request: u32,
-            ) -> attendance_core::store::StoreResult<()> {
-                let row = $crate::document::DocumentRow::new(file)?;
-                let what = "attach a leave document";
-                let mut tx = self.begin_write().await?;
-                if !Self::hold_request(&mut tx, &row.request, what).await? {
-                    return Err($crate::document::request_not_found(&row.request));
-                }
-                let held = fetch_count(
-                    &mut *tx,
-                    &$crate::stmt::count_documents_of(&row.request),
-                    what,
-                )
-                .await?;
-                row.check_room(held, max_per_request)?;
-                execute(&mut *tx, &row.into_insert(), what).await?;
-                tx.commit().await.map_err(db(what))
-            }
-
-            async fn leave_documents(
-                &self,
-                request: &attendance_core::leave::LeaveRequestId,
-            ) -> attendance_core::store::StoreResult<Vec<attendance_core::leave::LeaveDocument>>
-            {
-                let what = "list leave documents";
-                let mut tx = self.begin_read().await?;
-                let exists = fetch_count(
-                    &mut *tx,
-                    &$crate::stmt::count_leave_request(request.as_str()),
-                    what,
-                )
-                .await?;
-                if exists == 0 {
-                    return Err($crate::document::request_not_found(request.as_str()));
-                }
-                let statement = $crate::stmt::select_documents_of(request.as_str());
-                let rows = fetch_all(&mut *tx, &statement, what).await?;
-                tx.commit().await.map_err(db(what))?;
-                json_rows(&rows, "leave document")
-            }
-
-            async fn leave_document(
-                &self,
-                request: &attendance_core::leave::LeaveRequestId,
-                id: &attendance_core::leave::LeaveDocumentId,
-            ) -> attendance_core::store::StoreResult<attendance_core::leave::LeaveDocumentFile>
-            {
-                let what = "read a leave document";
-                let statement = $crate::stmt::select_document(request.as_str(), id.as_str());
-                match fetch_optional(&self.$reader, &statement, what).await? {
-                    Some(row) => $crate::document::decode_file(
-                        &get::<String>(&row, 0, what)?,
-                        get(&row, 1, what)?,
-                    ),
-                    None => Err($crate::document::document_not_found(request, id)),
-                }
-            }
-        }
-    };
 }
 
 #[cfg(test)]

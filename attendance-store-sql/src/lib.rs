@@ -1,18 +1,30 @@
-//! `attendance-store-sql`: what the SQLite and PostgreSQL stores share, so no statement is
-//! written twice.
+//! `attendance-store-sql`: what the SQLite and PostgreSQL stores share, so no statement and no
+//! port body is written twice.
 //!
+//! - [`backend`]: [`SqlBackend`](backend::SqlBackend), the contract a database gives the shared
+//!   code: its transaction, row and query-builder types, three statement runners (rows
+//!   affected, every row, the first row) on the reader, the writer or a transaction
+//!   ([`On`](backend::On)), and the hooks where the databases differ (scan ingest, daily-record
+//!   writes, bulk-read chunks, the scans of many users, holding a leave request). Rows decode
+//!   by position through [`SqlRow`](backend::SqlRow): text, integer, bytes, a scan.
+//! - [`contract`]: every storage port of `attendance-core` as generic functions over a
+//!   [`SqlBackend`](backend::SqlBackend), one module per port and one function per method, with
+//!   the method's name; a store crate implements each port for its store type by handing itself
+//!   to them (`impl EmployeeStore for SqliteStore`, `impl EmployeeStore for PgStore`), and runs
+//!   [`contract::migrations::apply_pending_migrations`] in its own migration transaction.
 //! - [`schema`]: the table and column names ([`sea_query::Iden`] enums) and the versioned schema
 //!   ([`schema::MIGRATIONS`]), as sea-query statements that each store renders with its own
-//!   query builder and runs in its own migration transaction.
-//! - [`stmt`]: every query of the store contract as a sea-query statement builder. A store
-//!   renders it with `SqlxBinder::build_sqlx(SqliteQueryBuilder)` or
-//!   `build_sqlx(PostgresQueryBuilder)`; values always stay bound parameters.
+//!   query builder.
+//! - [`stmt`]: every query both stores run as a sea-query statement builder, grouped by concept
+//!   (scans, employees, machines, records, settings, holidays, leave, documents, accounts,
+//!   migrations); a store renders it with its builder, values always stay bound parameters.
+//!   The statements only one database runs (SQLite's day-keyed scan inserts and reads,
+//!   PostgreSQL's `UNNEST`/`COPY` paths and row lock) live in that store's crate.
 //! - [`codec`]: the conversions between domain values and column values (scans as plain columns,
 //!   the richer values as JSON text beside the columns the queries filter and sort on), and
 //!   decoding back from plain Rust values.
-//! - [`contract`]: the store-trait glue written once: [`statement_runners!`] (the statement
-//!   runners and the migration step for one sqlx database) and [`store_contract!`] (every port
-//!   but the leave documents), which each store crate expands with its own types.
+//! - [`ingest`]: the store-independent half of scan ingest: checking and deduplicating a group of
+//!   batches, and the outcomes from the keys the database reported as new.
 //! - [`document`]: the store-independent half of the leave documents port: a document as its
 //!   row (size checked, metadata as JSON beside the bytes), back again, and the limit check.
 //! - [`error`]: the mapping of `sqlx` errors to [`StoreError`](attendance_core::store::StoreError)
@@ -23,16 +35,24 @@
 //! so an embedder who wants only SQLite never compiles PostgreSQL.
 //!
 //! ```
-//! use attendance_store_sql::{schema::Backend, stmt};
+//! use attendance_core::employee::{Employee, EmployeeCode};
 //! use attendance_core::scan::MachineId;
+//! use attendance_core::store::StoreResult;
+//! use attendance_store_sql::backend::SqlBackend;
+//! use attendance_store_sql::{contract, stmt};
 //!
 //! // A statement is built once, backend-neutral; the store renders it for its database.
 //! let machine = MachineId::parse("BOCK200961014")?;
-//! let select = stmt::select_cursor(&machine);
-//! let _ = (select, Backend::Sqlite);
+//! let _select = stmt::select_cursor(&machine);
+//!
+//! // A port body is written once, for any backend; `SqliteStore` and `PgStore` delegate to it.
+//! async fn read<B: SqlBackend>(store: &B, code: &EmployeeCode) -> StoreResult<Employee> {
+//!     contract::employees::employee(store, code).await
+//! }
 //! # Ok::<(), attendance_core::ValidationError>(())
 //! ```
 
+pub mod backend;
 pub mod codec;
 pub mod contract;
 pub mod document;

@@ -20,10 +20,6 @@ mod holidays;
 mod kill;
 mod leave;
 mod machines;
-// One database per test on `DATABASE_URL`: the PostgreSQL store's own test helper, shared
-// rather than copied (a test crate cannot import another's).
-#[path = "../../../../attendance-store-postgres/tests/common/mod.rs"]
-mod pg_common;
 mod postgres;
 mod realtime;
 mod scans;

@@ -2,7 +2,7 @@
 //! database, driven over HTTP and WebSocket, then the database reopened to check what it kept.
 //!
 //! Skipped (with a message) without `DATABASE_URL`; with it, or with `CI` set, a server that
-//! cannot be reached fails the test (the store crate's helper, shared through `pg_common`).
+//! cannot be reached fails the test (the store crate's `testkit`, a dev-dependency feature).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,14 +14,13 @@ use attendance_core::scan::MachineId;
 use attendance_core::status::AttendanceStatus;
 use attendance_core::store::Store;
 use attendance_server::cli::{Cli, Server};
-use attendance_store_postgres::{PgOptions, PgStore};
+use attendance_store_postgres::{PgOptions, PgStore, testkit};
 use chrono::{NaiveDate, TimeZone, Utc};
 use clap::Parser;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, create_accounts};
-use crate::pg_common;
 use crate::realtime::{connect, punch_now, spawn_zk_fake, wait_for, wait_live, zk_machine};
 
 /// A Sunday, a working day with the default settings.
@@ -53,7 +52,7 @@ async fn summary_of(app: &TestApp, token: &str, date: &str, employee: &str) -> V
 
 #[tokio::test]
 async fn the_server_runs_end_to_end_on_postgres_and_keeps_its_data() {
-    let Some(pg) = pg_common::server().await else {
+    let Some(pg) = testkit::server().await else {
         return;
     };
     let url = pg.database().await;

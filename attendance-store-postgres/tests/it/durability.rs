@@ -1,9 +1,6 @@
 //! What the conformance suite cannot check on any store, on PostgreSQL: re-sends after a lost
 //! connection, failing transactions, racing writers and leave commits, typed errors, migrations
-//! run twice. Each test makes its own database (see `common`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! run twice. Each test makes its own database (see `attendance_store_postgres::testkit`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +16,7 @@ use attendance_core::store::{
     DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, MachineCursor, MachineStatus,
     MachineStore, ScanBatch, ScanStore, StoreError, UserAccount, UserAccountStore,
 };
-use attendance_store_postgres::{PgOptions, PgStore};
+use attendance_store_postgres::{PgOptions, PgStore, testkit};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use sqlx::{Connection, PgConnection};
 
@@ -99,7 +96,7 @@ fn record(code: &str, day: u32) -> DailyRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_resent_after_a_lost_connection_is_stored_once_and_its_cursor_is_right() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let url = server.database().await;
@@ -138,7 +135,7 @@ async fn a_batch_resent_after_a_lost_connection_is_stored_once_and_its_cursor_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_transaction_fails_leaves_neither_scans_nor_cursor() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let url = server.database().await;
@@ -221,7 +218,7 @@ async fn race(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_of_the_same_scans_store_each_once() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let store = Arc::new(server.store().await.unwrap());
@@ -248,7 +245,7 @@ async fn racing_writers_of_the_same_scans_store_each_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_leave_commits_exactly_one_wins_every_round() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let store = Arc::new(server.store().await.unwrap());
@@ -287,7 +284,7 @@ async fn racing_leave_commits_exactly_one_wins_every_round() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_twice_are_harmless() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let url = server.database().await;
@@ -317,7 +314,7 @@ async fn migrations_run_twice_are_harmless() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_key_and_unique_violations_come_back_typed() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let store = server.store().await.unwrap();
@@ -465,7 +462,7 @@ async fn stored_scans(store: &PgStore) -> Vec<ScanData> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_new_group_is_copied_with_every_text_intact() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let store = server.store().await.unwrap();
@@ -499,7 +496,7 @@ async fn a_large_new_group_is_copied_with_every_text_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_group_overlapping_stored_scans_gets_per_batch_outcomes() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let store = server.store().await.unwrap();
@@ -539,7 +536,7 @@ async fn a_large_group_overlapping_stored_scans_gets_per_batch_outcomes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_writers_racing_large_groups_store_each_scan_once() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let store = Arc::new(server.store().await.unwrap());

@@ -1,19 +1,16 @@
 //! Leave documents on PostgreSQL: bytea round trips through a fresh connection, the migration
 //! that adds their table to an older database, and documents going with their request. The
 //! limit under racing uploads is conformance check `leave_documents_keep_their_bytes_order_and_limit`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use attendance_core::store::conformance::{sample_leave_document, seed_leave_request};
 use attendance_core::store::{LeaveDocumentStore, StoreError};
-use attendance_store_postgres::{PgOptions, PgStore};
+use attendance_store_postgres::{PgOptions, PgStore, testkit};
 use attendance_store_sql::schema::MIGRATIONS;
 use sqlx::{Connection, PgConnection};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_database_gets_the_documents_table_and_documents_go_with_their_request() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let url = server.database().await;

@@ -1,5 +1,4 @@
 //! The SQLite store against core's conformance suite, in memory and on files.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,5 @@
 //! What the conformance suite cannot check on any store: crashes, failing transactions, real
 //! concurrency, reopening files, migrations run twice.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -111,7 +110,12 @@ async fn a_batch_resent_after_a_crash_is_stored_once_and_its_cursor_is_right() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "durability::crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CRASH_DB, &path)
         .status()
         .unwrap();

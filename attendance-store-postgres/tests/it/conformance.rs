@@ -1,15 +1,13 @@
 //! The PostgreSQL store against core's conformance suite, each check on a fresh database.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 
 use attendance_core::store::conformance::run_store_conformance;
+use attendance_store_postgres::testkit;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_store_conforms() {
-    let Some(server) = common::server().await else {
+    let Some(server) = testkit::server().await else {
         return;
     };
     let report = run_store_conformance(|| {
@@ -25,15 +23,15 @@ async fn the_postgres_store_conforms() {
 #[test]
 fn urls_get_their_database_replaced() {
     assert_eq!(
-        common::with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        testkit::with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
         "postgres://postgres@127.0.0.1:5432/x"
     );
     assert_eq!(
-        common::with_database("postgres://u:p@h/db?sslmode=disable", "y"),
+        testkit::with_database("postgres://u:p@h/db?sslmode=disable", "y"),
         "postgres://u:p@h/y?sslmode=disable"
     );
     assert_eq!(
-        common::with_database("postgres://h:1", "z"),
+        testkit::with_database("postgres://h:1", "z"),
         "postgres://h:1/z"
     );
 }

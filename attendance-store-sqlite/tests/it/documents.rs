@@ -1,6 +1,5 @@
 //! Leave documents in SQLite files: the migration that adds their table to an older database,
 //! and documents going with their request.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

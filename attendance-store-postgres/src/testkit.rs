@@ -1,16 +1,32 @@
-//! One database per test on the server `DATABASE_URL` names.
+//! Test support (feature `testkit`): one fresh database per test on the server `DATABASE_URL`
+//! names, for this crate's tests and those of any application running on PostgreSQL.
 //!
-//! Without `DATABASE_URL` (and without `CI`), the tests print `skipped: DATABASE_URL is not set`
-//! and pass. With `DATABASE_URL` set, or with `CI` set, a server that cannot be reached fails the
-//! test loudly: CI must never pass by skipping.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+//! Without `DATABASE_URL` (and without `CI`), [`server`] prints `skipped: DATABASE_URL is not
+//! set` and returns `None`, so the test returns early and passes. With `DATABASE_URL` set, or
+//! with `CI` set, a server that cannot be reached fails the test loudly (a panic): CI must never
+//! pass by skipping. It needs nothing beyond this crate's own dependencies.
+//!
+//! ```no_run
+//! use attendance_store_postgres::testkit;
+//!
+//! # async fn a_test() {
+//! let Some(server) = testkit::server().await else {
+//!     return; // skipped: DATABASE_URL is not set
+//! };
+//! let store = server.store().await.expect("a store on a fresh database");
+//! // … the test …
+//! # drop(store);
+//! server.cleanup().await;
+//! # }
+//! ```
+#![allow(clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::{PgOptions, PgStore};
 use attendance_core::store::StoreResult;
-use attendance_store_postgres::{PgOptions, PgStore};
 use sqlx::{Connection, PgConnection};
 
 /// A server to make test databases on; dropping it drops every database it made (best effort).
@@ -21,7 +37,11 @@ pub struct TestServer {
 }
 
 /// The server of `DATABASE_URL`, or `None` (after printing why) when the tests should skip.
-/// Panics when the variable is set (or `CI` is) and the server cannot be reached.
+///
+/// # Panics
+///
+/// When `CI` is set but `DATABASE_URL` is not, or `DATABASE_URL` is set and the server cannot
+/// be reached.
 pub async fn server() -> Option<Arc<TestServer>> {
     let url = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url,
@@ -75,6 +95,10 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 impl TestServer {
     /// A new, empty database; its URL.
+    ///
+    /// # Panics
+    ///
+    /// When the server refuses the connection or the `CREATE DATABASE`.
     pub async fn database(&self) -> String {
         let name = unique_name();
         let mut admin = PgConnection::connect(&self.admin_url)
@@ -85,7 +109,10 @@ impl TestServer {
             .await
             .expect("create a test database");
         let _ = admin.close().await;
-        self.made.lock().unwrap().push(name.clone());
+        self.made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(name.clone());
         with_database(&self.admin_url, &name)
     }
 
@@ -97,7 +124,12 @@ impl TestServer {
 
     /// Drops every database made so far (best effort: errors are printed, not raised).
     pub async fn cleanup(&self) {
-        let names: Vec<String> = std::mem::take(&mut *self.made.lock().unwrap());
+        let names: Vec<String> = std::mem::take(
+            &mut *self
+                .made
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
         if names.is_empty() {
             return;
         }

@@ -1,0 +1,209 @@
+//! PostgreSQL's scan ingest: a group of batches in one transaction, through parameter arrays
+//! (`UNNEST`, an anti-join insert in statements of at most [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes) or, from
+//! [`COPY_MIN_SCANS`] scans, `COPY` (straight into the table when every scan is new, else
+//! through a staging table). Either path falls back to `ON CONFLICT DO NOTHING` when a racing
+//! writer stored one of the scans in between.
+
+use std::collections::HashSet;
+
+use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
+use attendance_store_sql::backend::{SqlBackend, SqlRow};
+use attendance_store_sql::codec::ScanRow;
+use attendance_store_sql::contract::scans::store_cursors;
+use attendance_store_sql::error::db;
+use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
+use sqlx::{Postgres, Transaction};
+
+use crate::backend::chunks_by_bytes;
+use crate::{PgStore, stmt};
+
+/// Groups of at least this many scans are stored with `COPY`; smaller ones with the parameter
+/// arrays, which need fewer round trips for a few rows.
+pub const COPY_MIN_SCANS: usize = 4_000;
+
+/// Stores one group of scan batches in one transaction: with `COPY` through a staging table
+/// from [`COPY_MIN_SCANS`] scans, else with parameter arrays.
+pub(crate) async fn ingest_group(
+    store: &PgStore,
+    batches: Vec<ScanBatch>,
+) -> StoreResult<Vec<IngestOutcome>> {
+    let prepared = prepare_group(&batches)?;
+    if prepared.iter().map(|p| p.rows.len()).sum::<usize>() >= COPY_MIN_SCANS {
+        return copy_group(store, &batches, prepared).await;
+    }
+    let statement = stmt::PG_INSERT_NEW_SCANS_UNNEST;
+    let new_keys = match insert_group(store, &batches, &prepared, statement).await {
+        Ok(new_keys) => new_keys,
+        // A concurrent transaction stored one of these scans between the anti-join and the
+        // insert; nothing of this attempt was kept, so run it again the safe way.
+        Err(StoreError::Conflict(_)) => {
+            let statement = stmt::PG_INSERT_SCANS_UNNEST_ON_CONFLICT;
+            insert_group(store, &batches, &prepared, statement).await?
+        }
+        Err(other) => return Err(other),
+    };
+    Ok(group_outcomes(prepared, Some(&new_keys)))
+}
+
+/// Inserts one batch's `rows` with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
+/// statements) in statements of at most [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes, adding the keys that were new
+/// to `new_keys`.
+async fn insert_unnest(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &ScanBatch,
+    rows: &[&ScanRow],
+    statement: &'static str,
+    new_keys: &mut HashSet<(String, i64)>,
+) -> StoreResult<()> {
+    let what = "store scans";
+    // Per row: six array elements of a 4-byte length each, 24 bytes of numbers, the texts.
+    let size = |r: &&ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
+    for chunk in chunks_by_bytes(rows, size) {
+        let returned = sqlx::query(statement)
+            .bind(batch.machine_id.as_str())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.device_user_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(chunk.iter().map(|r| r.at_second).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.at_ns).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.punch_state).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.verify_mode).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.raw.as_deref()).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db(what))?;
+        for row in returned {
+            new_keys.insert((row.text(0, what)?, row.int(1, what)?));
+        }
+    }
+    Ok(())
+}
+
+/// Sends `data` with `copy` (a `COPY … FROM STDIN` statement) on the transaction's connection.
+async fn copy_in(
+    tx: &mut Transaction<'static, Postgres>,
+    copy: &'static str,
+    data: &[u8],
+    what: &'static str,
+) -> StoreResult<()> {
+    let mut writer = tx.copy_in_raw(copy).await.map_err(db(what))?;
+    if let Err(e) = writer.send(data).await {
+        // The connection goes back to the pool in a usable state only after the abort.
+        let _ = writer.abort(e.to_string()).await;
+        return Err(db(what)(e));
+    }
+    writer.finish().await.map_err(db(what))?;
+    Ok(())
+}
+
+/// Inserts a prepared group with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
+/// statements, run per batch) and stores every batch's cursor, in one transaction; the keys
+/// that were new.
+async fn insert_group(
+    store: &PgStore,
+    batches: &[ScanBatch],
+    prepared: &[PreparedBatch],
+    statement: &'static str,
+) -> StoreResult<NewKeys> {
+    let what = "store scans";
+    let mut tx = store.begin_write().await?;
+    // Plan the insert for the table as it is now: a generic plan cached while the table was
+    // small hash-joins a sequential scan of it for the anti-join, and ingest turns quadratic
+    // (measured: 600,000 scans in four minutes).
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+    let mut new_keys = NewKeys::new();
+    for (batch, prepared) in batches.iter().zip(prepared) {
+        let keys = new_keys
+            .entry(batch.machine_id.as_str().to_owned())
+            .or_default();
+        let mut rows: Vec<&ScanRow> = prepared.rows.iter().collect();
+        rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
+        insert_unnest(&mut tx, batch, &rows, statement, keys).await?;
+    }
+    store_cursors(store, &mut tx, batches, "store a machine cursor").await?;
+    tx.commit().await.map_err(db(what))?;
+    Ok(new_keys)
+}
+
+/// Stores a large prepared group with `COPY`: straight into the table when every scan is
+/// new; else, after the unique violation that tells, through this connection's staging
+/// table and one anti-join insert (`ON CONFLICT DO NOTHING` if a racing writer stores one
+/// of the scans in between).
+async fn copy_group(
+    store: &PgStore,
+    batches: &[ScanBatch],
+    prepared: Vec<PreparedBatch>,
+) -> StoreResult<Vec<IngestOutcome>> {
+    // In key order, so the index is walked in order and racing writers lock keys in the
+    // same order (no deadlock between overlapping groups).
+    let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
+    rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
+    let data = stmt::pg_copy_text(rows.iter().copied());
+    match copy_direct(store, batches, &data).await {
+        Ok(()) => return Ok(group_outcomes(prepared, None)),
+        Err(StoreError::Conflict(_)) => {}
+        Err(other) => return Err(other),
+    }
+    let new_keys = match copy_staged(store, batches, &data, stmt::PG_MOVE_NEW_SCANS).await {
+        Ok(new_keys) => new_keys,
+        Err(StoreError::Conflict(_)) => {
+            copy_staged(store, batches, &data, stmt::PG_MOVE_SCANS_ON_CONFLICT).await?
+        }
+        Err(other) => return Err(other),
+    };
+    Ok(group_outcomes(prepared, Some(&new_keys)))
+}
+
+/// `COPY` of `data` into the scans table and the cursors, in one transaction;
+/// [`StoreError::Conflict`] (and nothing stored) if any scan was stored already.
+async fn copy_direct(store: &PgStore, batches: &[ScanBatch], data: &[u8]) -> StoreResult<()> {
+    let what = "copy scans";
+    let mut tx = store.begin_write().await?;
+    copy_in(&mut tx, stmt::PG_COPY_SCANS, data, what).await?;
+    store_cursors(store, &mut tx, batches, "store a machine cursor").await?;
+    tx.commit().await.map_err(db(what))
+}
+
+/// `COPY` of `data` into the staging table, then `statement` (one of the `PG_MOVE_*`
+/// statements) and the cursors, in one transaction; the keys that were new.
+async fn copy_staged(
+    store: &PgStore,
+    batches: &[ScanBatch],
+    data: &[u8],
+    statement: &'static str,
+) -> StoreResult<NewKeys> {
+    let what = "copy scans through the staging table";
+    let mut tx = store.begin_write().await?;
+    for setup in [
+        stmt::PG_CREATE_STAGING,
+        // One index probe per staged row: a hash or merge join reads the whole table.
+        "SET LOCAL enable_hashjoin = off",
+        "SET LOCAL enable_mergejoin = off",
+    ] {
+        sqlx::query(setup)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+    }
+    copy_in(&mut tx, stmt::PG_COPY_STAGING, data, what).await?;
+    let mut new_keys = NewKeys::new();
+    for row in sqlx::query(statement)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(what))?
+    {
+        new_keys
+            .entry(row.text(0, what)?)
+            .or_default()
+            .insert((row.text(1, what)?, row.int(2, what)?));
+    }
+    store_cursors(store, &mut tx, batches, "store a machine cursor").await?;
+    tx.commit().await.map_err(db(what))?;
+    Ok(new_keys)
+}

@@ -1,0 +1,45 @@
+//! PostgreSQL's daily-record upserts: one statement of four arrays from [`ARRAY_MIN_RECORDS`]
+//! records, else statements of bound rows within [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes.
+
+use attendance_core::store::StoreResult;
+use attendance_store_sql::backend::{On, SqlBackend};
+use attendance_store_sql::error::db;
+use attendance_store_sql::stmt::{self as shared, RecordRow};
+use sqlx::{Postgres, Transaction};
+
+use crate::backend::chunks_by_bytes;
+use crate::{PgStore, stmt};
+
+/// Upserts of at least this many daily records are one statement of arrays, whatever the
+/// count (its parameters far beyond the 8 KiB budget of a statement: the delayed-ACK stall paid
+/// once, instead of a round trip per ten records); smaller ones are statements of bound rows
+/// within the budget.
+pub const ARRAY_MIN_RECORDS: usize = 64;
+
+/// Inserts or replaces daily records in `tx`: from [`ARRAY_MIN_RECORDS`] in one statement of
+/// four arrays ([`stmt::PG_UPSERT_RECORDS_UNNEST`]), else in statements of at most
+/// [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes of parameters.
+pub(crate) async fn write_records(
+    store: &PgStore,
+    tx: &mut Transaction<'static, Postgres>,
+    rows: Vec<RecordRow>,
+) -> StoreResult<()> {
+    let what = "store daily records";
+    if rows.len() < ARRAY_MIN_RECORDS {
+        let size = |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len();
+        for chunk in chunks_by_bytes(&rows, size) {
+            let statement = shared::upsert_records(chunk)?;
+            store.execute(On::Tx(&mut *tx), &statement, what).await?;
+        }
+        return Ok(());
+    }
+    sqlx::query(stmt::PG_UPSERT_RECORDS_UNNEST)
+        .bind(rows.iter().map(|r| r.employee.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.date).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(db(what))?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! [`DailyRecordStore`](attendance_core::store::DailyRecordStore) over a [`SqlBackend`]: the
+//! upsert goes through the backend's own [`SqlBackend::write_records`], the rest is shared.
+
+use attendance_core::daily::DailyRecord;
+use attendance_core::employee::EmployeeCode;
+use attendance_core::status::AttendanceStatus;
+use attendance_core::store::{Page, RecordQuery, StoreError, StoreResult};
+use chrono::NaiveDate;
+
+use super::{fetch_count, json_rows, not_found, record_rows};
+use crate::backend::{On, SqlBackend, SqlRow};
+use crate::codec::{from_json, parse_stored, to_u64};
+use crate::stmt;
+
+/// [`DailyRecordStore::upsert_records`](attendance_core::store::DailyRecordStore::upsert_records):
+/// unique by key, in key order, in one write transaction.
+pub async fn upsert_records<B: SqlBackend>(store: &B, records: &[DailyRecord]) -> StoreResult<()> {
+    let rows = record_rows(records)?;
+    let what = "store daily records";
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.begin_write().await?;
+    match store.write_records(&mut tx, rows).await {
+        Err(StoreError::Invalid(_)) => {
+            return Err(StoreError::Invalid(
+                "daily record of an unknown employee".into(),
+            ));
+        }
+        other => other?,
+    };
+    B::commit(tx, what).await
+}
+
+/// [`DailyRecordStore::record`](attendance_core::store::DailyRecordStore::record).
+pub async fn record<B: SqlBackend>(
+    store: &B,
+    employee: &EmployeeCode,
+    date: NaiveDate,
+) -> StoreResult<Option<DailyRecord>> {
+    let what = "read a daily record";
+    let statement = stmt::select_record(employee, date);
+    match store.fetch_optional(On::Read, &statement, what).await? {
+        Some(row) => Ok(Some(from_json("daily record", &row.text(0, what)?)?)),
+        None => Ok(None),
+    }
+}
+
+/// [`DailyRecordStore::query_records`](attendance_core::store::DailyRecordStore::query_records):
+/// the page and its count from one read snapshot.
+pub async fn query_records<B: SqlBackend>(
+    store: &B,
+    query: &RecordQuery,
+) -> StoreResult<Page<DailyRecord>> {
+    let what = "query daily records";
+    let mut tx = store.begin_read().await?;
+    let count = fetch_count(store, On::Tx(&mut tx), &stmt::count_records(query), what).await?;
+    let rows = store
+        .fetch_all(On::Tx(&mut tx), &stmt::query_records(query), what)
+        .await?;
+    B::commit(tx, what).await?;
+    Ok(Page {
+        count,
+        results: json_rows(&rows, "daily record")?,
+    })
+}
+
+/// [`DailyRecordStore::delete_record`](attendance_core::store::DailyRecordStore::delete_record).
+pub async fn delete_record<B: SqlBackend>(
+    store: &B,
+    employee: &EmployeeCode,
+    date: NaiveDate,
+) -> StoreResult<()> {
+    let statement = stmt::delete_record(employee, date);
+    match store
+        .execute(On::Write, &statement, "delete a daily record")
+        .await?
+    {
+        0 => Err(not_found("daily record", format!("{employee} {date}"))),
+        _ => Ok(()),
+    }
+}
+
+/// [`DailyRecordStore::count_records_by_status`](attendance_core::store::DailyRecordStore::count_records_by_status).
+pub async fn count_records_by_status<B: SqlBackend>(
+    store: &B,
+    query: &RecordQuery,
+) -> StoreResult<Vec<(AttendanceStatus, u64)>> {
+    let what = "count daily records by status";
+    store
+        .fetch_all(On::Read, &stmt::count_records_by_status(query), what)
+        .await?
+        .iter()
+        .map(|row| {
+            let status: AttendanceStatus = parse_stored("status", &row.text(0, what)?)?;
+            Ok((status, to_u64(what, row.int(1, what)?)?))
+        })
+        .collect()
+}
