@@ -12,26 +12,21 @@
 //! slice (500); `ATT_BENCH_ONLY` (`sqlite`, `postgres`) runs one store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attendance_benches::{FactoryMonth, factory_month};
-use attendance_core::prelude::*;
+use attendance_benches::pg::PgServer;
+use attendance_benches::{
+    FactoryMonth, by_machine, env_usize, factory_month, flat_group, runtime, selected,
+};
 use attendance_core::service::AttendanceService;
 use attendance_core::store::{RecordQuery, ScanBatch, Store};
 use attendance_store_postgres::{PgOptions, PgStore};
 use attendance_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::{Connection, PgConnection};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The month, and when it is recomputed: two days after its last scan, every window closed.
 struct Month {
@@ -80,17 +75,10 @@ async fn load(store: Arc<dyn Store>, month: &FactoryMonth, writers: usize) {
         task.await.unwrap();
     }
     for group in month.scans.chunks(20_000) {
-        let mut by_machine: BTreeMap<&MachineId, Vec<ScanData>> = BTreeMap::new();
-        for scan in group {
-            by_machine
-                .entry(&scan.machine_id)
-                .or_default()
-                .push(scan.clone());
-        }
-        let batches = by_machine
+        let batches = by_machine(group)
             .into_iter()
-            .map(|(machine, scans)| ScanBatch {
-                machine_id: machine.clone(),
+            .map(|(machine_id, scans)| ScanBatch {
+                machine_id,
                 scans,
                 cursor: None,
             })
@@ -122,12 +110,12 @@ fn bench_store(
     let service = AttendanceService::new(store.clone());
     let days = month.days();
     let slice = env_usize("ATT_BENCH_SLICE", 500).min(month.month.employees.len());
-    let mut group = c.benchmark_group(format!("recompute_month_{name}"));
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(30));
+    let mut group = flat_group(
+        c,
+        format!("recompute_month_{name}"),
+        Duration::from_millis(100),
+        Duration::from_secs(30),
+    );
 
     group.throughput(Throughput::Elements(days as u64));
     let (s, m) = (service.clone(), month.clone());
@@ -223,45 +211,13 @@ fn sqlite(c: &mut Criterion, runtime: &tokio::runtime::Runtime, month: &Arc<Mont
     runtime.block_on(store.close());
 }
 
-/// A fresh database on the server of `admin`: its name and URL.
-async fn fresh_database(admin: &str) -> (String, String) {
-    let name = format!("att_bench_recompute_{}", std::process::id());
-    let mut conn = PgConnection::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let base = admin.split('?').next().unwrap_or_default();
-    let cut = base
-        .rfind('/')
-        .filter(|i| *i > base.find("://").map(|s| s + 2).unwrap_or(0));
-    let url = format!("{}/{name}", cut.map(|i| &base[..i]).unwrap_or(base));
-    (name, url)
-}
-
-async fn drop_database(admin: &str, name: &str) {
-    if let Ok(mut conn) = PgConnection::connect(admin).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-        let _ = conn.close().await;
-    }
-}
-
 fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, month: &Arc<Month>) {
-    let admin = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!("recompute_month: DATABASE_URL is not set, the PostgreSQL group is skipped");
-            return;
-        }
+    let Some(server) = PgServer::from_env("recompute_month", "group") else {
+        return;
     };
     let started = Instant::now();
     let (name, url, store) = runtime.block_on(async {
-        let (name, url) = fresh_database(&admin).await;
+        let (name, url) = server.create("att_bench_recompute").await.unwrap();
         let store = Arc::new(PgStore::connect(&url, PgOptions::default()).await.unwrap());
         load(store.clone(), &month.month, 8).await;
         (name, url, store)
@@ -281,22 +237,17 @@ fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, month: &Arc<Mo
     bench_store(c, runtime, "postgres", store.clone(), month);
     runtime.block_on(async {
         store.close().await;
-        drop_database(&admin, &name).await;
+        let _ = server.drop_database(&name).await;
     });
 }
 
 fn recompute_month(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime().unwrap();
     let month = Arc::new(Month::new(env_usize("ATT_BENCH_EMPLOYEES", 10_000)));
-    let only = std::env::var("ATT_BENCH_ONLY").unwrap_or_default();
-    if only.is_empty() || only == "sqlite" {
+    if selected("ATT_BENCH_ONLY", "sqlite") {
         sqlite(c, &runtime, &month);
     }
-    if only.is_empty() || only == "postgres" {
+    if selected("ATT_BENCH_ONLY", "postgres") {
         postgres(c, &runtime, &month);
     }
 }

@@ -16,22 +16,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attendance_benches::factory_month;
+use attendance_benches::pg::PgServer;
+use attendance_benches::{by_machine, env_usize, factory_month, flat_group, runtime, selected};
 use attendance_core::scan::ScanData;
 use attendance_core::store::{MachineCursor, ScanBatch, ScanStore};
 use attendance_store_postgres::{PgOptions, PgStore};
 use attendance_store_sql::codec::ScanRow;
 use attendance_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, PgConnection, SqliteConnection};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The scans, and the same scans as the engine would batch them: per machine, in device order.
 struct Workload {
@@ -102,15 +96,8 @@ fn workload() -> Workload {
         .iter()
         .map(|s| ScanRow::from_scan(s).unwrap())
         .collect();
-    let mut by_machine: BTreeMap<_, Vec<ScanData>> = BTreeMap::new();
-    for scan in scans {
-        by_machine
-            .entry(scan.machine_id.clone())
-            .or_default()
-            .push(scan);
-    }
     let mut batches = Vec::new();
-    for (machine, scans) in by_machine {
+    for (machine, scans) in by_machine(&scans) {
         for (i, chunk) in scans.chunks(batch_size).enumerate() {
             batches.push(ScanBatch {
                 machine_id: machine.clone(),
@@ -242,13 +229,13 @@ async fn ingest(store: &dyn ScanStore, calls: Vec<Vec<ScanBatch>>, grouped: bool
 }
 
 fn sqlite(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Workload>) {
-    let mut group = c.benchmark_group(format!("store_ingest_sqlite_{}_scans", work.rows.len()));
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(20))
-        .throughput(Throughput::Elements(work.rows.len() as u64));
+    let mut group = flat_group(
+        c,
+        format!("store_ingest_sqlite_{}_scans", work.rows.len()),
+        Duration::from_millis(100),
+        Duration::from_secs(20),
+    );
+    group.throughput(Throughput::Elements(work.rows.len() as u64));
     for (name, grouped) in WAYS {
         let w = work.clone();
         group.bench_function(name, |b| {
@@ -311,48 +298,6 @@ fn copy_text(rows: &[ScanRow]) -> Vec<u8> {
     text.into_bytes()
 }
 
-struct PgServer {
-    admin: String,
-}
-
-impl PgServer {
-    fn url_of(&self, name: &str) -> String {
-        let base = self.admin.split('?').next().unwrap_or_default();
-        let cut = base
-            .rfind('/')
-            .filter(|i| *i > base.find("://").map(|s| s + 2).unwrap_or(0));
-        format!("{}/{name}", cut.map(|i| &base[..i]).unwrap_or(base))
-    }
-
-    async fn fresh(&self) -> (String, String) {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let name = format!(
-            "att_bench_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let mut admin = PgConnection::connect(&self.admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let _ = admin.close().await;
-        let url = self.url_of(&name);
-        (name, url)
-    }
-
-    async fn drop_db(&self, name: &str) {
-        if let Ok(mut admin) = PgConnection::connect(&self.admin).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await;
-            let _ = admin.close().await;
-        }
-    }
-}
-
 async fn pg_baseline(url: &str, rows: &[ScanRow]) -> Duration {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::query(
@@ -383,21 +328,17 @@ async fn pg_baseline(url: &str, rows: &[ScanRow]) -> Duration {
 }
 
 fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Workload>) {
-    let admin = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!("store_ingest: DATABASE_URL is not set, the PostgreSQL group is skipped");
-            return;
-        }
+    let Some(server) = PgServer::from_env("store_ingest", "group") else {
+        return;
     };
-    let server = Arc::new(PgServer { admin });
-    let mut group = c.benchmark_group(format!("store_ingest_postgres_{}_scans", work.rows.len()));
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(20))
-        .throughput(Throughput::Elements(work.rows.len() as u64));
+    let server = Arc::new(server);
+    let mut group = flat_group(
+        c,
+        format!("store_ingest_postgres_{}_scans", work.rows.len()),
+        Duration::from_millis(100),
+        Duration::from_secs(20),
+    );
+    group.throughput(Throughput::Elements(work.rows.len() as u64));
     for (name, grouped) in WAYS {
         let (w, s) = (work.clone(), server.clone());
         group.bench_function(name, |b| {
@@ -406,7 +347,7 @@ fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Wor
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let (name, url) = s.fresh().await;
+                        let (name, url) = s.create("att_bench").await.unwrap();
                         let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
                         let calls = calls(&w, grouped);
                         let started = Instant::now();
@@ -414,7 +355,7 @@ fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Wor
                         total += started.elapsed();
                         assert_eq!(inserted, w.rows.len());
                         store.close().await;
-                        s.drop_db(&name).await;
+                        let _ = s.drop_database(&name).await;
                     }
                     total
                 }
@@ -428,9 +369,9 @@ fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Wor
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (name, url) = s.fresh().await;
+                    let (name, url) = s.create("att_bench").await.unwrap();
                     total += pg_baseline(&url, &w.rows).await;
-                    s.drop_db(&name).await;
+                    let _ = s.drop_database(&name).await;
                 }
                 total
             }
@@ -440,17 +381,12 @@ fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, work: &Arc<Wor
 }
 
 fn store_ingest(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime().unwrap();
     let work = Arc::new(workload());
-    let only = std::env::var("ATT_BENCH_ONLY").unwrap_or_default();
-    if only.is_empty() || only == "sqlite" {
+    if selected("ATT_BENCH_ONLY", "sqlite") {
         sqlite(c, &runtime, &work);
     }
-    if only.is_empty() || only == "postgres" {
+    if selected("ATT_BENCH_ONLY", "postgres") {
         postgres(c, &runtime, &work);
     }
 }

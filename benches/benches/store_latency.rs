@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use attendance_benches::{FactoryMonth, factory_days};
+use attendance_benches::{FactoryMonth, by_machine, env_usize, factory_days};
 use attendance_core::prelude::*;
 use attendance_core::service::AttendanceService;
 use attendance_core::store::{MachineCursor, ScanBatch, Store};
@@ -28,27 +28,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Stores the employees, the scans (in batches per machine, as the engine does) and the records.
 async fn seed(store: &Arc<dyn Store>, factory: &FactoryMonth, now: DateTime<Utc>) {
     let started = Instant::now();
     for employee in &factory.employees {
         store.create_employee(employee).await.unwrap();
     }
-    let mut by_machine: BTreeMap<&MachineId, Vec<ScanData>> = BTreeMap::new();
-    for scan in &factory.scans {
-        by_machine
-            .entry(&scan.machine_id)
-            .or_default()
-            .push(scan.clone());
-    }
-    for (machine, scans) in by_machine {
+    for (machine, scans) in by_machine(&factory.scans) {
         for (i, chunk) in scans.chunks(5_000).enumerate() {
             store
                 .record_scans(ScanBatch {
@@ -146,8 +132,8 @@ fn percentiles(label: &str, mut samples: Vec<Duration>) {
 }
 
 fn bench(c: &mut Criterion) {
-    let employees = env_or("STORE_LATENCY_EMPLOYEES", 6_000) as usize;
-    let days = env_or("STORE_LATENCY_DAYS", 50);
+    let employees = env_usize("STORE_LATENCY_EMPLOYEES", 6_000);
+    let days = env_usize("STORE_LATENCY_DAYS", 50) as u64;
     let rt = Runtime::new().unwrap();
     let dir = std::env::temp_dir().join(format!("attendance-latency-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,0 +1,247 @@
+//! The server under test: the `attendance-server` binary (built if need be), its process, and
+//! its setup through the REST API (employees, ADMS machines, each device's handshake).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::workload::Workload;
+
+const ADMIN: &str = "admin";
+const PASSWORD: &str = "bench password 2026";
+/// The site's zone; the devices' clocks run in it.
+const ZONE: &str = "Asia/Dhaka";
+
+/// The server binary: `ATT_E2E_SERVER_BIN`, else built (or found up to date) by cargo in the
+/// target directory and profile this benchmark runs from.
+pub(crate) fn server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("ATT_E2E_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    // <target>/<profile dir>/deps/adms_end_to_end-<hash>
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the benchmark runs from <target>/<profile>/deps")
+        .to_path_buf();
+    let target_dir = profile_dir
+        .parent()
+        .expect("a target directory")
+        .to_path_buf();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("release") => "bench",
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => "bench",
+    }
+    .to_owned();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!(
+        "adms_end_to_end: building the server (cargo build --profile {profile} -p attendance-server)"
+    );
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--profile",
+            &profile,
+            "-p",
+            "attendance-server",
+            "--bin",
+        ])
+        .arg("attendance-server")
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .expect("running cargo to build the server");
+    assert!(status.success(), "building attendance-server failed");
+    let binary = profile_dir.join(format!("attendance-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.exists(), "no server binary at {}", binary.display());
+    binary
+}
+
+/// The running server; killed (and reaped) when dropped, panic or not.
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    /// Starts `binary serve` on a free loopback port with `data_dir` (and `database_url`);
+    /// waits (at most 60 s) for the address it prints. Its log goes to `<data_dir>/server.log`.
+    pub(crate) fn start(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> Self {
+        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        let mut command = Command::new(binary);
+        command
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--admin-user", ADMIN, "--admin-password", PASSWORD]);
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        for var in [
+            "ATTENDANCE_CONFIG",
+            "ATTENDANCE_BIND",
+            "ATTENDANCE_DATA_DIR",
+            "ATTENDANCE_DATABASE_URL",
+            "ATTENDANCE_JWT_SECRET",
+            "ATTENDANCE_WS_PORT",
+            "ATTENDANCE_CORS_ORIGINS",
+        ] {
+            command.env_remove(var);
+        }
+        let mut child = command
+            .env(
+                "RUST_LOG",
+                std::env::var("ATT_E2E_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting the server");
+        let stdout = child.stdout.take().unwrap();
+        let mut server = Self {
+            child,
+            base: String::new(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_path = data_dir.join("server.log");
+        // Reads the banner, then copies the rest of stdout (the log) to the log file, so the
+        // server never writes into a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            let mut copy = std::fs::OpenOptions::new().append(true).open(log_path).ok();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("attendance-server listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                } else if let Some(file) = copy.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
+        server.base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server did not print its address within 60 s");
+        server
+    }
+
+    /// `VmHWM` of the process, in bytes.
+    pub(crate) fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str) -> String {
+    let response = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn post_created(client: &reqwest::Client, url: String, token: &str, body: Value) {
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status != 201 {
+        let text = response.text().await.unwrap_or_default();
+        panic!("POST {url} {body}: {status} {text}");
+    }
+}
+
+pub(crate) async fn set_up(base: &str, work: &Workload) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token = login(&client, base).await;
+    let employees = futures::stream::iter(1..=work.employees)
+        .map(|pin| {
+            let (client, token) = (&client, &token);
+            async move {
+                let department = ["Sewing", "Cutting", "Finishing", "Quality"][pin % 4];
+                post_created(
+                    client,
+                    format!("{base}/api/attendance/employees/"),
+                    token,
+                    json!({
+                        "employee_id": format!("EMP{pin:05}"),
+                        "employee_name": format!("Employee {pin}"),
+                        "department": department,
+                        "designation": "Operator",
+                        "level_of_work": if pin % 10 == 0 { "Staff" } else { "Worker" },
+                        "device_user_id": pin.to_string(),
+                    }),
+                )
+                .await;
+            }
+        })
+        .buffer_unordered(4);
+    employees.collect::<Vec<()>>().await;
+    for (serial, _) in &work.devices {
+        post_created(
+            &client,
+            format!("{base}/api/attendance/machines/"),
+            &token,
+            json!({
+                "machine_id": serial,
+                "name": format!("Gate {serial}"),
+                "machine_type": "zkteco_adms",
+                "time_zone": ZONE,
+                "config": {"serial": serial},
+            }),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (serial, _) in &work.devices {
+        loop {
+            let status = client
+                .get(format!("{base}/iclock/cdata?SN={serial}&options=all"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            if status.as_ref().is_ok_and(|s| *s == 200) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the handshake of {serial} did not answer 200 within 30 s: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
