@@ -48,6 +48,7 @@ pub mod daily;
 pub mod employee;
 pub mod error;
 pub mod holiday;
+mod ids;
 pub mod leave;
 pub mod machine;
 pub mod overtime;
@@ -58,6 +59,7 @@ pub mod settings;
 pub mod shift;
 pub mod status;
 pub mod store;
+mod text;
 pub mod time;
 
 pub use error::ValidationError;

@@ -16,8 +16,9 @@ use super::{
 };
 use crate::access::Owner;
 use crate::calendar::{LeaveDay, LeaveType};
-use crate::employee::{Department, EmployeeCode, id_chars, text_newtype};
 use crate::error::{ValidationError, non_empty_trimmed};
+use crate::ids::{Department, EmployeeCode};
+use crate::text::{id_chars, text_newtype};
 
 text_newtype!(
     /// A leave request's id, given by the store (a UUID, a sequence number).
