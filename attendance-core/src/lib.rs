@@ -49,6 +49,7 @@ pub mod employee;
 pub mod error;
 pub mod holiday;
 mod ids;
+pub mod ingest;
 pub mod leave;
 pub mod machine;
 pub mod overtime;
