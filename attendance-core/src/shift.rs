@@ -9,8 +9,8 @@ pub use crate::ids::ShiftId;
 use crate::overtime::{ClockOffset, OvertimeTier};
 
 /// An unpaid break: worked time inside `[start, end)` on the work date is not paid. The site has
-/// its breaks ([`AttendanceSettings::unpaid_breaks`](crate::settings::AttendanceSettings::unpaid_breaks)),
-/// and a shift may have its own ([`Shift::unpaid_breaks`]).
+/// its breaks (`AttendanceSettings::unpaid_breaks`), and a shift may have its own
+/// ([`Shift::unpaid_breaks`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnpaidBreak {
     /// A name to show (`Lunch`).
