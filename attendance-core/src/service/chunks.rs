@@ -229,19 +229,25 @@ impl AttendanceService {
             .into_iter()
             .map(Chunk::Known)
             .collect();
-        let (mut out, _) = self
-            .run_chunks(
-                site,
-                chunks,
-                now,
-                true,
-                self.records.records_per_write(),
-                &mut |_| {},
-            )
-            .await?;
+        let mut out = self.run_chunks_in_real_time(site, chunks, now).await?;
         if !summaries {
             out.summaries.clear();
         }
+        Ok(out)
+    }
+
+    /// [`Self::run_chunks`] in real time: every record kept with its summary, stored in writes
+    /// of the store's [`DailyRecordStore::records_per_write`], no progress to report.
+    pub(super) async fn run_chunks_in_real_time(
+        &self,
+        site: &Site,
+        chunks: Vec<Chunk<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
+        let write = self.records.records_per_write();
+        let (out, _) = self
+            .run_chunks(site, chunks, now, true, write, &mut |_| {})
+            .await?;
         Ok(out)
     }
 
@@ -264,31 +270,30 @@ impl AttendanceService {
         let summaries = keep || self.observer.is_some();
         let mut out = Recomputed::default();
         let (mut stored, mut done) = (0, 0);
-        let mut computed: Option<(Recomputed, usize)> = None;
-        for chunk in chunks {
-            let (input, written) = futures::join!(
-                self.read_chunk(site, chunk),
-                self.store_chunk(computed.take(), write),
-            );
-            if let Some((records, employees)) = written? {
-                stored += records.records.len();
-                done += employees;
-                progress(done);
-                if keep {
-                    out.append(records);
-                }
-            }
-            let input = input?;
-            let employees = input.work.len();
-            computed = Some((compute_chunk(site, input, now, summaries), employees));
-        }
-        if let Some((records, employees)) = self.store_chunk(computed, write).await? {
+        // Counts a stored chunk, reports progress and keeps its records when asked.
+        let mut tally = |(records, employees): (Recomputed, usize)| {
             stored += records.records.len();
             done += employees;
             progress(done);
             if keep {
                 out.append(records);
             }
+        };
+        let mut computed: Option<(Recomputed, usize)> = None;
+        for chunk in chunks {
+            let (input, written) = futures::join!(
+                self.read_chunk(site, chunk),
+                self.store_chunk(computed.take(), write),
+            );
+            if let Some(written) = written? {
+                tally(written);
+            }
+            let input = input?;
+            let employees = input.work.len();
+            computed = Some((compute_chunk(site, input, now, summaries), employees));
+        }
+        if let Some(written) = self.store_chunk(computed, write).await? {
+            tally(written);
         }
         Ok((out, stored))
     }

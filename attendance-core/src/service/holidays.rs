@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use super::chunks::Work;
 use super::{AttendanceService, HOLIDAY_LOOKBACK_DAYS, ServiceError};
 use crate::access::{Action, Actor, authorize};
 use crate::holiday::Holiday;
@@ -89,14 +88,7 @@ impl AttendanceService {
         if dates.is_empty() {
             return Ok(0);
         }
-        let work: Vec<Work> = self
-            .employees
-            .list_employees(None)
-            .await?
-            .into_iter()
-            .filter(|e| e.active)
-            .map(|e| (e, dates.clone()))
-            .collect();
+        let work = self.active_employees_on(&dates).await?;
         Ok(self
             .recompute_work(&site, work, now, false)
             .await?

@@ -64,17 +64,7 @@ impl AttendanceService {
             .into_iter()
             .map(|codes| Chunk::Codes(codes, days))
             .collect();
-        let (out, _) = self
-            .run_chunks(
-                &site,
-                chunks,
-                now,
-                true,
-                self.records.records_per_write(),
-                &mut |_| {},
-            )
-            .await?;
-        Ok(out)
+        self.run_chunks_in_real_time(&site, chunks, now).await
     }
 
     /// Recomputes and stores every active employee's days from `from` to `to` (inclusive; the
@@ -93,14 +83,7 @@ impl AttendanceService {
             return Ok(0);
         }
         let site = self.site().await?;
-        let work: Vec<Work> = self
-            .employees
-            .list_employees(None)
-            .await?
-            .into_iter()
-            .filter(|e| e.active)
-            .map(|e| (e, dates.clone()))
-            .collect();
+        let work = self.active_employees_on(&dates).await?;
         let total = work.len();
         let chunks = chunked(&work, |(_, dates)| dates.len())
             .into_iter()
@@ -112,6 +95,21 @@ impl AttendanceService {
             })
             .await?;
         Ok(stored)
+    }
+
+    /// Every active employee, each with `dates`.
+    pub(super) async fn active_employees_on(
+        &self,
+        dates: &BTreeSet<NaiveDate>,
+    ) -> Result<Vec<Work>, ServiceError> {
+        Ok(self
+            .employees
+            .list_employees(None)
+            .await?
+            .into_iter()
+            .filter(|e| e.active)
+            .map(|e| (e, dates.clone()))
+            .collect())
     }
 
     /// Absent in real time: for every active employee, the work dates whose window (on their

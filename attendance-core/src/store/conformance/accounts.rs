@@ -1,6 +1,6 @@
 //! User accounts: round trip and typed clashes.
 
-use super::fixtures::employee;
+use super::fixtures::add_employees;
 use super::{CheckResult, fail};
 use crate::access::Role;
 use crate::employee::EmployeeCode;
@@ -9,10 +9,7 @@ use crate::store::{Store, StoreError, UserAccount};
 pub(super) async fn accounts_round_trip_and_clash_typed<S: Store + ?Sized>(
     store: &S,
 ) -> CheckResult {
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing")]).await?;
     let mut account = UserAccount {
         username: "rahim".into(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),

@@ -1,6 +1,6 @@
 //! The bulk reads of the set-based recompute: exactly the keys asked, in the stated order.
 
-use super::fixtures::{at, batch, date, employee, id, leave_request, scan};
+use super::fixtures::{add_employees, at, batch, date, id, leave_request, scan};
 use super::{CheckResult, fail};
 use crate::employee::{DeviceUserId, Employee, EmployeeCode};
 use crate::leave::{LeaveRequest, RequestStatus};
@@ -13,12 +13,15 @@ pub(super) async fn bulk_reads_return_exactly_the_keys_asked_in_order<S: Store +
     store: &S,
 ) -> CheckResult {
     // Device users 1, 777 and 1100 (the codes' digits); user 2 scans but is no employee.
-    for code in ["EMP00001", "EMP00777", "EMP01100"] {
-        store
-            .create_employee(&employee(code, "Sewing")?)
-            .await
-            .map_err(fail)?;
-    }
+    add_employees(
+        store,
+        &[
+            ("EMP00001", "Sewing"),
+            ("EMP00777", "Sewing"),
+            ("EMP01100", "Sewing"),
+        ],
+    )
+    .await?;
     store
         .record_scans(batch(
             "M1",

@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 
-use super::fixtures::{date, employee, id, is_not_found, leave_document, leave_request};
+use super::fixtures::{add_employees, date, id, is_not_found, leave_document, leave_request};
 use super::{CheckResult, fail};
 use crate::employee::EmployeeCode;
 use crate::leave::{
@@ -24,12 +24,7 @@ fn binary_bytes(len: usize) -> Vec<u8> {
 pub(super) async fn leave_documents_keep_their_bytes_order_and_limit<S: Store + ?Sized>(
     store: &S,
 ) -> CheckResult {
-    for (code, dept) in [("EMP001", "Sewing"), ("EMP002", "Cutting")] {
-        store
-            .create_employee(&employee(code, dept)?)
-            .await
-            .map_err(fail)?;
-    }
+    add_employees(store, &[("EMP001", "Sewing"), ("EMP002", "Cutting")]).await?;
     let first = leave_request("L-1", "EMP001", "Sewing", date(3, 2), date(3, 3), false)?;
     let mut requests = vec![first.clone()];
     for round in 0..3 {

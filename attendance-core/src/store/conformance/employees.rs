@@ -1,6 +1,6 @@
 //! Employees: round trip, typed clashes, and no deletion while something refers to them.
 
-use super::fixtures::{date, employee, id, record};
+use super::fixtures::{add_employees, date, employee, id, record};
 use super::{CheckResult, fail};
 use crate::access::Role;
 use crate::employee::{Department, EmployeeCode};
@@ -88,10 +88,7 @@ pub(super) async fn employees_in_use_cannot_be_deleted<S: Store + ?Sized>(
     store: &S,
 ) -> CheckResult {
     let code = id(EmployeeCode::parse("EMP001"))?;
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing")]).await?;
     store
         .upsert_records(&[record("EMP001", date(11, 2), AttendanceStatus::Absent, 0)?])
         .await
@@ -121,10 +118,7 @@ pub(super) async fn employees_in_use_cannot_be_deleted<S: Store + ?Sized>(
             .is_none(),
         "an employee's daily records go with them"
     );
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing")]).await?;
     ensure!(
         store
             .record(&code, date(11, 2))

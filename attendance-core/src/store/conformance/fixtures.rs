@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
+use super::{CheckResult, fail};
 use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode, NewEmployee};
@@ -17,6 +18,7 @@ use crate::leave::{
 use crate::scan::{MachineId, PunchState, ScanData, VerifyMode};
 use crate::shift::ShiftId;
 use crate::status::AttendanceStatus;
+use crate::store::Store;
 use crate::store::{StoreError, StoreResult};
 
 pub(super) fn at(minutes: i64) -> DateTime<Utc> {
@@ -180,4 +182,18 @@ pub(super) fn leave_document(
 
 pub(super) fn is_not_found<T>(result: &StoreResult<T>) -> bool {
     matches!(result, Err(StoreError::NotFound { .. }))
+}
+
+/// Stores an employee ([`employee`]) of each (code, department) of `staff`, in order.
+pub(super) async fn add_employees<S: Store + ?Sized>(
+    store: &S,
+    staff: &[(&str, &str)],
+) -> CheckResult {
+    for &(code, department) in staff {
+        store
+            .create_employee(&employee(code, department)?)
+            .await
+            .map_err(fail)?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use futures::future::join_all;
 
-use super::fixtures::{allocation, date, employee, id, leave_request};
+use super::fixtures::{add_employees, allocation, date, id, leave_request};
 use super::{CheckResult, fail};
 use crate::calendar::LeaveType;
 use crate::employee::{Department, EmployeeCode};
@@ -61,14 +61,7 @@ pub(super) async fn leave_changes_commit_whole_or_not_at_all<S: Store + ?Sized>(
         ),
         "leave of an unknown employee must be Invalid"
     );
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
-    store
-        .create_employee(&employee("EMP002", "Sewing")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing"), ("EMP002", "Sewing")]).await?;
     ensure!(
         store.commit_leave(first).await.map_err(fail)? == 1,
         "the first change makes version 1"
@@ -164,10 +157,7 @@ pub(super) async fn racing_leave_changes_exactly_one_wins<S: Store + ?Sized>(
     store: &S,
 ) -> CheckResult {
     let code = id(EmployeeCode::parse("EMP001"))?;
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing")]).await?;
     for round in 0..5u64 {
         let changes: Vec<LeaveChange> = (0..6)
             .map(|i| {
@@ -209,12 +199,7 @@ pub(super) async fn racing_leave_changes_exactly_one_wins<S: Store + ?Sized>(
 }
 
 pub(super) async fn leave_requests_filter_and_page<S: Store + ?Sized>(store: &S) -> CheckResult {
-    for (code, dept) in [("EMP001", "Sewing"), ("EMP002", "Cutting")] {
-        store
-            .create_employee(&employee(code, dept)?)
-            .await
-            .map_err(fail)?;
-    }
+    add_employees(store, &[("EMP001", "Sewing"), ("EMP002", "Cutting")]).await?;
     let requests = [
         leave_request("A", "EMP001", "Sewing", date(3, 2), date(3, 3), false)?,
         leave_request("B", "EMP001", "Sewing", date(6, 1), date(6, 1), true)?,

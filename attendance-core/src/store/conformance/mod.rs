@@ -71,7 +71,7 @@ use accounts::accounts_round_trip_and_clash_typed;
 use bulk::bulk_reads_return_exactly_the_keys_asked_in_order;
 use documents::leave_documents_keep_their_bytes_order_and_limit;
 use employees::{employees_in_use_cannot_be_deleted, employees_round_trip_and_clash_typed};
-use fixtures::{date, employee, leave_document, leave_request};
+use fixtures::{add_employees, date, leave_document, leave_request};
 use holidays::holidays_round_trip_with_ids;
 use leave::{
     leave_changes_commit_whole_or_not_at_all, leave_policies_round_trip,
@@ -149,10 +149,7 @@ pub async fn seed_leave_request<S: Store + ?Sized>(
     code: &str,
     request_id: &str,
 ) -> Result<LeaveRequestId, String> {
-    store
-        .create_employee(&employee(code, "Sewing")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[(code, "Sewing")]).await?;
     let request = leave_request(request_id, code, "Sewing", date(9, 1), date(9, 1), false)?;
     let employee = request.employee.clone();
     let account = store.leave_account(&employee).await.map_err(fail)?;

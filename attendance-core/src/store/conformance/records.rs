@@ -3,7 +3,7 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::fixtures::{date, employee, id, record};
+use super::fixtures::{add_employees, date, id, record};
 use super::{CheckResult, fail};
 use crate::daily::DailyRecord;
 use crate::employee::{Department, EmployeeCode};
@@ -13,14 +13,7 @@ use crate::store::{RecordOrder, RecordQuery, Store, StoreError};
 pub(super) async fn daily_records_upsert_filter_sort_and_page<S: Store + ?Sized>(
     store: &S,
 ) -> CheckResult {
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
-    store
-        .create_employee(&employee("EMP002", "Cutting")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing"), ("EMP002", "Cutting")]).await?;
     let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default();
     let mut records = Vec::new();
     for d in 1..=5 {
@@ -130,14 +123,7 @@ pub(super) async fn daily_records_upsert_filter_sort_and_page<S: Store + ?Sized>
 pub(super) async fn record_counts_by_status_and_unknown_employees<S: Store + ?Sized>(
     store: &S,
 ) -> CheckResult {
-    store
-        .create_employee(&employee("EMP001", "Sewing")?)
-        .await
-        .map_err(fail)?;
-    store
-        .create_employee(&employee("EMP002", "Cutting")?)
-        .await
-        .map_err(fail)?;
+    add_employees(store, &[("EMP001", "Sewing"), ("EMP002", "Cutting")]).await?;
     let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default();
     let stray = record("EMP404", day(1), AttendanceStatus::Absent, 0)?;
     let good = record("EMP001", day(1), AttendanceStatus::Absent, 0)?;
@@ -206,12 +192,7 @@ pub(super) async fn a_large_upsert_replaces_by_key_whole_or_not_at_all<S: Store 
     store: &S,
 ) -> CheckResult {
     let codes = ["EMP001", "EMP002", "EMP003"];
-    for code in codes {
-        store
-            .create_employee(&employee(code, "Sewing")?)
-            .await
-            .map_err(fail)?;
-    }
+    add_employees(store, &codes.map(|code| (code, "Sewing"))).await?;
     let first = date(1, 1);
     let days = |n: u64| (0..n).filter_map(move |i| first.checked_add_days(Days::new(i)));
     let all = |status: AttendanceStatus, working: i64| -> Result<Vec<DailyRecord>, String> {
