@@ -40,6 +40,29 @@
 //! assert_eq!((summary.working_hours, summary.overtime, summary.extra_overtime), (8.25, 0.5, 0.0));
 //! # Ok::<(), attendance_core::ValidationError>(())
 //! ```
+//!
+//! ## Modules
+//!
+//! Listed in dependency order: each module uses only modules listed before it, so the crate has
+//! no module cycle.
+//!
+//! - [`error`] (validation errors), [`time`] (local time over DST) and the crate's validated
+//!   text (the `text_newtype!` macro of every text identifier, and the names employees, shifts
+//!   and overtime share: employee code, device user, department, designation, level of work,
+//!   shift id, exported as `employee::EmployeeCode`, `shift::ShiftId`, …);
+//! - [`calendar`] (leave types and the day calendar the rules read), [`holiday`], [`status`];
+//! - [`scan`] (raw scans, machine ids), [`overtime`] (clock offsets, tiers, per-level
+//!   policies), [`employee`];
+//! - [`shift`] (shifts with their unpaid breaks and tiers, rosters), [`access`] (roles and the
+//!   one access policy), [`machine`], [`ingest`] (a machine's batch of scans with its cursor,
+//!   and what storing it did);
+//! - [`settings`] (every number the rules use), [`leave`] (policies, ledger, requests,
+//!   approvals, documents);
+//! - [`attribution`] (work windows and work dates), then [`daily`] (scans to daily records),
+//!   then [`report`] (the daily summary and timesheet shapes);
+//! - [`store`] (the storage ports, with feature `testkit` the in-memory store and the
+//!   conformance suite), then [`service`] (the use cases over the ports: ingest, recompute,
+//!   leave, holidays).
 
 pub mod access;
 pub mod attribution;
@@ -48,6 +71,8 @@ pub mod daily;
 pub mod employee;
 pub mod error;
 pub mod holiday;
+mod ids;
+pub mod ingest;
 pub mod leave;
 pub mod machine;
 pub mod overtime;
@@ -58,6 +83,7 @@ pub mod settings;
 pub mod shift;
 pub mod status;
 pub mod store;
+mod text;
 pub mod time;
 
 pub use error::ValidationError;

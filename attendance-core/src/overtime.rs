@@ -7,8 +7,8 @@ use std::str::FromStr;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use crate::employee::LevelOfWork;
 use crate::error::ValidationError;
+use crate::ids::LevelOfWork;
 
 /// A wall-clock time on the work date, or on a following day: `17:00`, `19:00`, or `05:00+1`
 /// (05:00 the next morning). Stored as minutes from the work date's local midnight.

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::employee::{DeviceUserId, text_newtype};
+use crate::ids::DeviceUserId;
+use crate::text::text_newtype;
 
 text_newtype!(
     /// A machine's id: its serial number for real devices (`BOCK200961014`), or a name the site

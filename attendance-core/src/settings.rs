@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use thiserror::Error;
 
-use crate::employee::{Employee, LevelOfWork};
+use crate::employee::Employee;
 use crate::error::ValidationError;
+use crate::ids::LevelOfWork;
 use crate::overtime::{
     ClockOffset, OvertimePolicy, OvertimeTier, default_worker_tiers, validate_tiers,
 };
+pub use crate::shift::UnpaidBreak;
 use crate::shift::{Shift, ShiftId, ShiftRoster};
 
 /// An employee names a shift the site does not have (neither the default shift nor one of
@@ -19,17 +21,6 @@ use crate::shift::{Shift, ShiftId, ShiftRoster};
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("the site has no shift {0:?}; add it to the settings' shifts or choose another")]
 pub struct UnknownShift(pub ShiftId);
-
-/// An unpaid break: worked time inside `[start, end)` on the work date is not paid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnpaidBreak {
-    /// A name to show (`Lunch`).
-    pub name: String,
-    /// Start of the break.
-    pub start: ClockOffset,
-    /// End of the break.
-    pub end: ClockOffset,
-}
 
 /// The settings the rules read. Build with `AttendanceSettings::default()` and change fields, then
 /// call [`AttendanceSettings::validate`] before use (the server does this on every update).

@@ -3,23 +3,23 @@
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use serde::{Deserialize, Serialize};
 
-use crate::employee::{EmployeeCode, text_newtype};
 use crate::error::ValidationError;
-use crate::overtime::OvertimeTier;
-use crate::settings::UnpaidBreak;
+use crate::ids::EmployeeCode;
+pub use crate::ids::ShiftId;
+use crate::overtime::{ClockOffset, OvertimeTier};
 
-text_newtype!(
-    /// A shift's short id, such as `DAY` or `NIGHT`.
-    ShiftId,
-    "shift",
-    32,
-    |text| {
-        (!text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .then_some("may hold only ASCII letters, digits, '-' and '_'")
-    }
-);
+/// An unpaid break: worked time inside `[start, end)` on the work date is not paid. The site has
+/// its breaks (`AttendanceSettings::unpaid_breaks`), and a shift may have its own
+/// ([`Shift::unpaid_breaks`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnpaidBreak {
+    /// A name to show (`Lunch`).
+    pub name: String,
+    /// Start of the break.
+    pub start: ClockOffset,
+    /// End of the break.
+    pub end: ClockOffset,
+}
 
 /// A working shift in the site's local clock. When `end` is not after `start` the shift runs
 /// past midnight (a night shift such as 20:00–05:00) and ends on the next calendar day; the work
@@ -92,7 +92,7 @@ impl Shift {
     /// The default day shift, 08:00–17:00.
     pub fn default_day() -> Self {
         Self {
-            id: ShiftId("DAY".to_owned()),
+            id: ShiftId::day(),
             name: "Day".to_owned(),
             start: hm(8, 0),
             end: hm(17, 0),

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::LeaveRequestId;
-use crate::employee::{id_chars, text_newtype};
 use crate::error::ValidationError;
+use crate::text::{id_chars, text_newtype};
 
 text_newtype!(
     /// A leave document's id, given by whoever stores it (a UUID, a sequence number); unique

@@ -1,5 +1,9 @@
 //! An in-memory store (feature `testkit`): the reference implementation of the store contract,
 //! for tests and for host applications that want to try the platform without a database.
+//!
+//! The bulk reads (`scans_of_users`, `employees_by_device_users`, `employees_by_codes`,
+//! `leave_requests_of`) are the store traits' own default implementations, one read per key, so
+//! the conformance suite run on this store checks those defaults too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -8,15 +12,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    DailyRecordStore, EmployeeStore, HolidayStore, IngestOutcome, LeaveAccount, LeaveChange,
-    LeaveDocumentStore, LeaveRequestQuery, LeaveStore, MachineCursor, MachineStatus, MachineStore,
-    Page, RecordOrder, RecordQuery, ScanBatch, ScanStore, SettingsStore, StoreError, StoreResult,
-    StoredHoliday, UserAccount, UserAccountStore, check_batch_machine,
+    DailyRecordStore, EmployeeStore, HolidayStore, LeaveAccount, LeaveChange, LeaveDocumentStore,
+    LeaveRequestQuery, LeaveStore, MachineStatus, MachineStore, Page, RecordOrder, RecordQuery,
+    ScanStore, SettingsStore, StoreError, StoreResult, StoredHoliday, UserAccount,
+    UserAccountStore, check_batch_machine,
 };
 use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::Holiday;
+use crate::ingest::{IngestOutcome, MachineCursor, ScanBatch};
 use crate::leave::{
     LeaveDocument, LeaveDocumentFile, LeaveDocumentId, LeaveLedger, LeavePolicy, LeaveRequest,
     LeaveRequestId, LedgerEntry,
@@ -31,8 +36,9 @@ type ScanKey = (MachineId, DeviceUserId, i64);
 #[derive(Debug, Default)]
 struct Inner {
     scans: BTreeMap<ScanKey, ScanData>,
-    /// (device user, instant, key) for range reads in time order.
-    by_user: BTreeSet<(DeviceUserId, DateTime<Utc>, ScanKey)>,
+    /// Each device user's scans by instant (then key: machine id), for range reads in time
+    /// order.
+    by_user: BTreeMap<DeviceUserId, BTreeMap<DateTime<Utc>, BTreeSet<ScanKey>>>,
     cursors: BTreeMap<MachineId, MachineCursor>,
     employees: BTreeMap<EmployeeCode, Employee>,
     machines: BTreeMap<MachineId, Machine>,
@@ -124,7 +130,11 @@ impl ScanStore for MemoryStore {
             }
             inner
                 .by_user
-                .insert((scan.device_user_id.clone(), scan.timestamp, key.clone()));
+                .entry(scan.device_user_id.clone())
+                .or_default()
+                .entry(scan.timestamp)
+                .or_default()
+                .insert(key.clone());
             inner.scans.insert(key, scan.clone());
             outcome.inserted.push(scan);
         }
@@ -145,28 +155,13 @@ impl ScanStore for MemoryStore {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<ScanData>> {
         let inner = self.lock()?;
-        Ok(inner
-            .by_user
-            .iter()
-            .filter(|(u, at, _)| u == user && from <= *at && *at < to)
-            .filter_map(|(_, _, key)| inner.scans.get(key).cloned())
-            .collect())
-    }
-
-    async fn scans_of_users(
-        &self,
-        users: &[DeviceUserId],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Vec<ScanData>> {
-        let users: BTreeSet<&DeviceUserId> = users.iter().collect();
-        let inner = self.lock()?;
-        // `by_user` is in (user, instant, key) order: the order the contract asks for.
-        Ok(inner
-            .by_user
-            .iter()
-            .filter(|(u, at, _)| users.contains(u) && from <= *at && *at < to)
-            .filter_map(|(_, _, key)| inner.scans.get(key).cloned())
+        let Some(of_user) = inner.by_user.get(user).filter(|_| from < to) else {
+            return Ok(Vec::new());
+        };
+        Ok(of_user
+            .range(from..to)
+            .flat_map(|(_, keys)| keys)
+            .filter_map(|key| inner.scans.get(key).cloned())
             .collect())
     }
 
@@ -235,29 +230,6 @@ impl EmployeeStore for MemoryStore {
             .values()
             .find(|e| &e.device_user_id == user)
             .cloned())
-    }
-
-    async fn employees_by_device_users(
-        &self,
-        users: &[DeviceUserId],
-    ) -> StoreResult<Vec<Employee>> {
-        let users: BTreeSet<&DeviceUserId> = users.iter().collect();
-        Ok(self
-            .lock()?
-            .employees
-            .values()
-            .filter(|e| users.contains(&e.device_user_id))
-            .cloned()
-            .collect())
-    }
-
-    async fn employees_by_codes(&self, codes: &[EmployeeCode]) -> StoreResult<Vec<Employee>> {
-        let codes: BTreeSet<&EmployeeCode> = codes.iter().collect();
-        let inner = self.lock()?;
-        Ok(codes
-            .into_iter()
-            .filter_map(|code| inner.employees.get(code).cloned())
-            .collect())
     }
 
     async fn list_employees(&self, department: Option<Department>) -> StoreResult<Vec<Employee>> {
@@ -587,23 +559,6 @@ impl LeaveStore for MemoryStore {
                 .push(entry);
         }
         Ok(next)
-    }
-
-    async fn leave_requests_of(
-        &self,
-        employees: &[EmployeeCode],
-    ) -> StoreResult<Vec<LeaveRequest>> {
-        let employees: BTreeSet<&EmployeeCode> = employees.iter().collect();
-        let inner = self.lock()?;
-        // `requests` is by id; sort by employee keeping that order within each.
-        let mut requests: Vec<LeaveRequest> = inner
-            .requests
-            .values()
-            .filter(|r| employees.contains(&r.employee))
-            .cloned()
-            .collect();
-        requests.sort_by(|a, b| a.employee.cmp(&b.employee));
-        Ok(requests)
     }
 
     async fn leave_request(&self, id: &LeaveRequestId) -> StoreResult<LeaveRequest> {

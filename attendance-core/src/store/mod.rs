@@ -35,6 +35,7 @@ use crate::calendar::LeaveType;
 use crate::daily::DailyRecord;
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::Holiday;
+pub use crate::ingest::{IngestOutcome, MachineCursor, ScanBatch};
 use crate::leave::{
     LeaveDocument, LeaveDocumentFile, LeaveDocumentId, LeaveLedger, LeavePolicy, LeaveRequest,
     LeaveRequestId, LedgerEntry, RequestStatus,
@@ -75,32 +76,6 @@ pub enum StoreError {
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// An adapter's position in a machine's log (a record count, a serial number, a timestamp),
-/// opaque to the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MachineCursor(pub String);
-
-/// Scans from one machine, with the cursor that follows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanBatch {
-    /// The machine the scans came from.
-    pub machine_id: MachineId,
-    /// The scans (any machine id they carry must equal `machine_id`).
-    pub scans: Vec<ScanData>,
-    /// The cursor to store in the same transaction, if the adapter has one.
-    pub cursor: Option<MachineCursor>,
-}
-
-/// What storing a batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestOutcome {
-    /// The scans that were new, in the batch's order; the others were already stored (same
-    /// machine, device user and second).
-    pub inserted: Vec<ScanData>,
-    /// How many scans of the batch were already stored (or repeated within the batch).
-    pub duplicates: usize,
-}
 
 /// [`StoreError::Invalid`] when a scan of `batch` names another machine than the batch: the
 /// check every [`ScanStore::record_scans`] makes before it writes.
@@ -506,6 +481,22 @@ pub trait LeaveStore: Send + Sync {
     ) -> StoreResult<Page<LeaveRequest>>;
 }
 
+/// The policy that applies to `leave_type`: the one `store` holds, else the statutory default
+/// ([`LeavePolicy::default_for`]). The flag is `true` when it is the default (nothing stored).
+/// Any other store error is returned.
+pub async fn leave_policy_or_default<S: LeaveStore + ?Sized>(
+    store: &S,
+    leave_type: &LeaveType,
+) -> StoreResult<(LeavePolicy, bool)> {
+    match store.leave_policy(leave_type).await {
+        Ok(policy) => Ok((policy, false)),
+        Err(StoreError::NotFound { .. }) => {
+            Ok((LeavePolicy::default_for(leave_type.clone()), true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Documents attached to leave requests (a medical certificate), bytes and all.
 ///
 /// A document belongs to one request and goes when its request is deleted; a decision on the
@@ -609,27 +600,7 @@ impl<T> Store for T where
 }
 
 /// Runs a future to completion on the current thread, for tests and examples that have no async
-/// runtime (the in-memory store never waits on IO, so this is all it needs).
+/// runtime (the in-memory store never waits on IO, so this is all it needs): `futures`'
+/// executor, exported here for the conformance suite's users.
 #[cfg(any(test, feature = "testkit"))]
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::pin::Pin;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    use std::thread::{self, Thread};
-
-    struct ThreadWaker(Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = Box::pin(future);
-    loop {
-        match Pin::as_mut(&mut future).poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => thread::park(),
-        }
-    }
-}
+pub use futures::executor::block_on;

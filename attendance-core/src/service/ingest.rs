@@ -1,0 +1,194 @@
+//! Storing scans: one batch or a group of batches, then the (employee, work date) pairs their new
+//! scans touch, recomputed set-based.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::chunks::Work;
+use super::{AttendanceService, DayKeys, ServiceError};
+use crate::attribution::Attributor;
+use crate::daily::DailyRecord;
+use crate::employee::{DeviceUserId, Employee, EmployeeCode};
+use crate::ingest::{IngestOutcome, ScanBatch};
+use crate::report::DailySummary;
+use crate::scan::ScanData;
+use crate::settings::AttendanceSettings;
+use crate::shift::ShiftId;
+#[cfg(doc)]
+use crate::store::ScanStore;
+
+/// The (employee, work date) pairs that new scans touch, and who their device users are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AffectedDays {
+    /// The work dates of the new scans, per enrolled employee (each on their own shift).
+    pub days: DayKeys,
+    /// The employees enrolled as the device users of the new scans.
+    pub employees: BTreeMap<DeviceUserId, Employee>,
+    /// Device users with new scans that no employee is enrolled as.
+    pub unknown_users: BTreeSet<DeviceUserId>,
+    /// Employees whose regular shift the site does not have: their dates were found on the
+    /// default shift, and they are scored on it.
+    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
+}
+
+/// What storing a batch of scans did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestReport {
+    /// The scans that were new, in the batch's order.
+    pub inserted: Vec<ScanData>,
+    /// How many were already stored.
+    pub duplicates: usize,
+    /// Device users with new scans that no employee is enrolled as (their scans are kept and
+    /// count once someone is enrolled and the days are recomputed).
+    pub unknown_users: BTreeSet<DeviceUserId>,
+    /// The daily records recomputed and stored, by employee then date.
+    pub records: Vec<DailyRecord>,
+    /// The same records as the daily summary shows them (times on the site's clock), in the
+    /// same order.
+    pub summaries: Vec<DailySummary>,
+    /// The employees enrolled as the device users of the new scans.
+    pub employees: BTreeMap<DeviceUserId, Employee>,
+    /// Employees of the batch whose regular shift the site does not have: they were scored on
+    /// the default shift.
+    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
+}
+
+impl AttendanceService {
+    /// Stores a batch (idempotently, with its cursor) and recomputes the work dates its new
+    /// scans fall on, for each enrolled employee, as of `now` (set-based, see
+    /// [`Self::recompute_days`]). The observer hears of the new scans, then of the records.
+    pub async fn record_scans(
+        &self,
+        batch: ScanBatch,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, ServiceError> {
+        let outcome = self.scans.record_scans(batch).await?;
+        self.recompute_new_scans(outcome, now).await
+    }
+
+    /// Stores a group of batches, one per machine usually, in one store call (one transaction
+    /// for the SQL stores, see [`ScanStore::record_scan_batches`]) and recomputes, once, the
+    /// work dates the group's new scans fall on, for each enrolled employee, as of `now`. The
+    /// report covers the whole group: its new scans in group order and its duplicates summed.
+    /// The observer hears of the new scans, then of the records.
+    pub async fn record_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, ServiceError> {
+        let mut merged = IngestOutcome::default();
+        for outcome in self.store_scan_batches(batches).await? {
+            merged.duplicates += outcome.duplicates;
+            merged.inserted.extend(outcome.inserted);
+        }
+        self.recompute_new_scans(merged, now).await
+    }
+
+    /// Stores a group of batches in one store call ([`ScanStore::record_scan_batches`])
+    /// without recomputing anything, and returns one outcome per batch. The observer is not
+    /// told: the caller, which recomputes later (with [`Self::affected_days`] and
+    /// [`Self::recompute_days`]), publishes itself.
+    pub async fn store_scan_batches(
+        &self,
+        batches: Vec<ScanBatch>,
+    ) -> Result<Vec<IngestOutcome>, ServiceError> {
+        Ok(self.scans.record_scan_batches(batches).await?)
+    }
+
+    /// The work dates `inserted` (new scans) fall on, per enrolled employee, each on their own
+    /// shift, with the employees, the device users no one is enrolled as and the employees
+    /// whose shift the site does not have. One bulk read of the employees and one of the
+    /// settings.
+    pub async fn affected_days(&self, inserted: &[ScanData]) -> Result<AffectedDays, ServiceError> {
+        if inserted.is_empty() {
+            return Ok(AffectedDays::default());
+        }
+        let settings = self.settings.settings().await?;
+        self.affected_days_with(&settings, inserted).await
+    }
+
+    async fn affected_days_with(
+        &self,
+        settings: &AttendanceSettings,
+        inserted: &[ScanData],
+    ) -> Result<AffectedDays, ServiceError> {
+        let mut affected = AffectedDays::default();
+        let mut by_user: BTreeMap<&DeviceUserId, Vec<&ScanData>> = BTreeMap::new();
+        for scan in inserted {
+            by_user.entry(&scan.device_user_id).or_default().push(scan);
+        }
+        if by_user.is_empty() {
+            return Ok(affected);
+        }
+        let users: Vec<DeviceUserId> = by_user.keys().map(|u| (*u).clone()).collect();
+        let mut enrolled: BTreeMap<DeviceUserId, Employee> = self
+            .employees
+            .employees_by_device_users(&users)
+            .await?
+            .into_iter()
+            .map(|e| (e.device_user_id.clone(), e))
+            .collect();
+        for (user, scans) in by_user {
+            let Some(employee) = enrolled.remove(user) else {
+                affected.unknown_users.insert(user.clone());
+                continue;
+            };
+            if let Err(unknown) = settings.regular_shift(employee.shift.as_ref()) {
+                affected
+                    .unknown_shifts
+                    .insert(employee.employee_id.clone(), unknown.0);
+            }
+            let roster = settings.roster_of(&employee);
+            let attributor = Attributor::new(settings, &roster);
+            affected
+                .days
+                .entry(employee.employee_id.clone())
+                .or_default()
+                .extend(scans.iter().map(|s| attributor.work_date_of(s.timestamp)));
+            affected.employees.insert(user.clone(), employee);
+        }
+        Ok(affected)
+    }
+
+    /// Tells the observer of new scans, then recomputes the (employee, work date) pairs they
+    /// touch and reports them.
+    async fn recompute_new_scans(
+        &self,
+        outcome: IngestOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, ServiceError> {
+        let mut report = IngestReport {
+            duplicates: outcome.duplicates,
+            ..IngestReport::default()
+        };
+        if outcome.inserted.is_empty() {
+            return Ok(report);
+        }
+        let site = self.site().await?;
+        let affected = self
+            .affected_days_with(&site.settings, &outcome.inserted)
+            .await?;
+        if let Some(observer) = &self.observer {
+            observer.scans_stored(&outcome.inserted, &affected.employees);
+        }
+        let AffectedDays {
+            mut days,
+            employees,
+            unknown_users,
+            unknown_shifts,
+        } = affected;
+        let work: Vec<Work> = employees
+            .values()
+            .filter_map(|e| Some((e.clone(), days.remove(&e.employee_id)?)))
+            .collect();
+        let recomputed = self.recompute_work(&site, work, now, true).await?;
+        report.inserted = outcome.inserted;
+        report.records = recomputed.records;
+        report.summaries = recomputed.summaries;
+        report.employees = employees;
+        report.unknown_users = unknown_users;
+        report.unknown_shifts = unknown_shifts;
+        Ok(report)
+    }
+}
