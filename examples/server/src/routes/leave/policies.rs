@@ -6,7 +6,7 @@ use std::convert::identity;
 use attendance_core::access::{Action, authorize};
 use attendance_core::calendar::LeaveType;
 use attendance_core::leave::{LeavePolicy, OffDayRule, default_policies};
-use attendance_core::store::StoreError;
+use attendance_core::store::leave_policy_or_default;
 use axum::Json;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
@@ -124,15 +124,10 @@ async fn effective_policies(state: &AppState) -> ApiResult<Vec<PolicyView>> {
     Ok(views)
 }
 
-/// The policy applied to `leave_type`: the stored one, else the statutory default.
+/// The policy applied to `leave_type` ([`leave_policy_or_default`]: the stored one, else the
+/// statutory default, `true` when it is the default).
 async fn policy_of(state: &AppState, leave_type: &LeaveType) -> ApiResult<(LeavePolicy, bool)> {
-    match state.store.leave_policy(leave_type).await {
-        Ok(policy) => Ok((policy, false)),
-        Err(StoreError::NotFound { .. }) => {
-            Ok((LeavePolicy::default_for(leave_type.clone()), true))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(leave_policy_or_default(&*state.store, leave_type).await?)
 }
 
 /// Lists the leave policies (stored, or the statutory default of a named type with none stored).
