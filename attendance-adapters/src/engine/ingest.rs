@@ -2,7 +2,7 @@
 //! storable window, stores the rest with their cursors (retrying a failing store), answers each
 //! submitter, and hands the new scans to the recompute stage.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -11,8 +11,6 @@ use attendance_core::scan::{MachineId, ScanData};
 use attendance_core::service::{AttendanceService, ServiceError};
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep, timeout};
@@ -81,56 +79,20 @@ impl Ingest {
         mut receiver: mpsc::Receiver<Job>,
         signal: watch::Receiver<bool>,
     ) {
-        let mut stop = Stop::new(signal.clone(), self.config.drain_timeout);
-        let concurrency = self.config.commit_concurrency.max(1);
-        // Group commits in flight, each answering the machines it held.
-        let mut inflight = FuturesUnordered::new();
-        // Machines with a group in flight: their next batch waits (`held`), so one machine's
-        // batches commit one after the other and its cursor never goes back. While a batch is
-        // held no other is taken from the queue, so the queue's bound holds (one batch more).
-        let mut busy: HashSet<MachineId> = HashSet::new();
-        let mut held: VecDeque<Job> = VecDeque::new();
+        let mut stop = Stop::new(signal, self.config.drain_timeout);
         loop {
-            // The held batches whose machine is free go first, in order.
+            // Wait for the first batch of a flush (or the stop).
+            let first = tokio::select! {
+                job = receiver.recv() => job,
+                _ = stop.wait() => None,
+            };
+            let Some(first) = first else { break };
             let mut jobs = Vec::new();
-            let mut scans = 0;
-            if inflight.len() < concurrency {
-                let mut i = 0;
-                while i < held.len() && scans < self.config.max_batch_scans {
-                    if busy.contains(&held[i].batch.machine_id) {
-                        i += 1;
-                    } else if let Some(job) = held.remove(i) {
-                        scans += job.batch.scans.len();
-                        jobs.push(job);
-                    }
-                }
-            }
-            if jobs.is_empty() {
-                // Wait for a batch (while a commit slot is free), a commit to end, or the stop.
-                tokio::select! {
-                    biased;
-                    Some(machines) = inflight.next(), if !inflight.is_empty() => {
-                        for machine in machines {
-                            busy.remove(&machine);
-                        }
-                        continue;
-                    }
-                    _ = stop.wait() => break,
-                    job = receiver.recv(), if inflight.len() < concurrency && held.is_empty() => {
-                        let Some(job) = job else { break };
-                        if busy.contains(&job.batch.machine_id) {
-                            held.push_back(job);
-                            continue;
-                        }
-                        scans += job.batch.scans.len();
-                        jobs.push(job);
-                    }
-                }
-            }
+            let mut scans = first.batch.scans.len();
+            jobs.push(first);
             // What is queued now joins this group commit.
-            while scans < self.config.max_batch_scans && held.is_empty() {
+            while scans < self.config.max_batch_scans {
                 match receiver.try_recv() {
-                    Ok(job) if busy.contains(&job.batch.machine_id) => held.push_back(job),
                     Ok(job) => {
                         scans += job.batch.scans.len();
                         jobs.push(job);
@@ -140,16 +102,13 @@ impl Ingest {
             }
             if !self.config.max_batch_delay.is_zero() {
                 let deadline = Instant::now() + self.config.max_batch_delay;
-                while scans < self.config.max_batch_scans && held.is_empty() {
+                while scans < self.config.max_batch_scans {
                     match timeout(
                         deadline.saturating_duration_since(Instant::now()),
                         receiver.recv(),
                     )
                     .await
                     {
-                        Ok(Some(job)) if busy.contains(&job.batch.machine_id) => {
-                            held.push_back(job);
-                        }
                         Ok(Some(job)) => {
                             scans += job.batch.scans.len();
                             jobs.push(job);
@@ -158,29 +117,14 @@ impl Ingest {
                     }
                 }
             }
-            let machines: Vec<MachineId> =
-                jobs.iter().map(|j| j.batch.machine_id.clone()).collect();
-            busy.extend(machines.iter().cloned());
-            // Each commit watches the stop on its own (its retries end at the drain timeout).
-            let mut own_stop = Stop::new(signal.clone(), self.config.drain_timeout);
-            let this = &self;
-            inflight.push(async move {
-                this.flush(jobs, &mut own_stop).await;
-                machines
-            });
+            self.flush(jobs, &mut stop).await;
         }
-        // Drain: refuse new batches, finish the commits in flight, then store every batch
-        // already accepted (held ones first, in order).
+        // Drain: refuse new batches, store every one already accepted.
         receiver.close();
         stop.asked();
-        while inflight.next().await.is_some() {}
-        let mut queued: VecDeque<Job> = held;
-        while let Some(job) = receiver.recv().await {
-            queued.push_back(job);
-        }
         let mut jobs = Vec::new();
         let mut scans = 0;
-        for job in queued {
+        while let Some(job) = receiver.recv().await {
             scans += job.batch.scans.len();
             jobs.push(job);
             if scans >= self.config.max_batch_scans {

@@ -30,12 +30,9 @@
 //! - nothing is acknowledged before it is stored: [`IngestSender::submit`] returns only after
 //!   the transaction that stores the batch (and its cursor) committed; concurrent submitters
 //!   share one group commit and each waits for its own;
-//! - group commit without waiting: a flush takes what is queued when a commit slot is free
+//! - group commit without waiting: a flush takes what is queued when the store becomes free
 //!   (up to [`EngineConfig::max_batch_scans`]), so under load groups grow and when idle a
 //!   batch is stored at once ([`EngineConfig::max_batch_delay`] can add a gathering delay);
-//!   up to [`EngineConfig::commit_concurrency`] groups commit at once, so a batch arriving
-//!   during a commit need not wait for it, but one machine's batches always commit in order
-//!   (its next batch waits while one of its groups is in flight);
 //! - a scan outside the storable window (before [`EngineConfig::earliest_scan`] or later than
 //!   now plus [`EngineConfig::future_tolerance`]) is set aside: counted, kept for HR to see
 //!   ([`EngineHandle::set_aside`]), never stored as attendance, and never blocks the valid scans
@@ -95,11 +92,6 @@ pub struct EngineConfig {
     /// How long a flush waits for more batches after the first (zero, the default: it takes
     /// what is queued and stores it at once; batches arriving meanwhile form the next group).
     pub max_batch_delay: Duration,
-    /// How many group commits may be in flight at once (at least 1; default 2). A batch that
-    /// arrives while a commit is running starts its own instead of waiting for it, unless its
-    /// machine has one in flight: one machine's batches always commit in order. A store with
-    /// one writer (SQLite) runs them one after the other anyway; PostgreSQL runs them together.
-    pub commit_concurrency: usize,
     /// How often a `system_status` event is published.
     pub status_interval: Duration,
     /// The first wait before a failed store write is retried (doubling up to `max_retry_delay`).
@@ -136,7 +128,6 @@ impl Default for EngineConfig {
             queue_capacity: 1_024,
             max_batch_scans: 20_000,
             max_batch_delay: Duration::ZERO,
-            commit_concurrency: 2,
             status_interval: Duration::from_secs(30),
             retry_delay: Duration::from_millis(200),
             max_retry_delay: Duration::from_secs(10),
