@@ -42,14 +42,18 @@
 //! ```
 
 pub mod access;
+pub mod account;
 pub mod attribution;
+pub mod audit;
 pub mod calendar;
+pub mod correction;
 pub mod daily;
 pub mod employee;
 pub mod error;
 pub mod holiday;
 pub mod leave;
 pub mod machine;
+pub mod overrides;
 pub mod overtime;
 pub mod report;
 pub mod scan;
