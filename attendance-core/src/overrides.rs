@@ -87,7 +87,7 @@ impl DayOverride {
     /// `summary` with the overridden status; everything else (hours, scans) as computed.
     /// Returns the computed status.
     pub fn apply(&self, summary: &mut DailySummary) -> AttendanceStatus {
-        std::mem::replace(&mut summary.status, self.status)
+        std::mem::replace(&mut summary.status, self.status.clone())
     }
 }
 
