@@ -21,6 +21,11 @@
 pub mod conformance;
 #[cfg(feature = "testkit")]
 pub mod memory;
+mod oversight;
+
+pub use oversight::{
+    AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, ScanId, ScanVoid, ScanVoidStore,
+};
 
 use std::collections::BTreeSet;
 use std::error::Error as StdError;
