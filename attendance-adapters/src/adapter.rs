@@ -198,6 +198,33 @@ pub trait BaseMachineAdapter: Send + Sync + fmt::Debug {
     }
 }
 
+/// A failed HTTP request to `target` as an [`AdapterError`]: a timeout (after `timeout`), an
+/// unreachable host, or a protocol error naming what was being done (`during`).
+pub(crate) fn http_error(
+    e: &reqwest::Error,
+    target: &str,
+    during: &'static str,
+    timeout: Duration,
+) -> AdapterError {
+    if e.is_timeout() {
+        AdapterError::Timeout {
+            target: target.to_owned(),
+            during,
+            timeout,
+        }
+    } else if e.is_connect() {
+        AdapterError::Unreachable {
+            target: target.to_owned(),
+            message: e.to_string(),
+        }
+    } else {
+        AdapterError::Protocol {
+            target: target.to_owned(),
+            message: format!("{during}: {e}"),
+        }
+    }
+}
+
 /// Reads a machine's `config` JSON into an adapter's typed configuration, with an error that
 /// names the machine type and the field.
 pub fn parse_config<T: serde::de::DeserializeOwned>(machine: &Machine) -> Result<T, AdapterError> {

@@ -1,10 +1,13 @@
 //! `attendance-adapters`: the device adapters of the attendance platform.
 //!
 //! - [`adapter`]: the [`BaseMachineAdapter`] contract every device meets, with typed errors;
-//! - [`zk`]: the ZKTeco binary protocol, layered as a pure codec, a transport over TCP or UDP, an
-//!   async client and [`zk::adapter::ZkAdapter`], with a fake device behind the `fakes` feature;
-//! - [`generic_tcp`]: devices that write one text line per scan (configurable line format), with a
-//!   fake device behind `fakes`;
+//! - [`zk`]: the ZKTeco binary protocol, layered as a pure [`zk::codec`] (one file per concept:
+//!   packets and framing, comm key, times, records, users, bulk-read messages, realtime events),
+//!   a transport over TCP or UDP, an async [`zk::client`] (session, buffered downloads, scans,
+//!   live capture) and [`zk::adapter::ZkAdapter`], with a fake device behind the `fakes` feature
+//!   (a pure session state machine and its socket loops);
+//! - [`generic_tcp`]: devices that write one text line per scan: the line codec, the adapter with
+//!   its socket reader, and a fake device behind `fakes`;
 //! - [`adms`]: ZKTeco ADMS push ("iclock"): a parser, an axum router a host mounts, an adapter
 //!   and a fake device that posts;
 //! - [`hikvision`]: Hikvision ISAPI access-control events (digest auth, paged `AcsEvent` search,
@@ -13,16 +16,24 @@
 //!   with a fake server;
 //! - [`simulator`]: a seeded, deterministic generator of factory days served as a machine;
 //! - [`registry`]: [`adapter_for`] picks the adapter by machine type;
-//! - [`manager`]: the [`MachineManager`], one task per machine with cursors, backoff, a circuit
-//!   breaker, health, connection events and a bounded output of scan batches;
-//! - [`engine`]: the real-time engine: a bounded queue of scan batches, an ingest stage that
-//!   stores them as group commits with their cursors and answers each submitter after its
-//!   commit, a set-based recompute of only the affected days, and an event bus;
+//! - [`manager`]: the [`MachineManager`], one task per machine (its worker loop) with cursors,
+//!   backoff and a circuit breaker, health, connection events and a bounded output of scan
+//!   batches;
+//! - [`engine`]: the real-time engine: a bounded queue of scan batches
+//!   ([`engine::IngestSender`]), an ingest stage that stores them as group commits with their
+//!   cursors, sets aside scans outside the storable window and answers each submitter after its
+//!   commit, a recompute stage that recomputes only the affected days set-wise (and background
+//!   recomputes of a range), and an event bus;
 //! - [`runtime`]: what an application embeds: [`runtime::Runtime::start`] takes a store and
 //!   gives the engine, the machines and the push routers, wired together.
 //!
+//! The protocol facts the adapters rely on, with their sources, are in `docs/protocols/` at the
+//! root of the repository, one file per protocol (`zkteco-binary.md`, `zkteco-adms.md`,
+//! `hikvision-isapi.md`, `suprema-biostar.md`, `generic-tcp.md`); doc comments cite them by
+//! section.
+//!
 //! The codec is pure, so a frame can be built and read back without a socket (here the worked
-//! example of the protocol reference, a request for option `~OS`):
+//! example of `docs/protocols/zkteco-binary.md` §1, a request for option `~OS`):
 //!
 //! ```
 //! use attendance_adapters::zk::codec::{ChecksumPolicy, Packet, cmd, decode_tcp_frame};

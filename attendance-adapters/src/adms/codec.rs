@@ -1,6 +1,6 @@
 //! Pure text ↔ values for ZKTeco ADMS ("iclock") bodies, with no IO: `ATTLOG` uploads, `OPERLOG` /
 //! `BIODATA` uploads, the handshake options reply, `OK: n` replies, `getrequest` command lines and
-//! `devicecmd` results (`docs/protocols.md` part 2).
+//! `devicecmd` results (`docs/protocols/zkteco-adms.md`).
 //!
 //! Decoders never fail on a whole body: a line that cannot be read is returned as a
 //! [`RejectedLine`] beside the good ones, because a device that gets anything but 200 re-sends the
@@ -118,9 +118,9 @@ pub fn body_lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, line)| !line.trim().is_empty())
 }
 
-/// Reads an `ATTLOG` body (`docs/protocols.md` 2.3): TAB-separated columns, any count from 2 up; lines
-/// ended by LF or CRLF; blank lines skipped; a line without TAB split on whitespace with the date
-/// and time tokens joined. Bad lines go to [`AttLogBody::rejected`]; never fails.
+/// Reads an `ATTLOG` body (`docs/protocols/zkteco-adms.md` §3): TAB-separated columns, any count
+/// from 2 up; lines ended by LF or CRLF; blank lines skipped; a line without TAB split on
+/// whitespace with the date and time tokens joined. Bad lines go to [`AttLogBody::rejected`]; never fails.
 pub fn parse_attlog(body: &str) -> AttLogBody {
     let mut out = AttLogBody::default();
     for (line_no, line) in body_lines(body) {
@@ -249,7 +249,8 @@ impl OperLogCounts {
     }
 }
 
-/// Counts the lines of an `OPERLOG` / `BIODATA` body by tag (`docs/protocols.md` 2.4); never fails.
+/// Counts the lines of an `OPERLOG` / `BIODATA` body by tag (`docs/protocols/zkteco-adms.md` §4);
+/// never fails.
 pub fn parse_operlog(body: &str) -> OperLogCounts {
     let mut counts = OperLogCounts::default();
     for (_, line) in body_lines(body) {
@@ -265,8 +266,8 @@ pub fn parse_operlog(body: &str) -> OperLogCounts {
     counts
 }
 
-/// The option lines of the handshake reply (`docs/protocols.md` 2.2). Defaults are the protocol
-/// document's sample with `ATTLOGStamp=None`, `Delay=10`, `TransInterval=1`, `Realtime=1`.
+/// The option lines of the handshake reply (`docs/protocols/zkteco-adms.md` §2). Defaults are the
+/// protocol document's sample with `ATTLOGStamp=None`, `Delay=10`, `TransInterval=1`, `Realtime=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeOptions {
     /// `ATTLOGStamp`: the resume cursor for punches (`None`, `0` for everything, or a number).

@@ -1,5 +1,5 @@
-//! A fake ADMS device (feature `fakes`): the HTTP client side of `docs/protocols.md` part 2, written
-//! with the same [`super::codec`]. It performs the handshake, uploads its punches in batches
+//! A fake ADMS device (feature `fakes`): the HTTP client side of `docs/protocols/zkteco-adms.md`,
+//! written with the same [`super::codec`]. It performs the handshake, uploads its punches in batches
 //! (5, 7, 10 or 12 columns; LF or CRLF; TAB or space separators; optional `.aspx` paths; odd
 //! lines mixed in), keeps every punch the server did not acknowledge and uploads it again later
 //! (offline catch-up), polls `getrequest`, applies the commands and reports them through

@@ -1,5 +1,5 @@
 //! ZKTeco ADMS / PUSH ("iclock" over HTTP): the device is the HTTP client and pushes its punches
-//! to our server (`docs/protocols.md` part 2).
+//! to our server (`docs/protocols/zkteco-adms.md`).
 //!
 //! - [`codec`]: pure text ↔ values (`ATTLOG`, `OPERLOG`, handshake, commands, replies);
 //! - [`server`]: the [`AdmsHub`] and the axum [`router`] a host mounts;

@@ -1,9 +1,9 @@
 //! Our BioStar 2 REST client (login, `bs-session-id`, one re-login on 401) and
 //! [`BioStarAdapter`], the pull adapter of a BioStar server (or of one device behind it).
 //!
-//! Paging (`docs/protocols.md` 4.4): there is no offset, so each page asks for events from the last
-//! instant read (inclusive, `BETWEEN`), ordered by `datetime`, and drops the events at that
-//! instant it has already returned (by id). The cursor carries the instant and those ids, so a
+//! Paging (`docs/protocols/suprema-biostar.md` §4): there is no offset, so each page asks for
+//! events from the last instant read (inclusive, `BETWEEN`), ordered by `datetime`, and drops the
+//! events at that instant it has already returned (by id). The cursor carries the instant and those ids, so a
 //! restart neither skips nor repeats an event that shares a second with others.
 
 use std::time::{Duration, Instant};
@@ -20,7 +20,9 @@ use super::codec::{
     SESSION_HEADER, SearchRequest, decode_search_response, family_codes, format_datetime, operator,
     row_to_scan,
 };
-use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, parse_config};
+use crate::adapter::{
+    AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, http_error, parse_config,
+};
 
 fn default_login() -> String {
     "admin".into()
@@ -122,23 +124,7 @@ impl BioStarClient {
     }
 
     fn map_error(&self, e: &reqwest::Error, during: &'static str) -> AdapterError {
-        if e.is_timeout() {
-            AdapterError::Timeout {
-                target: self.base.clone(),
-                during,
-                timeout: self.timeout,
-            }
-        } else if e.is_connect() {
-            AdapterError::Unreachable {
-                target: self.base.clone(),
-                message: e.to_string(),
-            }
-        } else {
-            AdapterError::Protocol {
-                target: self.base.clone(),
-                message: format!("{during}: {e}"),
-            }
-        }
+        http_error(e, &self.base, during, self.timeout)
     }
 
     /// `POST /api/login`: keeps the `bs-session-id` the server returns.

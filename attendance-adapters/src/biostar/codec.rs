@@ -1,5 +1,6 @@
-//! Pure values ↔ JSON for the Suprema BioStar 2 REST API (`docs/protocols.md` part 4): login, the
-//! event search query and its rows, event codes → verify modes, and the adapter's cursor.
+//! Pure values ↔ JSON for the Suprema BioStar 2 REST API (`docs/protocols/suprema-biostar.md`):
+//! login, the event search query and its rows, event codes → verify modes, and the adapter's
+//! cursor.
 
 use std::fmt;
 

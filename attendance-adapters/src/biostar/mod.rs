@@ -1,5 +1,5 @@
-//! Suprema BioStar 2 REST (`docs/protocols.md` part 4): we talk to the BioStar server, not to the
-//! terminals.
+//! Suprema BioStar 2 REST (`docs/protocols/suprema-biostar.md`): we talk to the BioStar server,
+//! not to the terminals.
 //!
 //! - [`codec`]: login, the event search and its rows, event codes → verify modes, the cursor;
 //! - [`client`]: our REST client (session header, one re-login on 401) and [`BioStarAdapter`];

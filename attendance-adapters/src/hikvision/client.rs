@@ -23,7 +23,7 @@ use super::codec::{
 use super::digest::{Challenge, authorization, parse_challenge};
 use super::push::{HikPushDevice, HikPushHub};
 use crate::adapter::{
-    AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream, parse_config,
+    AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream, http_error, parse_config,
 };
 use attendance_core::machine::MachineType;
 
@@ -119,23 +119,7 @@ impl HikvisionClient {
     }
 
     fn map_error(&self, e: &reqwest::Error, during: &'static str) -> AdapterError {
-        if e.is_timeout() {
-            AdapterError::Timeout {
-                target: self.base.clone(),
-                during,
-                timeout: self.timeout,
-            }
-        } else if e.is_connect() {
-            AdapterError::Unreachable {
-                target: self.base.clone(),
-                message: e.to_string(),
-            }
-        } else {
-            AdapterError::Protocol {
-                target: self.base.clone(),
-                message: format!("{during}: {e}"),
-            }
-        }
+        http_error(e, &self.base, during, self.timeout)
     }
 
     fn cnonce(&self) -> String {

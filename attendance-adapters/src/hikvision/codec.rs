@@ -1,6 +1,6 @@
 //! Pure values ↔ JSON and multipart for Hikvision ISAPI access-control events
-//! (`docs/protocols.md` part 3): the `AcsEventCond` search, its `AcsEvent` reply, the push envelope
-//! of HTTP listening, a tolerant `multipart` reader (boundaries compared without regard to case,
+//! (`docs/protocols/hikvision-isapi.md`): the `AcsEventCond` search, its `AcsEvent` reply, the
+//! push envelope of HTTP listening, a tolerant `multipart` reader (boundaries compared without regard to case,
 //! as DS-K1T323 firmware need) and its writer, and the conversion of person events to scans.
 
 use attendance_core::employee::DeviceUserId;
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 /// Major type of access-control events (`MAJOR_EVENT`).
 pub const MAJOR_EVENT: u32 = 5;
 
-/// Minor codes of a person passing (`docs/protocols.md` 3.3): card, fingerprint, card + fingerprint,
-/// card + fingerprint + password, fingerprint + password, face.
+/// Minor codes of a person passing (`docs/protocols/hikvision-isapi.md` §3): card, fingerprint,
+/// card + fingerprint, card + fingerprint + password, fingerprint + password, face.
 pub const PERSON_MINORS: [u32; 6] = [1, 38, 40, 43, 46, 75];
 
 /// The search body of `POST /ISAPI/AccessControl/AcsEvent?format=json`.

@@ -1,4 +1,4 @@
-//! Hikvision ISAPI access-control events (`docs/protocols.md` part 3).
+//! Hikvision ISAPI access-control events (`docs/protocols/hikvision-isapi.md`).
 //!
 //! - [`digest`]: HTTP Digest (MD5, `qop=auth`), client and server side, pure;
 //! - [`codec`]: the `AcsEvent` search and reply, push envelopes, multipart, events → scans;

@@ -1,4 +1,5 @@
-//! The receiver of Hikvision HTTP-listening pushes (`docs/protocols.md` 3.5) as an axum router.
+//! The receiver of Hikvision HTTP-listening pushes (`docs/protocols/hikvision-isapi.md` §5) as an
+//! axum router.
 //!
 //! Configure each terminal's `httpHosts` URL as `/hikvision/events/<machine id>`. Every POST is
 //! read as multipart (boundary matched without regard to case) or plain JSON; heartbeats only

@@ -1,4 +1,5 @@
-//! ZKTeco binary protocol ("standalone SDK", TCP or UDP port 4370).
+//! ZKTeco binary protocol ("standalone SDK", TCP or UDP port 4370;
+//! `docs/protocols/zkteco-binary.md`).
 //!
 //! Layers follow the wire, as in mini-redis:
 //! - [`codec`]: pure bytes ↔ values (frames, checksum, comm key, times, records, users, events);

@@ -1,0 +1,512 @@
+//! The real-time engine: every scan (the manager's pulls, the ADMS and Hikvision push
+//! receivers, imports) goes through one bounded queue into an ingest stage that stores what is
+//! queued as one group commit, answers each submitter once its own batch is committed, and then
+//! recomputes the affected (employee, work date) pairs set-wise in a second stage and publishes
+//! events on a bus.
+//!
+//! ```no_run
+//! # async fn demo(service: attendance_core::service::AttendanceService, batch: attendance_core::store::ScanBatch) {
+//! use std::time::Duration;
+//! use attendance_adapters::engine::{Engine, EngineConfig};
+//!
+//! let engine = Engine::start(service, EngineConfig::default());
+//! let mut events = engine.subscribe();
+//! let scans = engine.sender(); // give it to the MachineManager and the push routers
+//! // A push receiver answers its device only once the batch is committed:
+//! match scans.submit(batch, Duration::from_secs(2), Duration::from_secs(20)).await {
+//!     Ok(committed) => println!("stored {} new scans", committed.inserted),
+//!     Err(e) => println!("answer 503, the device re-sends: {e}"),
+//! }
+//! while let Ok(event) = events.recv().await {
+//!     println!("{}", serde_json::to_string(&event).unwrap_or_default());
+//! }
+//! engine.shutdown().await; // drains the queue: nothing accepted is lost
+//! # }
+//! ```
+//!
+//! Invariants:
+//! - the queue is bounded: a slow store makes senders wait (or [`IngestSender::submit`] answer
+//!   [`IngestError::Busy`]), memory does not grow;
+//! - nothing is acknowledged before it is stored: [`IngestSender::submit`] returns only after
+//!   the transaction that stores the batch (and its cursor) committed; concurrent submitters
+//!   share one group commit and each waits for its own;
+//! - group commit without waiting: a flush takes what is queued when the store becomes free
+//!   (up to [`EngineConfig::max_batch_scans`]), so under load groups grow and when idle a
+//!   batch is stored at once ([`EngineConfig::max_batch_delay`] can add a gathering delay);
+//! - a scan outside the storable window (before [`EngineConfig::earliest_scan`] or later than
+//!   now plus [`EngineConfig::future_tolerance`]) is set aside: counted, kept for HR to see
+//!   ([`EngineHandle::set_aside`]), never stored as attendance, and never blocks the valid scans
+//!   of its batch;
+//! - a batch accepted by the queue is stored before [`EngineHandle::shutdown`] returns; a store
+//!   that fails transiently is retried with backoff (the batch is held, and the queue fills
+//!   behind it); a batch the store refuses as invalid is reported and dropped (retrying cannot
+//!   help); when a group is refused, its batches are stored one by one, so one machine's bad
+//!   batch does not hold back the others;
+//! - each affected (employee, work date) pair is recomputed once per recompute pass, however
+//!   many flushes touched it meanwhile, by core's set-based
+//!   [`AttendanceService::recompute_days`];
+//! - every change the engine's service stores is published ([`Engine::start`] gives the
+//!   service a [`ChangeObserver`] on the bus), so manual scans, imports, leave and holiday
+//!   changes reach the same clients as device scans; events about one employee carry the
+//!   employee as their audience, so a server forwards them only to clients allowed to see that
+//!   employee.
+//!
+//! [`ChangeObserver`]: attendance_core::service::ChangeObserver
+
+mod events;
+mod ingest;
+mod queue;
+mod recompute;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use attendance_core::access::Owner;
+use attendance_core::service::AttendanceService;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
+use tracing::{error, warn};
+
+pub use events::{ConnectionChange, EngineEvent, ErrorEvent, Published, ScanReceived};
+pub use ingest::SetAside;
+pub use queue::{Committed, IngestError, IngestReceiver, IngestSender, Submission, ingest_channel};
+
+use events::Bus;
+use ingest::Ingest;
+use queue::Job;
+use recompute::{Backlog, Jobs, Recompute, run_jobs};
+
+/// How the engine batches, retries and reports.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Batches the queue holds before senders wait.
+    pub queue_capacity: usize,
+    /// The most scans a flush gathers (under a backlog, a flush takes what is queued up to
+    /// this many, all stored in one transaction by the SQL stores).
+    pub max_batch_scans: usize,
+    /// How long a flush waits for more batches after the first (zero, the default: it takes
+    /// what is queued and stores it at once; batches arriving meanwhile form the next group).
+    pub max_batch_delay: Duration,
+    /// How often a `system_status` event is published.
+    pub status_interval: Duration,
+    /// The first wait before a failed store write is retried (doubling up to `max_retry_delay`).
+    pub retry_delay: Duration,
+    /// The longest wait between retries.
+    pub max_retry_delay: Duration,
+    /// Events the bus keeps for a slow subscriber before it starts missing them.
+    pub event_capacity: usize,
+    /// After a shutdown is asked for, how long a failing store is still retried before the
+    /// batches left are given up (and logged with their count).
+    pub drain_timeout: Duration,
+    /// Scans before this instant are set aside (a device whose clock was reset).
+    pub earliest_scan: DateTime<Utc>,
+    /// Scans later than now plus this are set aside (a device clock far ahead).
+    pub future_tolerance: Duration,
+    /// How many set-aside scans are kept for [`EngineHandle::set_aside`] (the oldest go).
+    pub set_aside_kept: usize,
+    /// How often shift windows that closed with no scan are looked for, so those days become
+    /// `Absent` without anyone asking ([`AttendanceService::close_windows`]); the first pass
+    /// at start looks two days back. `None`: never (tests that count records exactly).
+    pub close_interval: Option<Duration>,
+}
+
+/// The default [`EngineConfig::earliest_scan`]: 2010-01-01 00:00 UTC.
+pub fn default_earliest_scan() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2010, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1_024,
+            max_batch_scans: 20_000,
+            max_batch_delay: Duration::ZERO,
+            status_interval: Duration::from_secs(30),
+            retry_delay: Duration::from_millis(200),
+            max_retry_delay: Duration::from_secs(10),
+            event_capacity: 4_096,
+            drain_timeout: Duration::from_secs(30),
+            earliest_scan: default_earliest_scan(),
+            future_tolerance: Duration::from_secs(24 * 3600),
+            set_aside_kept: 1_000,
+            close_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+/// The engine's counters, as `system_status` publishes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    /// Batches waiting in the queue.
+    pub queue_depth: usize,
+    /// The queue's capacity.
+    pub queue_capacity: usize,
+    /// Scans stored as new.
+    pub scans_stored: u64,
+    /// Scans that were already stored.
+    pub duplicates: u64,
+    /// Scans set aside: outside the storable window (see [`EngineHandle::set_aside`]).
+    pub scans_set_aside: u64,
+    /// Store writes (one per flush, plus one per batch when a refused group is retried batch
+    /// by batch).
+    pub store_writes: u64,
+    /// Daily records recomputed (by the engine and by every other write of its service).
+    pub records_recomputed: u64,
+    /// New scans waiting for the recompute stage (to be published and their days recomputed).
+    pub recompute_backlog: usize,
+    /// Failed store writes (each retry counts).
+    pub store_errors: u64,
+    /// Batches dropped because the store refused them as invalid.
+    pub batches_rejected: u64,
+    /// Scans given up at shutdown because the store kept failing past the drain timeout.
+    pub scans_abandoned: u64,
+    /// Seconds since the engine started.
+    pub uptime_seconds: u64,
+    /// The background recompute running now, or the last one (a settings change recomputes a
+    /// range of days for every active employee).
+    pub recompute_job: Option<RecomputeJob>,
+}
+
+/// A background recompute of every active employee's days in a range, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecomputeJob {
+    /// Why it runs (`settings changed`, …).
+    pub reason: String,
+    /// The first date.
+    pub from: NaiveDate,
+    /// The last date.
+    pub to: NaiveDate,
+    /// Employees done.
+    pub done: usize,
+    /// Employees in all.
+    pub total: usize,
+    /// Records stored so far.
+    pub records: usize,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended (`None` while it runs).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+#[derive(Debug, Default)]
+struct Counters {
+    scans_stored: AtomicU64,
+    duplicates: AtomicU64,
+    scans_set_aside: AtomicU64,
+    store_writes: AtomicU64,
+    records_recomputed: AtomicU64,
+    recompute_backlog: AtomicUsize,
+    store_errors: AtomicU64,
+    batches_rejected: AtomicU64,
+    scans_abandoned: AtomicU64,
+}
+/// Starts engines.
+#[derive(Debug)]
+pub struct Engine;
+
+/// A running engine: its queue's sender, its service, its bus, its counters, and its shutdown.
+#[derive(Debug)]
+pub struct EngineHandle {
+    sender: IngestSender,
+    service: AttendanceService,
+    bus: Arc<Bus>,
+    counters: Arc<Counters>,
+    set_aside: Arc<Mutex<VecDeque<SetAside>>>,
+    jobs: Arc<Mutex<Jobs>>,
+    started: Instant,
+    capacity: usize,
+    stop: watch::Sender<bool>,
+    /// The ingest, recompute, window-closing and status tasks, taken by the first shutdown (so
+    /// a shared handle can stop the engine).
+    tasks: Mutex<Option<Tasks>>,
+}
+
+#[derive(Debug)]
+struct Tasks {
+    ingest: JoinHandle<()>,
+    recompute: JoinHandle<()>,
+    others: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the engine's tasks on the current tokio runtime. The engine keeps `service` with
+    /// its bus as the observer: use [`EngineHandle::service`] for every other write (manual
+    /// scans, leave, holidays) so that it is published too.
+    pub fn start(service: AttendanceService, config: EngineConfig) -> EngineHandle {
+        let capacity = config.queue_capacity.max(1);
+        let (queue, receiver) = mpsc::channel(capacity);
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        let (stop, stopped) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
+        let bus = Arc::new(Bus {
+            events,
+            counters: counters.clone(),
+        });
+        let service = service.with_observer(bus.clone());
+        let started = Instant::now();
+        let backlog = Arc::new(Backlog::default());
+        let set_aside = Arc::new(Mutex::new(VecDeque::new()));
+        let ingest = Ingest {
+            service: service.clone(),
+            config: config.clone(),
+            bus: bus.clone(),
+            counters: counters.clone(),
+            backlog: backlog.clone(),
+            set_aside: set_aside.clone(),
+        };
+        let recompute = Recompute {
+            service: service.clone(),
+            config: config.clone(),
+            bus: bus.clone(),
+            counters: counters.clone(),
+            backlog,
+        };
+        let weak = queue.downgrade();
+        let mut tasks = Tasks {
+            ingest: tokio::spawn(ingest.run(receiver, stopped.clone())),
+            recompute: tokio::spawn(recompute.run(stopped.clone())),
+            others: vec![tokio::spawn(status_loop(
+                config.status_interval,
+                bus.clone(),
+                counters.clone(),
+                weak,
+                capacity,
+                started,
+                stopped.clone(),
+            ))],
+        };
+        if let Some(every) = config.close_interval {
+            tasks.others.push(tokio::spawn(close_windows_loop(
+                service.clone(),
+                every,
+                stopped,
+            )));
+        }
+        EngineHandle {
+            sender: IngestSender { queue },
+            service,
+            bus,
+            counters,
+            set_aside,
+            jobs: Arc::new(Mutex::new(Jobs::default())),
+            started,
+            capacity,
+            stop,
+            tasks: Mutex::new(Some(tasks)),
+        }
+    }
+}
+
+fn snapshot(counters: &Counters, depth: usize, capacity: usize, started: Instant) -> EngineStats {
+    EngineStats {
+        queue_depth: depth,
+        queue_capacity: capacity,
+        scans_stored: counters.scans_stored.load(Ordering::Relaxed),
+        duplicates: counters.duplicates.load(Ordering::Relaxed),
+        scans_set_aside: counters.scans_set_aside.load(Ordering::Relaxed),
+        store_writes: counters.store_writes.load(Ordering::Relaxed),
+        records_recomputed: counters.records_recomputed.load(Ordering::Relaxed),
+        recompute_backlog: counters.recompute_backlog.load(Ordering::Relaxed),
+        store_errors: counters.store_errors.load(Ordering::Relaxed),
+        batches_rejected: counters.batches_rejected.load(Ordering::Relaxed),
+        scans_abandoned: counters.scans_abandoned.load(Ordering::Relaxed),
+        uptime_seconds: started.elapsed().as_secs(),
+        recompute_job: None,
+    }
+}
+
+async fn status_loop(
+    every: Duration,
+    bus: Arc<Bus>,
+    counters: Arc<Counters>,
+    queue: mpsc::WeakSender<Job>,
+    capacity: usize,
+    started: Instant,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = every.max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+        let depth = queue
+            .upgrade()
+            .map(|s| capacity.saturating_sub(s.capacity()))
+            .unwrap_or(0);
+        let stats = snapshot(&counters, depth, capacity, started);
+        bus.send(EngineEvent::SystemStatus(stats), None);
+    }
+}
+
+/// Every `every`, turns the days whose shift window closed with no scan into `Absent` (and
+/// publishes them through the service's observer), so nobody has to read a summary first.
+async fn close_windows_loop(
+    service: AttendanceService,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = every.max(Duration::from_millis(10));
+    // The first pass looks back two days: windows that closed while the engine was not running.
+    let mut since = Utc::now() - chrono::TimeDelta::days(2);
+    loop {
+        let now = Utc::now();
+        match service.close_windows(since, now).await {
+            Ok(closed) => {
+                since = now;
+                if !closed.records.is_empty() {
+                    tracing::info!(
+                        records = closed.records.len(),
+                        "shift windows closed: days recomputed"
+                    );
+                }
+            }
+            Err(e) => warn!(error = %e, "closing shift windows failed; trying again later"),
+        }
+        tokio::select! {
+            _ = sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+impl EngineHandle {
+    /// A sender into the queue, for the manager, the push routers and imports.
+    pub fn sender(&self) -> IngestSender {
+        self.sender.clone()
+    }
+
+    /// The engine's use cases: every change made through them is published on the bus.
+    pub fn service(&self) -> &AttendanceService {
+        &self.service
+    }
+
+    /// A new subscription to the bus.
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.bus.events.subscribe()
+    }
+
+    /// Publishes an event from outside the ingest (machine connections from the manager).
+    pub fn publish(&self, event: EngineEvent, audience: Option<Owner>) {
+        self.bus.send(event, audience);
+    }
+
+    /// The scans set aside most recently (outside the storable window), oldest first.
+    pub fn set_aside(&self) -> Vec<SetAside> {
+        self.set_aside
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> EngineStats {
+        let depth = self.capacity.saturating_sub(self.sender.queue.capacity());
+        let mut stats = snapshot(&self.counters, depth, self.capacity, self.started);
+        stats.recompute_job = self.recompute_job();
+        stats
+    }
+
+    /// The background recompute running now, or the last one.
+    pub fn recompute_job(&self) -> Option<RecomputeJob> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
+            .clone()
+    }
+
+    /// Recomputes every active employee's days in `[from, to]` in the background (the caller
+    /// bounds the range), its progress in [`EngineStats::recompute_job`] and its records
+    /// published like any other. Asked while one runs, the range is merged into one job that
+    /// runs next.
+    pub fn recompute_in_background(&self, from: NaiveDate, to: NaiveDate, reason: &str) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let queued = match jobs.queued.take() {
+            Some((f, t, r)) => (f.min(from), t.max(to), format!("{r}; {reason}")),
+            None => (from, to, reason.to_owned()),
+        };
+        jobs.queued = Some(queued);
+        if jobs.running {
+            return;
+        }
+        jobs.running = true;
+        drop(jobs);
+        tokio::spawn(run_jobs(
+            self.service.clone(),
+            self.jobs.clone(),
+            self.stop.subscribe(),
+        ));
+    }
+
+    /// Stops accepting batches, stores every batch already accepted, recomputes the days they
+    /// touched, and returns the final counters. Senders held elsewhere get an error from then
+    /// on. Later calls return at once.
+    pub async fn shutdown(&self) -> EngineStats {
+        let _ = self.stop.send(true);
+        let tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tasks) = tasks {
+            if let Err(e) = tasks.ingest.await {
+                error!(error = %e, "the ingest task failed");
+            }
+            if let Err(e) = tasks.recompute.await {
+                error!(error = %e, "the recompute task failed");
+            }
+            for task in tasks.others {
+                let _ = task.await;
+            }
+        }
+        snapshot(&self.counters, 0, self.capacity, self.started)
+    }
+}
+/// The shutdown signal as a stage sees it: once asked, a deadline for a failing store.
+struct Stop {
+    signal: watch::Receiver<bool>,
+    grace: Duration,
+    deadline: Option<Instant>,
+}
+
+impl Stop {
+    fn new(signal: watch::Receiver<bool>, grace: Duration) -> Self {
+        Self {
+            signal,
+            grace,
+            deadline: None,
+        }
+    }
+
+    fn asked(&mut self) -> bool {
+        // A dropped handle counts as a shutdown.
+        let asked = *self.signal.borrow() || self.signal.has_changed().is_err();
+        if asked && self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.grace);
+        }
+        asked
+    }
+
+    fn expired(&mut self) -> bool {
+        self.asked() && self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Returns once the shutdown is asked (at once if it has been).
+    async fn wait(&mut self) {
+        if !self.asked() {
+            // Ok: the shutdown was sent; Err: the handle was dropped. Both stop the engine.
+            let _ = self.signal.changed().await;
+            self.asked();
+        }
+    }
+}
