@@ -176,6 +176,8 @@ mod tests {
             role,
             employee: None,
             active,
+            token_version: 0,
+            created_at: None,
         }
     }
 

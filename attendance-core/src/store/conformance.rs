@@ -1131,6 +1131,8 @@ async fn accounts_round_trip_and_clash_typed<S: Store + ?Sized>(store: &S) -> Ch
         role: Role::Employee,
         employee: EmployeeCode::parse("EMP001").ok(),
         active: true,
+        token_version: 0,
+        created_at: None,
     };
     store.create_account(&account).await.map_err(fail)?;
     ensure!(
@@ -1204,6 +1206,8 @@ async fn employees_in_use_cannot_be_deleted<S: Store + ?Sized>(store: &S) -> Che
         role: Role::Employee,
         employee: Some(code.clone()),
         active: true,
+        token_version: 0,
+        created_at: None,
     };
     store.create_account(&account).await.map_err(fail)?;
     ensure!(
