@@ -23,14 +23,16 @@ use anyhow::{Context, Result, bail};
 use attendance_adapters::engine::EngineHandle;
 use attendance_core::access::Role;
 use attendance_core::store::memory::MemoryStore;
-use attendance_core::store::{Store, UserAccount};
+use attendance_core::store::Store;
 use attendance_store_postgres::{PgOptions, PgStore};
 use attendance_store_sqlite::{SqliteOptions, SqliteStore};
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::{TokenKeys, hash_password};
+use crate::accounts::{Accounts, NewAccount};
+use crate::auth::TokenKeys;
 use crate::config::{Config, CorsPolicy, check_jwt_secret, redact_url};
 use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
 use crate::ws::ws_only_app;
@@ -246,34 +248,34 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Creates the first super admin from the flags when there are no users; refuses to go on
-/// when there are none and no flags.
-async fn ensure_admin(store: &dyn Store, config: &Config) -> Result<()> {
+/// Creates the first super admin from the flags when there are no users (with the rules of
+/// every account: a plain username, a password of at least 10 characters that is not the
+/// username); refuses to go on when there are none and no flags.
+async fn ensure_admin(store: Arc<dyn Store>, config: &Config) -> Result<()> {
     if !store.list_accounts().await?.is_empty() {
         return Ok(());
     }
     let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password) else {
         bail!(
             "there are no users yet: give the first super admin with --admin-user and \
-             --admin-password (or ATTENDANCE_ADMIN_USER and ATTENDANCE_ADMIN_PASSWORD)"
+             --admin-password (or ATTENDANCE_ADMIN_USER and ATTENDANCE_ADMIN_PASSWORD), or \
+             add one with `attendance-server users add NAME --role super_admin`"
         );
     };
-    if user.trim().is_empty() || password.len() < 8 {
-        bail!("the first admin needs a username and a password of at least 8 characters");
-    }
-    let password_hash = hash_password(password.clone())
+    let account = Accounts::new(store)
+        .create(
+            Role::SuperAdmin,
+            NewAccount {
+                username: user.clone(),
+                password: password.clone(),
+                role: Role::SuperAdmin,
+                employee: None,
+            },
+            Utc::now(),
+        )
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    store
-        .create_account(&UserAccount {
-            username: user.trim().to_owned(),
-            password_hash,
-            role: Role::SuperAdmin,
-            employee: None,
-            active: true,
-        })
-        .await?;
-    tracing::info!(user = %user.trim(), "created the first super admin");
+        .map_err(|e| anyhow::anyhow!("the first admin (--admin-user / --admin-password): {e}"))?;
+    tracing::info!(user = %account.username, "created the first super admin");
     Ok(())
 }
 
@@ -333,7 +335,7 @@ impl Server {
         let demo = if config.demo {
             Some(crate::demo::Demo::start(&state).await?)
         } else {
-            ensure_admin(store.as_ref(), config).await?;
+            ensure_admin(store.clone(), config).await?;
             None
         };
         let started = runtime.start_stored().await?;

@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@
     dead_code
 )]
 
+mod accounts;
 mod auth;
 mod cli;
 mod config;
