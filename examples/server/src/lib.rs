@@ -27,6 +27,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod employee_import;
 pub mod error;
 pub mod pagination;
 pub mod routes;

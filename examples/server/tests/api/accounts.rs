@@ -561,7 +561,7 @@ async fn revocation_ends_http_tokens_and_websockets_within_one_request() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_lists_the_account_routes() {
+async fn the_openapi_document_lists_the_account_and_import_routes() {
     let app = spawn_app().await;
     let doc = app.openapi().await;
     for (path, method) in [
@@ -571,6 +571,7 @@ async fn the_openapi_document_lists_the_account_routes() {
         ("/api/auth/users/{username}/", "put"),
         ("/api/auth/users/{username}/", "delete"),
         ("/api/auth/password/", "post"),
+        ("/api/attendance/employees/import/", "post"),
     ] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }
@@ -578,6 +579,7 @@ async fn the_openapi_document_lists_the_account_routes() {
         "AccountView",
         "NewAccountInput",
         "AccountUpdateInput",
+        "ImportOutcome",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }

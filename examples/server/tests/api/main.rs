@@ -15,6 +15,7 @@ mod config;
 mod cors;
 mod daily;
 mod demo;
+mod employee_import;
 mod employees;
 mod helpers;
 mod holidays;
