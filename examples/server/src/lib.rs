@@ -33,6 +33,7 @@ pub mod pagination;
 pub mod routes;
 pub mod runtime;
 pub mod state;
+pub mod tools;
 pub mod ws;
 
 use axum::Router;

@@ -31,4 +31,5 @@ mod realtime;
 mod scans;
 mod settings;
 mod shifts;
+mod tools;
 mod writes;
