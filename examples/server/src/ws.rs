@@ -52,6 +52,9 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// process (changes made through this server's API close the sockets at once).
 pub const ACCOUNT_CHECK_EVERY: Duration = Duration::from_secs(5);
 
+/// The reason of the close frame (code 1008) a connection gets when its token is revoked.
+pub const REVOKED_REASON: &str = "token revoked: log in again";
+
 /// The WebSocket side of the state: the clients connected and the shutdown signal.
 #[derive(Debug)]
 pub struct Realtime {
@@ -207,12 +210,6 @@ async fn serve_client(
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut account_check =
         tokio::time::interval_at(Instant::now() + ACCOUNT_CHECK_EVERY, ACCOUNT_CHECK_EVERY);
-    let revoked_close = || {
-        Message::Close(Some(CloseFrame {
-            code: close_code::POLICY,
-            reason: "token revoked: log in again".into(),
-        }))
-    };
     let mut last_heard = Instant::now();
     let close = |code, reason: &'static str| {
         Message::Close(Some(CloseFrame {
@@ -226,7 +223,7 @@ async fn serve_client(
     }
     // A revocation between the token check and the subscription is caught here.
     if is_revoked(&state, &user).await {
-        let _ = send(&mut socket, revoked_close()).await;
+        let _ = send(&mut socket, close(close_code::POLICY, REVOKED_REASON)).await;
         return;
     }
     loop {
@@ -275,14 +272,14 @@ async fn serve_client(
                 };
                 if close_now {
                     tracing::debug!(user = %user.username, "websocket closed: token revoked");
-                    let _ = send(&mut socket, revoked_close()).await;
+                    let _ = send(&mut socket, close(close_code::POLICY, REVOKED_REASON)).await;
                     break;
                 }
             }
             _ = account_check.tick() => {
                 if is_revoked(&state, &user).await {
                     tracing::debug!(user = %user.username, "websocket closed: token revoked");
-                    let _ = send(&mut socket, revoked_close()).await;
+                    let _ = send(&mut socket, close(close_code::POLICY, REVOKED_REASON)).await;
                     break;
                 }
             }
