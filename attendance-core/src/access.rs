@@ -136,11 +136,19 @@ pub enum Action {
     ManageUsers,
     /// Receive a real-time event about an employee (or, with no target, a site-wide event).
     ReceiveEvent,
+    /// Ask for an attendance correction (a scan the device missed).
+    RequestCorrection,
+    /// Approve or reject a correction (never one's own).
+    DecideCorrection,
+    /// Void a scan: kept, but left out of every computation.
+    VoidScan,
+    /// Read the audit trail.
+    ViewAuditLog,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 29] = [
         Action::ViewAttendance,
         Action::EditAttendance,
         Action::ViewSummary,
@@ -166,6 +174,10 @@ impl Action {
         Action::ManageEmployees,
         Action::ManageUsers,
         Action::ReceiveEvent,
+        Action::RequestCorrection,
+        Action::DecideCorrection,
+        Action::VoidScan,
+        Action::ViewAuditLog,
     ];
 
     /// Whether the action concerns a site-wide resource, whatever target is given (holidays,
@@ -184,6 +196,7 @@ impl Action {
                 | Self::ManageMachines
                 | Self::ManageEmployees
                 | Self::ManageUsers
+                | Self::ViewAuditLog
         )
     }
 }
@@ -195,6 +208,9 @@ impl Action {
             self,
             Self::EditAttendance
                 | Self::AddManualScan
+                | Self::RequestCorrection
+                | Self::DecideCorrection
+                | Self::VoidScan
                 | Self::SubmitLeave
                 | Self::ApproveLeave
                 | Self::RejectLeave
@@ -370,7 +386,7 @@ fn rule(role: Role, action: Action) -> Rule {
             R::HrStaff | R::SuperAdmin => Rule::EVERYTHING,
         },
         // Changing one employee's records: HR and admins, a target required.
-        A::EditAttendance | A::AddManualScan => match role {
+        A::EditAttendance | A::AddManualScan | A::VoidScan => match role {
             R::Employee | R::DepartmentHead => Rule::NONE,
             R::HrStaff | R::SuperAdmin => Rule::EMPLOYEES,
         },
@@ -378,11 +394,23 @@ fn rule(role: Role, action: Action) -> Rule {
             R::Employee | R::DepartmentHead => Rule::OWN,
             R::HrStaff | R::SuperAdmin => Rule::EMPLOYEES,
         },
+        // For oneself, or by one's head or HR.
+        A::RequestCorrection => match role {
+            R::Employee => Rule::OWN,
+            R::DepartmentHead => Rule::DEPARTMENT,
+            R::HrStaff | R::SuperAdmin => Rule::EMPLOYEES,
+        },
         A::ApproveLeave | A::RejectLeave => match role {
             R::Employee => Rule::NONE,
             R::DepartmentHead => Rule::new(false, true, false, false),
             R::HrStaff => Rule::new(false, true, true, false),
             R::SuperAdmin => Rule::EMPLOYEES,
+        },
+        // Never one's own, whatever the role.
+        A::DecideCorrection => match role {
+            R::Employee => Rule::NONE,
+            R::DepartmentHead => Rule::new(false, true, false, false),
+            R::HrStaff | R::SuperAdmin => Rule::new(false, true, true, false),
         },
         A::CancelLeave => match role {
             R::Employee => Rule::OWN,
@@ -399,6 +427,10 @@ fn rule(role: Role, action: Action) -> Rule {
         | A::ViewMachines
         | A::ManageMachines
         | A::ManageEmployees => match role {
+            R::Employee | R::DepartmentHead => Rule::NONE,
+            R::HrStaff | R::SuperAdmin => Rule::EVERYTHING,
+        },
+        A::ViewAuditLog => match role {
             R::Employee | R::DepartmentHead => Rule::NONE,
             R::HrStaff | R::SuperAdmin => Rule::EVERYTHING,
         },
@@ -440,7 +472,10 @@ pub fn authorize(
     let reason = if !rule.any() {
         DenialReason::RoleNotAllowed
     } else if relation == Relation::Own
-        && matches!(action, Action::ApproveLeave | Action::RejectLeave)
+        && matches!(
+            action,
+            Action::ApproveLeave | Action::RejectLeave | Action::DecideCorrection
+        )
     {
         DenialReason::OwnRequest
     } else if relation == Relation::SiteWide && action.requires_target() {
@@ -559,6 +594,10 @@ mod tests {
             (A::ManageEmployees,     ["----", "----", "YYYY", "YYYY"]),
             (A::ManageUsers,         ["----", "----", "----", "YYYY"]),
             (A::ReceiveEvent,        ["Y---", "YY--", "YYYY", "YYYY"]),
+            (A::RequestCorrection,   ["Y---", "YY--", "YYY-", "YYY-"]),
+            (A::DecideCorrection,    ["----", "-Y--", "-YY-", "-YY-"]),
+            (A::VoidScan,            ["----", "----", "YYY-", "YYY-"]),
+            (A::ViewAuditLog,        ["----", "----", "YYYY", "YYYY"]),
         ];
         assert_eq!(table.len(), Action::ALL.len());
         for action in Action::ALL {

@@ -65,8 +65,11 @@
 //!   leave, holidays).
 
 pub mod access;
+pub mod account;
 pub mod attribution;
+pub mod audit;
 pub mod calendar;
+pub mod correction;
 pub mod daily;
 pub mod employee;
 pub mod error;
@@ -75,6 +78,7 @@ mod ids;
 pub mod ingest;
 pub mod leave;
 pub mod machine;
+pub mod overrides;
 pub mod overtime;
 pub mod report;
 pub mod scan;

@@ -21,6 +21,11 @@
 pub mod conformance;
 #[cfg(feature = "testkit")]
 pub mod memory;
+mod oversight;
+
+pub use oversight::{
+    AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, ScanId, ScanVoid, ScanVoidStore,
+};
 
 use std::collections::BTreeSet;
 use std::error::Error as StdError;
@@ -543,6 +548,12 @@ pub struct UserAccount {
     pub employee: Option<EmployeeCode>,
     /// Whether the user may log in.
     pub active: bool,
+    /// How many times the account's tokens were revoked (a token carries the version it was issued with).
+    #[serde(default)]
+    pub token_version: u32,
+    /// When the account was created (`None` for accounts older than the field).
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// Logins.

@@ -359,6 +359,8 @@ async fn foreign_key_and_unique_violations_come_back_typed() {
         role: Role::Employee,
         employee: Some(a.employee_id.clone()),
         active: true,
+        token_version: 0,
+        created_at: None,
     };
     store.create_account(&account).await.unwrap();
     assert!(matches!(

@@ -1,5 +1,12 @@
 //! Logins and bearer tokens: argon2 password hashes, JWTs signed with the server's secret, the
-//! [`AuthUser`] extractor that turns a token into core's [`Actor`], and the `/api/auth` routes.
+//! [`AuthUser`] extractor that turns a token into core's [`Actor`], and the `/api/auth` login
+//! routes (the account routes are in [`crate::routes::accounts`]).
+//!
+//! Revocation: a token carries the `token_version` its account had when it was issued (claim
+//! `ver`). [`AuthUser`] reads the account on every request (one read by key) and answers 401
+//! "token revoked" when the account is gone, inactive, or at another version; a deactivation, a
+//! password change or reset and a change of role or linked employee raise the version (see
+//! [`crate::accounts`]), so the account's existing tokens stop working at the next request.
 
 use std::time::Duration;
 
@@ -63,6 +70,10 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The account's `token_version` at issue; a token of another version is revoked. Tokens
+    /// issued before the claim existed read as version 0.
+    #[serde(default)]
+    pub ver: u32,
 }
 
 impl TokenKeys {
@@ -109,33 +120,63 @@ pub struct AuthUser {
     pub username: String,
     /// The caller as core's access policy sees them.
     pub actor: Actor,
+    /// The account's token version the token was issued with (still the account's).
+    pub token_version: u32,
+}
+
+/// The bearer token of a request: `Authorization: Bearer …`, else a `token` query parameter.
+pub(crate) fn bearer_token(
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+) -> Option<String> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let query = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
+    header.or(query).map(|t| t.trim().to_owned())
+}
+
+/// Why a token that verifies is refused all the same, or `None` when its account still holds
+/// it: the account is gone, inactive or at another token version.
+pub(crate) async fn revoked_reason(
+    state: &AppState,
+    username: &str,
+    version: u32,
+) -> ApiResult<Option<&'static str>> {
+    match state.store.account(username).await {
+        Ok(account) if !account.active => Ok(Some("token revoked: the account is deactivated")),
+        Ok(account) if account.token_version != version => Ok(Some(
+            "token revoked: the account's password, role or employee changed; log in again",
+        )),
+        Ok(_) => Ok(None),
+        Err(StoreError::NotFound { .. }) => Ok(Some("token revoked: the account no longer exists")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            });
-        let query = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
-        let Some(token) = header.or(query) else {
+        let Some(token) = bearer_token(&parts.headers, &parts.uri) else {
             return Err(ApiError::unauthorized(
                 "missing bearer token: log in at POST /api/auth/login",
             ));
         };
-        let claims = state.tokens.verify(token.trim())?;
+        let claims = state.tokens.verify(&token)?;
+        if let Some(reason) = revoked_reason(state, &claims.sub, claims.ver).await? {
+            return Err(ApiError::unauthorized(reason));
+        }
         Ok(Self {
             username: claims.sub,
             actor: Actor::new(claims.role, claims.employee, claims.department),
+            token_version: claims.ver,
         })
     }
 }
@@ -215,7 +256,15 @@ async fn login(
     if !account.active || !verify_password(body.password, account.password_hash.clone()).await {
         return Err(refused());
     }
-    let department = department_of(&state, &account).await?;
+    Ok(Json(issue_login(&state, account).await?))
+}
+
+/// A fresh token for `account` (at its current token version), as login answers it.
+pub(crate) async fn issue_login(
+    state: &AppState,
+    account: UserAccount,
+) -> ApiResult<LoginResponse> {
+    let department = department_of(state, &account).await?;
     let now = Utc::now().timestamp();
     let ttl = state.tokens.ttl.as_secs();
     let claims = Claims {
@@ -225,8 +274,9 @@ async fn login(
         department: department.clone(),
         iat: now,
         exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+        ver: account.token_version,
     };
-    Ok(Json(LoginResponse {
+    Ok(LoginResponse {
         access_token: state.tokens.issue(&claims)?,
         token_type: "bearer",
         expires_in: ttl,
@@ -236,7 +286,7 @@ async fn login(
             employee_id: account.employee,
             department,
         },
-    }))
+    })
 }
 
 /// The logged-in user.

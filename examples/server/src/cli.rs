@@ -6,6 +6,9 @@
 //! - `attendance-server serve` runs without demo data: it reads the stored machines, and creates
 //!   the first super admin from `--admin-user` / `--admin-password` (or
 //!   `ATTENDANCE_ADMIN_USER` / `ATTENDANCE_ADMIN_PASSWORD`) when there are no users yet.
+//! - `attendance-server users add|list|passwd|disable …` and `attendance-server import employees
+//!   FILE` work on the store of the same `--data-dir` / `--database-url`, whether a server runs
+//!   on it or not (see [`crate::tools`]).
 //!
 //! Every flag also reads an environment variable and a key of the TOML file given by `--config`
 //! (see [`crate::config`]): flags > environment > file > defaults.
@@ -22,15 +25,17 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use attendance_adapters::engine::EngineHandle;
 use attendance_core::access::Role;
+use attendance_core::store::Store;
 use attendance_core::store::memory::MemoryStore;
-use attendance_core::store::{Store, UserAccount};
 use attendance_store_postgres::{PgOptions, PgStore};
 use attendance_store_sqlite::{SqliteOptions, SqliteStore};
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::{TokenKeys, hash_password};
+use crate::accounts::{Accounts, NewAccount};
+use crate::auth::TokenKeys;
 use crate::config::{Config, CorsPolicy, check_jwt_secret, redact_url};
 use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
 use crate::ws::ws_only_app;
@@ -102,30 +107,95 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Run without demo data: the stored machines, the first admin from the flags.
     Serve,
     /// Run the demo (the default).
     Demo,
+    /// Manage logins in the store (with the server running or not).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Import data into the store (with the server running or not).
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `attendance-server users …`: the same rules as `/api/auth/users/`, acting as a super admin.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UsersCommand {
+    /// Add an account. The password is asked for on a terminal (twice, without echo), or read
+    /// as one line from standard input otherwise.
+    Add {
+        /// The username.
+        name: String,
+        /// `employee`, `department_head`, `hr_staff` or `super_admin`.
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// The employee code the account is (required for `employee` and `department_head`).
+        #[arg(long, value_name = "EMP")]
+        employee: Option<String>,
+    },
+    /// List the accounts.
+    List,
+    /// Set a new password (asked for, or read from standard input); the account's tokens are
+    /// revoked.
+    Passwd {
+        /// The username.
+        name: String,
+    },
+    /// Deactivate an account; its tokens are revoked (refused for the last active super admin).
+    Disable {
+        /// The username.
+        name: String,
+    },
+}
+
+/// `attendance-server import …`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ImportCommand {
+    /// Import employees from a CSV file (with a header row) or a JSON array, all or nothing.
+    Employees {
+        /// The file (`.json` is read as JSON, `.csv` as CSV, anything else by its first
+        /// character).
+        file: PathBuf,
+    },
 }
 
 impl Cli {
     /// Whether this run is the demo.
     pub fn is_demo(&self) -> bool {
-        !matches!(self.command, Some(Command::Serve))
+        matches!(self.command, None | Some(Command::Demo))
+    }
+
+    /// Whether this run is a command-line tool (`users`, `import`) rather than a server.
+    pub fn is_tool(&self) -> bool {
+        matches!(self.command, Some(Command::Users(_) | Command::Import(_)))
     }
 }
 
 /// Runs the binary.
 pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if cli.is_tool() {
+        // The tools print their results on stdout; logs (warnings only, by default) go to
+        // stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        return runtime.block_on(crate::tools::run(&cli));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,attendance=info".into()),
         )
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let server = Server::start(&cli).await?;
@@ -246,34 +316,34 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Creates the first super admin from the flags when there are no users; refuses to go on
-/// when there are none and no flags.
-async fn ensure_admin(store: &dyn Store, config: &Config) -> Result<()> {
+/// Creates the first super admin from the flags when there are no users (with the rules of
+/// every account: a plain username, a password of at least 10 characters that is not the
+/// username); refuses to go on when there are none and no flags.
+async fn ensure_admin(store: Arc<dyn Store>, config: &Config) -> Result<()> {
     if !store.list_accounts().await?.is_empty() {
         return Ok(());
     }
     let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password) else {
         bail!(
             "there are no users yet: give the first super admin with --admin-user and \
-             --admin-password (or ATTENDANCE_ADMIN_USER and ATTENDANCE_ADMIN_PASSWORD)"
+             --admin-password (or ATTENDANCE_ADMIN_USER and ATTENDANCE_ADMIN_PASSWORD), or \
+             add one with `attendance-server users add NAME --role super_admin`"
         );
     };
-    if user.trim().is_empty() || password.len() < 8 {
-        bail!("the first admin needs a username and a password of at least 8 characters");
-    }
-    let password_hash = hash_password(password.clone())
+    let account = Accounts::new(store)
+        .create(
+            Role::SuperAdmin,
+            NewAccount {
+                username: user.clone(),
+                password: password.clone(),
+                role: Role::SuperAdmin,
+                employee: None,
+            },
+            Utc::now(),
+        )
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    store
-        .create_account(&UserAccount {
-            username: user.trim().to_owned(),
-            password_hash,
-            role: Role::SuperAdmin,
-            employee: None,
-            active: true,
-        })
-        .await?;
-    tracing::info!(user = %user.trim(), "created the first super admin");
+        .map_err(|e| anyhow::anyhow!("the first admin (--admin-user / --admin-password): {e}"))?;
+    tracing::info!(user = %account.username, "created the first super admin");
     Ok(())
 }
 
@@ -333,7 +403,7 @@ impl Server {
         let demo = if config.demo {
             Some(crate::demo::Demo::start(&state).await?)
         } else {
-            ensure_admin(store.as_ref(), config).await?;
+            ensure_admin(store.clone(), config).await?;
             None
         };
         let started = runtime.start_stored().await?;

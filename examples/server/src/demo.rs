@@ -388,6 +388,8 @@ async fn seed(state: &AppState, now: DateTime<Utc>) -> Result<bool> {
             role,
             employee,
             active: true,
+            token_version: 0,
+            created_at: Some(now),
         };
         match store.create_account(&account).await {
             Ok(()) | Err(StoreError::Conflict(_)) => {}

@@ -22,15 +22,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod employee_import;
 pub mod error;
 pub mod pagination;
 pub mod routes;
 pub mod runtime;
 pub mod state;
+pub mod tools;
 pub mod ws;
 
 use axum::Router;

@@ -8,6 +8,7 @@ use attendance_adapters::engine::EngineHandle;
 use attendance_core::service::AttendanceService;
 use attendance_core::store::Store;
 
+use crate::accounts::Accounts;
 use crate::auth::TokenKeys;
 use crate::runtime::MachineRuntime;
 use crate::ws::Realtime;
@@ -27,8 +28,10 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// The machine runtime, when this server reads machines (`None`: machines are only stored).
     pub machines: Option<Arc<MachineRuntime>>,
-    /// The WebSocket side: connected clients and the shutdown signal.
+    /// The WebSocket side: connected clients, the shutdown and revocation signals.
     pub realtime: Arc<Realtime>,
+    /// The account use cases (their mutex serialises account changes in this server).
+    pub accounts: Accounts,
 }
 
 impl std::fmt::Debug for AppState {
@@ -43,6 +46,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, engine: Arc<EngineHandle>, tokens: TokenKeys) -> Self {
         Self {
             service: engine.service().clone(),
+            accounts: Accounts::new(store.clone()),
             store,
             engine,
             tokens: Arc::new(tokens),

@@ -15,6 +15,11 @@
 //!   `{"type": "ping"}` is answered `{"type": "pong"}` for clients that cannot send pings.
 //! - At shutdown every connection gets a close frame (1001, going away); when the token expires,
 //!   a close frame 1008 (policy) asks the client to log in again.
+//! - Revocation: when an account is deactivated, or its password, role or linked employee changes
+//!   through the API, every WebSocket of that account gets a close frame 1008 with the reason
+//!   `token revoked` at once ([`Realtime::revoke`]). A change made by another process (the
+//!   command line, another server on the same database) is noticed by each connection re-reading
+//!   its account every [`ACCOUNT_CHECK_EVERY`], so such a socket closes within that time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -25,7 +30,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::get;
@@ -34,7 +38,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, bearer_token, revoked_reason};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -44,6 +48,12 @@ pub const PING_EVERY: Duration = Duration::from_secs(30);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may stay silent (no frame, no pong) before it is closed.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// How often each connection re-reads its account, to notice a revocation made by another
+/// process (changes made through this server's API close the sockets at once).
+pub const ACCOUNT_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// The reason of the close frame (code 1008) a connection gets when its token is revoked.
+pub const REVOKED_REASON: &str = "token revoked: log in again";
 
 /// The WebSocket side of the state: the clients connected and the shutdown signal.
 #[derive(Debug)]
@@ -51,6 +61,8 @@ pub struct Realtime {
     clients: AtomicUsize,
     // `true` once the server shuts down: every connection closes.
     shutdown: watch::Sender<bool>,
+    // Usernames whose tokens were just revoked: their connections close.
+    revoked: broadcast::Sender<String>,
     started: std::time::Instant,
 }
 
@@ -59,6 +71,7 @@ impl Default for Realtime {
         Self {
             clients: AtomicUsize::new(0),
             shutdown: watch::channel(false).0,
+            revoked: broadcast::channel(256).0,
             started: std::time::Instant::now(),
         }
     }
@@ -73,6 +86,13 @@ impl Realtime {
     /// Closes every WebSocket (and refuses none: new ones close at once).
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// Closes every WebSocket of `username` at once (close code 1008, reason `token revoked`):
+    /// its tokens were revoked.
+    pub fn revoke(&self, username: &str) {
+        // No receiver means no connection at all: nothing to close.
+        let _ = self.revoked.send(username.to_owned());
     }
 
     /// Seconds since the state was built (the server's uptime).
@@ -124,26 +144,17 @@ async fn upgrade(
 ) -> Result<Response, ApiError> {
     let ws = ws.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let expires = token_expiry(&state, &headers, &uri)?;
+    // Subscribe before the upgrade answers, so a revocation from now on is not missed.
+    let revoked = state.realtime.revoked.subscribe();
     tracing::debug!(user = %user.username, "websocket connected");
-    Ok(ws.on_upgrade(move |socket| serve_client(socket, state, user, expires)))
+    Ok(ws.on_upgrade(move |socket| serve_client(socket, state, user, expires, revoked)))
 }
 
 /// When the connection's token expires, as an instant of the tokio clock.
 fn token_expiry(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Instant, ApiError> {
-    let header = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    let query = uri
-        .query()
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
-    let token = header
-        .or(query)
-        .ok_or_else(|| ApiError::unauthorized("missing token"))?;
-    let claims = state.tokens.verify(token.trim())?;
+    let token =
+        bearer_token(headers, uri).ok_or_else(|| ApiError::unauthorized("missing token"))?;
+    let claims = state.tokens.verify(&token)?;
     let left = u64::try_from(claims.exp.saturating_sub(Utc::now().timestamp())).unwrap_or(0);
     Ok(Instant::now() + Duration::from_secs(left))
 }
@@ -174,11 +185,31 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), ()> {
     }
 }
 
-async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, expires: Instant) {
+/// Whether `user`'s token was revoked, by re-reading the account; a store that fails says no
+/// (the next check tries again).
+async fn is_revoked(state: &AppState, user: &AuthUser) -> bool {
+    match revoked_reason(state, &user.username, user.token_version).await {
+        Ok(reason) => reason.is_some(),
+        Err(e) => {
+            tracing::warn!(user = %user.username, error = e.message, "websocket account check failed");
+            false
+        }
+    }
+}
+
+async fn serve_client(
+    mut socket: WebSocket,
+    state: AppState,
+    user: AuthUser,
+    expires: Instant,
+    mut revoked: broadcast::Receiver<String>,
+) {
     let _guard = ClientGuard::new(&state.realtime);
     let mut events = state.engine.subscribe();
     let mut shutdown = state.realtime.shutdown.subscribe();
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut account_check =
+        tokio::time::interval_at(Instant::now() + ACCOUNT_CHECK_EVERY, ACCOUNT_CHECK_EVERY);
     let mut last_heard = Instant::now();
     let close = |code, reason: &'static str| {
         Message::Close(Some(CloseFrame {
@@ -188,6 +219,11 @@ async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, ex
     };
     if *shutdown.borrow_and_update() {
         let _ = send(&mut socket, close(close_code::AWAY, "server shutting down")).await;
+        return;
+    }
+    // A revocation between the token check and the subscription is caught here.
+    if is_revoked(&state, &user).await {
+        let _ = send(&mut socket, close(close_code::POLICY, REVOKED_REASON)).await;
         return;
     }
     loop {
@@ -222,6 +258,28 @@ async fn serve_client(mut socket: WebSocket, state: AppState, user: AuthUser, ex
                     }
                 };
                 if send(&mut socket, Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            signal = revoked.recv() => {
+                let close_now = match signal {
+                    Ok(username) => username == user.username,
+                    // Missed signals: read the account to know.
+                    Err(broadcast::error::RecvError::Lagged(_)) => is_revoked(&state, &user).await,
+                    // The state (which holds the sender) outlives every connection; should it
+                    // not, nothing could revoke any more: close rather than spin.
+                    Err(broadcast::error::RecvError::Closed) => true,
+                };
+                if close_now {
+                    tracing::debug!(user = %user.username, "websocket closed: token revoked");
+                    let _ = send(&mut socket, close(close_code::POLICY, REVOKED_REASON)).await;
+                    break;
+                }
+            }
+            _ = account_check.tick() => {
+                if is_revoked(&state, &user).await {
+                    tracing::debug!(user = %user.username, "websocket closed: token revoked");
+                    let _ = send(&mut socket, close(close_code::POLICY, REVOKED_REASON)).await;
                     break;
                 }
             }

@@ -16,6 +16,9 @@ pub(super) async fn accounts_round_trip_and_clash_typed<S: Store + ?Sized>(
         role: Role::Employee,
         employee: EmployeeCode::parse("EMP001").ok(),
         active: true,
+        // The revocation counter and the creation time are kept like the rest.
+        token_version: 2,
+        created_at: chrono::DateTime::from_timestamp(1_796_600_000, 0),
     };
     store.create_account(&account).await.map_err(fail)?;
     ensure!(
@@ -46,6 +49,7 @@ pub(super) async fn accounts_round_trip_and_clash_typed<S: Store + ?Sized>(
     store.create_account(&admin).await.map_err(fail)?;
     account.role = Role::DepartmentHead;
     account.active = false;
+    account.token_version += 1;
     store.update_account(&account).await.map_err(fail)?;
     ensure!(
         store.account("rahim").await.map_err(fail)? == account,

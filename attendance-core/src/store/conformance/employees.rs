@@ -99,6 +99,8 @@ pub(super) async fn employees_in_use_cannot_be_deleted<S: Store + ?Sized>(
         role: Role::Employee,
         employee: Some(code.clone()),
         active: true,
+        token_version: 0,
+        created_at: None,
     };
     store.create_account(&account).await.map_err(fail)?;
     ensure!(

@@ -2,18 +2,23 @@
 //!
 //! Reading follows [`Action::ViewEmployees`] (an employee sees their own profile, a department
 //! head their department, HR and admins everyone); creating, replacing and deleting need
-//! [`Action::ManageEmployees`] (HR and admins).
+//! [`Action::ManageEmployees`] (HR and admins), and so does `POST employees/import/`, which
+//! creates many at once, all or nothing (see [`crate::employee_import`]).
 
 use attendance_core::access::{Action, ListFilter, Owner, authorize, list_filter};
 use attendance_core::employee::{Department, Employee, EmployeeCode, NewEmployee};
 use attendance_core::store::StoreError;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::routing::get;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
+use crate::employee_import::{self, BadLine, Format, ImportError, ImportOutcome};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
 use crate::routes::{both_slashes, paginate};
@@ -327,11 +332,103 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        use serde_json::json;
+        let message = e.to_string();
+        match e {
+            ImportError::Unreadable(_) => Self::bad_request(message),
+            ImportError::Shape(_) => Self::unprocessable(message).with_details(json!({
+                "required": employee_import::REQUIRED_FIELDS,
+                "optional": employee_import::OPTIONAL_FIELDS,
+            })),
+            ImportError::TooManyRows => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+                    .with_details(json!({"max_rows": employee_import::MAX_EMPLOYEE_IMPORT_ROWS}))
+            }
+            ImportError::Empty => Self::unprocessable(message),
+            ImportError::Rejected(rejected) => Self::unprocessable(format!(
+                "{} rows refused; nothing was stored (details.rejected lists each with its line)",
+                rejected.len()
+            ))
+            .with_details(json!({ "rejected": rejected })),
+            ImportError::Store {
+                line,
+                source: StoreError::Conflict(_),
+                rolled_back: true,
+            } => Self::conflict(message).with_details(json!({"line": line})),
+            ImportError::Store { .. } | ImportError::Recompute { .. } => Self::internal(message),
+            ImportError::Read(e) => e.into(),
+        }
+    }
+}
+
+/// Imports employees (HR and admins), all or nothing: a JSON array of employees, or CSV
+/// (`Content-Type: text/csv`) with a header row. The fields are those of `POST employees/` plus
+/// an optional `joined_on` (`YYYY-MM-DD`: no day before it is recomputed; the register keeps no
+/// joining date). Every row is checked first; any bad row and nothing is stored: 422 with
+/// `details.rejected`, each `{line, reason}`. New employees are then stored and their days
+/// recomputed (and published) as for one created by hand.
+#[utoipa::path(post, path = "/api/attendance/employees/import/", tag = "employees",
+    security(("bearer" = [])), request_body(content = Vec<EmployeeInput>, description = "JSON array, or text/csv with a header row; optional joined_on"),
+    responses((status = 201, body = ImportOutcome), (status = 400, description = "unreadable body"),
+        (status = 403, description = "not HR"), (status = 409, description = "another writer took a code meanwhile; nothing stored"),
+        (status = 413, description = "too many rows or bytes"), (status = 415, description = "neither JSON nor CSV"),
+        (status = 422, description = "bad rows (details.rejected), or a CSV header without the columns")))]
+async fn import(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<ImportOutcome>)> {
+    authorize(&user.actor, Action::ManageEmployees, None)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.body_text(),
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let format =
+        if content_type.starts_with("text/csv") || content_type.starts_with("application/csv") {
+            Format::Csv
+        } else if content_type.starts_with("application/json") {
+            Format::Json
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json (an array of employees) or text/csv",
+            ));
+        };
+    let rows = employee_import::read_rows(format, &body)?;
+    let valid = employee_import::validate(state.store.as_ref(), rows).await?;
+    let outcome = employee_import::store(
+        state.store.as_ref(),
+        &state.service,
+        &valid,
+        chrono::Utc::now(),
+        &mut |_, _| {},
+    )
+    .await?;
+    tracing::info!(by = %user.username, created = outcome.created, "employees imported");
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
 /// The OpenAPI of the employee routes.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(list, create, get_one, replace, delete),
-    components(schemas(EmployeeView, EmployeeInput))
+    paths(list, create, get_one, replace, delete, import),
+    components(schemas(EmployeeView, EmployeeInput, ImportOutcome, BadLine))
 )]
 pub struct EmployeesDoc;
 
@@ -342,6 +439,7 @@ pub fn routes() -> Router<AppState> {
         "/api/attendance/employees/",
         get(list).post(create),
     );
+    let router = both_slashes(router, "/api/attendance/employees/import/", post(import));
     both_slashes(
         router,
         "/api/attendance/employees/{employee_id}/",

@@ -1,6 +1,7 @@
 //! The REST routes, one module per resource, merged into one router, and the OpenAPI document
 //! merged from each module's own.
 
+pub mod accounts;
 pub mod daily;
 pub mod employees;
 pub mod scans;
@@ -24,6 +25,7 @@ pub mod system;
 pub fn api() -> Router<AppState> {
     Router::new()
         .merge(crate::auth::routes())
+        .merge(accounts::routes())
         .merge(crate::routes::machines::routes())
         .merge(crate::routes::system::routes())
         .merge(crate::ws::routes())
@@ -51,6 +53,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         )
         .build();
     doc.merge(crate::auth::AuthDoc::openapi());
+    doc.merge(accounts::AccountsDoc::openapi());
     doc.merge(crate::routes::machines::MachinesDoc::openapi());
     doc.merge(crate::routes::system::SystemDoc::openapi());
     doc.merge(crate::routes::employees::EmployeesDoc::openapi());

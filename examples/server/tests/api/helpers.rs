@@ -73,6 +73,8 @@ pub async fn create_accounts(store: &dyn Store, accounts: &[(&str, Role, Option<
                 role: *role,
                 employee: employee.map(|c| EmployeeCode::parse(c).unwrap()),
                 active: true,
+                token_version: 0,
+                created_at: None,
             })
             .await
             .unwrap();

@@ -8,12 +8,14 @@
     dead_code
 )]
 
+mod accounts;
 mod auth;
 mod cli;
 mod config;
 mod cors;
 mod daily;
 mod demo;
+mod employee_import;
 mod employees;
 mod helpers;
 mod holidays;
@@ -25,4 +27,5 @@ mod realtime;
 mod scans;
 mod settings;
 mod shifts;
+mod tools;
 mod writes;

@@ -299,6 +299,7 @@ async fn the_websocket_closes_when_its_token_expires() {
             department: None,
             iat: now,
             exp: now + 2,
+            ver: 0,
         })
         .unwrap();
     let url = format!(
