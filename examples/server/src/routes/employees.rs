@@ -11,17 +11,16 @@ use attendance_core::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
-use crate::employee_import::{self, BadLine, Format, ImportError, ImportOutcome};
+use crate::employee_import::{self, BadLine, ImportError, ImportOutcome};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::{both_slashes, paginate};
+use crate::routes::{both_slashes, paginate, upload};
 use crate::state::AppState;
 
 /// The owner of an employee's resources, for the access policy.
@@ -382,34 +381,7 @@ async fn import(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<ImportOutcome>)> {
     authorize(&user.actor, Action::ManageEmployees, None)?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                e.body_text(),
-            )
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let format =
-        if content_type.starts_with("text/csv") || content_type.starts_with("application/csv") {
-            Format::Csv
-        } else if content_type.starts_with("application/json") {
-            Format::Json
-        } else {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send application/json (an array of employees) or text/csv",
-            ));
-        };
+    let (format, body) = upload(&headers, body, "employees")?;
     let rows = employee_import::read_rows(format, &body)?;
     let valid = employee_import::validate(state.store.as_ref(), rows).await?;
     let outcome = employee_import::store(

@@ -6,12 +6,17 @@ pub mod daily;
 pub mod employees;
 pub mod scans;
 
-use axum::http::Uri;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::employee_import::Format;
+use crate::error::{ApiError, ApiResult};
 use crate::pagination::{PageParams, Paginated};
 use crate::state::AppState;
 
@@ -107,4 +112,43 @@ pub(crate) fn paginate<I: ExactSizeIterator, T>(
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
+}
+
+/// The body of a file upload (an import) and its format from `Content-Type`: CSV
+/// (`text/csv`, `application/csv`) or JSON (`application/json`, an array of `what`). A body over
+/// the size limit is 413, another unreadable body 400, any other type 415.
+pub(crate) fn upload(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> ApiResult<(Format, Bytes)> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.body_text(),
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let format =
+        if content_type.starts_with("text/csv") || content_type.starts_with("application/csv") {
+            Format::Csv
+        } else if content_type.starts_with("application/json") {
+            Format::Json
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send application/json (an array of {what}) or text/csv"),
+            ));
+        };
+    Ok((format, body))
 }

@@ -24,7 +24,6 @@ use attendance_core::store::{ScanBatch, StoreError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -34,10 +33,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::AuthUser;
+use crate::employee_import::Format;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::pagination::{PageParams, Paginated};
-use crate::routes::both_slashes;
 use crate::routes::employees::{employee_for, employees_in_scope, parse_code};
+use crate::routes::{both_slashes, upload};
 use crate::state::AppState;
 
 /// The machine id manual and imported scans are stored under.
@@ -461,34 +461,11 @@ async fn import(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ImportResult>> {
     authorize(&user.actor, Action::ImportScans, None)?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                e.body_text(),
-            )
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let rows =
-        if content_type.starts_with("text/csv") || content_type.starts_with("application/csv") {
-            csv_rows(&body)?
-        } else if content_type.starts_with("application/json") {
-            json_rows(&body)?
-        } else {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send application/json (an array of scans) or text/csv",
-            ));
-        };
+    let (format, body) = upload(&headers, body, "scans")?;
+    let rows = match format {
+        Format::Csv => csv_rows(&body)?,
+        Format::Json => json_rows(&body)?,
+    };
     let settings = state.store.settings().await?;
     let now = Utc::now();
     let machine = manual_machine()?;
