@@ -594,6 +594,10 @@ pub trait Store:
     + LeaveStore
     + LeaveDocumentStore
     + UserAccountStore
+    + AuditStore
+    + CorrectionStore
+    + ScanVoidStore
+    + DayOverrideStore
 {
 }
 
@@ -607,6 +611,10 @@ impl<T> Store for T where
         + LeaveStore
         + LeaveDocumentStore
         + UserAccountStore
+        + AuditStore
+        + CorrectionStore
+        + ScanVoidStore
+        + DayOverrideStore
 {
 }
 
