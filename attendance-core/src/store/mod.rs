@@ -24,7 +24,8 @@ pub mod memory;
 mod oversight;
 
 pub use oversight::{
-    AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, ScanId, ScanVoid, ScanVoidStore,
+    AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, OversightStore, ScanId,
+    ScanVoid, ScanVoidStore,
 };
 
 use std::collections::BTreeSet;
@@ -594,10 +595,7 @@ pub trait Store:
     + LeaveStore
     + LeaveDocumentStore
     + UserAccountStore
-    + AuditStore
-    + CorrectionStore
-    + ScanVoidStore
-    + DayOverrideStore
+    + OversightStore
 {
 }
 
@@ -611,10 +609,7 @@ impl<T> Store for T where
         + LeaveStore
         + LeaveDocumentStore
         + UserAccountStore
-        + AuditStore
-        + CorrectionStore
-        + ScanVoidStore
-        + DayOverrideStore
+        + OversightStore
 {
 }
 

@@ -149,6 +149,12 @@ pub trait CorrectionStore: Send + Sync {
     async fn query_corrections(&self, query: &CorrectionQuery) -> StoreResult<Page<Correction>>;
 }
 
+/// The four oversight ports as one object (every [`Store`](super::Store) is one).
+pub trait OversightStore: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore {}
+
+impl<T> OversightStore for T where T: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore
+{}
+
 /// Voided scans.
 #[async_trait]
 pub trait ScanVoidStore: Send + Sync {
