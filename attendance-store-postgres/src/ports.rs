@@ -2,6 +2,8 @@
 //! shared body in [`attendance_store_sql::contract`] (see the crate docs for what is
 //! PostgreSQL's own).
 
+mod oversight;
+
 use async_trait::async_trait;
 use attendance_core::calendar::LeaveType;
 use attendance_core::daily::DailyRecord;

@@ -11,7 +11,7 @@ use std::future::Future;
 
 use attendance_core::employee::DeviceUserId;
 use attendance_core::scan::ScanData;
-use attendance_core::store::{IngestOutcome, ScanBatch, StoreResult};
+use attendance_core::store::{IngestOutcome, ScanBatch, ScanId, StoreResult};
 use sea_query::backend::SchemaBuilder;
 use sea_query::{QueryBuilder, QueryStatementWriter, SelectStatement};
 
@@ -184,6 +184,12 @@ pub trait SqlBackend: Send + Sync {
     /// id, columns in [`ScanRow`] order; by default [`stmt::select_scans_of_user`].
     fn select_scans_of_user(user: &DeviceUserId, from_ns: i64, to_ns: i64) -> SelectStatement {
         stmt::select_scans_of_user(user, from_ns, to_ns)
+    }
+
+    /// `COUNT(*)` of the stored scans `scan` names (0 or 1); by default
+    /// [`stmt::count_scan`], by the PostgreSQL key.
+    fn count_scan(scan: &ScanId) -> SelectStatement {
+        stmt::count_scan(scan)
     }
 
     /// The scans of one chunk of device users (from [`Self::key_chunks`]) in

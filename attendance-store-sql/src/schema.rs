@@ -7,6 +7,9 @@
 
 use std::collections::HashSet;
 
+mod oversight;
+pub use oversight::{AuditLog, Corrections, DayOverrides, ScanVoids};
+
 use sea_query::{
     ColumnDef, ForeignKey, ForeignKeyAction, Iden, Index, IndexCreateStatement, Table,
     TableCreateStatement,
@@ -310,6 +313,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         description: "PostgreSQL: daily records leave half of each page free for their updates",
         statements: records_fillfactor,
+    },
+    Migration {
+        version: 5,
+        description: "oversight: audit log, corrections, scan voids, day overrides",
+        statements: oversight::oversight_schema,
     },
 ];
 

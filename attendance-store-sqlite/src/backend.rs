@@ -5,7 +5,7 @@
 
 use attendance_core::employee::DeviceUserId;
 use attendance_core::scan::ScanData;
-use attendance_core::store::{IngestOutcome, ScanBatch, StoreResult};
+use attendance_core::store::{IngestOutcome, ScanBatch, ScanId, StoreResult};
 use attendance_store_sql::backend::{On, SqlBackend, SqlRow};
 use attendance_store_sql::codec::scans_from_json;
 use attendance_store_sql::contract::fetch_count;
@@ -154,6 +154,10 @@ impl SqlBackend for SqliteStore {
     /// [`stmt::sqlite_select_scans_of_user`]: one seek per day.
     fn select_scans_of_user(user: &DeviceUserId, from_ns: i64, to_ns: i64) -> SelectStatement {
         stmt::sqlite_select_scans_of_user(user, from_ns, to_ns)
+    }
+
+    fn count_scan(scan: &ScanId) -> SelectStatement {
+        stmt::sqlite_count_scan(scan)
     }
 
     /// One row per user ([`stmt::sqlite_select_scans_of_users`]), its scans as JSON.

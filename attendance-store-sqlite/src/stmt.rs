@@ -3,7 +3,7 @@
 //! both stores run are [`attendance_store_sql::stmt`].
 
 use attendance_core::employee::DeviceUserId;
-use attendance_core::store::{StoreError, StoreResult};
+use attendance_core::store::{ScanId, StoreError, StoreResult};
 use attendance_store_sql::codec::{SECONDS_PER_DAY, ScanRow};
 use attendance_store_sql::schema::Scans;
 use attendance_store_sql::stmt;
@@ -69,6 +69,14 @@ pub fn sqlite_insert_scans(rows: &[ScanRow], returning: bool) -> StoreResult<Ins
         ]));
     }
     Ok(insert)
+}
+
+/// SQLite only (its table keyed by day, migration 2): [`count_scan`](stmt::count_scan) with the
+/// scan's UTC day, so it is one seek of the primary key.
+pub fn sqlite_count_scan(scan: &ScanId) -> SelectStatement {
+    stmt::count_scan(scan)
+        .and_where(Expr::col(Scans::AtDay).eq(scan.unix_seconds.div_euclid(SECONDS_PER_DAY)))
+        .to_owned()
 }
 
 /// The most days [`sqlite_select_scans_of_user`] seeks one by one.

@@ -65,6 +65,7 @@ mod chunks;
 mod holidays;
 mod ingest;
 mod leave;
+mod oversight;
 mod recompute;
 #[cfg(test)]
 mod tests;
@@ -78,6 +79,7 @@ use thiserror::Error;
 pub use self::holidays::HolidayChange;
 pub use self::ingest::{AffectedDays, IngestReport};
 pub use self::leave::LeaveDecision;
+pub use self::oversight::{MAX_VOID_REASON_CHARS, NoOversight};
 use crate::access::AccessDenied;
 use crate::daily::DailyRecord;
 use crate::employee::{DeviceUserId, Employee, EmployeeCode};
@@ -86,6 +88,7 @@ use crate::leave::{ApprovalError, LeaveRequestError};
 use crate::report::DailySummary;
 use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
+pub use crate::store::OversightStore;
 use crate::store::{
     DailyRecordStore, EmployeeStore, HolidayStore, LeaveStore, ScanStore, SettingsStore, Store,
     StoreError,
@@ -169,6 +172,12 @@ pub enum ServiceError {
     /// The leave decision cannot be taken.
     #[error(transparent)]
     Approval(#[from] ApprovalError),
+    /// An input was invalid.
+    #[error(transparent)]
+    Invalid(#[from] crate::error::ValidationError),
+    /// A correction cannot be filed or decided.
+    #[error(transparent)]
+    Correction(#[from] crate::correction::CorrectionError),
     /// Other changes to the same employee's leave kept winning the race.
     #[error(
         "the leave of {employee} kept changing during {attempts} attempts; try again in a moment"
@@ -190,6 +199,7 @@ pub struct AttendanceService {
     settings: Arc<dyn SettingsStore>,
     holidays: Arc<dyn HolidayStore>,
     leave: Arc<dyn LeaveStore>,
+    oversight: Arc<dyn OversightStore>,
     observer: Option<Arc<dyn ChangeObserver>>,
 }
 
@@ -239,7 +249,8 @@ impl AttendanceService {
             records: store.clone(),
             settings: store.clone(),
             holidays: store.clone(),
-            leave: store,
+            leave: store.clone(),
+            oversight: store,
             observer: None,
         }
     }
@@ -253,7 +264,15 @@ impl AttendanceService {
         }
     }
 
-    /// The use cases over one store per port.
+    /// The same use cases with `oversight` as the store of audit entries, corrections, voids and
+    /// overrides (for [`Self::from_parts`]; [`Self::new`] takes them from its store).
+    pub fn with_oversight(self, oversight: Arc<dyn OversightStore>) -> Self {
+        Self { oversight, ..self }
+    }
+
+    /// The use cases over one store per port; the oversight ports are [`NoOversight`] (nothing
+    /// voided or overridden, and the oversight use cases refused) until
+    /// [`Self::with_oversight`] gives them.
     pub fn from_parts(parts: StoreParts) -> Self {
         Self {
             scans: parts.scans,
@@ -262,6 +281,7 @@ impl AttendanceService {
             settings: parts.settings,
             holidays: parts.holidays,
             leave: parts.leave,
+            oversight: Arc::new(NoOversight),
             observer: None,
         }
     }

@@ -265,8 +265,7 @@ impl AttendanceService {
             let opens = attributor.window(from).opens;
             let closes = attributor.window(to).closes;
             let scans = self
-                .scans
-                .scans_of_user(&employee.device_user_id, opens, closes)
+                .counted_scans_of_user(&employee.device_user_id, opens, closes)
                 .await?;
             let calendar = DayCalendar {
                 holidays: holiday_calendar(&site.holidays, from, to),

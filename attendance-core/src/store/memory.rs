@@ -31,6 +31,8 @@ use crate::scan::{MachineId, ScanData};
 use crate::settings::AttendanceSettings;
 use crate::status::AttendanceStatus;
 
+mod oversight;
+
 type ScanKey = (MachineId, DeviceUserId, i64);
 
 #[derive(Debug, Default)]
@@ -56,6 +58,11 @@ struct Inner {
     documents: BTreeMap<LeaveRequestId, Vec<LeaveDocumentFile>>,
     /// Every document id in use, for uniqueness across requests.
     document_ids: BTreeSet<LeaveDocumentId>,
+    /// The audit trail, in the order appended (an entry's id is its index + 1).
+    audit: Vec<crate::audit::AuditEntry>,
+    corrections: BTreeMap<crate::correction::CorrectionId, crate::correction::Correction>,
+    voids: BTreeMap<ScanKey, super::ScanVoid>,
+    overrides: BTreeMap<(EmployeeCode, NaiveDate), crate::overrides::DayOverride>,
 }
 
 impl Inner {
@@ -252,13 +259,15 @@ impl EmployeeStore for MemoryStore {
             .values()
             .any(|a| a.employee.as_ref() == Some(code))
             || inner.requests.values().any(|r| &r.employee == code)
+            || inner.corrections.values().any(|c| &c.employee_id == code)
         {
             return Err(StoreError::Conflict(format!(
-                "employee {code} still has a user account or leave requests"
+                "employee {code} still has a user account, leave requests or corrections"
             )));
         }
         inner.employees.remove(code);
         inner.records.retain(|(e, _), _| e != code);
+        inner.overrides.retain(|(e, _), _| e != code);
         Ok(())
     }
 }

@@ -24,7 +24,8 @@ pub mod memory;
 mod oversight;
 
 pub use oversight::{
-    AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, ScanId, ScanVoid, ScanVoidStore,
+    AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, OversightStore, ScanId,
+    ScanVoid, ScanVoidStore,
 };
 
 use std::collections::BTreeSet;
@@ -594,6 +595,7 @@ pub trait Store:
     + LeaveStore
     + LeaveDocumentStore
     + UserAccountStore
+    + OversightStore
 {
 }
 
@@ -607,6 +609,7 @@ impl<T> Store for T where
         + LeaveStore
         + LeaveDocumentStore
         + UserAccountStore
+        + OversightStore
 {
 }
 

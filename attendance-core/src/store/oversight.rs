@@ -119,7 +119,8 @@ pub struct CorrectionQuery {
     pub limit: u64,
 }
 
-/// The audit trail: append and read, never change.
+/// The audit trail: append and read, never change (the port has no method to edit or delete an
+/// entry).
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends an entry and returns its id (greater than every id before it).
@@ -148,13 +149,23 @@ pub trait CorrectionStore: Send + Sync {
     async fn query_corrections(&self, query: &CorrectionQuery) -> StoreResult<Page<Correction>>;
 }
 
+/// The four oversight ports as one object (every [`Store`](super::Store) is one).
+pub trait OversightStore: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore {}
+
+impl<T> OversightStore for T where T: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore
+{}
+
 /// Voided scans.
 #[async_trait]
 pub trait ScanVoidStore: Send + Sync {
     /// Voids a scan; [`StoreError::NotFound`](super::StoreError::NotFound) if no such scan is
     /// stored, [`StoreError::Conflict`](super::StoreError::Conflict) if it is voided already.
     async fn void_scan(&self, void: &ScanVoid) -> StoreResult<()>;
-    /// The voids of `users`' scans from `from` to `to` (inclusive).
+    /// The voids of `users`' scans from `from` to `to`, both inclusive, compared in whole
+    /// seconds (a scan id's precision: `from.timestamp() <= unix_seconds <= to.timestamp()`),
+    /// ordered by scan id (machine, device user, second). Read beside
+    /// [`ScanStore::scans_of_users`](super::ScanStore::scans_of_users) over the same range, it
+    /// covers every scan that read returns.
     async fn voids_of_users(
         &self,
         users: &[DeviceUserId],

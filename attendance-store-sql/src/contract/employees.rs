@@ -125,7 +125,7 @@ pub async fn delete_employee<B: SqlBackend>(store: &B, code: &EmployeeCode) -> S
         || fetch_count(store, On::Tx(&mut tx), &stmt::count_requests_of(code), what).await? > 0
     {
         return Err(StoreError::Conflict(format!(
-            "employee {code} still has a user account or leave requests"
+            "employee {code} still has a user account, leave requests or corrections"
         )));
     }
     store

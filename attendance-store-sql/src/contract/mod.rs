@@ -28,6 +28,7 @@ pub mod holidays;
 pub mod leave;
 pub mod machines;
 pub mod migrations;
+pub mod oversight;
 pub mod records;
 pub mod scans;
 pub mod settings;

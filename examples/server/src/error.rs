@@ -4,6 +4,7 @@
 
 use attendance_core::ValidationError;
 use attendance_core::access::AccessDenied;
+use attendance_core::correction::CorrectionError;
 use attendance_core::leave::{ApprovalError, LeaveRequestError};
 use attendance_core::service::ServiceError;
 use attendance_core::store::StoreError;
@@ -173,6 +174,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Leave(e) => e.into(),
             ServiceError::Approval(e) => e.into(),
             e @ ServiceError::Contended { .. } => Self::conflict(e.to_string()),
+            ServiceError::Invalid(v) => v.into(),
+            ServiceError::Correction(CorrectionError::Invalid(v)) => v.into(),
+            ServiceError::Correction(CorrectionError::Denied(e)) => e.into(),
+            ServiceError::Correction(e @ CorrectionError::AlreadyDecided { .. }) => {
+                Self::conflict(e.to_string())
+            }
         }
     }
 }

@@ -4,6 +4,8 @@
 mod holidays;
 mod ingest;
 mod leave;
+#[cfg(feature = "testkit")]
+mod oversight;
 mod recompute;
 
 use chrono::{TimeZone, Weekday};

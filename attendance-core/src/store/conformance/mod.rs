@@ -12,7 +12,8 @@
 //! Each check gets a fresh, empty store from `make_store`, so checks never see each other's data.
 //!
 //! The checks are grouped by what they cover, one module each: scans, employees, machines,
-//! daily records, settings, holidays, leave, leave documents, user accounts and the bulk reads;
+//! daily records, settings, holidays, leave, leave documents, user accounts, the bulk reads and oversight (audit, corrections, voids,
+//! overrides);
 //! the data they build is in `fixtures`.
 
 use std::fmt;
@@ -63,6 +64,7 @@ mod fixtures;
 mod holidays;
 mod leave;
 mod machines;
+mod oversight;
 mod records;
 mod scans;
 mod settings;
@@ -78,6 +80,11 @@ use leave::{
     leave_requests_filter_and_page, racing_leave_changes_exactly_one_wins,
 };
 use machines::{machine_statuses_round_trip, machines_round_trip_and_clash_typed};
+use oversight::{
+    audit_entries_append_with_increasing_ids_and_filter, corrections_filter_page_and_decide_once,
+    overrides_put_replace_remove, racing_correction_decisions_exactly_one_wins,
+    voids_need_a_stored_scan_and_count_once,
+};
 use records::{
     a_large_upsert_replaces_by_key_whole_or_not_at_all, daily_records_upsert_filter_sort_and_page,
     record_counts_by_status_and_unknown_employees,
@@ -138,6 +145,11 @@ where
         leave_documents_keep_their_bytes_order_and_limit,
         bulk_reads_return_exactly_the_keys_asked_in_order,
         a_large_upsert_replaces_by_key_whole_or_not_at_all,
+        audit_entries_append_with_increasing_ids_and_filter,
+        corrections_filter_page_and_decide_once,
+        racing_correction_decisions_exactly_one_wins,
+        voids_need_a_stored_scan_and_count_once,
+        overrides_put_replace_remove,
     );
     report
 }
@@ -186,7 +198,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 22);
+        assert_eq!(report.passed, 27);
     }
 
     #[test]
@@ -198,7 +210,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 22);
+        assert_eq!(report.failures.len(), 27);
         assert!(
             report
                 .to_string()
