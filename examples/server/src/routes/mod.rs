@@ -23,6 +23,7 @@ use crate::state::AppState;
 pub mod holidays;
 pub mod leave;
 pub mod machines;
+pub mod oversight;
 pub mod settings;
 pub mod system;
 
@@ -40,6 +41,7 @@ pub fn api() -> Router<AppState> {
         .merge(holidays::routes())
         .merge(leave::routes())
         .merge(settings::routes())
+        .merge(oversight::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -65,6 +67,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::scans::ScansDoc::openapi());
     doc.merge(crate::routes::daily::DailyDoc::openapi());
     doc.merge(crate::routes::holidays::HolidaysDoc::openapi());
+    doc.merge(oversight::OversightDoc::openapi());
     doc.merge(crate::routes::leave::LeaveDoc::openapi());
     doc.merge(crate::routes::settings::SettingsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);

@@ -153,6 +153,8 @@ fn scan_data(employee: &Employee, scan: &ValidScan, by: &str, machine: &MachineI
 /// A scan as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScanView {
+    /// The scan's id (`MACHINE~USER~UNIX_SECONDS`), as `POST scans/{id}/void/` takes it.
+    pub id: String,
     /// The employee whose scan it is.
     pub employee_id: String,
     /// The user id on the machine.
@@ -174,6 +176,7 @@ pub struct ScanView {
 impl ScanView {
     fn new(employee: &EmployeeCode, scan: &ScanData, tz: Tz) -> Self {
         Self {
+            id: attendance_core::store::ScanId::of(scan).to_string(),
             employee_id: employee.to_string(),
             device_user_id: scan.device_user_id.to_string(),
             machine_id: scan.machine_id.to_string(),

@@ -22,6 +22,7 @@ mod holidays;
 mod kill;
 mod leave;
 mod machines;
+mod oversight;
 mod postgres;
 mod realtime;
 mod scans;
