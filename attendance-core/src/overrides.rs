@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::daily::DailyRecord;
 use crate::employee::EmployeeCode;
 use crate::error::{ValidationError, non_empty_trimmed};
-use crate::report::DailySummary;
+use crate::report::{DailySummary, OverrideNote};
 use crate::status::AttendanceStatus;
 
 /// The most characters of an override's reason.
@@ -86,8 +86,21 @@ impl DayOverride {
 
     /// `summary` with the overridden status; everything else (hours, scans) as computed.
     /// Returns the computed status.
+    /// `summary.computed_status` keeps the computed one and `summary.day_override` names this
+    /// override.
     pub fn apply(&self, summary: &mut DailySummary) -> AttendanceStatus {
+        summary.day_override = Some(self.note());
         std::mem::replace(&mut summary.status, self.status.clone())
+    }
+
+    /// The override as shown beside its day.
+    pub fn note(&self) -> OverrideNote {
+        OverrideNote {
+            status: self.status.clone(),
+            reason: self.reason.clone(),
+            set_by: self.set_by.clone(),
+            set_at: self.set_at,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::daily::DailyRecord;
 use crate::employee::{Department, Designation, Employee, EmployeeCode, LevelOfWork};
+use crate::overrides::DayOverride;
 use crate::scan::ScanType;
 use crate::status::AttendanceStatus;
 
@@ -63,6 +64,33 @@ pub struct DailySummary {
     pub attendance_count: usize,
     /// The counted scans.
     pub scans: Vec<SummaryScan>,
+    /// Whether the day earned the snacks allowance.
+    pub snacks_eligible: bool,
+    /// Whether the day earned the night bill.
+    pub night_bill_eligible: bool,
+    /// Whether the day has an IN and no OUT.
+    pub missing_checkout: bool,
+    /// Whether half of the day was on leave.
+    pub half_day_leave: bool,
+    /// The status computed from scans, leave and holidays; differs from `status` only while an
+    /// override is in force.
+    pub computed_status: AttendanceStatus,
+    /// The override in force (HR set the status by hand), if any.
+    #[serde(rename = "override")]
+    pub day_override: Option<OverrideNote>,
+}
+
+/// An override as shown beside a day: who set which status, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideNote {
+    /// The status set by hand (also the day's `status`).
+    pub status: AttendanceStatus,
+    /// Why.
+    pub reason: String,
+    /// Who set it (a username).
+    pub set_by: String,
+    /// When.
+    pub set_at: DateTime<Utc>,
 }
 
 impl DailySummary {
@@ -91,7 +119,28 @@ impl DailySummary {
                     scan_type: s.scan_type,
                 })
                 .collect(),
+            snacks_eligible: record.snacks_eligible,
+            night_bill_eligible: record.night_bill_eligible,
+            missing_checkout: record.missing_checkout,
+            half_day_leave: record.half_day_leave,
+            computed_status: record.status.clone(),
+            day_override: None,
         }
+    }
+
+    /// The summary of `record` with the override among `overrides` that is for it, if any,
+    /// applied (see [`DayOverride::apply`]).
+    pub fn with_overrides(
+        employee: &Employee,
+        record: &DailyRecord,
+        overrides: &[DayOverride],
+        tz: Tz,
+    ) -> Self {
+        let mut summary = Self::new(employee, record, tz);
+        if let Some(o) = overrides.iter().find(|o| o.is_for(record)) {
+            o.apply(&mut summary);
+        }
+        summary
     }
 }
 
@@ -115,6 +164,24 @@ pub struct TimesheetDay {
     pub overtime: f64,
     /// Extra overtime hours.
     pub extra_overtime: f64,
+    /// Whether the day earned the snacks allowance (the four flags keep the snake_case names
+    /// the daily endpoints give them).
+    #[serde(rename = "snacks_eligible")]
+    pub snacks_eligible: bool,
+    /// Whether the day earned the night bill.
+    #[serde(rename = "night_bill_eligible")]
+    pub night_bill_eligible: bool,
+    /// Whether the day has an IN and no OUT.
+    #[serde(rename = "missing_checkout")]
+    pub missing_checkout: bool,
+    /// Whether half of the day was on leave.
+    #[serde(rename = "half_day_leave")]
+    pub half_day_leave: bool,
+    /// The status as computed; differs from `status` only while an override is in force.
+    pub computed_status: AttendanceStatus,
+    /// The override in force, if any.
+    #[serde(rename = "override")]
+    pub day_override: Option<OverrideNote>,
 }
 
 /// Totals of a timesheet, for payroll.
@@ -166,6 +233,18 @@ impl Timesheet {
     /// Records of other months are left out; pass one record per day of the month (as
     /// [`crate::daily::compute_days`] returns them) to get one entry per day.
     pub fn new(employee: &Employee, month: NaiveDate, records: &[DailyRecord], tz: Tz) -> Self {
+        Self::with_overrides(employee, month, records, &[], tz)
+    }
+
+    /// As [`Timesheet::new`], with the overrides among `overrides` that are for these records
+    /// applied: an overridden day shows and counts with its overridden status.
+    pub fn with_overrides(
+        employee: &Employee,
+        month: NaiveDate,
+        records: &[DailyRecord],
+        overrides: &[DayOverride],
+        tz: Tz,
+    ) -> Self {
         let in_month = records
             .iter()
             .filter(|r| r.date.year() == month.year() && r.date.month() == month.month());
@@ -173,24 +252,32 @@ impl Timesheet {
         let (mut work, mut ot, mut extra) = (0, 0, 0);
         let mut days = Vec::new();
         for r in in_month {
+            let over = overrides.iter().find(|o| o.is_for(r));
+            let status = over.map_or(&r.status, |o| &o.status);
             work += r.working_seconds;
             ot += r.overtime_seconds;
             extra += r.extra_overtime_seconds;
-            totals.present_days += u32::from(r.status.is_present());
-            totals.late_days += u32::from(r.status == AttendanceStatus::PresentLate);
-            totals.absent_days += u32::from(r.status == AttendanceStatus::Absent);
-            totals.leave_days += u32::from(matches!(r.status, AttendanceStatus::Leave(_)));
+            totals.present_days += u32::from(status.is_present());
+            totals.late_days += u32::from(*status == AttendanceStatus::PresentLate);
+            totals.absent_days += u32::from(*status == AttendanceStatus::Absent);
+            totals.leave_days += u32::from(matches!(status, AttendanceStatus::Leave(_)));
             totals.snacks_days += u32::from(r.snacks_eligible);
             totals.night_bill_days += u32::from(r.night_bill_eligible);
             days.push(TimesheetDay {
                 day: r.date.day(),
                 date: r.date,
-                status: r.status.clone(),
+                status: status.clone(),
                 check_in: r.check_in.map(|t| clock_time(t, tz)),
                 check_out: r.check_out.map(|t| clock_time(t, tz)),
                 working_hours: hours(r.working_seconds),
                 overtime: hours(r.overtime_seconds),
                 extra_overtime: hours(r.extra_overtime_seconds),
+                snacks_eligible: r.snacks_eligible,
+                night_bill_eligible: r.night_bill_eligible,
+                missing_checkout: r.missing_checkout,
+                half_day_leave: r.half_day_leave,
+                computed_status: r.status.clone(),
+                day_override: over.map(DayOverride::note),
             });
         }
         totals.working_hours = hours(work);

@@ -543,7 +543,9 @@ fn timesheet_has_one_entry_per_day_in_the_seed_shape() {
         json["days"][21],
         serde_json::json!({
             "day": 22, "date": "2026-11-22", "status": "Present-OnTime", "checkIn": "08:00",
-            "checkOut": "17:30", "workingHours": 8.25, "overtime": 0.5, "extraOvertime": 0.0
+            "checkOut": "17:30", "workingHours": 8.25, "overtime": 0.5, "extraOvertime": 0.0,
+            "snacks_eligible": false, "night_bill_eligible": false, "missing_checkout": false,
+            "half_day_leave": false, "computedStatus": "Present-OnTime", "override": null
         })
     );
     assert_eq!(json["days"][5]["status"], "Weekend"); // 2026-11-06 is a Friday
@@ -557,7 +559,9 @@ fn timesheet_has_one_entry_per_day_in_the_seed_shape() {
             "designation": "Senior Tailor", "level_of_work": "Worker", "date": "2026-11-22",
             "status": "Present-OnTime", "check_in": "08:00", "check_out": "17:30",
             "working_hours": 8.25, "overtime": 0.5, "extra_overtime": 0.0, "attendance_count": 2,
-            "scans": [{"time": "08:00", "type": "IN"}, {"time": "17:30", "type": "OUT"}]
+            "scans": [{"time": "08:00", "type": "IN"}, {"time": "17:30", "type": "OUT"}],
+            "snacks_eligible": false, "night_bill_eligible": false, "missing_checkout": false,
+            "half_day_leave": false, "computed_status": "Present-OnTime", "override": null
         })
     );
 }

@@ -90,6 +90,12 @@ async fn a_manual_scan_makes_the_summary_show_the_employee_present() {
             "extra_overtime": 0.0,
             "attendance_count": 2,
             "scans": [{"time": "08:00", "type": "IN"}, {"time": "17:30", "type": "OUT"}],
+            "snacks_eligible": false,
+            "night_bill_eligible": false,
+            "missing_checkout": false,
+            "half_day_leave": false,
+            "computed_status": "Present-OnTime",
+            "override": null,
         })
     );
     let emp002 = &summary[1];
