@@ -59,7 +59,8 @@
 //! - [`settings`] (every number the rules use), [`leave`] (policies, ledger, requests,
 //!   approvals, documents);
 //! - [`attribution`] (work windows and work dates), then [`daily`] (scans to daily records),
-//!   then [`report`] (the daily summary and timesheet shapes);
+//!   then [`report`] (the daily summary and timesheet shapes, and `report::monthly`, the
+//!   monthly payroll report);
 //! - [`store`] (the storage ports, with feature `testkit` the in-memory store and the
 //!   conformance suite), then [`service`] (the use cases over the ports: ingest, recompute,
 //!   leave, holidays).

@@ -1,5 +1,7 @@
 //! The two JSON shapes the frontend reads: the daily summary and the monthly timesheet. Times are
-//! `HH:MM` in the site's time zone; hours are decimals rounded to two places.
+//! `HH:MM` in the site's time zone; hours are decimals rounded to two places. The monthly
+//! payroll report (days by status, hours and allowances per employee, totals per department)
+//! is in [`monthly`].
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -10,6 +12,8 @@ use crate::employee::{Department, Designation, Employee, EmployeeCode, LevelOfWo
 use crate::overrides::DayOverride;
 use crate::scan::ScanType;
 use crate::status::AttendanceStatus;
+
+pub mod monthly;
 
 /// Seconds as hours rounded to two decimals (half away from zero): 29,700 s → 8.25.
 pub fn hours(seconds: i64) -> f64 {
