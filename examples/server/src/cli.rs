@@ -6,9 +6,10 @@
 //! - `attendance-server serve` runs without demo data: it reads the stored machines, and creates
 //!   the first super admin from `--admin-user` / `--admin-password` (or
 //!   `ATTENDANCE_ADMIN_USER` / `ATTENDANCE_ADMIN_PASSWORD`) when there are no users yet.
-//! - `attendance-server users add|list|passwd|disable …` and `attendance-server import employees
-//!   FILE` work on the store of the same `--data-dir` / `--database-url`, whether a server runs
-//!   on it or not (see [`crate::tools`]).
+//! - `attendance-server users add|list|passwd|disable …`, `attendance-server import employees
+//!   FILE`, `attendance-server import scans FILE` and `attendance-server export monthly …` work
+//!   on the store of the same `--data-dir` / `--database-url`, whether a server runs on it or not
+//!   (see [`crate::tools`] and [`crate::file_tools`]).
 //!
 //! Every flag also reads an environment variable and a key of the TOML file given by `--config`
 //! (see [`crate::config`]): flags > environment > file > defaults.
@@ -119,6 +120,9 @@ pub enum Command {
     /// Import data into the store (with the server running or not).
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Export reports from the store (with the server running or not).
+    #[command(subcommand)]
+    Export(ExportCommand),
 }
 
 /// `attendance-server users …`: the same rules as `/api/auth/users/`, acting as a super admin.
@@ -160,6 +164,33 @@ pub enum ImportCommand {
         /// character).
         file: PathBuf,
     },
+    /// Import scans from a CSV file (header: `employee_id` or `device_user_id`, `timestamp`,
+    /// optionally `scan_type` and `machine_id`), all or nothing; their days are recomputed.
+    Scans {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+/// `attendance-server export …`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ExportCommand {
+    /// The monthly payroll report of every active employee (or one department's), as the API's
+    /// `GET /api/attendance/reports/monthly/` gives it to HR.
+    Monthly {
+        /// The month, `YYYY-MM` (the current one or earlier).
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+        /// Only this department.
+        #[arg(long, value_name = "DEPARTMENT")]
+        department: Option<String>,
+        /// `csv` or `xlsx`.
+        #[arg(long, value_name = "FORMAT")]
+        format: String,
+        /// The file to write (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 impl Cli {
@@ -168,9 +199,13 @@ impl Cli {
         matches!(self.command, None | Some(Command::Demo))
     }
 
-    /// Whether this run is a command-line tool (`users`, `import`) rather than a server.
+    /// Whether this run is a command-line tool (`users`, `import`, `export`) rather than a
+    /// server.
     pub fn is_tool(&self) -> bool {
-        matches!(self.command, Some(Command::Users(_) | Command::Import(_)))
+        matches!(
+            self.command,
+            Some(Command::Users(_) | Command::Import(_) | Command::Export(_))
+        )
     }
 }
 

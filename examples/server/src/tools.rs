@@ -1,5 +1,6 @@
 //! The command-line tools beside the server: `attendance-server users …` and
-//! `attendance-server import employees FILE`.
+//! `attendance-server import employees FILE` (`import scans` and `export monthly` are in
+//! [`crate::file_tools`]).
 //!
 //! They open the store of the same configuration as `serve` (`--data-dir`, `--database-url`,
 //! `--config`, the environment), so they work whether a server runs on it or not: SQLite takes
@@ -26,7 +27,7 @@ use chrono::Utc;
 use crate::accounts::{
     AccountChange, AccountError, Accounts, NewAccount, parse_employee, parse_role,
 };
-use crate::cli::{Cli, Command, ImportCommand, UsersCommand, open_store};
+use crate::cli::{Cli, Command, ExportCommand, ImportCommand, UsersCommand, open_store};
 use crate::config::Config;
 use crate::employee_import::{self, Format, ImportError};
 
@@ -41,12 +42,24 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Some(Command::Import(ImportCommand::Employees { file })) => {
             import_employees(&config, file).await
         }
+        Some(Command::Import(ImportCommand::Scans { file })) => {
+            crate::file_tools::import_scans(&config, file).await
+        }
+        Some(Command::Export(ExportCommand::Monthly {
+            month,
+            department,
+            format,
+            output,
+        })) => {
+            crate::file_tools::export_monthly(&config, month, department.as_deref(), format, output)
+                .await
+        }
         _ => bail!("not a command-line tool"),
     }
 }
 
 /// The store of `config`; the in-memory store is refused (a tool's changes would vanish with it).
-async fn store_of(config: &Config) -> Result<Arc<dyn Store>> {
+pub(crate) async fn store_of(config: &Config) -> Result<Arc<dyn Store>> {
     if let Some(url) = config.database_url.as_deref()
         && url.trim().starts_with("mem")
     {
@@ -175,7 +188,7 @@ fn read_password(name: &str) -> Result<String> {
 }
 
 /// Writes `text` to stdout.
-fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

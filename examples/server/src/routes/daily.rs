@@ -19,10 +19,12 @@ use attendance_core::access::{Action, ListFilter, list_filter};
 use attendance_core::daily::DailyRecord;
 use attendance_core::employee::{Department, Employee, EmployeeCode};
 use attendance_core::report::{DailySummary, Timesheet};
+use attendance_core::service::DayKeys;
 use attendance_core::status::AttendanceStatus;
 use attendance_core::store::{RecordOrder, RecordQuery};
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Days, Months, NaiveDate, Utc};
@@ -31,6 +33,7 @@ use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::export::{self, ExportFormat};
 use crate::pagination::{PageParams, Paginated};
 use crate::routes::both_slashes;
 use crate::routes::employees::{employee_for, employees_in_scope, parse_code};
@@ -120,7 +123,8 @@ fn scoped_query(
 
 /// The records of `employees` for every date of `from..=to`: stored ones whose window has
 /// closed are kept, the others (missing, or computed while the day was still open) are
-/// recomputed and stored through the service. By employee (in the given order), then date.
+/// recomputed and stored through the service's set-based path (`recompute_days`, in chunks of
+/// employees). By employee (in the given order), then date.
 async fn complete_records(
     state: &AppState,
     employees: &[Employee],
@@ -148,27 +152,44 @@ async fn complete_records(
         stored.insert((record.employee_id.clone(), record.date), record);
     }
     let mut out = Vec::with_capacity(employees.len());
+    let mut stale = DayKeys::new();
     for employee in employees {
         let mut records = BTreeMap::new();
-        let mut stale = BTreeSet::new();
         for date in dates(from, to) {
             match stored.remove(&(employee.employee_id.clone(), date)) {
                 Some(r) if r.window_closed => {
                     records.insert(date, r);
                 }
                 _ => {
-                    stale.insert(date);
+                    stale
+                        .entry(employee.employee_id.clone())
+                        .or_default()
+                        .insert(date);
                 }
             }
         }
-        if !stale.is_empty() {
-            for record in state.service.recompute(employee, &stale, now).await? {
+        out.push((employee.clone(), records));
+    }
+    // The days missing, recomputed set-based: a few bulk reads and one upsert per chunk of
+    // employees, not a read per employee.
+    let mut recomputed: HashMap<EmployeeCode, Vec<DailyRecord>> = HashMap::new();
+    if !stale.is_empty() {
+        for record in state.service.recompute_days(&stale, now).await?.records {
+            recomputed
+                .entry(record.employee_id.clone())
+                .or_default()
+                .push(record);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(employee, mut records)| {
+            for record in recomputed.remove(&employee.employee_id).unwrap_or_default() {
                 records.insert(record.date, record);
             }
-        }
-        out.push((employee.clone(), records.into_values().collect()));
-    }
-    Ok(out)
+            (employee, records.into_values().collect())
+        })
+        .collect())
 }
 
 /// Filters of `GET daily-attendance/`.
@@ -425,32 +446,48 @@ pub struct TimesheetQuery {
     pub employee_id: Option<String>,
     /// A department: answers a list of timesheets (its active employees).
     pub department: Option<String>,
+    /// `json` (the default), or a file: `csv` or `xlsx`, one row per employee-day.
+    pub format: Option<String>,
 }
 
-fn parse_month(text: Option<&str>) -> ApiResult<(NaiveDate, NaiveDate)> {
-    let text = text.ok_or_else(|| ApiError::unprocessable("month (YYYY-MM) is required"))?;
-    let first = NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
-        .map_err(|_| ApiError::unprocessable(format!("month must be YYYY-MM, not {text:?}")))?;
+/// The first and last day of `month` (`YYYY-MM`); 422 naming the field when it is absent or
+/// not a month.
+pub(crate) fn parse_month(text: Option<&str>) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let field = || json!({"field": "month"});
+    let text = text.ok_or_else(|| {
+        ApiError::unprocessable("month (YYYY-MM) is required").with_details(field())
+    })?;
+    let first =
+        NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d").map_err(|_| {
+            ApiError::unprocessable(format!("month must be YYYY-MM, not {text:?}"))
+                .with_details(field())
+        })?;
     let last = first
         .checked_add_months(Months::new(1))
         .and_then(|d| d.checked_sub_days(Days::new(1)))
-        .ok_or_else(|| ApiError::unprocessable("month out of range"))?;
+        .ok_or_else(|| ApiError::unprocessable("month out of range").with_details(field()))?;
     Ok((first, last))
 }
 
 /// Monthly timesheets (core's `Timesheet`, one entry per day of the month): one object for
 /// `employee_id`, a list for `department`. Months after the current one are refused (422); days
-/// of the current month still to come show as `Pending`.
+/// of the current month still to come show as `Pending`. With `format=csv` or `format=xlsx` the
+/// same days come as a file (`timesheet-YYYY-MM-EMP.csv`, `timesheet-YYYY-MM-DEPT.xlsx`), one
+/// row per employee-day (columns: see the server's `export` module).
 #[utoipa::path(get, path = "/api/attendance/timesheet/", tag = "timesheet",
     security(("bearer" = [])), params(TimesheetQuery),
-    responses((status = 200, description = "core's Timesheet, or a list of them for a department", body = Object),
+    responses((status = 200, description = "core's Timesheet, or a list of them for a department; \
+            with format=csv or xlsx an attachment",
+            content((Object = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 403, description = "out of scope"), (status = 404, description = "unknown employee"),
-        (status = 422, description = "bad month, or neither employee_id nor department")))]
+        (status = 422, description = "bad month or format, or neither employee_id nor department")))]
 async fn timesheet(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(query): ApiQuery<TimesheetQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
+    let format = ExportFormat::parse(query.format.as_deref())?;
     let (first, last) = parse_month(query.month.as_deref())?;
     let settings = state.store.settings().await?;
     let tz = settings.time_zone;
@@ -466,10 +503,13 @@ async fn timesheet(
                 .iter()
                 .map(|(e, r)| Timesheet::new(e, first, r, tz))
                 .collect();
+            if format != ExportFormat::Json {
+                return timesheet_file(&sheets, first, code.as_str(), format);
+            }
             match sheets.first() {
-                Some(sheet) => Ok(Json(
-                    serde_json::to_value(sheet).map_err(ApiError::internal)?,
-                )),
+                Some(sheet) => Ok(
+                    Json(serde_json::to_value(sheet).map_err(ApiError::internal)?).into_response(),
+                ),
                 None => Err(ApiError::internal("no timesheet computed")),
             }
         }
@@ -486,7 +526,7 @@ async fn timesheet(
             }
             let employees: Vec<Employee> = state
                 .store
-                .list_employees(Some(department))
+                .list_employees(Some(department.clone()))
                 .await?
                 .into_iter()
                 .filter(|e| e.active)
@@ -496,14 +536,28 @@ async fn timesheet(
                 .iter()
                 .map(|(e, r)| Timesheet::new(e, first, r, tz))
                 .collect();
-            Ok(Json(
-                serde_json::to_value(&sheets).map_err(ApiError::internal)?,
-            ))
+            if format != ExportFormat::Json {
+                return timesheet_file(&sheets, first, department.as_str(), format);
+            }
+            Ok(Json(serde_json::to_value(&sheets).map_err(ApiError::internal)?).into_response())
         }
         _ => Err(ApiError::unprocessable(
             "give exactly one of employee_id or department",
         )),
     }
+}
+
+/// `sheets` as a CSV or XLSX attachment named `timesheet-YYYY-MM-{who}`.
+fn timesheet_file(
+    sheets: &[Timesheet],
+    month: NaiveDate,
+    who: &str,
+    format: ExportFormat,
+) -> ApiResult<Response> {
+    let month_text = month.format("%Y-%m").to_string();
+    let bytes = export::timesheet_file(sheets, month, "Timesheet", format)?;
+    let name = export::file_name("timesheet", &[&month_text, who], format);
+    Ok(export::attachment(format, &name, bytes))
 }
 
 /// Query of `GET statistics/`.

@@ -24,6 +24,7 @@ pub mod holidays;
 pub mod leave;
 pub mod machines;
 pub mod oversight;
+pub mod reports;
 pub mod settings;
 pub mod system;
 
@@ -42,6 +43,7 @@ pub fn api() -> Router<AppState> {
         .merge(leave::routes())
         .merge(settings::routes())
         .merge(oversight::routes())
+        .merge(reports::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -68,6 +70,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::daily::DailyDoc::openapi());
     doc.merge(crate::routes::holidays::HolidaysDoc::openapi());
     doc.merge(oversight::OversightDoc::openapi());
+    doc.merge(reports::ReportsDoc::openapi());
     doc.merge(crate::routes::leave::LeaveDoc::openapi());
     doc.merge(crate::routes::settings::SettingsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);

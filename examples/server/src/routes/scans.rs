@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -80,8 +81,9 @@ struct ValidScan {
     reason: String,
 }
 
-/// Parses `text` as RFC 3339, or as a naive local time on the clock of `tz`.
-fn parse_scan_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+/// Parses `text` (the column `field`) as RFC 3339, or as a naive local time on the clock of
+/// `tz`; the error names the field. Shared with `attendance-server import scans`.
+pub(crate) fn parse_scan_time(field: &str, text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -95,28 +97,34 @@ fn parse_scan_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
     .ok_or_else(|| {
-        format!("scan_time {text:?} is neither RFC 3339 nor a local time like 2026-11-25T08:00:00")
+        format!("{field} {text:?} is neither RFC 3339 nor a local time like 2026-11-25T08:00:00")
     })?;
     tz.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("scan_time {text:?} does not exist in the time zone {tz}"))
+        .ok_or_else(|| format!("{field} {text:?} does not exist in the time zone {tz}"))
+}
+
+/// The punch state of a `scan_type` column: `IN`, `OUT` (any case), or absent/empty (the rules
+/// decide). Shared with `attendance-server import scans`.
+pub(crate) fn parse_scan_type(scan_type: Option<&str>) -> Result<PunchState, String> {
+    match scan_type.map(str::trim) {
+        None | Some("") => Ok(PunchState::Unknown),
+        Some(t) if t.eq_ignore_ascii_case("IN") => Ok(PunchState::CheckIn),
+        Some(t) if t.eq_ignore_ascii_case("OUT") => Ok(PunchState::CheckOut),
+        Some(other) => Err(format!("scan_type must be IN or OUT, not {other:?}")),
+    }
 }
 
 impl ManualScanInput {
     /// Checks every field; the error says which and why.
     fn validate(&self, tz: Tz, now: DateTime<Utc>) -> Result<ValidScan, String> {
         let employee = EmployeeCode::parse(&self.employee_id).map_err(|e| e.to_string())?;
-        let timestamp = parse_scan_time(&self.scan_time, tz)?;
+        let timestamp = parse_scan_time("scan_time", &self.scan_time, tz)?;
         if timestamp > now + chrono::Duration::minutes(5) {
             return Err("scan_time is in the future".into());
         }
-        let punch_state = match self.scan_type.as_deref().map(str::trim) {
-            None | Some("") => PunchState::Unknown,
-            Some(t) if t.eq_ignore_ascii_case("IN") => PunchState::CheckIn,
-            Some(t) if t.eq_ignore_ascii_case("OUT") => PunchState::CheckOut,
-            Some(other) => return Err(format!("scan_type must be IN or OUT, not {other:?}")),
-        };
+        let punch_state = parse_scan_type(self.scan_type.as_deref())?;
         let reason = self.reason.as_deref().unwrap_or("").trim();
         if reason.is_empty() {
             return Err("reason is required".into());
@@ -378,16 +386,39 @@ pub struct ImportResult {
 }
 
 fn too_many_rows() -> ApiError {
+    too_many_rows_of(MAX_IMPORT_ROWS)
+}
+
+fn too_many_rows_of(max_rows: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("an import may hold at most {MAX_IMPORT_ROWS} rows; split the file"),
+        format!("an import may hold at most {max_rows} rows; split the file"),
     )
-    .with_details(json!({"max_rows": MAX_IMPORT_ROWS}))
+    .with_details(json!({"max_rows": max_rows}))
 }
 
 /// Reads the rows of a CSV import: `(line, row or why it is unreadable)`.
 fn csv_rows(body: &[u8]) -> ApiResult<Vec<(u64, Result<ManualScanInput, String>)>> {
+    read_csv(
+        body,
+        MAX_IMPORT_ROWS,
+        &[&["employee_id"], &["scan_time"]],
+        json!({"required": ["employee_id", "scan_time", "reason"], "optional": ["scan_type"]}),
+    )
+}
+
+/// Reads the rows of a CSV file with a header row as `T` (by column name; spaces around fields
+/// trimmed): `(line, row or why it is unreadable)`, the header being line 1. The header must
+/// name, for each group of `required`, one of its columns (else 422 with `columns` as details);
+/// more than `max_rows` rows are 413; an unreadable header 400. The scan import route and
+/// `attendance-server import scans` both read their files with it.
+pub(crate) fn read_csv<T: DeserializeOwned>(
+    body: &[u8],
+    max_rows: usize,
+    required: &[&[&str]],
+    columns: serde_json::Value,
+) -> ApiResult<Vec<(u64, Result<T, String>)>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
@@ -396,18 +427,22 @@ fn csv_rows(body: &[u8]) -> ApiResult<Vec<(u64, Result<ManualScanInput, String>)
         .headers()
         .map_err(|e| ApiError::bad_request(format!("unreadable CSV header: {e}")))?
         .clone();
-    for required in ["employee_id", "scan_time"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(ApiError::unprocessable(format!(
-                "the CSV header must name the column {required}"
-            ))
-            .with_details(json!({"required": ["employee_id", "scan_time", "reason"], "optional": ["scan_type"]})));
+    for group in required {
+        if !group.iter().any(|c| headers.iter().any(|h| h == *c)) {
+            let message = match group {
+                [one] => format!("the CSV header must name the column {one}"),
+                several => format!(
+                    "the CSV header must name one of the columns {}",
+                    several.join(" or ")
+                ),
+            };
+            return Err(ApiError::unprocessable(message).with_details(columns));
         }
     }
     let mut rows = Vec::new();
     for (index, record) in reader.records().enumerate() {
-        if rows.len() >= MAX_IMPORT_ROWS {
-            return Err(too_many_rows());
+        if rows.len() >= max_rows {
+            return Err(too_many_rows_of(max_rows));
         }
         let position = match &record {
             Ok(r) => r.position(),
@@ -417,7 +452,7 @@ fn csv_rows(body: &[u8]) -> ApiResult<Vec<(u64, Result<ManualScanInput, String>)
         let row = record
             .map_err(|e| format!("unreadable CSV row: {e}"))
             .and_then(|r| {
-                r.deserialize::<ManualScanInput>(Some(&headers))
+                r.deserialize::<T>(Some(&headers))
                     .map_err(|e| e.to_string())
             });
         rows.push((line, row));

@@ -17,14 +17,14 @@ use attendance_store_postgres::testkit as pg_common;
 
 /// Where the tools find the store: `--data-dir DIR` or `--database-url URL`.
 #[derive(Clone)]
-enum Target {
+pub enum Target {
     DataDir(std::path::PathBuf),
     Database(String),
 }
 
 /// Runs the binary with `args` against `target`, writing `stdin` (if any) to its standard
 /// input; it must exit within 60 s.
-async fn tool(target: &Target, args: &[&str], stdin: Option<&str>) -> Output {
+pub async fn tool(target: &Target, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = binary();
     command.args(args);
     match target {
@@ -53,16 +53,16 @@ async fn tool(target: &Target, args: &[&str], stdin: Option<&str>) -> Output {
     .unwrap()
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Asserts the tool succeeded and returns its stdout.
-fn ok(output: &Output) -> String {
+pub fn ok(output: &Output) -> String {
     assert!(
         output.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -74,7 +74,7 @@ fn ok(output: &Output) -> String {
 }
 
 /// Asserts the tool failed with `needle` in its stderr.
-fn refused(output: &Output, needle: &str) {
+pub fn refused(output: &Output, needle: &str) {
     assert!(
         !output.status.success(),
         "expected a refusal\nstdout: {}",
@@ -83,7 +83,7 @@ fn refused(output: &Output, needle: &str) {
     assert!(stderr(output).contains(needle), "{}", stderr(output));
 }
 
-async fn login(base: &str, user: &str, password: &str) -> Option<String> {
+pub async fn login(base: &str, user: &str, password: &str) -> Option<String> {
     let response = reqwest::Client::new()
         .post(format!("{base}/api/auth/login"))
         .json(&json!({"username": user, "password": password}))
