@@ -178,3 +178,84 @@ pub async fn monthly_report(
         tally.rows,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use attendance_core::employee::NewEmployee;
+    use attendance_core::store::memory::MemoryStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_large_department_is_read_in_pages_and_completed_in_chunks() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let n = 400; // 12,000 employee-days: two pages of stored records
+        let mut employees = Vec::new();
+        for i in 1..=n {
+            let employee = Employee::parse(&NewEmployee {
+                employee_id: format!("EMP{i:04}"),
+                employee_name: format!("Worker {i}"),
+                department: "Sewing".into(),
+                designation: "Operator".into(),
+                level_of_work: "Worker".into(),
+                ..NewEmployee::default()
+            })
+            .unwrap();
+            store.create_employee(&employee).await.unwrap();
+            employees.push(employee);
+        }
+        let service = AttendanceService::new(store.clone());
+        let june = (
+            NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
+        );
+        let kinds = leave_types(store.as_ref()).await.unwrap();
+        let mut steps = Vec::new();
+        let first = monthly_report(
+            store.as_ref(),
+            &service,
+            &employees,
+            june,
+            &kinds,
+            Utc::now(),
+            &mut |p| steps.push(p),
+        )
+        .await
+        .unwrap();
+        // Nothing was stored: every day computed, in chunks of employees.
+        assert_eq!(steps.first(), Some(&Progress::Read(0, 0)));
+        assert_eq!(steps.last(), Some(&Progress::Computed(n, n)), "{steps:?}");
+        let chunks = steps
+            .iter()
+            .filter(|s| matches!(s, Progress::Computed(..)))
+            .count();
+        assert_eq!(chunks, n.div_ceil(RECOMPUTE_CHUNK));
+        assert_eq!(first.totals.counts.days as usize, 30 * n);
+        assert_eq!(first.totals.counts.absent_days as usize, 26 * n);
+
+        // Now everything is stored: read in pages, nothing recomputed, the same report.
+        let mut steps = Vec::new();
+        let second = monthly_report(
+            store.as_ref(),
+            &service,
+            &employees,
+            june,
+            &kinds,
+            first.generated_at,
+            &mut |p| steps.push(p),
+        )
+        .await
+        .unwrap();
+        let total = 30 * n as u64;
+        assert_eq!(
+            steps,
+            [
+                Progress::Read(RECORD_PAGE, total),
+                Progress::Read(total, total)
+            ]
+        );
+        assert_eq!(second, first);
+    }
+}
