@@ -9,7 +9,8 @@
 //!   machine id `MANUAL`, through the service, so the day is recomputed at once.
 //! - `POST scans/import/` stores many ([`Action::ImportScans`]): a JSON array of manual scans, or
 //!   CSV with a header row of the same columns. Valid rows are stored even when others are
-//!   rejected.
+//!   rejected. Its CSV reader (`read_csv`) and time parser also read the files of
+//!   `attendance-server import scans` ([`crate::scan_import`]).
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
