@@ -83,11 +83,15 @@ pub enum AuditAction {
     PasswordReset,
     /// A user changed their own password.
     PasswordChanged,
+    /// A year's leave entitlements allocated in bulk.
+    LeaveAllocated,
+    /// A leave year rolled over (carried forward and expired).
+    LeaveRolledOver,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 28] = [
+    pub const ALL: [AuditAction; 30] = [
         Self::ManualScan,
         Self::ScanImport,
         Self::CorrectionRequested,
@@ -116,6 +120,8 @@ impl AuditAction {
         Self::AccountDeactivated,
         Self::PasswordReset,
         Self::PasswordChanged,
+        Self::LeaveAllocated,
+        Self::LeaveRolledOver,
     ];
 
     /// The action as serialised (`scan_voided`).
@@ -149,6 +155,8 @@ impl AuditAction {
             Self::AccountDeactivated => "account_deactivated",
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
+            Self::LeaveAllocated => "leave_allocated",
+            Self::LeaveRolledOver => "leave_rolled_over",
         }
     }
 }

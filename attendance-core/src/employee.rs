@@ -1,5 +1,6 @@
 //! Employees and the values that identify them.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ValidationError, non_empty_trimmed};
@@ -26,6 +27,10 @@ pub struct Employee {
     pub shift: Option<ShiftId>,
     /// Whether the employee is active; inactive employees are left out of summaries.
     pub active: bool,
+    /// The day the employee joined, if known; yearly leave entitlements of policies with
+    /// `pro_rata` are prorated from it.
+    #[serde(default)]
+    pub joined_on: Option<NaiveDate>,
 }
 
 /// The fields of a new employee as a user or a file gives them, before validation.
@@ -47,6 +52,9 @@ pub struct NewEmployee {
     /// The regular shift.
     #[serde(default)]
     pub shift: Option<String>,
+    /// The joining date, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub joined_on: Option<String>,
 }
 
 impl Employee {
@@ -85,8 +93,21 @@ impl Employee {
             device_user_id,
             shift,
             active: true,
+            joined_on: match input.joined_on.as_deref().map(str::trim) {
+                Some(d) if !d.is_empty() => Some(parse_date("joined_on", d)?),
+                _ => None,
+            },
         })
     }
+}
+
+/// `text` as a `YYYY-MM-DD` date, or an error naming `field`.
+fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, ValidationError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ValidationError::Invalid {
+        field,
+        reason: "must be a date YYYY-MM-DD",
+        value: text.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +123,7 @@ mod tests {
             level_of_work: "Worker".into(),
             device_user_id: device.map(Into::into),
             shift: None,
+            joined_on: None,
         }
     }
 

@@ -28,6 +28,31 @@ pub struct Holiday {
     end: NaiveDate,
     recurring_yearly: bool,
     observed: bool,
+    holiday_type: HolidayType,
+}
+
+/// What kind of holiday it is. Descriptive: whether the day is off is [`Holiday::observed`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolidayType {
+    /// A public (national) holiday.
+    #[default]
+    Public,
+    /// A holiday the company gives.
+    Company,
+    /// An optional holiday an employee may take.
+    Optional,
+}
+
+impl HolidayType {
+    /// The type as serialised (`public`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Company => "company",
+            Self::Optional => "optional",
+        }
+    }
 }
 
 /// The fields of a holiday as a user or a file gives them, before validation.
@@ -46,6 +71,9 @@ pub struct NewHoliday {
     /// Whether it is a day off; an unobserved holiday is listed but worked.
     #[serde(default = "observed_by_default")]
     pub observed: bool,
+    /// What kind of holiday it is (default public).
+    #[serde(default)]
+    pub holiday_type: HolidayType,
 }
 
 fn observed_by_default() -> bool {
@@ -94,7 +122,19 @@ impl Holiday {
             end,
             recurring_yearly,
             observed,
+            holiday_type: HolidayType::Public,
         })
+    }
+
+    /// The holiday with `holiday_type` as its type.
+    pub fn with_type(mut self, holiday_type: HolidayType) -> Self {
+        self.holiday_type = holiday_type;
+        self
+    }
+
+    /// What kind of holiday it is.
+    pub fn holiday_type(&self) -> HolidayType {
+        self.holiday_type
     }
 
     /// A one-off, observed, single-day holiday.
@@ -111,6 +151,7 @@ impl Holiday {
             input.recurring_yearly,
             input.observed,
         )
+        .map(|h| h.with_type(input.holiday_type))
     }
 
     /// The holiday's name.
@@ -208,6 +249,7 @@ impl From<Holiday> for NewHoliday {
             end: Some(value.end),
             recurring_yearly: value.recurring_yearly,
             observed: value.observed,
+            holiday_type: value.holiday_type,
         }
     }
 }

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use attendance_benches::pg::PgServer;
 use attendance_benches::{
-    FactoryMonth, by_machine, env_usize, factory_month, flat_group, runtime, selected,
+    FactoryMonth, env_usize, factory_month, flat_group, load_month, runtime, selected,
 };
 use attendance_core::service::AttendanceService;
-use attendance_core::store::{RecordQuery, ScanBatch, Store};
+use attendance_core::store::{RecordQuery, Store};
 use attendance_store_postgres::{PgOptions, PgStore};
 use attendance_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -55,35 +55,6 @@ impl Month {
 
     fn days(&self) -> usize {
         self.month.employees.len() * self.dates.len()
-    }
-}
-
-/// Stores the settings, the employees (`writers` at a time) and the scans, in groups of 20,000
-/// merged per machine as the engine stores them.
-async fn load(store: Arc<dyn Store>, month: &FactoryMonth, writers: usize) {
-    store.put_settings(&month.settings).await.unwrap();
-    let mut tasks = Vec::new();
-    for part in 0..writers {
-        let (store, employees) = (store.clone(), month.employees.clone());
-        tasks.push(tokio::spawn(async move {
-            for e in employees.iter().skip(part).step_by(writers) {
-                store.create_employee(e).await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    for group in month.scans.chunks(20_000) {
-        let batches = by_machine(group)
-            .into_iter()
-            .map(|(machine_id, scans)| ScanBatch {
-                machine_id,
-                scans,
-                cursor: None,
-            })
-            .collect();
-        store.record_scan_batches(batches).await.unwrap();
     }
 }
 
@@ -195,7 +166,7 @@ fn sqlite(c: &mut Criterion, runtime: &tokio::runtime::Runtime, month: &Arc<Mont
             ..SqliteOptions::default()
         };
         let store = Arc::new(SqliteStore::open(path, loading).await.unwrap());
-        load(store.clone(), &month.month, 1).await;
+        load_month(store.clone(), &month.month, 1).await;
         store.close().await;
     });
     eprintln!(
@@ -219,7 +190,7 @@ fn postgres(c: &mut Criterion, runtime: &tokio::runtime::Runtime, month: &Arc<Mo
     let (name, url, store) = runtime.block_on(async {
         let (name, url) = server.create("att_bench_recompute").await.unwrap();
         let store = Arc::new(PgStore::connect(&url, PgOptions::default()).await.unwrap());
-        load(store.clone(), &month.month, 8).await;
+        load_month(store.clone(), &month.month, 8).await;
         (name, url, store)
     });
     eprintln!(

@@ -2,7 +2,12 @@
 
 use attendance_core::prelude::*;
 use attendance_core::time::local_to_utc;
+use std::sync::Arc;
+
+use attendance_core::store::{ScanBatch, Store};
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
+
+use crate::harness::by_machine;
 
 /// A small deterministic generator (xorshift64*), so every run benchmarks the same data.
 #[derive(Debug, Clone)]
@@ -112,5 +117,43 @@ pub fn factory_days(employees: usize, days: u64, seed: u64) -> FactoryMonth {
         scans,
         first,
         last,
+    }
+}
+
+/// Stores the settings, the employees (`writers` at a time) and the scans, in groups of 20,000
+/// merged per machine as the engine stores them.
+pub async fn load_month(store: Arc<dyn Store>, month: &FactoryMonth, writers: usize) {
+    store
+        .put_settings(&month.settings)
+        .await
+        .expect("loading the factory month");
+    let mut tasks = Vec::new();
+    for part in 0..writers {
+        let (store, employees) = (store.clone(), month.employees.clone());
+        tasks.push(tokio::spawn(async move {
+            for e in employees.iter().skip(part).step_by(writers) {
+                store
+                    .create_employee(e)
+                    .await
+                    .expect("loading the factory month");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("loading the factory month");
+    }
+    for group in month.scans.chunks(20_000) {
+        let batches = by_machine(group)
+            .into_iter()
+            .map(|(machine_id, scans)| ScanBatch {
+                machine_id,
+                scans,
+                cursor: None,
+            })
+            .collect();
+        store
+            .record_scan_batches(batches)
+            .await
+            .expect("loading the factory month");
     }
 }

@@ -57,6 +57,7 @@ mod events;
 mod ingest;
 mod queue;
 mod recompute;
+mod year_end;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -113,6 +114,10 @@ pub struct EngineConfig {
     /// `Absent` without anyone asking ([`AttendanceService::close_windows`]); the first pass
     /// at start looks two days back. `None`: never (tests that count records exactly).
     pub close_interval: Option<Duration>,
+    /// How often the leave year-end job is looked at
+    /// ([`AttendanceService::start_of_year`]: once a year, it rolls the year before over and
+    /// allocates the new year's entitlements); the first look is at start. `None`: never.
+    pub leave_year_interval: Option<Duration>,
 }
 
 /// The default [`EngineConfig::earliest_scan`]: 2010-01-01 00:00 UTC.
@@ -137,6 +142,7 @@ impl Default for EngineConfig {
             future_tolerance: Duration::from_secs(24 * 3600),
             set_aside_kept: 1_000,
             close_interval: Some(Duration::from_secs(60)),
+            leave_year_interval: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -282,6 +288,13 @@ impl Engine {
                 stopped.clone(),
             ))],
         };
+        if let Some(every) = config.leave_year_interval {
+            tasks.others.push(tokio::spawn(year_end::leave_year_loop(
+                service.clone(),
+                every,
+                stopped.clone(),
+            )));
+        }
         if let Some(every) = config.close_interval {
             tasks.others.push(tokio::spawn(close_windows_loop(
                 service.clone(),

@@ -256,6 +256,56 @@ impl LeaveLedger {
         }
     }
 
+    /// The reference of the allocation [`LeaveLedger::yearly_allocation`] writes for `year`.
+    pub fn yearly_allocation_reference(year: i32) -> String {
+        format!("yearly allocation {year}")
+    }
+
+    /// Whether `year`'s yearly entitlement is in the ledger already: an allocation referenced
+    /// [`LeaveLedger::yearly_allocation_reference`], or the one a rollover of the year before
+    /// wrote ([`LeaveLedger::rollover`]).
+    pub fn has_yearly_allocation(&self, year: i32) -> bool {
+        let yearly = Self::yearly_allocation_reference(year);
+        let rolled = year.checked_sub(1).map(Self::rollover_reference);
+        self.entries.iter().any(|e| {
+            e.kind == LedgerEntryKind::Allocation
+                && e.year == year
+                && (e.reference == yearly || Some(&e.reference) == rolled.as_ref())
+        })
+    }
+
+    /// The allocation of `year`'s entitlement under `policy` for an employee who joined on
+    /// `joined_on` ([`LeavePolicy::entitlement`]), dated `on`; `None` when there is nothing to
+    /// allocate or it is allocated already ([`LeaveLedger::has_yearly_allocation`]), so
+    /// allocating a year twice gives the balance of allocating it once.
+    pub fn yearly_allocation(
+        &self,
+        policy: &LeavePolicy,
+        year: i32,
+        joined_on: Option<NaiveDate>,
+        on: NaiveDate,
+    ) -> Result<Option<LedgerEntry>, LedgerError> {
+        if policy.leave_type != self.leave_type {
+            return Err(LedgerError::PolicyMismatch {
+                ledger: self.leave_type.clone(),
+                policy: policy.leave_type.clone(),
+            });
+        }
+        if self.has_yearly_allocation(year) {
+            return Ok(None);
+        }
+        let Some(amount) = policy.entitlement(year, joined_on) else {
+            return Ok(None);
+        };
+        Ok(Some(LedgerEntry::new(
+            LedgerEntryKind::Allocation,
+            year,
+            on,
+            amount,
+            &Self::yearly_allocation_reference(year),
+        )?))
+    }
+
     /// The reference of the entries written by rolling `year` over.
     pub fn rollover_reference(year: i32) -> String {
         format!("rollover {year}->{}", i64::from(year) + 1)
@@ -263,7 +313,8 @@ impl LeaveLedger {
 
     /// The entries that close `year` and open the next, to append: the unused balance of `year`
     /// is carried forward up to `policy.max_carry_forward`, the rest expires, and the next year
-    /// gets `policy.max_per_year`. Zero amounts write no entry, and a policy without a balance
+    /// gets `policy.max_per_year` unless it holds its yearly allocation already
+    /// ([`LeaveLedger::has_yearly_allocation`]). Zero amounts write no entry, and a policy without a balance
     /// limit writes nothing. Entries are dated `on` and referenced
     /// [`LeaveLedger::rollover_reference`]; rolling a year over twice is refused.
     pub fn rollover(
@@ -291,6 +342,12 @@ impl LeaveLedger {
         let unused = self.available(year).non_negative();
         let carry = unused.min(policy.max_carry_forward.non_negative());
         let expire = unused - carry;
+        // A next year allocated already (by `yearly_allocation`) gets no second allowance.
+        let allowance = if self.has_yearly_allocation(next) {
+            HalfDays::ZERO
+        } else {
+            allowance
+        };
         let mut entries = Vec::new();
         for (kind, of_year, amount) in [
             (LedgerEntryKind::Expiry, year, expire),
@@ -453,6 +510,34 @@ mod tests {
         let unpaid = LeavePolicy::default_for(LeaveType::Unpaid);
         let l = LeaveLedger::new(EmployeeCode::parse("EMP1").unwrap(), LeaveType::Unpaid);
         assert_eq!(l.rollover(&unpaid, 2025, on()), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_year_is_allocated_once_whichever_way_it_is_asked() {
+        let casual = LeavePolicy::default_for(LeaveType::Casual); // 10 days
+        let mut l = LeaveLedger::new(EmployeeCode::parse("EMP1").unwrap(), LeaveType::Casual);
+        let first = l.yearly_allocation(&casual, 2026, None, on()).unwrap();
+        let first = first.expect("nothing allocated yet");
+        assert_eq!(
+            (first.kind, first.year, first.amount.halves()),
+            (Allocation, 2026, 20)
+        );
+        l.append([first]).unwrap();
+        assert_eq!(l.yearly_allocation(&casual, 2026, None, on()), Ok(None));
+        // The rollover into an allocated year carries and expires but allocates nothing more.
+        let rolled = l.rollover(&casual, 2025, on()).unwrap();
+        assert!(rolled.iter().all(|e| e.kind != Allocation), "{rolled:?}");
+        // A year opened by a rollover counts as allocated.
+        let rolled = l.rollover(&casual, 2026, on()).unwrap();
+        l.append(rolled).unwrap();
+        assert!(l.has_yearly_allocation(2027));
+        assert_eq!(l.yearly_allocation(&casual, 2027, None, on()), Ok(None));
+        assert_eq!(l.available(2027), HalfDays::new(20));
+        let sick = LeavePolicy::default_for(LeaveType::Sick);
+        assert!(matches!(
+            l.yearly_allocation(&sick, 2028, None, on()),
+            Err(LedgerError::PolicyMismatch { .. })
+        ));
     }
 
     fn kinds() -> impl Strategy<Value = LedgerEntryKind> {

@@ -1,5 +1,6 @@
 //! Leave policies: how much of each type of leave an employee gets and how it is counted.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::HalfDays;
@@ -40,6 +41,10 @@ pub struct LeavePolicy {
     pub off_days: OffDayRule,
     /// Whether a request may start or end with half a day.
     pub half_days_allowed: bool,
+    /// Whether the yearly allocation of an employee who joined during the year is prorated from
+    /// their joining date ([`LeavePolicy::entitlement`]).
+    #[serde(default)]
+    pub pro_rata: bool,
 }
 
 impl LeavePolicy {
@@ -59,6 +64,7 @@ impl LeavePolicy {
             max_consecutive: None,
             off_days: OffDayRule::Excluded,
             half_days_allowed: true,
+            pro_rata: false,
         };
         match leave_type {
             LeaveType::Casual => Self {
@@ -90,6 +96,28 @@ impl LeavePolicy {
             },
             LeaveType::Compensatory | LeaveType::Other(_) => base,
         }
+    }
+
+    /// What an employee who joined on `joined_on` (if known) is allocated for `year`: nothing for
+    /// a policy without a balance limit or with no days a year, or when the employee joined after
+    /// the year; with [`LeavePolicy::pro_rata`] and a joining date inside the year, the share of
+    /// the year's days from that date to 31 December, rounded to the nearest half day (half
+    /// away from zero); else the whole `max_per_year`.
+    pub fn entitlement(&self, year: i32, joined_on: Option<NaiveDate>) -> Option<HalfDays> {
+        let full = self.max_per_year.filter(|d| d.is_positive())?;
+        let first = NaiveDate::from_ymd_opt(year, 1, 1)?;
+        let last = NaiveDate::from_ymd_opt(year, 12, 31)?;
+        let amount = match joined_on {
+            Some(j) if j > last => return None,
+            Some(j) if self.pro_rata && j > first => {
+                let in_year = (last - first).num_days() + 1;
+                let served = (last - j).num_days() + 1;
+                // halves × served / in_year, rounded half up, in integers.
+                HalfDays::new((2 * full.halves() * served + in_year) / (2 * in_year))
+            }
+            _ => full,
+        };
+        amount.is_positive().then_some(amount)
     }
 
     /// Whether requests are limited by the balance (every type but unpaid, by default).
@@ -183,6 +211,48 @@ mod tests {
         }
         assert_eq!(default_policies().len(), 6);
         assert!(!LeavePolicy::default_for(LeaveType::Unpaid).is_limited());
+    }
+
+    #[test]
+    fn entitlements_are_prorated_from_the_joining_date_when_the_policy_says_so() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day);
+        let mut casual = LeavePolicy::default_for(LeaveType::Casual); // 10 days
+        assert_eq!(
+            casual.entitlement(2026, None),
+            Some(HalfDays::from_days(10))
+        );
+        assert_eq!(
+            casual.entitlement(2026, d(7, 1)),
+            Some(HalfDays::from_days(10))
+        );
+        assert_eq!(
+            casual.entitlement(2025, d(7, 1)),
+            None,
+            "joined after the year"
+        );
+        casual.pro_rata = true;
+        assert_eq!(
+            casual.entitlement(2026, d(1, 1)),
+            Some(HalfDays::from_days(10))
+        );
+        assert_eq!(
+            casual.entitlement(2027, d(7, 1)),
+            Some(HalfDays::from_days(10))
+        );
+        // 1 July to 31 December: 184 of 365 days of 20 halves = 10.08 halves → 10 (5 days).
+        assert_eq!(casual.entitlement(2026, d(7, 1)), Some(HalfDays::new(10)));
+        // 31 December: 1/365 of 20 halves rounds to nothing.
+        assert_eq!(casual.entitlement(2026, d(12, 31)), None);
+        // 2 October: 91 days → 4.99 halves → 5 halves (2.5 days).
+        assert_eq!(casual.entitlement(2026, d(10, 2)), Some(HalfDays::new(5)));
+        assert_eq!(
+            LeavePolicy::default_for(LeaveType::Unpaid).entitlement(2026, None),
+            None
+        );
+        assert_eq!(
+            LeavePolicy::default_for(LeaveType::Compensatory).entitlement(2026, None),
+            None
+        );
     }
 
     #[test]

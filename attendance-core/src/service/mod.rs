@@ -65,6 +65,7 @@ mod chunks;
 mod holidays;
 mod ingest;
 mod leave;
+mod leave_year;
 mod oversight;
 mod recompute;
 #[cfg(test)]
@@ -79,6 +80,9 @@ use thiserror::Error;
 pub use self::holidays::HolidayChange;
 pub use self::ingest::{AffectedDays, IngestReport};
 pub use self::leave::LeaveDecision;
+pub use self::leave_year::{
+    SYSTEM_ACTOR, YEAR_END_PROGRESS_EVERY, YearEndOutcome, YearEndScope, leave_year_target,
+};
 pub use self::oversight::{MAX_VOID_REASON_CHARS, NoOversight};
 use crate::access::AccessDenied;
 use crate::daily::DailyRecord;
@@ -178,6 +182,9 @@ pub enum ServiceError {
     /// A correction cannot be filed or decided.
     #[error(transparent)]
     Correction(#[from] crate::correction::CorrectionError),
+    /// A ledger refused an entry.
+    #[error(transparent)]
+    Ledger(#[from] crate::leave::LedgerError),
     /// Other changes to the same employee's leave kept winning the race.
     #[error(
         "the leave of {employee} kept changing during {attempts} attempts; try again in a moment"

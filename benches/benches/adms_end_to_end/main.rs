@@ -57,8 +57,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use crate::report::{print_run, print_summary};
 use crate::run::{RunResult, run_once};
-use crate::server::server_binary;
 use crate::workload::workload;
+use attendance_benches::server::server_binary;
 
 /// The peer's time until every record existed, seconds: SQLite-equivalent, PostgreSQL-equivalent.
 const PEER_SQLITE_SECS: f64 = 148.0;

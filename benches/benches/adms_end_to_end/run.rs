@@ -9,7 +9,9 @@ use attendance_benches::pg::PgServer;
 
 use crate::devices::push;
 use crate::report::write_trace;
-use crate::server::{ServerProcess, set_up};
+use attendance_benches::server::ServerProcess;
+
+use crate::server::set_up;
 use crate::store::Db;
 use crate::workload::Workload;
 

@@ -316,6 +316,7 @@ fn employee(i: u32) -> Result<Employee> {
         level_of_work: if staff { "Staff" } else { "Worker" }.into(),
         device_user_id: Some(i.to_string()),
         shift: on_night_crew(i).then(|| NIGHT_SHIFT.to_owned()),
+        joined_on: None,
     })
     .with_context(|| format!("demo employee {i}"))
 }

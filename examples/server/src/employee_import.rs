@@ -16,8 +16,8 @@
 //! - Last, each new employee's days are recomputed through the service, from the first day
 //!   the server recomputes after an employee change (the first of last month) or their
 //!   `joined_on` when later, to today, so the engine publishes them as it does for one employee
-//!   created by hand. The register keeps no joining date: `joined_on` only bounds that
-//!   recompute, so no day before it is marked absent.
+//!   created by hand. `joined_on` is stored with the employee and bounds that recompute, so
+//!   no day before it is marked absent.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -294,6 +294,7 @@ fn row_from(map: &Map<String, Value>) -> Result<EmployeeRow, String> {
             level_of_work: required("level_of_work")?,
             device_user_id: text("device_user_id")?.filter(|s| !s.trim().is_empty()),
             shift: text("shift")?.filter(|s| !s.trim().is_empty()),
+            joined_on: None,
         },
         active,
         joined_on,
@@ -315,6 +316,7 @@ pub async fn validate(
         let checked = row.and_then(|row| {
             let mut employee = Employee::parse(&row.employee).map_err(|e| e.to_string())?;
             employee.active = row.active.unwrap_or(true);
+            employee.joined_on = row.joined_on;
             settings
                 .regular_shift(employee.shift.as_ref())
                 .map_err(|unknown| format!("shift: {unknown}"))?;

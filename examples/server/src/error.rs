@@ -180,6 +180,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Correction(e @ CorrectionError::AlreadyDecided { .. }) => {
                 Self::conflict(e.to_string())
             }
+            ServiceError::Ledger(e) => Self::unprocessable(e.to_string()),
         }
     }
 }

@@ -5,6 +5,8 @@ mod holidays;
 mod ingest;
 mod leave;
 #[cfg(feature = "testkit")]
+mod leave_year;
+#[cfg(feature = "testkit")]
 mod oversight;
 mod recompute;
 

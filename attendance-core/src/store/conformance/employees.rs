@@ -38,6 +38,7 @@ pub(super) async fn employees_round_trip_and_clash_typed<S: Store + ?Sized>(
     let mut moved = a.clone();
     moved.department = id(Department::parse("Finishing"))?;
     moved.shift = Some(id(ShiftId::parse("NIGHT"))?);
+    moved.joined_on = chrono::NaiveDate::from_ymd_opt(2026, 3, 15);
     store.update_employee(&moved).await.map_err(fail)?;
     ensure!(
         store.employee(&a.employee_id).await.map_err(fail)? == moved,

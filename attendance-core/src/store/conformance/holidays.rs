@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 
 use super::fixtures::id;
 use super::{CheckResult, fail};
-use crate::holiday::{Holiday, NewHoliday};
+use crate::holiday::{Holiday, HolidayType, NewHoliday};
 use crate::store::{Store, StoreError};
 
 fn holiday(name: &str, start: (u32, u32), days: u64, recurring: bool) -> Result<Holiday, String> {
@@ -15,6 +15,11 @@ fn holiday(name: &str, start: (u32, u32), days: u64, recurring: bool) -> Result<
         end: first.checked_add_days(chrono::Days::new(days - 1)),
         recurring_yearly: recurring,
         observed: true,
+        holiday_type: if recurring {
+            HolidayType::Public
+        } else {
+            HolidayType::Company
+        },
     }))
 }
 

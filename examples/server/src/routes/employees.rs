@@ -14,6 +14,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
@@ -94,6 +95,8 @@ pub struct EmployeeView {
     pub shift: Option<String>,
     /// Whether the employee is active.
     pub active: bool,
+    /// The joining date, if known.
+    pub joined_on: Option<NaiveDate>,
 }
 
 impl From<Employee> for EmployeeView {
@@ -107,6 +110,7 @@ impl From<Employee> for EmployeeView {
             device_user_id: e.device_user_id.to_string(),
             shift: e.shift.map(|s| s.to_string()),
             active: e.active,
+            joined_on: e.joined_on,
         }
     }
 }
@@ -134,6 +138,9 @@ pub struct EmployeeInput {
     /// Whether the employee is active (default true).
     #[serde(default)]
     pub active: Option<bool>,
+    /// The joining date, `YYYY-MM-DD` (optional; prorates yearly leave where the policy says so).
+    #[serde(default)]
+    pub joined_on: Option<String>,
 }
 
 impl EmployeeInput {
@@ -146,6 +153,7 @@ impl EmployeeInput {
             level_of_work: self.level_of_work,
             device_user_id: self.device_user_id,
             shift: self.shift,
+            joined_on: self.joined_on,
         })?;
         employee.active = self.active.unwrap_or(true);
         Ok(employee)
@@ -364,8 +372,8 @@ impl From<ImportError> for ApiError {
 
 /// Imports employees (HR and admins), all or nothing: a JSON array of employees, or CSV
 /// (`Content-Type: text/csv`) with a header row. The fields are those of `POST employees/` plus
-/// an optional `joined_on` (`YYYY-MM-DD`: no day before it is recomputed; the register keeps no
-/// joining date). Every row is checked first; any bad row and nothing is stored: 422 with
+/// an optional `joined_on` (`YYYY-MM-DD`: stored with the employee; no day before it is
+/// recomputed). Every row is checked first; any bad row and nothing is stored: 422 with
 /// `details.rejected`, each `{line, reason}`. New employees are then stored and their days
 /// recomputed (and published) as for one created by hand.
 #[utoipa::path(post, path = "/api/attendance/employees/import/", tag = "employees",

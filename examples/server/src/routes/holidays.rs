@@ -4,7 +4,7 @@
 //! recomputes the daily records of the dates a change touches.
 
 use attendance_core::access::{Action, authorize};
-use attendance_core::holiday::{Holiday, NewHoliday};
+use attendance_core::holiday::{Holiday, HolidayType, NewHoliday};
 use attendance_core::store::StoredHoliday;
 use std::convert::identity;
 
@@ -39,6 +39,17 @@ pub struct HolidayView {
     pub observed: bool,
     /// How many days one occurrence lasts.
     pub length_days: u64,
+    /// `public`, `company` or `optional` (descriptive: `observed` says whether it is a day off).
+    #[schema(value_type = String, example = "public")]
+    pub holiday_type: HolidayType,
+    /// The seed's name of `start`.
+    pub start_date: NaiveDate,
+    /// The seed's name of `end`.
+    pub end_date: NaiveDate,
+    /// The seed's name of `recurring_yearly`.
+    pub is_recurring: bool,
+    /// The seed's name of `observed`.
+    pub is_observed: bool,
 }
 
 impl From<&StoredHoliday> for HolidayView {
@@ -52,27 +63,39 @@ impl From<&StoredHoliday> for HolidayView {
             recurring_yearly: h.recurring_yearly(),
             observed: h.observed(),
             length_days: h.length_days(),
+            holiday_type: h.holiday_type(),
+            start_date: h.start(),
+            end_date: h.end(),
+            is_recurring: h.recurring_yearly(),
+            is_observed: h.observed(),
         }
     }
 }
 
-/// A holiday as a client gives it (core's `NewHoliday`).
+/// A holiday as a client gives it (core's `NewHoliday`). Each field may also be given by the
+/// seed's name (`start_date`, `end_date`, `is_recurring`, `is_observed`); giving both names of
+/// one field is refused.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayBody {
     /// The name, 1 to 100 characters.
     pub name: String,
-    /// The first day.
+    /// The first day (or `start_date`).
+    #[serde(alias = "start_date")]
     pub start: NaiveDate,
-    /// The last day (inclusive); left out for a single day.
-    #[serde(default)]
+    /// The last day (inclusive; or `end_date`); left out for a single day.
+    #[serde(default, alias = "end_date")]
     pub end: Option<NaiveDate>,
-    /// Whether it falls on the same month and day every year (default false).
-    #[serde(default)]
+    /// Whether it falls on the same month and day every year (or `is_recurring`; default false).
+    #[serde(default, alias = "is_recurring")]
     pub recurring_yearly: bool,
-    /// Whether it is a day off (default true).
-    #[serde(default = "observed_by_default")]
+    /// Whether it is a day off (or `is_observed`; default true).
+    #[serde(default = "observed_by_default", alias = "is_observed")]
     pub observed: bool,
+    /// `public` (default), `company` or `optional`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "public")]
+    pub holiday_type: HolidayType,
 }
 
 fn observed_by_default() -> bool {
@@ -106,6 +129,7 @@ fn parse_body(body: Value) -> ApiResult<Holiday> {
         end: body.end,
         recurring_yearly: body.recurring_yearly,
         observed: body.observed,
+        holiday_type: body.holiday_type,
     })?)
 }
 

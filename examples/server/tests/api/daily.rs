@@ -264,6 +264,7 @@ async fn the_summary_covers_every_active_employee_in_scope() {
         end: None,
         recurring_yearly: false,
         observed: true,
+        holiday_type: Default::default(),
     })
     .unwrap();
     app.store.create_holiday(&holiday).await.unwrap();

@@ -46,6 +46,7 @@ async fn hr_creates_reads_replaces_and_deletes_an_employee() {
             "device_user_id": "10",
             "shift": null,
             "active": true,
+            "joined_on": null,
         })
     );
     // Both path forms answer.

@@ -32,3 +32,4 @@ mod settings;
 mod shifts;
 mod tools;
 mod writes;
+mod year_end;

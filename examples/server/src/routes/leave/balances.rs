@@ -1,23 +1,26 @@
-//! `leave-balances/`: one employee's balances in a year, and allocations to their ledger.
+//! `leave-balances/`: one employee's balances in a year, or the balances of everyone in the
+//! caller's scope; allocations to one ledger or to every active employee (the year's
+//! entitlements), and the year's rollover.
 
-use attendance_core::access::{Action, authorize};
+use attendance_core::access::{Action, ListFilter, authorize, list_filter};
 use attendance_core::calendar::LeaveType;
-use attendance_core::employee::{Employee, EmployeeCode};
+use attendance_core::employee::{Department, Employee, EmployeeCode};
 use attendance_core::leave::{
     LeaveBalance, LedgerEntry, LedgerEntryKind, default_policies, pending_units,
 };
-use attendance_core::service::LEAVE_ATTEMPTS;
+use attendance_core::service::{LEAVE_ATTEMPTS, YearEndOutcome, YearEndScope};
 use attendance_core::store::{LeaveChange, StoreError};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
-use chrono::Datelike;
+use chrono::{Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{days, employee_or_own, half_days, parse_leave_type, site_today};
+use super::{days, half_days, parse_leave_type, site_today};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::pagination::{PageParams, Paginated};
 use crate::routes::employees::owner_of;
 use crate::state::AppState;
 
@@ -82,10 +85,15 @@ pub struct BalanceSheet {
 /// `GET /leave-balances/` parameters.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 pub struct BalanceParams {
-    /// The employee; defaults to the caller's own (required for callers who are no employee).
+    /// The employee: that employee's sheet. Without it, an employee gets their own sheet and
+    /// heads, HR and admins a paginated list of the sheets in their scope.
     pub employee_id: Option<String>,
     /// The leave year, 1 to 9999; defaults to the current year on the site's clock.
     pub year: Option<i32>,
+    /// The list only: this department's employees.
+    pub department: Option<String>,
+    /// Only this leave type's balance in each sheet.
+    pub leave_type: Option<String>,
 }
 
 fn check_year(year: i32) -> ApiResult<i32> {
@@ -102,6 +110,7 @@ async fn balance_sheet(
     state: &AppState,
     employee: &Employee,
     year: i32,
+    only: Option<&LeaveType>,
 ) -> ApiResult<BalanceSheet> {
     let account = state.store.leave_account(&employee.employee_id).await?;
     let mut types: Vec<LeaveType> = Vec::new();
@@ -122,6 +131,9 @@ async fn balance_sheet(
     for request in &account.requests {
         add(&request.leave_type);
     }
+    if let Some(only) = only {
+        types.retain(|t| t == only);
+    }
     let balances = types
         .iter()
         .map(|t| {
@@ -137,24 +149,71 @@ async fn balance_sheet(
     })
 }
 
-/// One employee's leave balances in a year, per leave type.
+/// One employee's leave balances in a year, per leave type; or, without `employee_id` for a
+/// caller who sees more than their own records, a page of the sheets of every active employee
+/// in scope (by code), filterable by `department` and `leave_type`.
 #[utoipa::path(get, path = "/api/attendance/leave-balances/", tag = "leave", security(("bearer" = [])),
-    params(BalanceParams),
-    responses((status = 200, body = BalanceSheet), (status = 403, description = "out of the caller's scope"),
-        (status = 404, description = "no such employee"), (status = 422, description = "bad employee id or year")))]
+    params(BalanceParams, PageParams),
+    responses((status = 200, body = BalanceSheet, description = "one sheet, or a page of them (`Paginated<BalanceSheet>`) without employee_id"),
+        (status = 403, description = "out of the caller's scope"),
+        (status = 404, description = "no such employee"), (status = 422, description = "bad employee id, year, department or leave type")))]
 pub(super) async fn get_balances(
     State(state): State<AppState>,
     user: AuthUser,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(params): ApiQuery<BalanceParams>,
-) -> ApiResult<Json<BalanceSheet>> {
-    let code = employee_or_own(&user, params.employee_id.as_deref())?;
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
     let year = match params.year {
         Some(year) => check_year(year)?,
         None => site_today(&state).await?.year(),
     };
-    let employee = state.store.employee(&code).await?;
-    authorize(&user.actor, Action::ViewLeave, Some(&owner_of(&employee)))?;
-    Ok(Json(balance_sheet(&state, &employee, year).await?))
+    let only = params
+        .leave_type
+        .as_deref()
+        .map(parse_leave_type)
+        .transpose()?;
+    let scope = list_filter(&user.actor, Action::ViewLeave)?;
+    let code = match (&params.employee_id, &scope) {
+        (Some(code), _) => Some(EmployeeCode::parse(code)?),
+        (None, ListFilter::Employee(own)) => Some(own.clone()),
+        (None, _) => None,
+    };
+    if let Some(code) = code {
+        let employee = state.store.employee(&code).await?;
+        authorize(&user.actor, Action::ViewLeave, Some(&owner_of(&employee)))?;
+        let sheet = balance_sheet(&state, &employee, year, only.as_ref()).await?;
+        return Ok(Json(to_json(&sheet)?));
+    }
+    let asked = params
+        .department
+        .as_deref()
+        .map(Department::parse)
+        .transpose()?;
+    let department = match (&scope, asked) {
+        (ListFilter::Department(own), Some(asked)) if *own != asked => {
+            return Err(ApiError::forbidden(
+                "the department's balances are outside your scope",
+            ));
+        }
+        (ListFilter::Department(own), _) => Some(own.clone()),
+        (_, asked) => asked,
+    };
+    let mut employees = state.store.list_employees(department).await?;
+    employees.retain(|e| e.active);
+    let count = employees.len();
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let size = usize::try_from(page.size()).unwrap_or(usize::MAX);
+    let mut sheets = Vec::new();
+    for employee in employees.iter().skip(offset).take(size) {
+        sheets.push(balance_sheet(&state, employee, year, only.as_ref()).await?);
+    }
+    let page = Paginated::new(sheets, count as u64, page, &uri);
+    Ok(Json(to_json(&page)?))
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<Value> {
+    serde_json::to_value(value).map_err(ApiError::internal)
 }
 
 /// `POST /leave-balances/allocate/` body.
@@ -174,18 +233,115 @@ pub struct AllocationBody {
     pub reference: Option<String>,
 }
 
-/// Allocates leave: appends an allocation to the employee's ledger; answers their balance sheet.
+/// `POST /leave-balances/allocate/` body without `employee_id`: the year's entitlements of
+/// every active employee in scope.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct YearAllocationBody {
+    /// The leave year (default: the current year on the site's clock).
+    #[serde(default)]
+    pub year: Option<i32>,
+    /// Only this leave type's policy (default: every policy with days a year).
+    #[serde(default)]
+    pub leave_type: Option<String>,
+    /// Only this department's employees (default: everyone).
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+/// `POST /leave-balances/rollover/` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloverBody {
+    /// The year to close: its unused balance is carried into the next within each policy's cap.
+    pub from_year: i32,
+    /// Only this leave type (default: every limited policy).
+    #[serde(default)]
+    pub leave_type: Option<String>,
+    /// Only this department's employees (default: everyone).
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+/// A year-end run as the API answers it: core's `YearEndOutcome`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct YearEndView {
+    /// The year allocated, or the year rolled over.
+    pub year: i32,
+    /// Active employees looked at.
+    pub employees: usize,
+    /// Employees whose ledgers got entries (0 on a second run).
+    pub changed: usize,
+    /// Ledger entries written.
+    pub entries: usize,
+    /// Days written per leave type and entry kind.
+    #[schema(value_type = Object)]
+    pub days: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+}
+
+impl From<YearEndOutcome> for YearEndView {
+    fn from(o: YearEndOutcome) -> Self {
+        Self {
+            year: o.year,
+            employees: o.employees,
+            changed: o.changed,
+            entries: o.entries,
+            days: o.days,
+        }
+    }
+}
+
+fn year_end_scope(leave_type: Option<&str>, department: Option<&str>) -> ApiResult<YearEndScope> {
+    Ok(YearEndScope {
+        leave_type: leave_type.map(parse_leave_type).transpose()?,
+        department: department.map(Department::parse).transpose()?,
+    })
+}
+
+/// Logs a long year-end run's progress.
+fn log_progress(what: &'static str) -> impl Fn(usize, usize) + Sync {
+    move |done, total| tracing::info!(done, total, "{what}: employees done")
+}
+
+/// Allocates leave. With `employee_id` (body `AllocationBody`): appends an allocation to that
+/// employee's ledger; 201 with their balance sheet. Without (body `YearAllocationBody`): the
+/// year's entitlement of every policy to every active employee in scope, prorated from
+/// `joined_on` where the policy has `pro_rata`, and idempotent (a year allocated already gets
+/// nothing more); 200 with what was written.
 #[utoipa::path(post, path = "/api/attendance/leave-balances/allocate/", tag = "leave", security(("bearer" = [])),
-    request_body = AllocationBody,
-    responses((status = 201, body = BalanceSheet), (status = 403, description = "not allowed"),
-        (status = 404, description = "no such employee"), (status = 409, description = "the leave kept changing"),
+    request_body(content = AllocationBody, description = "one allocation; or YearAllocationBody (no employee_id) for the year's entitlements of everyone"),
+    responses((status = 201, body = BalanceSheet), (status = 200, body = YearEndView, description = "the year's entitlements allocated"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "no such employee or leave policy"), (status = 409, description = "the leave kept changing"),
         (status = 422, description = "invalid allocation")))]
 pub(super) async fn allocate(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<(StatusCode, Json<BalanceSheet>)> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&user.actor, Action::ManageLeavePolicies, None)?;
+    if body.get("employee_id").is_none() && body.is_object() {
+        let body: YearAllocationBody = serde_json::from_value(body)
+            .map_err(|e| ApiError::unprocessable(format!("invalid allocation: {e}")))?;
+        let year = match body.year {
+            Some(year) => check_year(year)?,
+            None => site_today(&state).await?.year(),
+        };
+        let scope = year_end_scope(body.leave_type.as_deref(), body.department.as_deref())?;
+        let outcome = state
+            .service
+            .allocate_year(
+                &user.actor,
+                &user.username,
+                year,
+                &scope,
+                Utc::now(),
+                &log_progress("yearly leave allocation"),
+            )
+            .await?;
+        tracing::info!(user = %user.username, year, changed = outcome.changed, entries = outcome.entries, "yearly leave allocated");
+        return Ok((StatusCode::OK, Json(to_json(&YearEndView::from(outcome))?)));
+    }
     let body: AllocationBody = serde_json::from_value(body)
         .map_err(|e| ApiError::unprocessable(format!("invalid allocation: {e}")))?;
     let code = EmployeeCode::parse(&body.employee_id)?;
@@ -227,8 +383,44 @@ pub(super) async fn allocate(
         )));
     }
     tracing::info!(user = %user.username, employee = %code, leave_type = %leave_type, year, days = body.days, "leave allocated");
-    Ok((
-        StatusCode::CREATED,
-        Json(balance_sheet(&state, &employee, year).await?),
-    ))
+    let sheet = balance_sheet(&state, &employee, year, None).await?;
+    Ok((StatusCode::CREATED, Json(to_json(&sheet)?)))
+}
+
+/// Rolls a leave year over for every active employee in scope: each limited policy's unused
+/// balance of `from_year` is carried into the next year up to its `max_carry_forward` and the
+/// rest expires; a year rolled over already is left as it is (idempotent). The next year's
+/// entitlement is `allocate/`'s. 200 with what was written.
+#[utoipa::path(post, path = "/api/attendance/leave-balances/rollover/", tag = "leave", security(("bearer" = [])),
+    request_body = RolloverBody,
+    responses((status = 200, body = YearEndView), (status = 403, description = "not allowed"),
+        (status = 404, description = "no such leave policy"), (status = 409, description = "the leave kept changing"),
+        (status = 422, description = "invalid body")))]
+pub(super) async fn rollover(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<YearEndView>> {
+    authorize(&user.actor, Action::ManageLeavePolicies, None)?;
+    let body: RolloverBody = serde_json::from_value(body)
+        .map_err(|e| ApiError::unprocessable(format!("invalid rollover: {e}")))?;
+    let from_year = check_year(body.from_year)?;
+    if from_year >= 9999 {
+        return Err(ApiError::unprocessable("from_year must be before 9999")
+            .with_details(serde_json::json!({"field": "from_year"})));
+    }
+    let scope = year_end_scope(body.leave_type.as_deref(), body.department.as_deref())?;
+    let outcome = state
+        .service
+        .rollover_year(
+            &user.actor,
+            &user.username,
+            from_year,
+            &scope,
+            Utc::now(),
+            &log_progress("leave rollover"),
+        )
+        .await?;
+    tracing::info!(user = %user.username, from_year, changed = outcome.changed, entries = outcome.entries, "leave year rolled over");
+    Ok(Json(outcome.into()))
 }

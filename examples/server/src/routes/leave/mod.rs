@@ -5,7 +5,12 @@
 //!   half days.
 //! - `leave-policies/` lists the stored policies; a named leave type with no stored policy is
 //!   listed with its statutory default (`is_default: true`), which is also what the rules apply.
-//!   Nothing is seeded: the first `PUT` of a type stores it.
+//!   Nothing is seeded: the first `PUT` of a type stores it (or `POST leave-policies/` with the
+//!   type in the body, which refuses a type stored already).
+//! - Year-end: `leave-balances/allocate/` without an `employee_id` allocates the year's
+//!   entitlements to every active employee in scope, `leave-balances/rollover/` carries a year's
+//!   unused balance forward; both are idempotent (core's `AttendanceService::allocate_year` and
+//!   `rollover_year`). The runtime runs both once at the start of each year.
 //! - Errors from core's submission rules answer 422 with their message, a short balance at
 //!   submission included (the application as asked breaks a rule); a short balance at the final
 //!   approval answers 409 (the stored balance changed since the request was submitted), as do
@@ -38,7 +43,10 @@ use crate::routes::both_slashes;
 use crate::routes::scans::today;
 use crate::state::AppState;
 
-pub use balances::{AllocationBody, BalanceParams, BalanceSheet, BalanceView};
+pub use balances::{
+    AllocationBody, BalanceParams, BalanceSheet, BalanceView, RolloverBody, YearAllocationBody,
+    YearEndView,
+};
 pub use documents::{DocumentView, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_REQUEST, UploadParams};
 pub use policies::{PolicyBody, PolicyView};
 pub use requests::{DecisionBody, LeaveRequestBody, LeaveRequestView, RequestFilter};
@@ -87,8 +95,10 @@ fn employee_or_own(user: &AuthUser, given: Option<&str>) -> ApiResult<EmployeeCo
         policies::list_policies,
         policies::get_policy,
         policies::put_policy,
+        policies::create_policy,
         balances::get_balances,
         balances::allocate,
+        balances::rollover,
         requests::create_request,
         requests::list_requests,
         requests::get_request,
@@ -105,6 +115,9 @@ fn employee_or_own(user: &AuthUser, given: Option<&str>) -> ApiResult<EmployeeCo
         BalanceView,
         BalanceSheet,
         AllocationBody,
+        YearAllocationBody,
+        RolloverBody,
+        YearEndView,
         LeaveRequestView,
         LeaveRequestBody,
         DecisionBody,
@@ -118,7 +131,10 @@ pub fn routes() -> Router<AppState> {
     let base = "/api/attendance";
     let mut router = Router::new();
     for (path, route) in [
-        ("leave-policies/", get(policies::list_policies)),
+        (
+            "leave-policies/",
+            get(policies::list_policies).post(policies::create_policy),
+        ),
         (
             "leave-policies/{leave_type}/",
             get(policies::get_policy)
@@ -127,6 +143,7 @@ pub fn routes() -> Router<AppState> {
         ),
         ("leave-balances/", get(balances::get_balances)),
         ("leave-balances/allocate/", post(balances::allocate)),
+        ("leave-balances/rollover/", post(balances::rollover)),
         (
             "leave-requests/",
             get(requests::list_requests).post(requests::create_request),

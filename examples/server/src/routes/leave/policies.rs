@@ -41,6 +41,9 @@ pub struct PolicyView {
     pub off_days: OffDayRule,
     /// Whether a leave may start or end with half a day.
     pub half_days_allowed: bool,
+    /// Whether the yearly allocation of an employee who joined during the year is prorated from
+    /// their `joined_on`.
+    pub pro_rata: bool,
     /// True when no policy is stored for the type and the statutory default applies.
     pub is_default: bool,
 }
@@ -56,6 +59,7 @@ impl PolicyView {
             max_consecutive: policy.max_consecutive.map(days),
             off_days: policy.off_days,
             half_days_allowed: policy.half_days_allowed,
+            pro_rata: policy.pro_rata,
             is_default,
         }
     }
@@ -91,6 +95,9 @@ pub struct PolicyBody {
     /// Whether half days are allowed [true].
     #[serde(default = "yes")]
     pub half_days_allowed: bool,
+    /// Whether yearly allocations are prorated from an employee's `joined_on` [false].
+    #[serde(default)]
+    pub pro_rata: bool,
 }
 
 fn yes() -> bool {
@@ -191,9 +198,58 @@ pub(super) async fn put_policy(
             "the body is for {named} leave but the path is for {leave_type}"
         )));
     }
+    let policy = policy_from(leave_type, body)?;
+    let (_, was_default) = policy_of(&state, &policy.leave_type).await?;
+    state.store.put_leave_policy(&policy).await?;
+    tracing::info!(user = %user.username, leave_type = %policy.leave_type, "leave policy stored");
+    let status = if was_default {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(PolicyView::new(&policy, false))))
+}
+
+/// Creates the policy of a leave type given in the body (`leave_type` required), as the seed's
+/// collection `POST` does: 201 with the policy; 409 when a policy is stored for the type already
+/// (change it with `PUT leave-policies/{leave_type}/`).
+#[utoipa::path(post, path = "/api/attendance/leave-policies/", tag = "leave", security(("bearer" = [])),
+    request_body = PolicyBody,
+    responses((status = 201, body = PolicyView, description = "stored"), (status = 403, description = "not allowed"),
+        (status = 409, description = "a policy is stored for the type already"),
+        (status = 422, description = "invalid policy, or no leave_type")))]
+pub(super) async fn create_policy(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+    authorize(&user.actor, Action::ManageLeavePolicies, None)?;
+    let body: PolicyBody = serde_json::from_value(body)
+        .map_err(|e| ApiError::unprocessable(format!("invalid leave policy: {e}")))?;
+    let Some(named) = body.leave_type.as_deref() else {
+        return Err(ApiError::unprocessable("leave_type is required")
+            .with_details(serde_json::json!({"field": "leave_type"})));
+    };
+    let leave_type = parse_leave_type(named)?;
+    let policy = policy_from(leave_type, body)?;
+    let (_, was_default) = policy_of(&state, &policy.leave_type).await?;
+    if !was_default {
+        return Err(ApiError::conflict(format!(
+            "a {} leave policy is stored already; change it with PUT leave-policies/{}/",
+            policy.leave_type,
+            policy.leave_type.name()
+        )));
+    }
+    state.store.put_leave_policy(&policy).await?;
+    tracing::info!(user = %user.username, leave_type = %policy.leave_type, "leave policy created");
+    Ok((StatusCode::CREATED, Json(PolicyView::new(&policy, false))))
+}
+
+/// The policy `body` describes for `leave_type`, validated by core's rules.
+fn policy_from(leave_type: LeaveType, body: PolicyBody) -> ApiResult<LeavePolicy> {
     let optional = |field: &str, value: Option<f64>| value.map(|v| half_days(field, v)).transpose();
     let policy = LeavePolicy {
-        leave_type: leave_type.clone(),
+        leave_type,
         max_per_year: optional("max_per_year", body.max_per_year)?,
         max_carry_forward: half_days("max_carry_forward", body.max_carry_forward)?,
         requires_approval: body.requires_approval,
@@ -204,15 +260,8 @@ pub(super) async fn put_policy(
         max_consecutive: optional("max_consecutive", body.max_consecutive)?,
         off_days: body.off_days,
         half_days_allowed: body.half_days_allowed,
+        pro_rata: body.pro_rata,
     };
     policy.validate()?;
-    let (_, was_default) = policy_of(&state, &leave_type).await?;
-    state.store.put_leave_policy(&policy).await?;
-    tracing::info!(user = %user.username, leave_type = %leave_type, "leave policy stored");
-    let status = if was_default {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(PolicyView::new(&policy, false))))
+    Ok(policy)
 }
