@@ -69,6 +69,8 @@ pub enum AuditAction {
     EmployeeCreated,
     /// An employee changed.
     EmployeeUpdated,
+    /// An employee removed (with their daily records).
+    EmployeeDeleted,
     /// Employees imported in bulk.
     EmployeeImport,
     /// A leave policy added or changed.
@@ -87,7 +89,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 28] = [
+    pub const ALL: [AuditAction; 29] = [
         Self::ManualScan,
         Self::ScanImport,
         Self::CorrectionRequested,
@@ -109,6 +111,7 @@ impl AuditAction {
         Self::MachineCommand,
         Self::EmployeeCreated,
         Self::EmployeeUpdated,
+        Self::EmployeeDeleted,
         Self::EmployeeImport,
         Self::LeavePolicyChanged,
         Self::AccountCreated,
@@ -142,6 +145,7 @@ impl AuditAction {
             Self::MachineCommand => "machine_command",
             Self::EmployeeCreated => "employee_created",
             Self::EmployeeUpdated => "employee_updated",
+            Self::EmployeeDeleted => "employee_deleted",
             Self::EmployeeImport => "employee_import",
             Self::LeavePolicyChanged => "leave_policy_changed",
             Self::AccountCreated => "account_created",

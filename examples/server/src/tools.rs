@@ -5,7 +5,8 @@
 //! `--config`, the environment), so they work whether a server runs on it or not: SQLite takes
 //! the two processes' writes in turn, PostgreSQL is shared anyway. They apply the API's rules
 //! (through [`crate::accounts`] and [`crate::employee_import`]) acting as a super admin, print
-//! their result on stdout and exit 0; a refusal exits non-zero with the reason on stderr.
+//! their result on stdout and exit 0; a refusal exits non-zero with the reason on stderr. Their
+//! changes are audited like the API's, by `cli:<os user>` ([`cli_actor`]).
 //!
 //! A running server sees their changes at once in its reads: a disabled account, or one whose
 //! password was set, gets 401 at its next request; its WebSockets close within
@@ -26,6 +27,7 @@ use chrono::Utc;
 use crate::accounts::{
     AccountChange, AccountError, Accounts, NewAccount, parse_employee, parse_role,
 };
+use crate::audit::cli_actor;
 use crate::cli::{Cli, Command, ImportCommand, UsersCommand, open_store};
 use crate::config::Config;
 use crate::employee_import::{self, Format, ImportError};
@@ -80,6 +82,7 @@ pub async fn users(config: &Config, command: &UsersCommand) -> Result<()> {
             let account = accounts
                 .create(
                     OPERATOR,
+                    &cli_actor(),
                     NewAccount {
                         username: name.clone(),
                         password,
@@ -129,7 +132,7 @@ pub async fn users(config: &Config, command: &UsersCommand) -> Result<()> {
                 ..AccountChange::default()
             };
             accounts
-                .update(OPERATOR, name, change)
+                .update(OPERATOR, &cli_actor(), name, change)
                 .await
                 .map_err(refused)?;
             say(&format!(
@@ -138,7 +141,10 @@ pub async fn users(config: &Config, command: &UsersCommand) -> Result<()> {
         }
         UsersCommand::Disable { name } => {
             let accounts = Accounts::new(store_of(config).await?);
-            let changed = accounts.deactivate(OPERATOR, name).await.map_err(refused)?;
+            let changed = accounts
+                .deactivate(OPERATOR, &cli_actor(), name)
+                .await
+                .map_err(refused)?;
             if changed.revoked {
                 say(&format!("deactivated {name}; its tokens are revoked\n"));
             } else {
@@ -209,6 +215,7 @@ pub async fn import_employees(config: &Config, file: &Path) -> Result<()> {
         Err(e) => bail!("{shown}: {e}"),
     };
     let service = AttendanceService::new(store.clone());
+    let actor = cli_actor();
     let total = valid.len();
     let outcome = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total as u64);
@@ -219,6 +226,7 @@ pub async fn import_employees(config: &Config, file: &Path) -> Result<()> {
         let result = employee_import::store(
             store.as_ref(),
             &service,
+            &actor,
             &valid,
             Utc::now(),
             &mut |done, total| {
@@ -237,6 +245,7 @@ pub async fn import_employees(config: &Config, file: &Path) -> Result<()> {
         employee_import::store(
             store.as_ref(),
             &service,
+            &actor,
             &valid,
             Utc::now(),
             &mut |done, total| {

@@ -1,17 +1,21 @@
 //! `leave-policies/`: the stored policies, and the statutory default of a named type with none
-//! stored.
+//! stored. Each policy carries its approval chain (`approval`: `head_then_hr`, `hr_only` or
+//! `head_only`); storing one is audited as `leave_policy_changed` (target
+//! `leave_policy:{type}`, the stored policy before, if any, and after).
 
 use std::convert::identity;
 
 use attendance_core::access::{Action, authorize};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::calendar::LeaveType;
-use attendance_core::leave::{LeavePolicy, OffDayRule, default_policies};
+use attendance_core::leave::{LeaveApproval, LeavePolicy, OffDayRule, default_policies};
 use attendance_core::store::leave_policy_or_default;
 use axum::Json;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{days, half_days, parse_leave_type};
 use crate::auth::AuthUser;
@@ -41,6 +45,12 @@ pub struct PolicyView {
     pub off_days: OffDayRule,
     /// Whether a leave may start or end with half a day.
     pub half_days_allowed: bool,
+    /// Who approves a request: `head_then_hr` (the department head, then HR), `hr_only` or
+    /// `head_only`. A department head's own request skips the head level (HR, or a super admin
+    /// under `head_only`); in a department without an active head HR staff act for the head
+    /// (`head_only` requests go to HR).
+    #[schema(value_type = String, example = "head_then_hr")]
+    pub approval: LeaveApproval,
     /// True when no policy is stored for the type and the statutory default applies.
     pub is_default: bool,
 }
@@ -56,6 +66,7 @@ impl PolicyView {
             max_consecutive: policy.max_consecutive.map(days),
             off_days: policy.off_days,
             half_days_allowed: policy.half_days_allowed,
+            approval: policy.approval,
             is_default,
         }
     }
@@ -91,6 +102,26 @@ pub struct PolicyBody {
     /// Whether half days are allowed [true].
     #[serde(default = "yes")]
     pub half_days_allowed: bool,
+    /// `head_then_hr`, `hr_only` or `head_only` [head_then_hr]; anything else is 422 naming
+    /// `approval`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "hr_only")]
+    pub approval: Option<Value>,
+}
+
+/// The approval chain `given` names (absent or `null`: `head_then_hr`); 422 naming `approval`
+/// otherwise.
+fn parse_approval(given: Option<&Value>) -> ApiResult<LeaveApproval> {
+    match given {
+        None | Some(Value::Null) => Ok(LeaveApproval::default()),
+        Some(Value::String(text)) => text.parse::<LeaveApproval>().map_err(|e| {
+            ApiError::unprocessable(e.to_string()).with_details(json!({ "field": "approval" }))
+        }),
+        Some(other) => Err(ApiError::unprocessable(format!(
+            "approval must be head_then_hr, hr_only or head_only, not {other}"
+        ))
+        .with_details(json!({ "field": "approval" }))),
+    }
 }
 
 fn yes() -> bool {
@@ -204,11 +235,23 @@ pub(super) async fn put_policy(
         max_consecutive: optional("max_consecutive", body.max_consecutive)?,
         off_days: body.off_days,
         half_days_allowed: body.half_days_allowed,
+        approval: parse_approval(body.approval.as_ref())?,
     };
     policy.validate()?;
-    let (_, was_default) = policy_of(&state, &leave_type).await?;
+    let (old, was_default) = policy_of(&state, &leave_type).await?;
     state.store.put_leave_policy(&policy).await?;
     tracing::info!(user = %user.username, leave_type = %leave_type, "leave policy stored");
+    let mut entry = NewAuditEntry::new(
+        Utc::now(),
+        &user.username,
+        AuditAction::LeavePolicyChanged,
+        &format!("leave_policy:{}", leave_type.name()),
+    )
+    .after(json!(PolicyView::new(&policy, false)));
+    if !was_default {
+        entry = entry.before(json!(PolicyView::new(&old, false)));
+    }
+    state.service.audit(entry).await;
     let status = if was_default {
         StatusCode::CREATED
     } else {
