@@ -446,7 +446,6 @@ async fn hash(password: String) -> Result<String, AccountError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use attendance_core::employee::{Employee, NewEmployee};
-    use attendance_core::store::AuditStore;
     use attendance_core::store::memory::MemoryStore;
 
     use super::*;

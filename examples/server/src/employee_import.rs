@@ -533,7 +533,6 @@ mod tests {
                 rolled_back: true
             }
         ));
-        use attendance_core::store::AuditStore;
         let trail = store
             .query_audit(&attendance_core::audit::AuditQuery::default(), 0, 10)
             .await
