@@ -168,11 +168,13 @@ impl std::fmt::Display for AuditAction {
 pub struct NewAuditEntry {
     /// When.
     pub at: DateTime<Utc>,
-    /// Who (a username; `system` or a command name for changes not made through a login).
+    /// Who (a username; `cli:<os user>` for the command line, `system` for changes made at
+    /// start-up, not through a login).
     pub actor: String,
     /// What.
     pub action: AuditAction,
-    /// On what: `employee:EMP001`, `scan:…`, `account:ana`, `holiday:12`, `settings`, …
+    /// On what: `employee:EMP001`, `scan:…`, `account:ana`, `holiday:12`, `machine:ZK1`,
+    /// `leave_request:…`, `leave_policy:Casual`, `settings`, `scans`, `employees`, …
     pub target: String,
     /// The target before (absent when created).
     pub before: Option<Value>,
