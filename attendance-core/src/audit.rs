@@ -75,6 +75,8 @@ pub enum AuditAction {
     EmployeeImport,
     /// A leave policy added or changed.
     LeavePolicyChanged,
+    /// Leave allocated to an employee (an allocation appended to their ledger).
+    LeaveAllocated,
     /// An account added.
     AccountCreated,
     /// An account changed (role, employee, active).
@@ -89,7 +91,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 30] = [
         Self::ManualScan,
         Self::ScanImport,
         Self::CorrectionRequested,
@@ -114,6 +116,7 @@ impl AuditAction {
         Self::EmployeeDeleted,
         Self::EmployeeImport,
         Self::LeavePolicyChanged,
+        Self::LeaveAllocated,
         Self::AccountCreated,
         Self::AccountUpdated,
         Self::AccountDeactivated,
@@ -148,6 +151,7 @@ impl AuditAction {
             Self::EmployeeDeleted => "employee_deleted",
             Self::EmployeeImport => "employee_import",
             Self::LeavePolicyChanged => "leave_policy_changed",
+            Self::LeaveAllocated => "leave_allocated",
             Self::AccountCreated => "account_created",
             Self::AccountUpdated => "account_updated",
             Self::AccountDeactivated => "account_deactivated",

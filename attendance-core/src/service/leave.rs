@@ -159,8 +159,10 @@ impl AttendanceService {
         let site = self.site().await?;
         let policy = self.policy(&first.leave_type).await?;
         let today = site.today(now);
-        // Levels only move forward, so a request not waiting for its head now never will be.
+        // Only HR staff's admission depends on the head, and only at the head level; levels
+        // only move forward, so a request not waiting for its head now never will be.
         let heads = if decision != LeaveDecision::Cancel
+            && actor.role == Role::HrStaff
             && first.next_level() == Some(ApprovalLevel::DepartmentHead)
         {
             self.head_presence(&first.department).await?

@@ -105,7 +105,7 @@ async fn manual_scans_and_scan_imports_are_audited() {
 }
 
 #[tokio::test]
-async fn leave_decisions_are_audited_per_level_with_the_note() {
+async fn leave_allocations_and_decisions_are_audited_per_level_with_the_note() {
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
     c.send_json(
@@ -116,6 +116,12 @@ async fn leave_decisions_are_audited_per_level_with_the_note() {
         201,
     )
     .await;
+    let allocated = only(&c, "leave_allocated", "employee:EMP001").await;
+    assert_eq!(allocated["actor"], "hr");
+    assert_eq!(
+        allocated["after"],
+        json!({"leave_type": "Casual", "year": 2026, "days": 10.0, "reference": "allocation 2026"})
+    );
     let submit = |start: &str, end: &str| json!({"leave_type": "Casual", "start_date": start, "end_date": end, "reason": "family"});
     let requests = "/api/attendance/leave-requests/";
     let first = c

@@ -1,6 +1,8 @@
-//! `leave-balances/`: one employee's balances in a year, and allocations to their ledger.
+//! `leave-balances/`: one employee's balances in a year, and allocations to their ledger (each
+//! audited as `leave_allocated`, target `employee:{code}`).
 
 use attendance_core::access::{Action, authorize};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::calendar::LeaveType;
 use attendance_core::employee::{Employee, EmployeeCode};
 use attendance_core::leave::{
@@ -227,6 +229,21 @@ pub(super) async fn allocate(
         )));
     }
     tracing::info!(user = %user.username, employee = %code, leave_type = %leave_type, year, days = body.days, "leave allocated");
+    state
+        .service
+        .audit(
+            NewAuditEntry::new(
+                chrono::Utc::now(),
+                &user.username,
+                AuditAction::LeaveAllocated,
+                &format!("employee:{code}"),
+            )
+            .after(serde_json::json!({
+                "leave_type": leave_type.name(), "year": year, "days": days(amount),
+                "reference": reference,
+            })),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(balance_sheet(&state, &employee, year).await?),
