@@ -69,10 +69,15 @@ pub enum AuditAction {
     EmployeeCreated,
     /// An employee changed.
     EmployeeUpdated,
+    /// An employee removed (with their daily records).
+    EmployeeDeleted,
     /// Employees imported in bulk.
     EmployeeImport,
     /// A leave policy added or changed.
     LeavePolicyChanged,
+    /// Leave allocated: to one employee (target `employee:{code}`), or a year's entitlements in
+    /// bulk (target `leave-year:{year}`).
+    LeaveAllocated,
     /// An account added.
     AccountCreated,
     /// An account changed (role, employee, active).
@@ -83,15 +88,13 @@ pub enum AuditAction {
     PasswordReset,
     /// A user changed their own password.
     PasswordChanged,
-    /// A year's leave entitlements allocated in bulk.
-    LeaveAllocated,
     /// A leave year rolled over (carried forward and expired).
     LeaveRolledOver,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         Self::ManualScan,
         Self::ScanImport,
         Self::CorrectionRequested,
@@ -113,14 +116,15 @@ impl AuditAction {
         Self::MachineCommand,
         Self::EmployeeCreated,
         Self::EmployeeUpdated,
+        Self::EmployeeDeleted,
         Self::EmployeeImport,
         Self::LeavePolicyChanged,
+        Self::LeaveAllocated,
         Self::AccountCreated,
         Self::AccountUpdated,
         Self::AccountDeactivated,
         Self::PasswordReset,
         Self::PasswordChanged,
-        Self::LeaveAllocated,
         Self::LeaveRolledOver,
     ];
 
@@ -148,14 +152,15 @@ impl AuditAction {
             Self::MachineCommand => "machine_command",
             Self::EmployeeCreated => "employee_created",
             Self::EmployeeUpdated => "employee_updated",
+            Self::EmployeeDeleted => "employee_deleted",
             Self::EmployeeImport => "employee_import",
             Self::LeavePolicyChanged => "leave_policy_changed",
+            Self::LeaveAllocated => "leave_allocated",
             Self::AccountCreated => "account_created",
             Self::AccountUpdated => "account_updated",
             Self::AccountDeactivated => "account_deactivated",
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
-            Self::LeaveAllocated => "leave_allocated",
             Self::LeaveRolledOver => "leave_rolled_over",
         }
     }
@@ -172,11 +177,13 @@ impl std::fmt::Display for AuditAction {
 pub struct NewAuditEntry {
     /// When.
     pub at: DateTime<Utc>,
-    /// Who (a username; `system` or a command name for changes not made through a login).
+    /// Who (a username; `cli:<os user>` for the command line, `system` for changes made at
+    /// start-up, not through a login).
     pub actor: String,
     /// What.
     pub action: AuditAction,
-    /// On what: `employee:EMP001`, `scan:…`, `account:ana`, `holiday:12`, `settings`, …
+    /// On what: `employee:EMP001`, `scan:…`, `account:ana`, `holiday:12`, `machine:ZK1`,
+    /// `leave_request:…`, `leave_policy:Casual`, `settings`, `scans`, `employees`, …
     pub target: String,
     /// The target before (absent when created).
     pub before: Option<Value>,

@@ -107,9 +107,10 @@ pub mod prelude {
     pub use crate::error::ValidationError;
     pub use crate::holiday::{Holiday, NewHoliday, holiday_calendar};
     pub use crate::leave::{
-        ApprovalChain, ApprovalError, ApprovalLevel, ApprovalOutcome, HalfDays, LeaveApplication,
-        LeaveBalance, LeaveLedger, LeavePolicy, LeaveRequest, LeaveRequestError, LeaveRequestId,
-        LedgerEntry, LedgerEntryKind, OffDayRule, RequestContext, RequestStatus, submit,
+        ApprovalChain, ApprovalError, ApprovalLevel, ApprovalOutcome, HalfDays, HeadPresence,
+        LeaveApplication, LeaveApproval, LeaveBalance, LeaveLedger, LeavePolicy, LeaveRequest,
+        LeaveRequestError, LeaveRequestId, LedgerEntry, LedgerEntryKind, OffDayRule,
+        RequestContext, RequestStatus, submit,
     };
     pub use crate::machine::{Machine, MachineType, NewMachine};
     pub use crate::overtime::{ClockOffset, OvertimeKind, OvertimePolicy, OvertimeTier};

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+mod leave_approval;
 mod oversight;
 pub use oversight::{AuditLog, Corrections, DayOverrides, ScanVoids};
 
@@ -318,6 +319,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         description: "oversight: audit log, corrections, scan voids, day overrides",
         statements: oversight::oversight_schema,
+    },
+    Migration {
+        version: 6,
+        description: "leave policies state their approval chain",
+        statements: leave_approval::leave_approval,
     },
 ];
 

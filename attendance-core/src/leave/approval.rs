@@ -7,11 +7,22 @@
 //!    └──cancel──► Cancelled
 //! ```
 //!
-//! At the department-head level a department head of the employee's department may act; at the
-//! HR level HR staff may; a super admin may act at any level. Nobody but a super admin decides
-//! on their own request (see [`crate::access`]). The employee, their department head, HR staff
-//! and super admins may cancel; once an approved leave has started, only HR staff and super
-//! admins may.
+//! The levels a request needs are fixed when it is submitted, from its policy's
+//! [`LeaveApproval`] ([`ApprovalChain::for_request`]):
+//!
+//! | policy | a request | a department head's own | no active head in the department |
+//! |---|---|---|---|
+//! | `head_then_hr` | head, then HR | HR | head (HR acts for them), then HR |
+//! | `hr_only` | HR | HR | HR |
+//! | `head_only` | head | an admin | HR |
+//!
+//! At the department-head level a department head of the employee's department may act, and so
+//! may HR staff while the department has no active head ([`HeadPresence::Missing`], asked at
+//! decision time, so a head deactivated after a submission strands nothing); at the HR level HR
+//! staff may; at the admin level only a super admin may; a super admin may act at any level.
+//! Nobody but a super admin decides on their own request (see [`crate::access`]). The employee,
+//! their department head, HR staff and super admins may cancel; once an approved leave has
+//! started, only HR staff and super admins may.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
-    HalfDays, LeaveLedger, LeavePolicy, LeaveRequest, LedgerEntry, LedgerEntryKind, RequestStatus,
+    HalfDays, LeaveApproval, LeaveLedger, LeavePolicy, LeaveRequest, LedgerEntry, LedgerEntryKind,
+    RequestStatus,
 };
 use crate::access::{AccessDenied, Action, Actor, Role, authorize};
 use crate::calendar::{LeaveDay, LeaveType};
@@ -35,14 +47,33 @@ pub enum ApprovalLevel {
     DepartmentHead,
     /// HR staff.
     Hr,
+    /// A super admin (a department head's own request under a `head_only` policy).
+    Admin,
+}
+
+/// Whether the employee's department has an active department head account now. Core cannot
+/// look: the service asks the account store and passes the answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadPresence {
+    /// At least one active `department_head` account belongs to the department.
+    Active,
+    /// None: HR staff act at the department-head level.
+    Missing,
 }
 
 impl ApprovalLevel {
-    /// Whether `role` may act at this level (a super admin may act at any).
-    pub fn admits(self, role: Role) -> bool {
+    /// Whether `role` may act at this level, `heads` telling whether the employee's department
+    /// has an active head (a super admin may act at any level; HR staff at the department-head
+    /// level only while it has none).
+    pub fn admits(self, role: Role, heads: HeadPresence) -> bool {
         match self {
-            Self::DepartmentHead => matches!(role, Role::DepartmentHead | Role::SuperAdmin),
+            Self::DepartmentHead => {
+                matches!(role, Role::DepartmentHead | Role::SuperAdmin)
+                    || (role == Role::HrStaff && heads == HeadPresence::Missing)
+            }
             Self::Hr => matches!(role, Role::HrStaff | Role::SuperAdmin),
+            Self::Admin => role == Role::SuperAdmin,
         }
     }
 }
@@ -68,6 +99,36 @@ impl ApprovalChain {
     pub fn hr_only() -> Self {
         Self {
             levels: vec![ApprovalLevel::Hr],
+        }
+    }
+
+    /// The department head only.
+    pub fn head_only() -> Self {
+        Self {
+            levels: vec![ApprovalLevel::DepartmentHead],
+        }
+    }
+
+    /// A super admin only (a department head's own leave under `head_only`).
+    pub fn admin_only() -> Self {
+        Self {
+            levels: vec![ApprovalLevel::Admin],
+        }
+    }
+
+    /// The levels a request needs under `approval` (the table in the module docs):
+    /// `heads_own` when a department head applies for themselves (the head level is skipped),
+    /// `heads` whether the employee's department has an active head at submission (a
+    /// `head_only` request in a department without one goes to HR; under `head_then_hr` HR
+    /// acts at the head level instead, decided at decision time).
+    pub fn for_request(approval: LeaveApproval, heads_own: bool, heads: HeadPresence) -> Self {
+        match approval {
+            LeaveApproval::HeadThenHr if heads_own => Self::hr_only(),
+            LeaveApproval::HeadThenHr => Self::default(),
+            LeaveApproval::HrOnly => Self::hr_only(),
+            LeaveApproval::HeadOnly if heads_own => Self::admin_only(),
+            LeaveApproval::HeadOnly if heads == HeadPresence::Missing => Self::hr_only(),
+            LeaveApproval::HeadOnly => Self::head_only(),
         }
     }
 }
@@ -230,15 +291,20 @@ impl LeaveRequest {
     }
 
     /// Checks that the request is pending and `actor` may decide at its current level with
-    /// `action`; returns the level.
-    fn check_decider(&self, actor: &Actor, action: Action) -> Result<ApprovalLevel, ApprovalError> {
+    /// `action` (`heads`: whether its department has an active head now); returns the level.
+    fn check_decider(
+        &self,
+        actor: &Actor,
+        heads: HeadPresence,
+        action: Action,
+    ) -> Result<ApprovalLevel, ApprovalError> {
         let Some(level) = self.next_level() else {
             return Err(ApprovalError::NotPending {
                 status: self.status,
             });
         };
         authorize(actor, action, Some(&self.owner()))?;
-        if !level.admits(actor.role) {
+        if !level.admits(actor.role, heads) {
             return Err(ApprovalError::WrongLevel {
                 level,
                 role: actor.role,
@@ -247,7 +313,9 @@ impl LeaveRequest {
         Ok(level)
     }
 
-    /// Approves the request at its current level for `actor`, `on` that date. At the last level
+    /// Approves the request at its current level for `actor`, `on` that date; `heads` says
+    /// whether the request's department has an active head now (see
+    /// [`ApprovalLevel::admits`]). At the last level
     /// the request becomes approved and the outcome carries the debit and the leave days; before,
     /// it names the next level. The final approval is refused with
     /// [`ApprovalError::InsufficientBalance`] when, under a limited `policy`, `ledger` (the
@@ -257,12 +325,13 @@ impl LeaveRequest {
     pub fn approve(
         &mut self,
         actor: &Actor,
+        heads: HeadPresence,
         policy: &LeavePolicy,
         ledger: &LeaveLedger,
         on: NaiveDate,
         note_text: Option<&str>,
     ) -> Result<ApprovalOutcome, ApprovalError> {
-        let level = self.check_decider(actor, Action::ApproveLeave)?;
+        let level = self.check_decider(actor, heads, Action::ApproveLeave)?;
         let note = note(note_text)?;
         let is_final = self.approvals_done() + 1 >= self.levels.len();
         let record = self.record(Decision::Approved, Some(level), actor, on, note);
@@ -300,14 +369,16 @@ impl LeaveRequest {
         }))
     }
 
-    /// Rejects the pending request at its current level for `actor`, `on` that date.
+    /// Rejects the pending request at its current level for `actor`, `on` that date (`heads` as
+    /// for [`Self::approve`]).
     pub fn reject(
         &mut self,
         actor: &Actor,
+        heads: HeadPresence,
         on: NaiveDate,
         note_text: Option<&str>,
     ) -> Result<(), ApprovalError> {
-        let level = self.check_decider(actor, Action::RejectLeave)?;
+        let level = self.check_decider(actor, heads, Action::RejectLeave)?;
         let note = note(note_text)?;
         self.history
             .push(self.record(Decision::Rejected, Some(level), actor, on, note));
@@ -357,277 +428,4 @@ impl LeaveRequest {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::Weekday;
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::employee::Department;
-    use crate::leave::request::tests::{application, code, d, holidays, ledger_with};
-    use crate::leave::{LeaveRequestId, RequestContext, submit};
-
-    fn actor(role: Role, employee: Option<&str>, department: Option<&str>) -> Actor {
-        Actor::new(
-            role,
-            employee.map(code),
-            department.map(|t| Department::parse(t).unwrap()),
-        )
-    }
-
-    fn employee() -> Actor {
-        actor(Role::Employee, Some("EMP1"), Some("Sewing"))
-    }
-    fn coworker() -> Actor {
-        actor(Role::Employee, Some("EMP2"), Some("Sewing"))
-    }
-    fn head() -> Actor {
-        actor(Role::DepartmentHead, Some("EMP5"), Some("Sewing"))
-    }
-    fn other_head() -> Actor {
-        actor(Role::DepartmentHead, Some("EMP6"), Some("Cutting"))
-    }
-    fn hr() -> Actor {
-        actor(Role::HrStaff, Some("HR1"), Some("HR"))
-    }
-    fn admin() -> Actor {
-        actor(Role::SuperAdmin, None, None)
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    enum Op {
-        Approve,
-        Reject,
-        Cancel,
-    }
-
-    /// A pending casual request of EMP1 for 2–3 March 2026 (4 half days) under `chain`.
-    fn request(chain: &ApprovalChain) -> LeaveRequest {
-        let policy = LeavePolicy::default_for(LeaveType::Casual);
-        let ledger = ledger_with(
-            LeaveType::Casual,
-            &[(LedgerEntryKind::Allocation, 2026, 20)],
-        );
-        let ctx = RequestContext {
-            policy: &policy,
-            weekly_off_days: &[Weekday::Fri],
-            holidays: &holidays(),
-            ledger: &ledger,
-            requests: &[],
-        };
-        let app = application(LeaveType::Casual, d(2026, 3, 2), d(2026, 3, 3));
-        submit(
-            LeaveRequestId::parse("L1").unwrap(),
-            &app,
-            &ctx,
-            chain,
-            d(2026, 2, 20),
-        )
-        .unwrap()
-        .0
-    }
-
-    fn entries(entries: &[LedgerEntry]) -> String {
-        entries
-            .iter()
-            .map(|e| format!(" {:?} {}:{}", e.kind, e.year, e.amount.halves()))
-            .collect()
-    }
-
-    fn error_name(e: &ApprovalError) -> &'static str {
-        match e {
-            ApprovalError::NotPending { .. } => "not pending",
-            ApprovalError::NotActive { .. } => "not active",
-            ApprovalError::Denied(_) => "denied",
-            ApprovalError::WrongLevel { .. } => "wrong level",
-            ApprovalError::InsufficientBalance { .. } => "insufficient balance",
-            ApprovalError::AlreadyStarted { .. } => "already started",
-            ApprovalError::ContextMismatch => "context mismatch",
-            ApprovalError::Invalid(_) => "invalid",
-        }
-    }
-
-    /// Runs `steps` (actor, operation, date) on a fresh request under `chain` with `available`
-    /// half days of casual leave in 2026, and compares each step's summary with the expected one.
-    fn check(chain: ApprovalChain, available: i64, steps: &[(Actor, Op, NaiveDate, &str)]) {
-        let policy = LeavePolicy::default_for(LeaveType::Casual);
-        let ledger = ledger_with(
-            LeaveType::Casual,
-            &[(LedgerEntryKind::Allocation, 2026, available)],
-        );
-        let mut request = request(&chain);
-        for (i, (who, op, on, expected)) in steps.iter().enumerate() {
-            let before = request.clone();
-            let got = match op {
-                Op::Approve => request
-                    .approve(who, &policy, &ledger, *on, Some("ok"))
-                    .map(|o| match o {
-                        ApprovalOutcome::AwaitingLevel(level) => format!("awaiting {level:?}"),
-                        ApprovalOutcome::Approved(f) => {
-                            format!("approved{} days {}", entries(&f.debits), f.leave_days.len())
-                        }
-                    }),
-                Op::Reject => request
-                    .reject(who, *on, None)
-                    .map(|()| "rejected".to_owned()),
-                Op::Cancel => request
-                    .cancel(who, *on, None)
-                    .map(|c| format!("cancelled{}", entries(&c.reversals))),
-            };
-            let got = got.unwrap_or_else(|e| {
-                assert_eq!(request, before, "an error changes nothing");
-                format!("err {}", error_name(&e))
-            });
-            assert_eq!(got, *expected, "step {i}: {:?} {op:?}", who.role);
-        }
-    }
-
-    #[test]
-    fn approval_table() {
-        use Op::*;
-        let before = d(2026, 3, 1);
-        let started = d(2026, 3, 2);
-        // The default chain: department head, then HR; then the employee cancels in time.
-        check(
-            ApprovalChain::default(),
-            20,
-            &[
-                (hr(), Approve, before, "err wrong level"),
-                (other_head(), Approve, before, "err denied"),
-                (employee(), Approve, before, "err denied"),
-                (coworker(), Reject, before, "err denied"),
-                (head(), Approve, before, "awaiting Hr"),
-                (head(), Approve, before, "err wrong level"),
-                (hr(), Approve, before, "approved Taken 2026:4 days 2"),
-                (hr(), Approve, before, "err not pending"),
-                (head(), Reject, before, "err not pending"),
-                (coworker(), Cancel, before, "err denied"),
-                (employee(), Cancel, before, "cancelled Reversal 2026:4"),
-                (employee(), Cancel, before, "err not active"),
-            ],
-        );
-        // Rejected by the department head.
-        check(
-            ApprovalChain::default(),
-            20,
-            &[
-                (head(), Reject, before, "rejected"),
-                (head(), Approve, before, "err not pending"),
-                (employee(), Cancel, before, "err not active"),
-            ],
-        );
-        // A super admin acts at every level; once the leave has started only HR may cancel it.
-        check(
-            ApprovalChain::default(),
-            20,
-            &[
-                (admin(), Approve, before, "awaiting Hr"),
-                (admin(), Approve, before, "approved Taken 2026:4 days 2"),
-                (employee(), Cancel, started, "err already started"),
-                (head(), Cancel, started, "err already started"),
-                (hr(), Cancel, started, "cancelled Reversal 2026:4"),
-            ],
-        );
-        // A pending request cancelled by its employee: nothing to reverse.
-        check(
-            ApprovalChain::default(),
-            20,
-            &[(employee(), Cancel, started, "cancelled")],
-        );
-        // HR only; the final approval refuses to overdraw.
-        check(
-            ApprovalChain::hr_only(),
-            3,
-            &[
-                (head(), Approve, before, "err wrong level"),
-                (hr(), Approve, before, "err insufficient balance"),
-                (hr(), Reject, before, "rejected"),
-            ],
-        );
-        check(
-            ApprovalChain::hr_only(),
-            4,
-            &[(hr(), Approve, before, "approved Taken 2026:4 days 2")],
-        );
-    }
-
-    #[test]
-    fn history_records_who_decided() {
-        let policy = LeavePolicy::default_for(LeaveType::Casual);
-        let ledger = ledger_with(
-            LeaveType::Casual,
-            &[(LedgerEntryKind::Allocation, 2026, 20)],
-        );
-        let mut r = request(&ApprovalChain::default());
-        assert_eq!(r.next_level(), Some(ApprovalLevel::DepartmentHead));
-        r.approve(&head(), &policy, &ledger, d(2026, 2, 21), Some("  fine  "))
-            .unwrap();
-        assert_eq!(r.next_level(), Some(ApprovalLevel::Hr));
-        assert_eq!(r.history[0].note.as_deref(), Some("fine"));
-        assert_eq!(r.history[0].by, Some(code("EMP5")));
-        let other = ledger_with(LeaveType::Sick, &[]);
-        assert_eq!(
-            r.approve(&hr(), &policy, &other, d(2026, 2, 22), None),
-            Err(ApprovalError::ContextMismatch)
-        );
-        r.approve(&hr(), &policy, &ledger, d(2026, 2, 22), None)
-            .unwrap();
-        assert_eq!(r.next_level(), None);
-        assert_eq!(r.status, RequestStatus::Approved);
-    }
-
-    proptest! {
-        /// Requests each submitted alone (as racing approvers see them), approved and cancelled in
-        /// any order, never overdraw the ledger.
-        #[test]
-        fn a_sequence_of_approvals_never_overdraws(
-            allocation in 0i64..30,
-            specs in proptest::collection::vec((0u64..300, 0u64..5, any::<bool>()), 1..8),
-            order in proptest::collection::vec((0usize..8, any::<bool>()), 0..24),
-        ) {
-            let policy = LeavePolicy::default_for(LeaveType::Casual);
-            let mut ledger = ledger_with(LeaveType::Casual, &[]);
-            if allocation > 0 {
-                ledger = ledger_with(LeaveType::Casual, &[(LedgerEntryKind::Allocation, 2026, allocation)]);
-            }
-            let base = d(2026, 1, 1);
-            let mut requests = Vec::new();
-            for (i, (offset, len, half)) in specs.into_iter().enumerate() {
-                let start = base + chrono::Days::new(offset);
-                let mut app = application(LeaveType::Casual, start, start + chrono::Days::new(len));
-                app.end_half = half;
-                let ctx = RequestContext {
-                    policy: &policy,
-                    weekly_off_days: &[Weekday::Fri],
-                    holidays: &holidays(),
-                    ledger: &ledger,
-                    requests: &[],
-                };
-                let id = LeaveRequestId::parse(&format!("R{i}")).unwrap();
-                if let Ok((r, _)) = submit(id, &app, &ctx, &ApprovalChain::hr_only(), base) {
-                    requests.push(r);
-                }
-            }
-            for (index, cancel) in order {
-                if requests.is_empty() {
-                    break;
-                }
-                let count = requests.len();
-                let r = &mut requests[index % count];
-                if cancel {
-                    if let Ok(c) = r.cancel(&hr(), base, None) {
-                        ledger.append(c.reversals).unwrap();
-                    }
-                } else if let Ok(ApprovalOutcome::Approved(f)) = r.approve(&hr(), &policy, &ledger, base, None) {
-                    ledger.append(f.debits).unwrap();
-                }
-                prop_assert!(!ledger.available(2026).is_negative(), "{:?}", ledger.balance(2026, HalfDays::ZERO));
-            }
-            let approved: HalfDays = requests
-                .iter()
-                .filter(|r| r.status == RequestStatus::Approved)
-                .map(|r| r.amount)
-                .sum();
-            prop_assert_eq!(ledger.available(2026), HalfDays::new(allocation) - approved);
-        }
-    }
-}
+mod tests;

@@ -7,7 +7,8 @@
 //! 1. [`submit`] validates a [`LeaveApplication`] against the [`LeavePolicy`], the calendar, the
 //!    employee's [`LeaveLedger`] and their other requests, and returns a pending
 //!    [`LeaveRequest`] (or an approved one when the policy needs no approval).
-//! 2. [`LeaveRequest::approve`] records each configured level in order; the final approval checks
+//! 2. [`LeaveRequest::approve`] records each level in order (the levels come from the policy's
+//!    [`LeaveApproval`] through [`ApprovalChain::for_request`]); the final approval checks
 //!    the ledger again and returns the debit to append and the [`LeaveDay`](crate::calendar::LeaveDay)
 //!    entries for [`DayCalendar::leave`](crate::calendar::DayCalendar::leave).
 //! 3. [`LeaveRequest::reject`] and [`LeaveRequest::cancel`] end a request; cancelling an approved
@@ -57,8 +58,9 @@
 //!
 //! let head = Actor::new(Role::DepartmentHead, Some(EmployeeCode::parse("EMP5")?), Some(sewing));
 //! let hr = Actor::new(Role::HrStaff, None, None);
-//! request.approve(&head, &policy, &ledger, date(3, 2), None).unwrap();
-//! let ApprovalOutcome::Approved(done) = request.approve(&hr, &policy, &ledger, date(3, 2), None).unwrap()
+//! let heads = HeadPresence::Active; // Sewing has an active department head
+//! request.approve(&head, heads, &policy, &ledger, date(3, 2), None).unwrap();
+//! let ApprovalOutcome::Approved(done) = request.approve(&hr, heads, &policy, &ledger, date(3, 2), None).unwrap()
 //! else { unreachable!() };
 //! ledger.append(done.debits).unwrap();
 //! assert_eq!(ledger.balance(2026, HalfDays::ZERO).available, HalfDays::from_days(8));
@@ -80,11 +82,11 @@ use serde::{Deserialize, Serialize};
 
 pub use approval::{
     ApprovalChain, ApprovalError, ApprovalLevel, ApprovalOutcome, ApprovalRecord, Cancellation,
-    Decision, FinalApproval,
+    Decision, FinalApproval, HeadPresence,
 };
 pub use document::{LeaveDocument, LeaveDocumentFile, LeaveDocumentId};
 pub use ledger::{LeaveBalance, LeaveLedger, LedgerEntry, LedgerEntryKind, LedgerError};
-pub use policy::{LeavePolicy, OffDayRule, default_policies};
+pub use policy::{LeaveApproval, LeavePolicy, OffDayRule, default_policies};
 pub use request::{
     LeaveApplication, LeaveRequest, LeaveRequestError, LeaveRequestId, MAX_LEAVE_SPAN_DAYS,
     RequestContext, RequestStatus, approved_leave_days, pending_units, submit,

@@ -21,6 +21,57 @@ pub enum OffDayRule {
     Counted,
 }
 
+/// Who approves a request of a leave type, in order. Serialised `head_then_hr`, `hr_only` or
+/// `head_only`; [`ApprovalChain::for_request`](super::ApprovalChain::for_request) turns it into
+/// the levels one request needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveApproval {
+    /// The head of the employee's department, then HR (the default).
+    #[default]
+    HeadThenHr,
+    /// HR alone.
+    HrOnly,
+    /// The head of the employee's department alone.
+    HeadOnly,
+}
+
+impl LeaveApproval {
+    /// Every value, in the order above.
+    pub const ALL: [LeaveApproval; 3] = [Self::HeadThenHr, Self::HrOnly, Self::HeadOnly];
+
+    /// The value as serialised (`head_then_hr`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HeadThenHr => "head_then_hr",
+            Self::HrOnly => "hr_only",
+            Self::HeadOnly => "head_only",
+        }
+    }
+}
+
+impl std::str::FromStr for LeaveApproval {
+    type Err = ValidationError;
+
+    /// Parses the serialised names exactly; an error naming `approval` otherwise.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == text)
+            .ok_or_else(|| ValidationError::Invalid {
+                field: "approval",
+                reason: "must be head_then_hr, hr_only or head_only",
+                value: text.to_owned(),
+            })
+    }
+}
+
+impl std::fmt::Display for LeaveApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The rules of one type of leave. Build with [`LeavePolicy::default_for`] and change fields,
 /// then call [`LeavePolicy::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +96,10 @@ pub struct LeavePolicy {
     /// their joining date ([`LeavePolicy::entitlement`]).
     #[serde(default)]
     pub pro_rata: bool,
+    /// Who approves its requests (when it needs approval); policies stored before the field
+    /// existed read as [`LeaveApproval::HeadThenHr`].
+    #[serde(default)]
+    pub approval: LeaveApproval,
 }
 
 impl LeavePolicy {
@@ -65,6 +120,7 @@ impl LeavePolicy {
             off_days: OffDayRule::Excluded,
             half_days_allowed: true,
             pro_rata: false,
+            approval: LeaveApproval::HeadThenHr,
         };
         match leave_type {
             LeaveType::Casual => Self {
@@ -265,5 +321,26 @@ mod tests {
         assert!(p.validate().is_err());
         let json = serde_json::to_string(&LeavePolicy::default_for(LeaveType::Annual)).unwrap();
         assert!(json.contains("\"off_days\":\"sandwiched\""), "{json}");
+        assert!(json.contains("\"approval\":\"head_then_hr\""), "{json}");
+    }
+
+    #[test]
+    fn the_approval_chain_reads_and_defaults() {
+        for approval in LeaveApproval::ALL {
+            let json = serde_json::to_value(approval).unwrap();
+            assert_eq!(json, approval.as_str());
+            assert_eq!(approval.as_str().parse::<LeaveApproval>(), Ok(approval));
+            assert_eq!(approval.to_string(), approval.as_str());
+        }
+        let err = "sideways".parse::<LeaveApproval>().unwrap_err();
+        assert!(err.to_string().contains("approval"), "{err}");
+        // A policy stored before the field existed reads as head then HR.
+        let mut old = serde_json::to_value(LeavePolicy::default_for(LeaveType::Casual)).unwrap();
+        old.as_object_mut().unwrap().remove("approval");
+        let read: LeavePolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(read.approval, LeaveApproval::HeadThenHr);
+        let mut odd = serde_json::to_value(LeavePolicy::default_for(LeaveType::Casual)).unwrap();
+        odd["approval"] = "sideways".into();
+        assert!(serde_json::from_value::<LeavePolicy>(odd).is_err());
     }
 }

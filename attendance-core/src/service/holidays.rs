@@ -1,4 +1,6 @@
-//! Holidays: adding, moving and removing one, and recomputing its old and new dates.
+//! Holidays: adding, moving and removing one, and recomputing its old and new dates. Each
+//! change is audited (`holiday_created`, `holiday_updated`, `holiday_deleted`, target
+//! `holiday:{id}`, the holiday before and after) as soon as it is stored, before the recompute.
 
 use std::collections::BTreeSet;
 
@@ -6,8 +8,17 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::{AttendanceService, HOLIDAY_LOOKBACK_DAYS, ServiceError};
 use crate::access::{Action, Actor, authorize};
+use crate::audit::{AuditAction, NewAuditEntry};
 use crate::holiday::Holiday;
 use crate::store::StoredHoliday;
+
+fn value(holiday: &Holiday) -> serde_json::Value {
+    serde_json::to_value(holiday).unwrap_or(serde_json::Value::Null)
+}
+
+fn target(id: i64) -> String {
+    format!("holiday:{id}")
+}
 
 /// What a holiday change did.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,15 +30,22 @@ pub struct HolidayChange {
 }
 
 impl AttendanceService {
-    /// Adds a holiday for `actor` and recomputes its dates (see the module docs for the bounds).
+    /// Adds a holiday for `actor` (username `by`, for the audit trail) and recomputes its dates
+    /// (see the module docs for the bounds).
     pub async fn create_holiday(
         &self,
         actor: &Actor,
+        by: &str,
         holiday: &Holiday,
         now: DateTime<Utc>,
     ) -> Result<HolidayChange, ServiceError> {
         authorize(actor, Action::ManageHolidays, None)?;
         let stored = self.holidays.create_holiday(holiday).await?;
+        self.audit(
+            NewAuditEntry::new(now, by, AuditAction::HolidayCreated, &target(stored.id))
+                .after(value(holiday)),
+        )
+        .await;
         let recomputed = self.recompute_holidays(&[holiday], now).await?;
         Ok(HolidayChange {
             holiday: Some(stored),
@@ -35,16 +53,24 @@ impl AttendanceService {
         })
     }
 
-    /// Replaces holiday `id` for `actor` and recomputes the old and the new dates.
+    /// Replaces holiday `id` for `actor` (username `by`) and recomputes the old and the new
+    /// dates.
     pub async fn update_holiday(
         &self,
         actor: &Actor,
+        by: &str,
         id: i64,
         holiday: &Holiday,
         now: DateTime<Utc>,
     ) -> Result<HolidayChange, ServiceError> {
         authorize(actor, Action::ManageHolidays, None)?;
         let old = self.holidays.update_holiday(id, holiday).await?;
+        self.audit(
+            NewAuditEntry::new(now, by, AuditAction::HolidayUpdated, &target(id))
+                .before(value(&old))
+                .after(value(holiday)),
+        )
+        .await;
         let recomputed = self.recompute_holidays(&[&old, holiday], now).await?;
         Ok(HolidayChange {
             holiday: Some(StoredHoliday {
@@ -55,15 +81,21 @@ impl AttendanceService {
         })
     }
 
-    /// Removes holiday `id` for `actor` and recomputes its dates.
+    /// Removes holiday `id` for `actor` (username `by`) and recomputes its dates.
     pub async fn delete_holiday(
         &self,
         actor: &Actor,
+        by: &str,
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<HolidayChange, ServiceError> {
         authorize(actor, Action::ManageHolidays, None)?;
         let old = self.holidays.delete_holiday(id).await?;
+        self.audit(
+            NewAuditEntry::new(now, by, AuditAction::HolidayDeleted, &target(id))
+                .before(value(&old)),
+        )
+        .await;
         let recomputed = self.recompute_holidays(&[&old], now).await?;
         Ok(HolidayChange {
             holiday: None,

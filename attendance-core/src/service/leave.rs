@@ -1,19 +1,29 @@
 //! Leave: submitting a request and deciding on it, each committed at the version of the
 //! employee's leave account it was checked against, and the days it changes recomputed.
+//!
+//! The approval chain comes from the request's policy ([`LeavePolicy::approval`], see
+//! [`ApprovalChain::for_request`]); whether the department has an active head is asked of the
+//! account store ([`AttendanceService::head_presence`]) and handed to the pure rules, at
+//! submission for `head_only` policies and at every decision at the department-head level, so a
+//! head deactivated after a submission leaves the request to HR instead of stranding it.
+//! Every decision is audited ([`AuditAction::LeaveApproved`] per level,
+//! [`AuditAction::LeaveRejected`], [`AuditAction::LeaveCancelled`]) once it is committed.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
 
 use super::recompute::dates_between;
 use super::{AttendanceService, LEAVE_ATTEMPTS, ServiceError, Site};
 use crate::access::{Action, Actor, Owner, Role, authorize};
+use crate::audit::{AuditAction, NewAuditEntry};
 use crate::calendar::LeaveType;
-use crate::employee::{Employee, EmployeeCode};
+use crate::employee::{Department, Employee, EmployeeCode};
 use crate::holiday::holiday_calendar;
 use crate::leave::{
-    ApprovalChain, ApprovalOutcome, LeaveApplication, LeavePolicy, LeaveRequest, LeaveRequestId,
-    LedgerEntry, RequestContext, submit,
+    ApprovalChain, ApprovalLevel, ApprovalOutcome, HeadPresence, LeaveApplication, LeaveApproval,
+    LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry, RequestContext, submit,
 };
 use crate::store::{LeaveAccount, LeaveChange, StoreError, leave_policy_or_default};
 
@@ -30,9 +40,11 @@ pub enum LeaveDecision {
 
 impl AttendanceService {
     /// Submits `application` as request `id` for `actor`, as of `now`. The request needs the
-    /// department head then HR, or HR only when a department head applies for themselves; a
-    /// policy that needs no approval approves it at once (and its days are recomputed). Leave
-    /// types with no stored policy use the statutory defaults.
+    /// levels of its policy's approval chain ([`ApprovalChain::for_request`]: the head level is
+    /// skipped when a department head applies for themselves, and a `head_only` request in a
+    /// department without an active head goes to HR); a policy that needs no approval approves
+    /// it at once (and its days are recomputed). Leave types with no stored policy use the
+    /// statutory defaults.
     pub async fn submit_leave(
         &self,
         actor: &Actor,
@@ -53,15 +65,17 @@ impl AttendanceService {
             department: employee.department.clone(),
             ..application.clone()
         };
-        let chain = if actor.role == Role::DepartmentHead
-            && actor.employee.as_ref() == Some(&employee.employee_id)
-        {
-            ApprovalChain::hr_only()
-        } else {
-            ApprovalChain::default()
-        };
+        let heads_own = actor.role == Role::DepartmentHead
+            && actor.employee.as_ref() == Some(&employee.employee_id);
         let site = self.site().await?;
         let policy = self.policy(&application.leave_type).await?;
+        // Only a head_only chain depends on the department's head at submission.
+        let heads = if policy.approval == LeaveApproval::HeadOnly && !heads_own {
+            self.head_presence(&employee.department).await?
+        } else {
+            HeadPresence::Active
+        };
+        let chain = ApprovalChain::for_request(policy.approval, heads_own, heads);
         let today = site.today(now);
         let holidays = holiday_calendar(&site.holidays, application.start, application.end);
         let (request, changes_days) = self
@@ -123,15 +137,19 @@ impl AttendanceService {
         })
     }
 
-    /// Takes `decision` on request `id` for `actor`, as of `now`, with an optional note. The
-    /// request's state and the employee's balance are read, checked by the rules and written
-    /// back with the ledger in one atomic change; if another change to the employee's leave
-    /// commits first, the decision is computed again from what is stored then (so two approvals
-    /// racing for the last days of a balance cannot both pass). Days are recomputed when the
-    /// request becomes approved or an approved request is cancelled.
+    /// Takes `decision` on request `id` for `actor` (username `by`, for the audit trail), as of
+    /// `now`, with an optional note. The request's state and the employee's balance are read,
+    /// checked by the rules and written back with the ledger in one atomic change; if another
+    /// change to the employee's leave commits first, the decision is computed again from what is
+    /// stored then (so two approvals racing for the last days of a balance cannot both pass).
+    /// At the department-head level, whether the request's department has an active head is
+    /// asked now ([`Self::head_presence`]): without one HR staff may act there. The committed
+    /// decision is audited; days are recomputed when the request becomes approved or an
+    /// approved request is cancelled.
     pub async fn decide_leave(
         &self,
         actor: &Actor,
+        by: &str,
         id: &LeaveRequestId,
         decision: LeaveDecision,
         note: Option<&str>,
@@ -141,6 +159,17 @@ impl AttendanceService {
         let site = self.site().await?;
         let policy = self.policy(&first.leave_type).await?;
         let today = site.today(now);
+        // Only HR staff's admission depends on the head, and only at the head level; levels
+        // only move forward, so a request not waiting for its head now never will be.
+        let heads = if decision != LeaveDecision::Cancel
+            && actor.role == Role::HrStaff
+            && first.next_level() == Some(ApprovalLevel::DepartmentHead)
+        {
+            self.head_presence(&first.department).await?
+        } else {
+            HeadPresence::Active
+        };
+        let mut before = None;
         let (request, changes_days) = self
             .commit_leave_with_retries(&first.employee, |account| {
                 let mut request = account
@@ -152,16 +181,17 @@ impl AttendanceService {
                         entity: "leave request",
                         key: id.to_string(),
                     })?;
+                before = Some(request.clone());
                 let ledger = account.ledger(&request.leave_type);
                 let (entries, changes_days) = match decision {
                     LeaveDecision::Approve => {
-                        match request.approve(actor, &policy, &ledger, today, note)? {
+                        match request.approve(actor, heads, &policy, &ledger, today, note)? {
                             ApprovalOutcome::Approved(done) => (done.debits, true),
                             ApprovalOutcome::AwaitingLevel(_) => (Vec::new(), false),
                         }
                     }
                     LeaveDecision::Reject => {
-                        request.reject(actor, today, note)?;
+                        request.reject(actor, heads, today, note)?;
                         (Vec::new(), false)
                     }
                     LeaveDecision::Cancel => {
@@ -173,12 +203,45 @@ impl AttendanceService {
                 Ok((request, entries, changes_days))
             })
             .await?;
+        if let Some(before) = &before {
+            self.audit(decision_entry(before, &request, decision, by, now))
+                .await;
+        }
         if changes_days {
             let employee = self.employees.employee(&request.employee).await?;
             self.recompute_leave_dates(&site, &employee, &request, now)
                 .await?;
         }
         Ok(request)
+    }
+
+    /// Whether `department` has an active `department_head` account now (a head's department is
+    /// that of the employee the account is linked to). A service without the account port
+    /// ([`Self::from_parts`] before [`Self::with_accounts`]) answers
+    /// [`HeadPresence::Active`], the rules as they were before heads were asked about.
+    pub async fn head_presence(
+        &self,
+        department: &Department,
+    ) -> Result<HeadPresence, ServiceError> {
+        let Some(accounts) = &self.accounts else {
+            return Ok(HeadPresence::Active);
+        };
+        let heads: Vec<EmployeeCode> = accounts
+            .list_accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.active && a.role == Role::DepartmentHead)
+            .filter_map(|a| a.employee)
+            .collect();
+        if heads.is_empty() {
+            return Ok(HeadPresence::Missing);
+        }
+        let employees = self.employees.employees_by_codes(&heads).await?;
+        Ok(if employees.iter().any(|e| &e.department == department) {
+            HeadPresence::Active
+        } else {
+            HeadPresence::Missing
+        })
     }
 
     /// The stored policy of `leave_type`, else the statutory default
@@ -203,5 +266,44 @@ impl AttendanceService {
             .await?
             .records
             .len())
+    }
+}
+
+/// The audit entry of `decision` taken by `by` at `now`, `before` and `after` the request.
+fn decision_entry(
+    before: &LeaveRequest,
+    after: &LeaveRequest,
+    decision: LeaveDecision,
+    by: &str,
+    now: DateTime<Utc>,
+) -> NewAuditEntry {
+    let action = match decision {
+        LeaveDecision::Approve => AuditAction::LeaveApproved,
+        LeaveDecision::Reject => AuditAction::LeaveRejected,
+        LeaveDecision::Cancel => AuditAction::LeaveCancelled,
+    };
+    let record = after.history.last();
+    let entry = NewAuditEntry::new(now, by, action, &format!("leave_request:{}", after.id))
+        .before(json!({
+            "employee_id": before.employee,
+            "leave_type": before.leave_type.name(),
+            "start": before.start,
+            "end": before.end,
+            "status": before.status,
+            "next_level": before.next_level(),
+        }))
+        .after(json!({
+            "employee_id": after.employee,
+            "leave_type": after.leave_type.name(),
+            "start": after.start,
+            "end": after.end,
+            "status": after.status,
+            "level": record.and_then(|r| r.level),
+            "next_level": after.next_level(),
+            "levels": after.levels,
+        }));
+    match record.and_then(|r| r.note.as_deref()) {
+        Some(note) => entry.reason(note),
+        None => entry,
     }
 }

@@ -73,6 +73,9 @@ pub fn leave_year_target(year: i32) -> String {
     format!("leave-year:{year}")
 }
 
+/// How many years back [`AttendanceService::start_of_year`] looks for a bulk allocation.
+pub const BULK_YEARS_LOOKED_BACK: i32 = 5;
+
 /// The audit actor of the runtime's own year-end runs.
 pub const SYSTEM_ACTOR: &str = "system";
 
@@ -207,7 +210,8 @@ impl AttendanceService {
 
     /// The year-end job of a running installation, called at start and then now and again (the
     /// engine does so hourly): when the site's year (at `now`) has no bulk allocation yet
-    /// (no [`AuditAction::LeaveAllocated`] entry for it) but an earlier year had one, rolls the
+    /// (no [`AuditAction::LeaveAllocated`] entry with its [`leave_year_target`]) but one of the
+    /// [`BULK_YEARS_LOOKED_BACK`] years before had one, rolls the
     /// year before over and allocates this one, as [`SYSTEM_ACTOR`]. An installation that has
     /// never allocated a year in bulk is left alone (HR allocates its first year through the
     /// API), so a new installation's balances change only when someone asks. Returns the two
@@ -217,19 +221,31 @@ impl AttendanceService {
         now: DateTime<Utc>,
     ) -> Result<Option<(YearEndOutcome, YearEndOutcome)>, ServiceError> {
         let year = self.site().await?.today(now).year();
-        let allocated = AuditQuery {
+        let done = |year: i32| AuditQuery {
             action: Some(AuditAction::LeaveAllocated),
+            target: Some(leave_year_target(year)),
             ..AuditQuery::default()
         };
-        let this_year = AuditQuery {
-            target: Some(leave_year_target(year)),
-            ..allocated.clone()
-        };
-        if self.oversight.query_audit(&this_year, 0, 1).await?.count > 0 {
+        if self.oversight.query_audit(&done(year), 0, 1).await?.count > 0 {
             return Ok(None);
         }
-        let any = self.oversight.query_audit(&allocated, 0, 1).await?;
-        if any.count == 0 {
+        let mut allocates_yearly = false;
+        for back in 1..=BULK_YEARS_LOOKED_BACK {
+            let Some(earlier) = year.checked_sub(back) else {
+                break;
+            };
+            if self
+                .oversight
+                .query_audit(&done(earlier), 0, 1)
+                .await?
+                .count
+                > 0
+            {
+                allocates_yearly = true;
+                break;
+            }
+        }
+        if !allocates_yearly {
             return Ok(None);
         }
         let system = Actor::new(Role::SuperAdmin, None, None);

@@ -81,7 +81,8 @@ pub use self::holidays::HolidayChange;
 pub use self::ingest::{AffectedDays, IngestReport};
 pub use self::leave::LeaveDecision;
 pub use self::leave_year::{
-    SYSTEM_ACTOR, YEAR_END_PROGRESS_EVERY, YearEndOutcome, YearEndScope, leave_year_target,
+    BULK_YEARS_LOOKED_BACK, SYSTEM_ACTOR, YEAR_END_PROGRESS_EVERY, YearEndOutcome, YearEndScope,
+    leave_year_target,
 };
 pub use self::oversight::{MAX_VOID_REASON_CHARS, NoOversight};
 use crate::access::AccessDenied;
@@ -95,7 +96,7 @@ use crate::settings::AttendanceSettings;
 pub use crate::store::OversightStore;
 use crate::store::{
     DailyRecordStore, EmployeeStore, HolidayStore, LeaveStore, ScanStore, SettingsStore, Store,
-    StoreError,
+    StoreError, UserAccountStore,
 };
 
 /// How far back a holiday change recomputes, in days.
@@ -207,6 +208,7 @@ pub struct AttendanceService {
     holidays: Arc<dyn HolidayStore>,
     leave: Arc<dyn LeaveStore>,
     oversight: Arc<dyn OversightStore>,
+    accounts: Option<Arc<dyn UserAccountStore>>,
     observer: Option<Arc<dyn ChangeObserver>>,
 }
 
@@ -257,7 +259,8 @@ impl AttendanceService {
             settings: store.clone(),
             holidays: store.clone(),
             leave: store.clone(),
-            oversight: store,
+            oversight: store.clone(),
+            accounts: Some(store),
             observer: None,
         }
     }
@@ -277,6 +280,16 @@ impl AttendanceService {
         Self { oversight, ..self }
     }
 
+    /// The same use cases asking `accounts` whether a department has an active head (leave
+    /// approval; for [`Self::from_parts`], which has no account port: without one every
+    /// department is taken to have a head). [`Self::new`] takes it from its store.
+    pub fn with_accounts(self, accounts: Arc<dyn UserAccountStore>) -> Self {
+        Self {
+            accounts: Some(accounts),
+            ..self
+        }
+    }
+
     /// The use cases over one store per port; the oversight ports are [`NoOversight`] (nothing
     /// voided or overridden, and the oversight use cases refused) until
     /// [`Self::with_oversight`] gives them.
@@ -289,6 +302,7 @@ impl AttendanceService {
             holidays: parts.holidays,
             leave: parts.leave,
             oversight: Arc::new(NoOversight),
+            accounts: None,
             observer: None,
         }
     }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use attendance_core::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
+use attendance_core::audit::AuditQuery;
 use attendance_core::service::{AttendanceService, ChangeObserver, LeaveDecision, ServiceError};
+use attendance_core::store::AuditStore;
 use attendance_core::store::SettingsStore;
 use attendance_core::store::block_on;
 use attendance_core::store::memory::MemoryStore;
@@ -140,6 +142,7 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
         let err = service
             .decide_leave(
                 &actor(Role::Employee, "EMP001"),
+                "user",
                 &id,
                 LeaveDecision::Approve,
                 None,
@@ -151,6 +154,7 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
         service
             .decide_leave(
                 &actor(Role::DepartmentHead, "EMP005"),
+                "user",
                 &id,
                 LeaveDecision::Approve,
                 None,
@@ -161,7 +165,7 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
         assert_eq!(status(&store, "EMP001", 24).await, None, "not approved yet");
         let hr = Actor::new(Role::HrStaff, None, None);
         let approved = service
-            .decide_leave(&hr, &id, LeaveDecision::Approve, Some("enjoy"), now)
+            .decide_leave(&hr, "hr", &id, LeaveDecision::Approve, Some("enjoy"), now)
             .await
             .unwrap();
         assert_eq!(approved.status, RequestStatus::Approved);
@@ -179,7 +183,14 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
 
         // HR cancels after the start: the days are absences again and the balance is back.
         service
-            .decide_leave(&hr, &id, LeaveDecision::Cancel, Some("came to work"), now)
+            .decide_leave(
+                &hr,
+                "hr",
+                &id,
+                LeaveDecision::Cancel,
+                Some("came to work"),
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -194,16 +205,82 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
 
         // A holiday on the worked 23rd; deleting it makes the day present again.
         let holiday = Holiday::single("Founders Day", d(23)).unwrap();
-        let change = service.create_holiday(&hr, &holiday, now).await.unwrap();
+        let change = service
+            .create_holiday(&hr, "hr", &holiday, now)
+            .await
+            .unwrap();
         assert_eq!(change.recomputed, 2, "both active employees");
         let record = store.record(&me, d(23)).await.unwrap().unwrap();
         assert_eq!(record.status, AttendanceStatus::Holiday);
         assert!(record.worked_on_holiday);
         let id = change.holiday.unwrap().id;
-        service.delete_holiday(&hr, id, now).await.unwrap();
+        service.delete_holiday(&hr, "hr", id, now).await.unwrap();
         assert_eq!(
             status(&store, "EMP001", 23).await,
             Some(AttendanceStatus::PresentOnTime)
+        );
+
+        // Each committed decision and holiday change left one entry, oldest last; the refused
+        // approval left none.
+        let trail = store
+            .query_audit(&AuditQuery::default(), 0, 100)
+            .await
+            .unwrap();
+        let got: Vec<(String, String, String, Option<String>)> = trail
+            .results
+            .iter()
+            .rev()
+            .map(|e| {
+                let after = e.entry.after.as_ref();
+                let what = after
+                    .and_then(|a| a.get("level").and_then(|l| l.as_str()).map(str::to_owned))
+                    .or_else(|| {
+                        after.and_then(|a| {
+                            a.get("status").and_then(|s| s.as_str()).map(str::to_owned)
+                        })
+                    })
+                    .unwrap_or_default();
+                (
+                    e.entry.action.to_string(),
+                    e.entry.actor.clone(),
+                    format!("{} {what}", e.entry.target),
+                    e.entry.reason.clone(),
+                )
+            })
+            .collect();
+        let leave = |action: &str, actor: &str, what: &str, reason: Option<&str>| {
+            (
+                action.to_owned(),
+                actor.to_owned(),
+                format!("leave_request:L-1 {what}"),
+                reason.map(str::to_owned),
+            )
+        };
+        assert_eq!(
+            got,
+            [
+                leave("leave_approved", "user", "department_head", None),
+                leave("leave_approved", "hr", "hr", Some("enjoy")),
+                leave("leave_cancelled", "hr", "cancelled", Some("came to work")),
+                (
+                    "holiday_created".to_owned(),
+                    "hr".to_owned(),
+                    format!("holiday:{id} "),
+                    None
+                ),
+                (
+                    "holiday_deleted".to_owned(),
+                    "hr".to_owned(),
+                    format!("holiday:{id} "),
+                    None
+                ),
+            ]
+        );
+        let cancelled = &trail.results[2].entry;
+        assert_eq!(
+            cancelled.before.as_ref().unwrap()["status"],
+            "approved",
+            "{cancelled:?}"
         );
     });
 }
@@ -302,7 +379,12 @@ fn every_write_is_told_to_the_observer_once_stored() {
         assert_eq!(heard.take(), ["EMP001 26 Absent"]);
 
         let change = service
-            .create_holiday(&hr, &Holiday::single("Founders Day", d(22)).unwrap(), now)
+            .create_holiday(
+                &hr,
+                "hr",
+                &Holiday::single("Founders Day", d(22)).unwrap(),
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(heard.take(), ["EMP001 22 Holiday"]);
@@ -310,6 +392,7 @@ fn every_write_is_told_to_the_observer_once_stored() {
         service
             .update_holiday(
                 &hr,
+                "hr",
                 id,
                 &Holiday::single("Founders Day", d(21)).unwrap(),
                 now,
@@ -317,7 +400,7 @@ fn every_write_is_told_to_the_observer_once_stored() {
             .await
             .unwrap();
         assert_eq!(heard.take(), ["EMP001 21 Holiday, EMP001 22 Absent"]);
-        service.delete_holiday(&hr, id, now).await.unwrap();
+        service.delete_holiday(&hr, "hr", id, now).await.unwrap();
         assert_eq!(heard.take(), ["EMP001 21 Absent"]);
 
         store
@@ -362,12 +445,12 @@ fn every_write_is_told_to_the_observer_once_stored() {
             Department::parse("Sewing").ok(),
         );
         service
-            .decide_leave(&head, &id, LeaveDecision::Approve, None, now)
+            .decide_leave(&head, "head", &id, LeaveDecision::Approve, None, now)
             .await
             .unwrap();
         assert!(heard.take().is_empty(), "not approved yet");
         service
-            .decide_leave(&hr, &id, LeaveDecision::Approve, None, now)
+            .decide_leave(&hr, "hr", &id, LeaveDecision::Approve, None, now)
             .await
             .unwrap();
         assert_eq!(heard.take(), ["EMP001 19 Leave-Casual"]);

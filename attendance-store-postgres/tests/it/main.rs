@@ -7,3 +7,4 @@
 mod conformance;
 mod documents;
 mod durability;
+mod policies;

@@ -6,3 +6,4 @@
 mod conformance;
 mod documents;
 mod durability;
+mod policies;

@@ -13,6 +13,13 @@
 //!   employee add one to the account's `token_version`. Tokens carry the version they were issued
 //!   with, and a token whose version is not the account's is refused (see [`crate::auth`]).
 //!
+//! - Audit: every change is appended to the audit trail once stored, by the actor's name (a
+//!   username, or [`crate::audit::cli_actor`] for the command line): `account_created`,
+//!   `account_updated` (role, employee link, reactivation), `account_deactivated`,
+//!   `password_reset` (someone else set it) and `password_changed` (one's own), target
+//!   `account:{username}`, before and after as `{role, employee_id, active}`. No entry holds a
+//!   password or its hash.
+//!
 //! Concurrency: within one server, account changes are serialised by a mutex, so two requests
 //! cannot both demote "the other" of two super admins. Two processes on one database (two
 //! servers on one PostgreSQL, or the command line beside a running server) are not serialised
@@ -26,9 +33,12 @@ use attendance_core::account::{
     LastSuperAdmin, PasswordRule, check_link, check_password, keeps_a_super_admin,
     may_manage_account, parse_username,
 };
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::employee::EmployeeCode;
+use attendance_core::service::AttendanceService;
 use attendance_core::store::{Store, StoreError, UserAccount};
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::auth::{hash_password, verify_password};
@@ -157,7 +167,21 @@ pub struct Changed {
 #[derive(Clone)]
 pub struct Accounts {
     store: Arc<dyn Store>,
+    trail: AttendanceService,
     changes: Arc<Mutex<()>>,
+}
+
+/// An account as the audit trail shows it: never its password hash.
+fn audited(account: &UserAccount) -> Value {
+    json!({
+        "role": account.role,
+        "employee_id": account.employee,
+        "active": account.active,
+    })
+}
+
+fn target(username: &str) -> String {
+    format!("account:{username}")
 }
 
 impl std::fmt::Debug for Accounts {
@@ -174,9 +198,10 @@ fn forbidden(by: Role, role: Role) -> AccountError {
 }
 
 impl Accounts {
-    /// The use cases over `store`.
+    /// The use cases over `store` (its audit trail included).
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
+            trail: AttendanceService::new(store.clone()),
             store,
             changes: Arc::new(Mutex::new(())),
         }
@@ -217,10 +242,11 @@ impl Accounts {
         }
     }
 
-    /// Creates an account (by an actor of role `by`) at `now`.
+    /// Creates an account (by an actor of role `by`, named `actor` in the audit trail) at `now`.
     pub async fn create(
         &self,
         by: Role,
+        actor: &str,
         new: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<UserAccount, AccountError> {
@@ -243,16 +269,28 @@ impl Accounts {
         };
         let _serial = self.changes.lock().await;
         match self.store.create_account(&account).await {
-            Ok(()) => Ok(account),
+            Ok(()) => {
+                let entry = NewAuditEntry::new(
+                    now,
+                    actor,
+                    AuditAction::AccountCreated,
+                    &target(&account.username),
+                )
+                .after(audited(&account));
+                self.trail.audit(entry).await;
+                Ok(account)
+            }
             Err(StoreError::Conflict(_)) => Err(AccountError::Taken(account.username)),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Changes the account `username` (by an actor of role `by`).
+    /// Changes the account `username` (by an actor of role `by`, named `actor` in the audit
+    /// trail).
     pub async fn update(
         &self,
         by: Role,
+        actor: &str,
         username: &str,
         change: AccountChange,
     ) -> Result<Changed, AccountError> {
@@ -302,6 +340,8 @@ impl Accounts {
         }
         if after != current {
             self.store.update_account(&after).await?;
+            self.audit_update(actor, &current, &after, change.password.is_some())
+                .await;
         }
         Ok(Changed {
             account: after,
@@ -309,11 +349,51 @@ impl Accounts {
         })
     }
 
-    /// Deactivates the account `username` (by an actor of role `by`); it keeps its name, so the
-    /// history that names it still reads.
-    pub async fn deactivate(&self, by: Role, username: &str) -> Result<Changed, AccountError> {
+    /// Audits an update stored by `actor`: the account's change (a deactivation, or any other
+    /// change of role, link or active state) and a password reset, each its own entry.
+    async fn audit_update(
+        &self,
+        actor: &str,
+        current: &UserAccount,
+        after: &UserAccount,
+        reset: bool,
+    ) {
+        let now = Utc::now();
+        let (was, is) = (audited(current), audited(after));
+        if was != is {
+            let action = if current.active && !after.active {
+                AuditAction::AccountDeactivated
+            } else {
+                AuditAction::AccountUpdated
+            };
+            let entry = NewAuditEntry::new(now, actor, action, &target(&after.username))
+                .before(was)
+                .after(is);
+            self.trail.audit(entry).await;
+        }
+        if reset {
+            let entry = NewAuditEntry::new(
+                now,
+                actor,
+                AuditAction::PasswordReset,
+                &target(&after.username),
+            )
+            .after(json!({"tokens_revoked": true}));
+            self.trail.audit(entry).await;
+        }
+    }
+
+    /// Deactivates the account `username` (by an actor of role `by`, named `actor`); it keeps
+    /// its name, so the history that names it still reads.
+    pub async fn deactivate(
+        &self,
+        by: Role,
+        actor: &str,
+        username: &str,
+    ) -> Result<Changed, AccountError> {
         self.update(
             by,
+            actor,
             username,
             AccountChange {
                 active: Some(false),
@@ -341,6 +421,14 @@ impl Accounts {
         after.password_hash = password_hash;
         after.token_version = after.token_version.wrapping_add(1);
         self.store.update_account(&after).await?;
+        let entry = NewAuditEntry::new(
+            Utc::now(),
+            username,
+            AuditAction::PasswordChanged,
+            &target(username),
+        )
+        .after(json!({"tokens_revoked": true}));
+        self.trail.audit(entry).await;
         Ok(Changed {
             account: after,
             revoked: true,
@@ -380,6 +468,7 @@ mod tests {
         accounts
             .create(
                 Role::SuperAdmin,
+                "test",
                 new("root", Role::SuperAdmin, None),
                 Utc::now(),
             )
@@ -403,6 +492,7 @@ mod tests {
         let worker = accounts
             .create(
                 Role::HrStaff,
+                "hr",
                 new("worker", Role::Employee, Some("EMP001")),
                 Utc::now(),
             )
@@ -416,7 +506,7 @@ mod tests {
             ..AccountChange::default()
         };
         let changed = accounts
-            .update(Role::HrStaff, "worker", same)
+            .update(Role::HrStaff, "hr", "worker", same)
             .await
             .unwrap();
         assert!(!changed.revoked);
@@ -425,7 +515,7 @@ mod tests {
             ..AccountChange::default()
         };
         let changed = accounts
-            .update(Role::HrStaff, "worker", promoted)
+            .update(Role::HrStaff, "hr", "worker", promoted)
             .await
             .unwrap();
         assert!(changed.revoked);
@@ -441,6 +531,37 @@ mod tests {
                 .await,
             Err(AccountError::WrongPassword)
         ));
+        // Each stored change left its entry; the no-op and the refused change left none, and
+        // no entry holds a password or its hash.
+        let trail = accounts
+            .store
+            .query_audit(&attendance_core::audit::AuditQuery::default(), 0, 20)
+            .await
+            .unwrap();
+        let got: Vec<(String, String, String)> = trail
+            .results
+            .iter()
+            .rev()
+            .map(|e| {
+                let e = &e.entry;
+                (e.action.to_string(), e.actor.clone(), e.target.clone())
+            })
+            .collect();
+        let want = [
+            ("account_created", "test", "account:root"),
+            ("account_created", "hr", "account:worker"),
+            ("account_updated", "hr", "account:worker"),
+            ("password_changed", "worker", "account:worker"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+        assert_eq!(got, want);
+        let updated = &trail.results[1].entry;
+        assert_eq!(updated.before.as_ref().unwrap()["role"], "employee");
+        assert_eq!(updated.after.as_ref().unwrap()["role"], "department_head");
+        let text = serde_json::to_string(&trail.results).unwrap();
+        for secret in [PASSWORD, "another long one", "argon2"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
 
     #[tokio::test]
@@ -456,7 +577,7 @@ mod tests {
         assert_eq!(
             field(
                 accounts
-                    .create(Role::SuperAdmin, short, now)
+                    .create(Role::SuperAdmin, "test", short, now)
                     .await
                     .unwrap_err()
             ),
@@ -466,7 +587,7 @@ mod tests {
         assert_eq!(
             field(
                 accounts
-                    .create(Role::SuperAdmin, unlinked, now)
+                    .create(Role::SuperAdmin, "test", unlinked, now)
                     .await
                     .unwrap_err()
             ),
@@ -476,7 +597,7 @@ mod tests {
         assert_eq!(
             field(
                 accounts
-                    .create(Role::SuperAdmin, ghost, now)
+                    .create(Role::SuperAdmin, "test", ghost, now)
                     .await
                     .unwrap_err()
             ),
@@ -486,7 +607,7 @@ mod tests {
         assert_eq!(
             field(
                 accounts
-                    .create(Role::SuperAdmin, spaced, now)
+                    .create(Role::SuperAdmin, "test", spaced, now)
                     .await
                     .unwrap_err()
             ),
@@ -494,22 +615,34 @@ mod tests {
         );
         assert!(matches!(
             accounts
-                .create(Role::SuperAdmin, new("root", Role::HrStaff, None), now)
+                .create(
+                    Role::SuperAdmin,
+                    "test",
+                    new("root", Role::HrStaff, None),
+                    now
+                )
                 .await,
             Err(AccountError::Taken(_))
         ));
         assert!(matches!(
             accounts
-                .create(Role::HrStaff, new("boss", Role::SuperAdmin, None), now)
+                .create(
+                    Role::HrStaff,
+                    "test",
+                    new("boss", Role::SuperAdmin, None),
+                    now
+                )
                 .await,
             Err(AccountError::Forbidden(_))
         ));
         assert!(matches!(
-            accounts.deactivate(Role::SuperAdmin, "root").await,
+            accounts.deactivate(Role::SuperAdmin, "test", "root").await,
             Err(AccountError::LastSuperAdmin(_))
         ));
         assert!(matches!(
-            accounts.deactivate(Role::SuperAdmin, "nobody").await,
+            accounts
+                .deactivate(Role::SuperAdmin, "test", "nobody")
+                .await,
             Err(AccountError::NotFound(_))
         ));
         assert_eq!(parse_role("boss").map_err(field).unwrap_err(), "role");

@@ -368,6 +368,7 @@ async fn ensure_admin(store: Arc<dyn Store>, config: &Config) -> Result<()> {
     let account = Accounts::new(store)
         .create(
             Role::SuperAdmin,
+            crate::audit::SYSTEM_ACTOR,
             NewAccount {
                 username: user.clone(),
                 password: password.clone(),

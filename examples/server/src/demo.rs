@@ -374,7 +374,10 @@ async fn seed(state: &AppState, now: DateTime<Utc>) -> Result<bool> {
             continue;
         };
         let holiday = Holiday::single(name, date)?;
-        state.service.create_holiday(&admin, &holiday, now).await?;
+        state
+            .service
+            .create_holiday(&admin, "demo", &holiday, now)
+            .await?;
     }
     for (username, password, role, code) in DEMO_USERS {
         let employee = match code {

@@ -18,9 +18,12 @@
 //!   `joined_on` when later, to today, so the engine publishes them as it does for one employee
 //!   created by hand. `joined_on` is stored with the employee and bounds that recompute, so
 //!   no day before it is marked absent.
+//! - Once every row is stored the import is audited (`employee_import`: the count and the
+//!   codes), before the recompute.
 
 use std::collections::{BTreeSet, HashMap};
 
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::employee::{DeviceUserId, Employee, EmployeeCode, NewEmployee};
 use attendance_core::service::{AttendanceService, DayKeys, employee_change_start};
 use attendance_core::store::{Store, StoreError};
@@ -400,11 +403,13 @@ pub struct ImportOutcome {
 }
 
 /// Stores `rows` (checked by [`validate`]) one by one, calling `progress(done, total)` after
-/// each, removing them again if the store refuses one; then recomputes their days as of `now`
-/// through `service`.
+/// each, removing them again if the store refuses one; once all are stored, audits the import
+/// as `actor` (`employee_import`, target `employees`, after: the count and the codes); then
+/// recomputes their days as of `now` through `service`.
 pub async fn store(
     store: &dyn Store,
     service: &AttendanceService,
+    actor: &str,
     rows: &[ValidRow],
     now: DateTime<Utc>,
     progress: &mut (dyn FnMut(usize, usize) + Send),
@@ -428,6 +433,16 @@ pub async fn store(
         }
         progress(done + 1, total);
     }
+    let codes: Vec<String> = rows
+        .iter()
+        .map(|r| r.employee.employee_id.to_string())
+        .collect();
+    service
+        .audit(
+            NewAuditEntry::new(now, actor, AuditAction::EmployeeImport, "employees")
+                .after(serde_json::json!({"count": total, "codes": codes})),
+        )
+        .await;
     let settings = store.settings().await.map_err(ImportError::Read)?;
     let today = now.with_timezone(&settings.time_zone).date_naive();
     let start = employee_change_start(today);
@@ -450,10 +465,7 @@ pub async fn store(
     };
     Ok(ImportOutcome {
         created: total,
-        employees: rows
-            .iter()
-            .map(|r| r.employee.employee_id.to_string())
-            .collect(),
+        employees: codes,
         records,
     })
 }
@@ -505,9 +517,14 @@ mod tests {
         // Another writer takes the third code between the checks and the store.
         store.create_employee(&valid[2].employee).await.unwrap();
         let mut seen = Vec::new();
-        let failed = super::store(store.as_ref(), &service, &valid, Utc::now(), &mut |d, t| {
-            seen.push((d, t))
-        })
+        let failed = super::store(
+            store.as_ref(),
+            &service,
+            "test",
+            &valid,
+            Utc::now(),
+            &mut |d, t| seen.push((d, t)),
+        )
         .await
         .unwrap_err();
         assert!(matches!(
@@ -518,6 +535,11 @@ mod tests {
                 rolled_back: true
             }
         ));
+        let trail = store
+            .query_audit(&attendance_core::audit::AuditQuery::default(), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(trail.count, 0, "an import rolled back is not audited");
         assert!(failed.to_string().starts_with("line 4:"), "{failed}");
         assert_eq!(seen, [(1, 3), (2, 3)]);
         // Only the other writer's employee is left.

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

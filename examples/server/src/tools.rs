@@ -6,7 +6,8 @@
 //! `--config`, the environment), so they work whether a server runs on it or not: SQLite takes
 //! the two processes' writes in turn, PostgreSQL is shared anyway. They apply the API's rules
 //! (through [`crate::accounts`] and [`crate::employee_import`]) acting as a super admin, print
-//! their result on stdout and exit 0; a refusal exits non-zero with the reason on stderr.
+//! their result on stdout and exit 0; a refusal exits non-zero with the reason on stderr. Their
+//! changes are audited like the API's, by `cli:<os user>` ([`cli_actor`]).
 //!
 //! A running server sees their changes at once in its reads: a disabled account, or one whose
 //! password was set, gets 401 at its next request; its WebSockets close within
@@ -27,6 +28,7 @@ use chrono::Utc;
 use crate::accounts::{
     AccountChange, AccountError, Accounts, NewAccount, parse_employee, parse_role,
 };
+use crate::audit::cli_actor;
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand, UsersCommand, open_store};
 use crate::config::Config;
 use crate::employee_import::{self, Format, ImportError};
@@ -93,6 +95,7 @@ pub async fn users(config: &Config, command: &UsersCommand) -> Result<()> {
             let account = accounts
                 .create(
                     OPERATOR,
+                    &cli_actor(),
                     NewAccount {
                         username: name.clone(),
                         password,
@@ -142,7 +145,7 @@ pub async fn users(config: &Config, command: &UsersCommand) -> Result<()> {
                 ..AccountChange::default()
             };
             accounts
-                .update(OPERATOR, name, change)
+                .update(OPERATOR, &cli_actor(), name, change)
                 .await
                 .map_err(refused)?;
             say(&format!(
@@ -151,7 +154,10 @@ pub async fn users(config: &Config, command: &UsersCommand) -> Result<()> {
         }
         UsersCommand::Disable { name } => {
             let accounts = Accounts::new(store_of(config).await?);
-            let changed = accounts.deactivate(OPERATOR, name).await.map_err(refused)?;
+            let changed = accounts
+                .deactivate(OPERATOR, &cli_actor(), name)
+                .await
+                .map_err(refused)?;
             if changed.revoked {
                 say(&format!("deactivated {name}; its tokens are revoked\n"));
             } else {
@@ -222,6 +228,7 @@ pub async fn import_employees(config: &Config, file: &Path) -> Result<()> {
         Err(e) => bail!("{shown}: {e}"),
     };
     let service = AttendanceService::new(store.clone());
+    let actor = cli_actor();
     let total = valid.len();
     let outcome = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total as u64);
@@ -232,6 +239,7 @@ pub async fn import_employees(config: &Config, file: &Path) -> Result<()> {
         let result = employee_import::store(
             store.as_ref(),
             &service,
+            &actor,
             &valid,
             Utc::now(),
             &mut |done, total| {
@@ -250,6 +258,7 @@ pub async fn import_employees(config: &Config, file: &Path) -> Result<()> {
         employee_import::store(
             store.as_ref(),
             &service,
+            &actor,
             &valid,
             Utc::now(),
             &mut |done, total| {

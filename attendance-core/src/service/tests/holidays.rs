@@ -11,7 +11,7 @@ fn an_employee_may_not_change_holidays_and_nothing_is_touched() {
         Department::parse("Sewing").ok(),
     );
     let holiday = Holiday::single("Victory Day", d(16)).unwrap();
-    let err = block_on(m.service().create_holiday(&me, &holiday, now())).unwrap_err();
+    let err = block_on(m.service().create_holiday(&me, "worker", &holiday, now())).unwrap_err();
     assert!(matches!(err, ServiceError::Denied(_)), "{err}");
 }
 
@@ -61,7 +61,7 @@ fn moving_a_holiday_recomputes_its_old_and_new_dates_for_active_employees() {
             ]
         })
         .returning(|_| Ok(()));
-    let change = block_on(m.service().update_holiday(&hr(), 7, &new, now())).unwrap();
+    let change = block_on(m.service().update_holiday(&hr(), "hr", 7, &new, now())).unwrap();
     assert_eq!(change.recomputed, 2);
     assert_eq!(change.holiday.map(|h| h.id), Some(7));
 }

@@ -122,6 +122,7 @@ fn a_decision_that_loses_the_race_is_computed_again_from_the_new_version() {
         .returning(|_| Ok(employee("EMP001", "1", true)));
     let decided = block_on(m.service().decide_leave(
         &hr(),
+        "hr",
         &request.id,
         LeaveDecision::Approve,
         Some("ok"),
@@ -154,12 +155,15 @@ fn endless_conflicts_give_up_with_a_clear_error() {
         .expect_commit_leave()
         .times(LEAVE_ATTEMPTS as usize)
         .returning(|_| Err(StoreError::Conflict("busy".into())));
-    let err =
-        block_on(
-            m.service()
-                .decide_leave(&hr(), &request.id, LeaveDecision::Reject, None, now()),
-        )
-        .unwrap_err();
+    let err = block_on(m.service().decide_leave(
+        &hr(),
+        "hr",
+        &request.id,
+        LeaveDecision::Reject,
+        None,
+        now(),
+    ))
+    .unwrap_err();
     assert!(
         matches!(err, ServiceError::Contended { attempts, .. } if attempts == LEAVE_ATTEMPTS),
         "{err}"
@@ -183,12 +187,15 @@ fn an_approval_beyond_the_balance_is_refused_and_writes_nothing() {
         .expect_leave_account()
         .returning(move |_| Ok(account.clone()));
     m.leave.expect_commit_leave().times(0);
-    let err =
-        block_on(
-            m.service()
-                .decide_leave(&hr(), &request.id, LeaveDecision::Approve, None, now()),
-        )
-        .unwrap_err();
+    let err = block_on(m.service().decide_leave(
+        &hr(),
+        "hr",
+        &request.id,
+        LeaveDecision::Approve,
+        None,
+        now(),
+    ))
+    .unwrap_err();
     assert!(
         matches!(
             err,

@@ -8,8 +8,8 @@ use super::{CheckResult, fail};
 use crate::calendar::LeaveType;
 use crate::employee::{Department, EmployeeCode};
 use crate::leave::{
-    HalfDays, LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry, LedgerEntryKind,
-    RequestStatus,
+    HalfDays, LeaveApproval, LeavePolicy, LeaveRequest, LeaveRequestId, LedgerEntry,
+    LedgerEntryKind, RequestStatus,
 };
 use crate::store::{LeaveChange, LeaveRequestQuery, Page, Store, StoreError};
 
@@ -23,14 +23,30 @@ pub(super) async fn leave_policies_round_trip<S: Store + ?Sized>(store: &S) -> C
     );
     let mut sick = LeavePolicy::default_for(LeaveType::Sick);
     store.put_leave_policy(&sick).await.map_err(fail)?;
-    let casual = LeavePolicy::default_for(LeaveType::Casual);
+    let mut casual = LeavePolicy::default_for(LeaveType::Casual);
+    casual.approval = LeaveApproval::HeadOnly;
     store.put_leave_policy(&casual).await.map_err(fail)?;
     sick.half_days_allowed = !sick.half_days_allowed;
+    sick.approval = LeaveApproval::HrOnly;
     store.put_leave_policy(&sick).await.map_err(fail)?;
     ensure!(
         store.leave_policy(&LeaveType::Sick).await.map_err(fail)? == sick,
         "replaced policy not read back"
     );
+    for (leave_type, approval) in [
+        (LeaveType::Sick, LeaveApproval::HrOnly),
+        (LeaveType::Casual, LeaveApproval::HeadOnly),
+    ] {
+        let read = store
+            .leave_policy(&leave_type)
+            .await
+            .map_err(fail)?
+            .approval;
+        ensure!(
+            read == approval,
+            "the approval chain of {leave_type} read back as {read}, not {approval}"
+        );
+    }
     let all = store.leave_policies().await.map_err(fail)?;
     ensure!(
         all.len() == 2 && all.contains(&sick) && all.contains(&casual),

@@ -263,6 +263,7 @@ async fn create(
         .accounts
         .create(
             by,
+            &user.username,
             NewAccount {
                 username,
                 password,
@@ -323,7 +324,10 @@ async fn update(
         active: field(&map, "active")?,
         password: field(&map, "password")?,
     };
-    let changed = state.accounts.update(by, &username, change).await?;
+    let changed = state
+        .accounts
+        .update(by, &user.username, &username, change)
+        .await?;
     after_change(&state, &user, &changed, "account changed");
     Ok(Json(changed.account.into()))
 }
@@ -341,7 +345,10 @@ async fn deactivate(
     ApiPath(username): ApiPath<String>,
 ) -> ApiResult<Json<AccountView>> {
     let by = manager(&user)?;
-    let changed = state.accounts.deactivate(by, &username).await?;
+    let changed = state
+        .accounts
+        .deactivate(by, &user.username, &username)
+        .await?;
     after_change(&state, &user, &changed, "account deactivated");
     Ok(Json(changed.account.into()))
 }

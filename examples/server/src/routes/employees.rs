@@ -4,8 +4,13 @@
 //! head their department, HR and admins everyone); creating, replacing and deleting need
 //! [`Action::ManageEmployees`] (HR and admins), and so does `POST employees/import/`, which
 //! creates many at once, all or nothing (see [`crate::employee_import`]).
+//!
+//! Every change is audited once stored: `employee_created`, `employee_updated`,
+//! `employee_deleted` (target `employee:{code}`, the profile before and after) and
+//! `employee_import` (the count and the codes).
 
 use attendance_core::access::{Action, ListFilter, Owner, authorize, list_filter};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::employee::{Department, Employee, EmployeeCode, NewEmployee};
 use attendance_core::store::StoreError;
 use axum::body::Bytes;
@@ -240,6 +245,15 @@ async fn create(
     check_shift(&state, &employee).await?;
     state.store.create_employee(&employee).await?;
     tracing::info!(employee = %employee.employee_id, by = %user.username, "employee created");
+    audit(
+        &state,
+        &user,
+        AuditAction::EmployeeCreated,
+        &employee.employee_id,
+        None,
+        Some(&employee),
+    )
+    .await;
     // Scans stored under the device user id before the enrolment now count.
     state
         .service
@@ -312,6 +326,15 @@ async fn replace(
     }
     state.store.update_employee(&employee).await?;
     tracing::info!(employee = %employee.employee_id, by = %user.username, "employee replaced");
+    audit(
+        &state,
+        &user,
+        AuditAction::EmployeeUpdated,
+        &employee.employee_id,
+        Some(&current),
+        Some(&employee),
+    )
+    .await;
     // A new shift, level, active state or device user id changes the recent days: recompute
     // them (nothing happens for other changes).
     state
@@ -334,9 +357,45 @@ async fn delete(
 ) -> ApiResult<StatusCode> {
     authorize(&user.actor, Action::ManageEmployees, None)?;
     let code = parse_code(&code)?;
+    let stored = state.store.employee(&code).await?;
     state.store.delete_employee(&code).await?;
     tracing::info!(employee = %code, by = %user.username, "employee deleted");
+    audit(
+        &state,
+        &user,
+        AuditAction::EmployeeDeleted,
+        &code,
+        Some(&stored),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Appends `action` on employee `code` by `user` to the audit trail, with the employee before
+/// and after.
+async fn audit(
+    state: &AppState,
+    user: &AuthUser,
+    action: AuditAction,
+    code: &EmployeeCode,
+    before: Option<&Employee>,
+    after: Option<&Employee>,
+) {
+    let value = |e: &Employee| serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
+    let mut entry = NewAuditEntry::new(
+        chrono::Utc::now(),
+        &user.username,
+        action,
+        &format!("employee:{code}"),
+    );
+    if let Some(before) = before {
+        entry = entry.before(value(before));
+    }
+    if let Some(after) = after {
+        entry = entry.after(value(after));
+    }
+    state.service.audit(entry).await;
 }
 
 impl From<ImportError> for ApiError {
@@ -395,6 +454,7 @@ async fn import(
     let outcome = employee_import::store(
         state.store.as_ref(),
         &state.service,
+        &user.username,
         &valid,
         chrono::Utc::now(),
         &mut |_, _| {},

@@ -184,7 +184,7 @@ async fn create_holiday(
     let holiday = parse_body(body)?;
     let change = state
         .service
-        .create_holiday(&user.actor, &holiday, Utc::now())
+        .create_holiday(&user.actor, &user.username, &holiday, Utc::now())
         .await?;
     let stored = change
         .holiday
@@ -228,7 +228,7 @@ async fn put_holiday(
     let holiday = parse_body(body)?;
     let change = state
         .service
-        .update_holiday(&user.actor, id, &holiday, Utc::now())
+        .update_holiday(&user.actor, &user.username, id, &holiday, Utc::now())
         .await?;
     let stored = change.holiday.unwrap_or(StoredHoliday { id, holiday });
     tracing::info!(user = %user.username, id, recomputed = change.recomputed, "holiday replaced");
@@ -251,7 +251,7 @@ async fn delete_holiday(
     authorize(&user.actor, Action::ManageHolidays, None)?;
     let change = state
         .service
-        .delete_holiday(&user.actor, id, Utc::now())
+        .delete_holiday(&user.actor, &user.username, id, Utc::now())
         .await?;
     tracing::info!(user = %user.username, id, recomputed = change.recomputed, "holiday deleted");
     Ok(StatusCode::NO_CONTENT)

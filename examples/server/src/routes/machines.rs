@@ -13,11 +13,18 @@
 //! `POST machines/{id}/test/` answers 200 whatever the device does: `success` says whether the
 //! test passed, `reachable` / `authenticated` what failed, `error` the reason. A machine whose
 //! config cannot build an adapter is 422.
+//!
+//! Audited once stored: `machine_created`, `machine_updated`, `machine_deleted` (target
+//! `machine:{id}`, the machine before and after) and `machine_command` for a connection test
+//! (after: the command and its outcome). The trail never holds a secret: every config key naming
+//! a password, key (`comm_key`), secret or token is written as `********`
+//! ([`crate::audit::redact_secrets`]).
 
 use std::time::Duration;
 
 use attendance_adapters::AdapterError;
 use attendance_core::access::{Action, authorize};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::machine::{Machine, NewMachine};
 use attendance_core::scan::MachineId;
 use attendance_core::store::MachineStatus;
@@ -277,6 +284,35 @@ async fn parse_machine(state: &AppState, id: String, input: MachineInput) -> Api
     Ok(machine)
 }
 
+/// `machine` as the audit trail keeps it: secrets redacted, no sync state.
+fn audited(machine: &Machine) -> Value {
+    let mut value = serde_json::to_value(machine).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.remove("last_sync");
+    }
+    crate::audit::redact_secrets(&value)
+}
+
+/// Appends `action` on machine `id` by `user` to the audit trail.
+async fn audit(
+    state: &AppState,
+    user: &AuthUser,
+    action: AuditAction,
+    id: &MachineId,
+    before: Option<&Machine>,
+    after: Option<Value>,
+) {
+    let mut entry =
+        NewAuditEntry::new(Utc::now(), &user.username, action, &format!("machine:{id}"));
+    if let Some(before) = before {
+        entry = entry.before(audited(before));
+    }
+    if let Some(after) = after {
+        entry = entry.after(after);
+    }
+    state.service.audit(entry).await;
+}
+
 async fn statuses(state: &AppState) -> ApiResult<Vec<MachineStatus>> {
     Ok(state.store.machine_statuses().await?)
 }
@@ -327,6 +363,16 @@ async fn create(
     let machine = parse_machine(&state, id, input).await?;
     state.store.create_machine(&machine).await?;
     tracing::info!(machine = %machine.machine_id, by = %user.username, "machine registered");
+    let after = Some(audited(&machine));
+    audit(
+        &state,
+        &user,
+        AuditAction::MachineCreated,
+        &machine.machine_id,
+        None,
+        after,
+    )
+    .await;
     start_machine(&state, machine.clone()).await;
     Ok((StatusCode::CREATED, Json(view(&machine, &state, None))))
 }
@@ -374,6 +420,17 @@ async fn update(
     machine.last_sync = stored.last_sync;
     state.store.update_machine(&machine).await?;
     tracing::info!(machine = %machine.machine_id, by = %user.username, "machine updated");
+    let after = Some(audited(&machine));
+    let id = &machine.machine_id;
+    audit(
+        &state,
+        &user,
+        AuditAction::MachineUpdated,
+        id,
+        Some(&stored),
+        after,
+    )
+    .await;
     match &state.machines {
         Some(runtime) if !machine.enabled => {
             runtime.stop(&machine.machine_id).await;
@@ -394,11 +451,21 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     authorize(&user.actor, Action::ManageMachines, None)?;
     let id = parse_id(&id)?;
+    let stored = state.store.machine(&id).await?;
     state.store.delete_machine(&id).await?;
     if let Some(runtime) = &state.machines {
         runtime.stop(&id).await;
     }
     tracing::info!(machine = %id, by = %user.username, "machine deleted");
+    audit(
+        &state,
+        &user,
+        AuditAction::MachineDeleted,
+        &id,
+        Some(&stored),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,6 +498,22 @@ async fn test(
             timeout: TEST_TIMEOUT,
         }),
     };
+    let outcome_json = match &outcome {
+        Ok(report) => serde_json::json!({
+            "reachable": report.reachable, "authenticated": report.authenticated,
+        }),
+        Err(e) => serde_json::json!({ "error": e.kind() }),
+    };
+    let after = serde_json::json!({"command": "test", "outcome": outcome_json});
+    audit(
+        &state,
+        &user,
+        AuditAction::MachineCommand,
+        &machine.machine_id,
+        None,
+        Some(after),
+    )
+    .await;
     let machine_id = machine.machine_id.to_string();
     match outcome {
         Ok(report) => Ok(Json(TestReport {

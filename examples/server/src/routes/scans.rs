@@ -11,12 +11,17 @@
 //!   CSV with a header row of the same columns. Valid rows are stored even when others are
 //!   rejected. Its CSV reader (`read_csv`) and time parser also read the files of
 //!   `attendance-server import scans` ([`crate::scan_import`]).
+//!
+//! Both are audited once stored: `manual_scan` (target `employee:{code}`, after: the scan and
+//! whether it was new or a duplicate, the reason given) and `scan_import` (target `scans`,
+//! after: the counts).
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
 
 use attendance_core::access::{Action, authorize, list_filter};
 use attendance_core::attribution::Attributor;
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::employee::{Employee, EmployeeCode};
 use attendance_core::report::DailySummary;
 use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
@@ -350,6 +355,20 @@ async fn create(
         records.first().map(|r| DailySummary::new(&employee, r, tz))
     };
     tracing::info!(employee = %employee.employee_id, by = %user.username, created, "manual scan");
+    let scan = ScanView::new(&employee.employee_id, &data, tz);
+    state
+        .service
+        .audit(
+            NewAuditEntry::new(
+                now,
+                &user.username,
+                AuditAction::ManualScan,
+                &format!("employee:{}", employee.employee_id),
+            )
+            .after(json!({"scan": scan, "created": created, "duplicate": !created}))
+            .reason(&valid.reason),
+        )
+        .await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -358,7 +377,7 @@ async fn create(
     Ok((
         status,
         Json(ManualScanResult {
-            scan: ScanView::new(&employee.employee_id, &data, tz),
+            scan,
             created,
             duplicate: !created,
             summary,
@@ -554,6 +573,15 @@ async fn import(
         (report.inserted.len(), report.duplicates)
     };
     tracing::info!(by = %user.username, new, duplicate, rejected = rejected.len(), "scans imported");
+    if new + duplicate > 0 {
+        state
+            .service
+            .audit(
+                NewAuditEntry::new(now, &user.username, AuditAction::ScanImport, "scans")
+                    .after(json!({"new": new, "duplicate": duplicate, "rejected": rejected.len()})),
+            )
+            .await;
+    }
     Ok(Json(ImportResult {
         new,
         duplicate,

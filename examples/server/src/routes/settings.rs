@@ -2,11 +2,12 @@
 //! margins, overtime, weekly off days), read by everyone who may view them and replaced by HR.
 //!
 //! The JSON is core's [`AttendanceSettings`]; a `PUT` replaces the whole document (fields left out
-//! take their defaults) after [`AttendanceSettings::validate`]. Changing the settings does not
-//! recompute stored days: the days already computed keep the rules they were computed with until
-//! they are recomputed.
+//! take their defaults) after [`AttendanceSettings::validate`]. A replacement recomputes this
+//! month's and last month's days in the background, and is audited as `settings_changed`
+//! (target `settings`, before and after: only the top-level fields that changed).
 
 use attendance_core::access::{Action, authorize};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::settings::AttendanceSettings;
 use axum::extract::State;
 use axum::routing::get;
@@ -52,8 +53,23 @@ async fn put_settings(
     let settings: AttendanceSettings = serde_json::from_value(body)
         .map_err(|e| ApiError::unprocessable(format!("invalid settings: {e}")))?;
     settings.validate()?;
+    let old = state.store.settings().await?;
     state.store.put_settings(&settings).await?;
     tracing::info!(user = %user.username, "attendance settings replaced");
+    let (before, after) = crate::audit::changed_fields(&json_of(&old), &json_of(&settings));
+    state
+        .service
+        .audit(
+            NewAuditEntry::new(
+                chrono::Utc::now(),
+                &user.username,
+                AuditAction::SettingsChanged,
+                "settings",
+            )
+            .before(before)
+            .after(after),
+        )
+        .await;
     // The stored days now disagree with the rules: recompute the open payroll range (this
     // month and the last) in the background, its progress in system-status.
     let today = chrono::Utc::now()
@@ -65,6 +81,10 @@ async fn put_settings(
         "settings changed",
     );
     Ok(Json(state.store.settings().await?))
+}
+
+fn json_of(settings: &AttendanceSettings) -> Value {
+    serde_json::to_value(settings).unwrap_or(Value::Null)
 }
 
 /// The OpenAPI of the settings routes.

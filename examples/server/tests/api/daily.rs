@@ -538,7 +538,7 @@ async fn the_summary_and_statistics_show_approved_leave() {
         .unwrap();
     for _ in 0..2 {
         service
-            .decide_leave(&admin, &id, LeaveDecision::Approve, None, now)
+            .decide_leave(&admin, "admin", &id, LeaveDecision::Approve, None, now)
             .await
             .unwrap();
     }

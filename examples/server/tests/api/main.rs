@@ -9,6 +9,7 @@
 )]
 
 mod accounts;
+mod audit;
 mod auth;
 mod cli;
 mod config;
@@ -22,6 +23,7 @@ mod helpers;
 mod holidays;
 mod kill;
 mod leave;
+mod leave_chains;
 mod machines;
 mod oversight;
 mod postgres;

@@ -22,11 +22,14 @@ pub enum Target {
     Database(String),
 }
 
-/// Runs the binary with `args` against `target`, writing `stdin` (if any) to its standard
-/// input; it must exit within 60 s.
+/// The operating-system user the tools run as here: their audit entries name `cli:auditor`.
+const OS_USER: &str = "auditor";
+
+/// Runs the binary with `args` against `target` (as [`OS_USER`]), writing `stdin` (if any) to
+/// its standard input; it must exit within 60 s.
 pub async fn tool(target: &Target, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = binary();
-    command.args(args);
+    command.args(args).env("USER", OS_USER);
     match target {
         Target::DataDir(dir) => command.arg("--data-dir").arg(dir),
         Target::Database(url) => command.args(["--database-url", url]),
@@ -309,6 +312,63 @@ async fn tools_work_beside_a_running_server(base: &str, target: &Target, data: &
     let list = ok(&tool(target, &["users", "list"], None).await);
     let clerk_line = list.lines().find(|l| l.starts_with("clerk ")).unwrap();
     assert!(clerk_line.contains(" no "), "{clerk_line}");
+
+    // Every change the tools stored is in the audit trail by `cli:auditor`, no password in it;
+    // the refusals left nothing.
+    let admin = login(base, "admin", PASSWORD).await.unwrap();
+    let trail = |query: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let page: Value = reqwest::Client::new()
+                .get(format!(
+                    "{base}/api/attendance/audit-log/?{query}&page_size=100"
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["results"].as_array().unwrap().clone()
+        }
+    };
+    let actor = format!("cli:{OS_USER}");
+    let created = trail("action=account_created&actor=cli:auditor").await;
+    let mut targets: Vec<&str> = created
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, ["account:clerk", "account:rahima"], "{created:?}");
+    let clerk = created
+        .iter()
+        .find(|e| e["target"] == "account:clerk")
+        .unwrap();
+    assert_eq!(clerk["actor"], actor.as_str());
+    assert_eq!(clerk["after"]["role"], "hr_staff");
+    let first_admin = trail("action=account_created&target=account:admin").await;
+    assert_eq!(first_admin.len(), 1, "{first_admin:?}");
+    assert_eq!(first_admin[0]["actor"], "system");
+    let imported = trail("action=employee_import").await;
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    assert_eq!(imported[0]["actor"], actor.as_str());
+    assert_eq!(
+        imported[0]["after"],
+        json!({"count": 2, "codes": ["EMP500", "EMP501"]})
+    );
+    for query in [
+        "action=password_reset&target=account:clerk",
+        "action=account_deactivated&target=account:clerk",
+    ] {
+        let found = trail(query).await;
+        assert_eq!(found.len(), 1, "{query}: {found:?}");
+        assert_eq!(found[0]["actor"], actor.as_str(), "{query}");
+    }
+    let everything = serde_json::to_string(&trail("page=1").await).unwrap();
+    for secret in ["clerk password 1", "clerk password 2", PASSWORD, "argon2"] {
+        assert!(!everything.contains(secret), "{secret} in {everything}");
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! `leave-balances/`: one employee's balances in a year, or the balances of everyone in the
-//! caller's scope; allocations to one ledger or to every active employee (the year's
-//! entitlements), and the year's rollover.
+//! caller's scope; allocations to one ledger (each audited as `leave_allocated`, target
+//! `employee:{code}`) or to every active employee (the year's entitlements, audited with target
+//! `leave-year:{year}`), and the year's rollover.
 
 use attendance_core::access::{Action, ListFilter, authorize, list_filter};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::calendar::LeaveType;
 use attendance_core::employee::{Department, Employee, EmployeeCode};
 use attendance_core::leave::{
@@ -383,6 +385,21 @@ pub(super) async fn allocate(
         )));
     }
     tracing::info!(user = %user.username, employee = %code, leave_type = %leave_type, year, days = body.days, "leave allocated");
+    state
+        .service
+        .audit(
+            NewAuditEntry::new(
+                chrono::Utc::now(),
+                &user.username,
+                AuditAction::LeaveAllocated,
+                &format!("employee:{code}"),
+            )
+            .after(serde_json::json!({
+                "leave_type": leave_type.name(), "year": year, "days": days(amount),
+                "reference": reference,
+            })),
+        )
+        .await;
     let sheet = balance_sheet(&state, &employee, year, None).await?;
     Ok((StatusCode::CREATED, Json(to_json(&sheet)?)))
 }

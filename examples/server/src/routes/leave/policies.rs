@@ -1,17 +1,21 @@
 //! `leave-policies/`: the stored policies, and the statutory default of a named type with none
-//! stored.
+//! stored. Each policy carries its approval chain (`approval`: `head_then_hr`, `hr_only` or
+//! `head_only`); storing one is audited as `leave_policy_changed` (target
+//! `leave_policy:{type}`, the stored policy before, if any, and after).
 
 use std::convert::identity;
 
 use attendance_core::access::{Action, authorize};
+use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::calendar::LeaveType;
-use attendance_core::leave::{LeavePolicy, OffDayRule, default_policies};
+use attendance_core::leave::{LeaveApproval, LeavePolicy, OffDayRule, default_policies};
 use attendance_core::store::leave_policy_or_default;
 use axum::Json;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{days, half_days, parse_leave_type};
 use crate::auth::AuthUser;
@@ -44,6 +48,12 @@ pub struct PolicyView {
     /// Whether the yearly allocation of an employee who joined during the year is prorated from
     /// their `joined_on`.
     pub pro_rata: bool,
+    /// Who approves a request: `head_then_hr` (the department head, then HR), `hr_only` or
+    /// `head_only`. A department head's own request skips the head level (HR, or a super admin
+    /// under `head_only`); in a department without an active head HR staff act for the head
+    /// (`head_only` requests go to HR).
+    #[schema(value_type = String, example = "head_then_hr")]
+    pub approval: LeaveApproval,
     /// True when no policy is stored for the type and the statutory default applies.
     pub is_default: bool,
 }
@@ -60,6 +70,7 @@ impl PolicyView {
             off_days: policy.off_days,
             half_days_allowed: policy.half_days_allowed,
             pro_rata: policy.pro_rata,
+            approval: policy.approval,
             is_default,
         }
     }
@@ -98,6 +109,26 @@ pub struct PolicyBody {
     /// Whether yearly allocations are prorated from an employee's `joined_on` [false].
     #[serde(default)]
     pub pro_rata: bool,
+    /// `head_then_hr`, `hr_only` or `head_only` [head_then_hr]; anything else is 422 naming
+    /// `approval`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "hr_only")]
+    pub approval: Option<Value>,
+}
+
+/// The approval chain `given` names (absent or `null`: `head_then_hr`); 422 naming `approval`
+/// otherwise.
+fn parse_approval(given: Option<&Value>) -> ApiResult<LeaveApproval> {
+    match given {
+        None | Some(Value::Null) => Ok(LeaveApproval::default()),
+        Some(Value::String(text)) => text.parse::<LeaveApproval>().map_err(|e| {
+            ApiError::unprocessable(e.to_string()).with_details(json!({ "field": "approval" }))
+        }),
+        Some(other) => Err(ApiError::unprocessable(format!(
+            "approval must be head_then_hr, hr_only or head_only, not {other}"
+        ))
+        .with_details(json!({ "field": "approval" }))),
+    }
 }
 
 fn yes() -> bool {
@@ -199,9 +230,10 @@ pub(super) async fn put_policy(
         )));
     }
     let policy = policy_from(leave_type, body)?;
-    let (_, was_default) = policy_of(&state, &policy.leave_type).await?;
+    let (old, was_default) = policy_of(&state, &policy.leave_type).await?;
     state.store.put_leave_policy(&policy).await?;
     tracing::info!(user = %user.username, leave_type = %policy.leave_type, "leave policy stored");
+    audit_policy(&state, &user, &policy, (!was_default).then_some(&old)).await;
     let status = if was_default {
         StatusCode::CREATED
     } else {
@@ -242,7 +274,28 @@ pub(super) async fn create_policy(
     }
     state.store.put_leave_policy(&policy).await?;
     tracing::info!(user = %user.username, leave_type = %policy.leave_type, "leave policy created");
+    audit_policy(&state, &user, &policy, None).await;
     Ok((StatusCode::CREATED, Json(PolicyView::new(&policy, false))))
+}
+
+/// Audits a stored policy (`leave_policy_changed`), with the one it replaced if any.
+async fn audit_policy(
+    state: &AppState,
+    user: &AuthUser,
+    policy: &LeavePolicy,
+    old: Option<&LeavePolicy>,
+) {
+    let mut entry = NewAuditEntry::new(
+        Utc::now(),
+        &user.username,
+        AuditAction::LeavePolicyChanged,
+        &format!("leave_policy:{}", policy.leave_type.name()),
+    )
+    .after(json!(PolicyView::new(policy, false)));
+    if let Some(old) = old {
+        entry = entry.before(json!(PolicyView::new(old, false)));
+    }
+    state.service.audit(entry).await;
 }
 
 /// The policy `body` describes for `leave_type`, validated by core's rules.
@@ -261,6 +314,7 @@ fn policy_from(leave_type: LeaveType, body: PolicyBody) -> ApiResult<LeavePolicy
         off_days: body.off_days,
         half_days_allowed: body.half_days_allowed,
         pro_rata: body.pro_rata,
+        approval: parse_approval(body.approval.as_ref())?,
     };
     policy.validate()?;
     Ok(policy)

@@ -52,10 +52,12 @@ pub struct LeaveRequestView {
     /// `pending`, `approved`, `rejected` or `cancelled`.
     #[schema(value_type = String, example = "pending")]
     pub status: RequestStatus,
-    /// The level waiting (`department_head` or `hr`) while pending.
+    /// The level waiting while pending: `department_head` (its head, or HR staff while the
+    /// department has no active head), `hr` or `admin` (a super admin).
     #[schema(value_type = Option<String>, example = "department_head")]
     pub next_level: Option<attendance_core::leave::ApprovalLevel>,
-    /// The levels the request needs, in order.
+    /// The levels the request needs, in order: its policy's approval chain as it applied when
+    /// the request was submitted.
     #[schema(value_type = Vec<String>)]
     pub levels: Vec<attendance_core::leave::ApprovalLevel>,
     /// The date it was submitted (site's clock).
@@ -308,6 +310,7 @@ async fn decide(
         .service
         .decide_leave(
             &user.actor,
+            &user.username,
             &request.id,
             decision,
             body.note.as_deref(),
@@ -318,7 +321,9 @@ async fn decide(
     Ok(Json(LeaveRequestView::from(&decided)))
 }
 
-/// Approves a pending request at its current level (department head, then HR).
+/// Approves a pending request at its current level (`next_level`: the levels come from the
+/// policy's `approval` chain; HR staff act at the department-head level while the department
+/// has no active head). Audited as `leave_approved` with the level.
 #[utoipa::path(post, path = "/api/attendance/leave-requests/{id}/approve/", tag = "leave", security(("bearer" = [])),
     params(("id" = String, Path, description = "the request's id")), request_body(content = DecisionBody, description = "optional"),
     responses((status = 200, body = LeaveRequestView),
