@@ -43,6 +43,7 @@
 //!     end_half: false,
 //!     reason: "Family wedding".into(),
 //!     medical_certificate: false,
+//!     priority: Default::default(),
 //! };
 //! let holidays = BTreeMap::new();
 //! let ctx = RequestContext {
@@ -88,8 +89,8 @@ pub use document::{LeaveDocument, LeaveDocumentFile, LeaveDocumentId};
 pub use ledger::{LeaveBalance, LeaveLedger, LedgerEntry, LedgerEntryKind, LedgerError};
 pub use policy::{LeaveApproval, LeavePolicy, OffDayRule, default_policies};
 pub use request::{
-    LeaveApplication, LeaveRequest, LeaveRequestError, LeaveRequestId, MAX_LEAVE_SPAN_DAYS,
-    RequestContext, RequestStatus, approved_leave_days, pending_units, submit,
+    LeaveApplication, LeavePriority, LeaveRequest, LeaveRequestError, LeaveRequestId,
+    MAX_LEAVE_SPAN_DAYS, RequestContext, RequestStatus, approved_leave_days, pending_units, submit,
 };
 pub use working_days::{CountedDay, DayPart, count_working_days, leave_days};
 

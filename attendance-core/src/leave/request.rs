@@ -56,6 +56,57 @@ pub struct LeaveApplication {
     /// Whether a medical certificate is attached.
     #[serde(default)]
     pub medical_certificate: bool,
+    /// How urgent the employee says it is (the approvers' queue may sort by it; no rule
+    /// depends on it).
+    #[serde(default)]
+    pub priority: LeavePriority,
+}
+
+/// How urgent a leave request is, as the employee puts it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LeavePriority {
+    /// Whenever convenient.
+    Low,
+    /// The usual.
+    #[default]
+    Normal,
+    /// Soon.
+    High,
+    /// At once (an emergency).
+    Urgent,
+}
+
+impl LeavePriority {
+    /// The priority as serialised (`normal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+            Self::Urgent => "urgent",
+        }
+    }
+}
+
+impl std::str::FromStr for LeavePriority {
+    type Err = ValidationError;
+    /// `low`, `normal` (or `medium`), `high` or `urgent`, in any case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(Self::Low),
+            "normal" | "medium" => Ok(Self::Normal),
+            "high" => Ok(Self::High),
+            "urgent" => Ok(Self::Urgent),
+            _ => Err(ValidationError::Invalid {
+                field: "priority",
+                reason: "must be low, normal, high or urgent",
+                value: text.to_owned(),
+            }),
+        }
+    }
 }
 
 /// Where a request stands.
@@ -103,6 +154,9 @@ pub struct LeaveRequest {
     pub reason: String,
     /// Whether a medical certificate is attached.
     pub medical_certificate: bool,
+    /// How urgent the employee says it is.
+    #[serde(default)]
+    pub priority: LeavePriority,
     /// The dates the leave counts, as computed when it was submitted.
     pub days: Vec<CountedDay>,
     /// The total of `days`.
@@ -474,6 +528,7 @@ pub fn submit(
         end_half: a.end_half,
         reason,
         medical_certificate: a.medical_certificate,
+        priority: a.priority,
         days,
         amount,
         submitted_on: on,

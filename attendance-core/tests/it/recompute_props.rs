@@ -202,6 +202,7 @@ fn request_of(world: &World, leave: &Leave) -> Option<LeaveRequest> {
         end_half: leave.halves.1,
         reason: String::new(),
         medical_certificate: false,
+        priority: Default::default(),
     };
     let id = LeaveRequestId::parse(&format!("L{}", leave.id)).unwrap();
     let (request, _) = submit(id, &application, &ctx, &ApprovalChain::hr_only(), d(1)).ok()?;

@@ -127,6 +127,7 @@ fn scans_leave_and_holidays_keep_the_daily_records_in_step() {
             end_half: false,
             reason: "family".into(),
             medical_certificate: false,
+            priority: Default::default(),
         };
         let id = LeaveRequestId::parse("L-1").unwrap();
         let request = service
@@ -432,6 +433,7 @@ fn every_write_is_told_to_the_observer_once_stored() {
             end_half: false,
             reason: String::new(),
             medical_certificate: false,
+            priority: Default::default(),
         };
         let id = LeaveRequestId::parse("L-9").unwrap();
         service

@@ -27,6 +27,7 @@ pub(crate) fn application(
         end_half: false,
         reason: String::new(),
         medical_certificate: false,
+        priority: Default::default(),
     }
 }
 

@@ -37,6 +37,7 @@ fn pending(start: u32, end: u32) -> LeaveRequest {
         end_half: false,
         reason: String::new(),
         medical_certificate: false,
+        priority: Default::default(),
     };
     submit(
         LeaveRequestId::parse("L1").unwrap(),

@@ -148,6 +148,7 @@ pub(super) fn leave_request(
         end_half: false,
         reason: "family".into(),
         medical_certificate: false,
+        priority: crate::leave::LeavePriority::High,
     };
     let chain = ApprovalChain::hr_only();
     let (request, _) = id(submit(

@@ -531,6 +531,7 @@ async fn the_summary_and_statistics_show_approved_leave() {
                 end_half: false,
                 reason: "fever".into(),
                 medical_certificate: false,
+                priority: Default::default(),
             },
             now,
         )

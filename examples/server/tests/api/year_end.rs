@@ -416,3 +416,64 @@ async fn holidays_take_the_seed_names_and_a_type() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn leave_requests_take_a_priority() {
+    let app = spawn_app().await;
+    let [hr, worker] = app.tokens(["hr", "worker"]).await;
+    app.call_json(
+        Method::POST,
+        ALLOCATE,
+        &hr,
+        Some(json!({"year": 2027})),
+        200,
+    )
+    .await;
+    const REQUESTS: &str = "/api/attendance/leave-requests/";
+    let body = |day: &str, priority: Option<&str>| {
+        let mut b = json!({"leave_type": "Casual", "start_date": day, "end_date": day});
+        if let Some(p) = priority {
+            b["priority"] = json!(p);
+        }
+        b
+    };
+    let urgent = app
+        .call_json(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some(body("2027-03-02", Some("Urgent"))),
+            201,
+        )
+        .await;
+    assert_eq!(urgent["priority"], "urgent");
+    let plain = app
+        .call_json(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some(body("2027-03-03", None)),
+            201,
+        )
+        .await;
+    assert_eq!(plain["priority"], "normal");
+    let response = app
+        .call(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some(body("2027-03-04", Some("asap"))),
+        )
+        .await;
+    let error = crate::helpers::json_of(response, 422).await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("priority"),
+        "{error}"
+    );
+    let id = urgent["id"].as_str().unwrap();
+    let read = app.get_json(&format!("{REQUESTS}{id}/"), &hr).await;
+    assert_eq!(read["priority"], "urgent", "kept by the store");
+}

@@ -3,7 +3,9 @@
 
 use attendance_core::access::{Action, ListFilter, authorize, list_filter};
 use attendance_core::employee::{Department, EmployeeCode};
-use attendance_core::leave::{LeaveApplication, LeaveRequest, LeaveRequestId, RequestStatus};
+use attendance_core::leave::{
+    LeaveApplication, LeavePriority, LeaveRequest, LeaveRequestId, RequestStatus,
+};
 use attendance_core::service::LeaveDecision;
 use attendance_core::store::LeaveRequestQuery;
 use axum::Json;
@@ -47,6 +49,9 @@ pub struct LeaveRequestView {
     pub reason: String,
     /// Whether a medical certificate was declared attached.
     pub medical_certificate: bool,
+    /// `low`, `normal`, `high` or `urgent`, as the employee put it.
+    #[schema(value_type = String, example = "normal")]
+    pub priority: LeavePriority,
     /// The days the leave counts (in steps of 0.5).
     pub days: f64,
     /// `pending`, `approved`, `rejected` or `cancelled`.
@@ -80,6 +85,7 @@ impl From<&LeaveRequest> for LeaveRequestView {
             end_half: r.end_half,
             reason: r.reason.clone(),
             medical_certificate: r.medical_certificate,
+            priority: r.priority,
             days: days(r.amount),
             status: r.status,
             next_level: r.next_level(),
@@ -115,6 +121,10 @@ pub struct LeaveRequestBody {
     /// Whether a medical certificate is (or will be) attached [false].
     #[serde(default)]
     pub medical_certificate: bool,
+    /// `low`, `normal` (or `medium`), `high` or `urgent` [normal]; anything else is 422 naming
+    /// `priority`.
+    #[serde(default)]
+    pub priority: Option<String>,
 }
 
 /// Submits a leave request (pending at the first approval level, or approved at once when the
@@ -146,6 +156,10 @@ pub(super) async fn create_request(
         end_half: body.end_half,
         reason: body.reason,
         medical_certificate: body.medical_certificate,
+        priority: match body.priority.as_deref() {
+            Some(p) => p.parse()?,
+            None => LeavePriority::default(),
+        },
     };
     let request = state
         .service
