@@ -2,6 +2,7 @@
 //! merged from each module's own.
 
 pub mod accounts;
+pub mod corrections;
 pub mod daily;
 pub mod employees;
 pub mod scans;
@@ -24,6 +25,7 @@ pub mod holidays;
 pub mod leave;
 pub mod machines;
 pub mod oversight;
+pub mod overrides;
 pub mod settings;
 pub mod system;
 
@@ -42,6 +44,7 @@ pub fn api() -> Router<AppState> {
         .merge(leave::routes())
         .merge(settings::routes())
         .merge(oversight::routes())
+        .merge(corrections::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -68,6 +71,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::daily::DailyDoc::openapi());
     doc.merge(crate::routes::holidays::HolidaysDoc::openapi());
     doc.merge(oversight::OversightDoc::openapi());
+    doc.merge(corrections::CorrectionsDoc::openapi());
     doc.merge(crate::routes::leave::LeaveDoc::openapi());
     doc.merge(crate::routes::settings::SettingsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);

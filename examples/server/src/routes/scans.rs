@@ -80,8 +80,9 @@ struct ValidScan {
     reason: String,
 }
 
-/// Parses `text` as RFC 3339, or as a naive local time on the clock of `tz`.
-fn parse_scan_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+/// Parses `text` as RFC 3339, or as a naive local time on the clock of `tz` (manual scans and
+/// corrections alike).
+pub(crate) fn parse_scan_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -103,6 +104,17 @@ fn parse_scan_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("scan_time {text:?} does not exist in the time zone {tz}"))
 }
 
+/// Parses a scan type: `IN`, `OUT` (any case), or `None` when absent or empty (the rules
+/// decide).
+pub(crate) fn parse_scan_type(text: Option<&str>) -> Result<Option<PunchState>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("IN") => Ok(Some(PunchState::CheckIn)),
+        Some(t) if t.eq_ignore_ascii_case("OUT") => Ok(Some(PunchState::CheckOut)),
+        Some(other) => Err(format!("scan_type must be IN or OUT, not {other:?}")),
+    }
+}
+
 impl ManualScanInput {
     /// Checks every field; the error says which and why.
     fn validate(&self, tz: Tz, now: DateTime<Utc>) -> Result<ValidScan, String> {
@@ -111,12 +123,8 @@ impl ManualScanInput {
         if timestamp > now + chrono::Duration::minutes(5) {
             return Err("scan_time is in the future".into());
         }
-        let punch_state = match self.scan_type.as_deref().map(str::trim) {
-            None | Some("") => PunchState::Unknown,
-            Some(t) if t.eq_ignore_ascii_case("IN") => PunchState::CheckIn,
-            Some(t) if t.eq_ignore_ascii_case("OUT") => PunchState::CheckOut,
-            Some(other) => return Err(format!("scan_type must be IN or OUT, not {other:?}")),
-        };
+        let punch_state =
+            parse_scan_type(self.scan_type.as_deref())?.unwrap_or(PunchState::Unknown);
         let reason = self.reason.as_deref().unwrap_or("").trim();
         if reason.is_empty() {
             return Err("reason is required".into());
@@ -174,7 +182,7 @@ pub struct ScanView {
 }
 
 impl ScanView {
-    fn new(employee: &EmployeeCode, scan: &ScanData, tz: Tz) -> Self {
+    pub(crate) fn new(employee: &EmployeeCode, scan: &ScanData, tz: Tz) -> Self {
         Self {
             id: attendance_core::store::ScanId::of(scan).to_string(),
             employee_id: employee.to_string(),
