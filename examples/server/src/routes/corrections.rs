@@ -351,7 +351,10 @@ mod tests {
 
     #[test]
     fn statuses_parse_exactly() {
-        assert_eq!(parse_status("approved").unwrap(), CorrectionStatus::Approved);
+        assert_eq!(
+            parse_status("approved").unwrap(),
+            CorrectionStatus::Approved
+        );
         let err = parse_status("Approved").unwrap_err();
         assert_eq!(err.details["field"], "status");
     }

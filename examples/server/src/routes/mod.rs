@@ -24,8 +24,8 @@ use crate::state::AppState;
 pub mod holidays;
 pub mod leave;
 pub mod machines;
-pub mod oversight;
 pub mod overrides;
+pub mod oversight;
 pub mod settings;
 pub mod system;
 
