@@ -384,9 +384,10 @@ pub(crate) async fn delete(
             let tz = state.store.settings().await?.time_zone;
             Ok(Json(DailySummary::new(&employee, &record, tz)).into_response())
         }
-        Err(ServiceError::Store(StoreError::NotFound { entity, .. }))
-            if entity == "day override" =>
-        {
+        Err(ServiceError::Store(StoreError::NotFound {
+            entity: "day override",
+            ..
+        })) => {
             if reason.is_some() {
                 return Err(ApiError::not_found(format!(
                     "no override of {code} on {date} is in force"

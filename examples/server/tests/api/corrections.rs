@@ -239,13 +239,13 @@ async fn who_may_file_and_decide_corrections_and_what_they_get() {
     assert!(!ids(&sewing).contains(&for_cutting));
     assert_eq!(
         ids(&c.get_ok("other", CORRECTIONS).await),
-        [for_cutting.clone()]
+        [for_cutting.as_str()]
     );
     assert_eq!(
         ids(&c
             .get_ok("hr", &format!("{CORRECTIONS}?status=pending"))
             .await),
-        [for_cutting.clone()]
+        [for_cutting.as_str()]
     );
     assert_eq!(
         c.get_ok("hr", &format!("{CORRECTIONS}?employee_id=EMP005"))
