@@ -14,12 +14,14 @@ use super::{AttendanceService, ServiceError};
 use crate::access::{Action, Actor, ListFilter, authorize, list_filter};
 use crate::attribution::Attributor;
 use crate::audit::{AuditAction, NewAuditEntry};
-use crate::correction::{Correction, CorrectionId, MANUAL_MACHINE, NewCorrection};
+use crate::correction::{
+    Correction, CorrectionId, CorrectionStatus, MANUAL_MACHINE, NewCorrection,
+};
 use crate::employee::{Employee, EmployeeCode};
 use crate::ingest::ScanBatch;
 use crate::report::DailySummary;
 use crate::scan::{MachineId, PunchState, ScanData, VerifyMode};
-use crate::store::{CorrectionQuery, Page, ScanId};
+use crate::store::{CorrectionQuery, Page, ScanId, ScanVoid, StoreError};
 
 /// What deciding a correction did.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,15 +141,20 @@ impl AttendanceService {
     }
 
     /// Approves (`approve`) or rejects correction `id` as `actor` (username `by`) at `now`, with
-    /// an optional `note`: [`Correction::decide`] (only a pending one; the employee's department
-    /// head, HR or an admin; never the person it is about), then the decision is stored (only
-    /// while it is still pending as stored, so two deciders cannot both win). An approval then
-    /// stores a manual scan (machine [`MANUAL_MACHINE`], the employee's device user, the asked
-    /// time and punch) through [`Self::record_scans`]: stored before this returns, deduplicated
-    /// (a scan stored already still approves the correction), its work date recomputed and
-    /// published. Audited ([`AuditAction::CorrectionApproved`] or
-    /// [`AuditAction::CorrectionRejected`], before and after; an approval's `after` names the
-    /// scan as `scan_id`).
+    /// an optional `note`: [`Correction::decide`] first (only a pending one; the employee's
+    /// department head, HR or an admin; never the person it is about), so nothing is stored
+    /// when it is refused. An approval stores a manual scan (machine [`MANUAL_MACHINE`], the
+    /// employee's device user, the asked time and punch) through [`Self::record_scans`]: stored
+    /// before this returns, deduplicated (a scan stored already still approves the correction),
+    /// its work date recomputed and published. Then the decision is stored, only while the
+    /// correction is still pending as stored, so two deciders cannot both win. Audited
+    /// ([`AuditAction::CorrectionApproved`] or [`AuditAction::CorrectionRejected`], before and
+    /// after; an approval's `after` names the scan as `scan_id`).
+    ///
+    /// The scan is stored before the decision, so an approval whose decision fails to store
+    /// converges when asked again (the scan is then a duplicate); if another decision was
+    /// stored in between and was a rejection, the scan just stored is voided (by `system`) and
+    /// the conflict returned.
     pub async fn decide_correction(
         &self,
         actor: &Actor,
@@ -161,7 +168,9 @@ impl AttendanceService {
         let employee = self.employees.employee(&before.employee_id).await?;
         let mut correction = before.clone();
         correction.decide(approve, actor, by, &owner_of(&employee), note, now)?;
-        self.oversight.decide_correction(&correction).await?;
+        // The scan first: if storing the decision then fails, asking again finds the scan
+        // stored (a duplicate) and converges. Only a decision stored first by someone else
+        // makes it stray, and then it is voided unless that decision was an approval too.
         let approved = if approve {
             Some(
                 self.store_approved_scan(&correction, employee, by, now)
@@ -170,6 +179,14 @@ impl AttendanceService {
         } else {
             None
         };
+        if let Err(error) = self.oversight.decide_correction(&correction).await {
+            if let (StoreError::Conflict(_), Some(a)) = (&error, &approved)
+                && !a.duplicate
+            {
+                self.void_stray_scan(id, a, now).await;
+            }
+            return Err(error.into());
+        }
         // Before and after are the correction as stored; an approval's after also names its scan.
         let mut after = value(&correction);
         let action = match (&approved, after.as_object_mut()) {
@@ -192,6 +209,43 @@ impl AttendanceService {
             correction,
             approved,
         })
+    }
+
+    /// Voids the scan `approved` stored for correction `id` when someone else's decision,
+    /// stored first, was not an approval; failures are logged (the caller answers the conflict).
+    async fn void_stray_scan(
+        &self,
+        id: &CorrectionId,
+        approved: &ApprovedScan,
+        now: DateTime<Utc>,
+    ) {
+        let winner = match self.oversight.correction(id).await {
+            Ok(winner) => winner,
+            Err(error) => {
+                tracing::error!(%error, correction = %id, scan = %approved.id, "a correction's scan may be stray");
+                return;
+            }
+        };
+        if winner.status == CorrectionStatus::Approved {
+            return;
+        }
+        let void = ScanVoid {
+            scan: approved.id.clone(),
+            reason: format!("correction {id} was {} first", winner.status.as_str()),
+            voided_by: "system".into(),
+            voided_at: now,
+        };
+        let voided = async {
+            self.oversight.void_scan(&void).await?;
+            let affected = self
+                .affected_days(std::slice::from_ref(&approved.scan))
+                .await?;
+            self.recompute_days(&affected.days, now).await?;
+            Ok::<(), ServiceError>(())
+        };
+        if let Err(error) = voided.await {
+            tracing::error!(%error, correction = %id, scan = %approved.id, "a stray correction scan could not be voided");
+        }
     }
 
     /// Stores the manual scan of an approved `correction` of `employee` and answers its day.

@@ -7,7 +7,10 @@ use crate::audit::{AuditAction, AuditQuery};
 use crate::correction::{CorrectionError, CorrectionId, CorrectionStatus, NewCorrection};
 use crate::overrides::DayOverride;
 use crate::store::memory::MemoryStore;
-use crate::store::{CorrectionQuery, ScanStore, Store};
+use crate::store::{
+    CorrectionQuery, CorrectionStore, DailyRecordStore, ScanStore, ScanVoidStore, Store,
+    StoreResult,
+};
 
 fn actor(role: Role, code_: &str, department: &str) -> Actor {
     Actor::new(
@@ -341,5 +344,126 @@ fn every_summary_the_service_builds_carries_the_days_override() {
             recorder.events().last().unwrap(),
             "EMP001 2026-11-24 Present-OnTime"
         );
+    });
+}
+
+/// The memory store's oversight ports, except that deciding a correction first lets a rival
+/// decision (a rejection by `rival`) be stored, as if it won the race.
+struct Racing(Arc<MemoryStore>);
+
+#[async_trait::async_trait]
+impl crate::store::AuditStore for Racing {
+    async fn append_audit(&self, entry: &crate::audit::NewAuditEntry) -> StoreResult<i64> {
+        self.0.append_audit(entry).await
+    }
+    async fn query_audit(
+        &self,
+        query: &AuditQuery,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<crate::store::Page<crate::audit::AuditEntry>> {
+        self.0.query_audit(query, offset, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::CorrectionStore for Racing {
+    async fn create_correction(&self, c: &crate::correction::Correction) -> StoreResult<()> {
+        self.0.create_correction(c).await
+    }
+    async fn correction(&self, id: &CorrectionId) -> StoreResult<crate::correction::Correction> {
+        self.0.correction(id).await
+    }
+    async fn decide_correction(&self, c: &crate::correction::Correction) -> StoreResult<()> {
+        let mut rival = self.0.correction(&c.id).await?;
+        rival.status = CorrectionStatus::Rejected;
+        rival.decided_by = Some("rival".into());
+        self.0.decide_correction(&rival).await?;
+        self.0.decide_correction(c).await
+    }
+    async fn query_corrections(
+        &self,
+        query: &CorrectionQuery,
+    ) -> StoreResult<crate::store::Page<crate::correction::Correction>> {
+        self.0.query_corrections(query).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::ScanVoidStore for Racing {
+    async fn void_scan(&self, void: &crate::store::ScanVoid) -> StoreResult<()> {
+        self.0.void_scan(void).await
+    }
+    async fn voids_of_users(
+        &self,
+        users: &[DeviceUserId],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<crate::store::ScanVoid>> {
+        self.0.voids_of_users(users, from, to).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::DayOverrideStore for Racing {
+    async fn put_override(&self, day: &DayOverride) -> StoreResult<Option<DayOverride>> {
+        self.0.put_override(day).await
+    }
+    async fn remove_override(
+        &self,
+        employee: &EmployeeCode,
+        date: NaiveDate,
+    ) -> StoreResult<DayOverride> {
+        self.0.remove_override(employee, date).await
+    }
+    async fn overrides(
+        &self,
+        employees: Option<&[EmployeeCode]>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<DayOverride>> {
+        self.0.overrides(employees, from, to).await
+    }
+}
+
+#[test]
+fn an_approval_that_loses_to_a_rejection_leaves_no_counted_scan() {
+    block_on(async {
+        let (store, service, _) = site().await;
+        let racing = service
+            .clone()
+            .with_oversight(Arc::new(Racing(store.clone())));
+        service
+            .request_correction(
+                &hr(),
+                "hr",
+                cid("C1"),
+                asked("EMP001", local(24, 8, 0), Some(PunchState::CheckIn)),
+                now(),
+            )
+            .await
+            .unwrap();
+        let lost = racing
+            .decide_correction(&hr(), "hr", &cid("C1"), true, None, now())
+            .await;
+        assert!(
+            matches!(lost, Err(ServiceError::Store(StoreError::Conflict(_)))),
+            "{lost:?}"
+        );
+        assert_eq!(
+            store.correction(&cid("C1")).await.unwrap().status,
+            CorrectionStatus::Rejected
+        );
+        // The scan stored for the approval stays (scans are never deleted) but is voided, and
+        // the day is recomputed without it.
+        let from = local(24, 0, 0);
+        let to = local(25, 0, 0);
+        let stored = store.scans_of_user(&user("7"), from, to).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        let voids = store.voids_of_users(&[user("7")], from, to).await.unwrap();
+        assert_eq!(voids.len(), 1);
+        assert_eq!(voids[0].voided_by, "system");
+        let record = store.record(&code("EMP001"), d(24)).await.unwrap().unwrap();
+        assert_eq!(record.check_in, None, "{record:?}");
     });
 }
