@@ -17,7 +17,7 @@
 //! shown.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use attendance_core::access::Action;
 use attendance_core::daily::DailyRecord;
@@ -245,12 +245,12 @@ pub(crate) async fn page_with_overrides(
         let page = state.store.query_records(query).await?;
         return Ok((page.results, page.count));
     };
-    let mut hidden: HashMap<(EmployeeCode, NaiveDate), ()> = HashMap::new();
+    let mut hidden: HashSet<(EmployeeCode, NaiveDate)> = HashSet::new();
     let mut added: Vec<DailyRecord> = Vec::new();
     for (record, day) in overridden_records(state, query).await? {
         match (&record.status == status, &day.status == status) {
             (true, false) => {
-                hidden.insert((record.employee_id.clone(), record.date), ());
+                hidden.insert((record.employee_id.clone(), record.date));
             }
             (false, true) => added.push(record),
             _ => {}
@@ -273,7 +273,7 @@ pub(crate) async fn page_with_overrides(
     let mut merged: Vec<DailyRecord> = prefix
         .results
         .into_iter()
-        .filter(|r| !hidden.contains_key(&(r.employee_id.clone(), r.date)))
+        .filter(|r| !hidden.contains(&(r.employee_id.clone(), r.date)))
         .chain(added)
         .collect();
     merged.sort_by(|a, b| compare(query.order, a, b));
