@@ -46,6 +46,11 @@ text_newtype!(
 /// The most characters of a reason.
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// The machine id an approved correction's scan is stored under: the one of every manual scan
+/// (the server's manual scans and imports use the same), so a correction and a manual scan of
+/// the same second are one scan.
+pub const MANUAL_MACHINE: &str = "MANUAL";
+
 /// How far after "now" a corrected scan may be (a clock a little ahead); a later time is refused.
 pub const FUTURE_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
 

@@ -1,6 +1,8 @@
 //! The set-based recompute pipeline: (employee, work date) pairs in chunks of at most
 //! [`RECOMPUTE_CHUNK`] employees and [`RECOMPUTE_CHUNK_DAYS`] pairs, each chunk read in bulk,
-//! computed by the rules and stored while the next chunk is read.
+//! computed by the rules and stored while the next chunk is read. When summaries are wanted (a
+//! caller keeps them, or an observer hears of them), the chunk's day overrides are read with its
+//! other inputs, in one query, and applied to the summaries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -17,6 +19,7 @@ use crate::daily::{EmployeeContext, compute_days};
 use crate::employee::{DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::holiday_calendar;
 use crate::leave::{LeaveRequest, approved_leave_days};
+use crate::overrides::DayOverride;
 use crate::report::DailySummary;
 use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
@@ -111,11 +114,14 @@ struct ChunkInput {
     requests: BTreeMap<EmployeeCode, Vec<LeaveRequest>>,
     /// Their scans over the chunk's spans, per device user.
     scans: HashMap<DeviceUserId, Vec<ScanData>>,
+    /// Their day overrides over the chunk's dates, per employee (read only when summaries are
+    /// wanted).
+    overrides: HashMap<EmployeeCode, Vec<DayOverride>>,
 }
 
-/// The records of a chunk, by employee then date (with their summaries when `summaries`): the
-/// rules ([`compute_days`]) per employee and run of consecutive dates, over exactly the scans
-/// the per-employee path reads for that run.
+/// The records of a chunk, by employee then date (with their summaries, overrides applied, when
+/// `summaries`): the rules ([`compute_days`]) per employee and run of consecutive dates, over
+/// exactly the scans the per-employee path reads for that run.
 fn compute_chunk(
     site: &Site,
     input: ChunkInput,
@@ -126,6 +132,7 @@ fn compute_chunk(
         work,
         mut requests,
         mut scans,
+        overrides,
     } = input;
     let mut out = Recomputed::default();
     let (Some(first), Some(last)) = (
@@ -177,11 +184,12 @@ fn compute_chunk(
             out.records.extend(compute_days(&ctx, in_run, a, b, now));
         }
         if summaries {
-            out.summaries.extend(
-                out.records[start..]
-                    .iter()
-                    .map(|r| DailySummary::new(employee, r, settings.time_zone)),
-            );
+            let of_employee = overrides
+                .get(&employee.employee_id)
+                .map_or(&[][..], Vec::as_slice);
+            out.summaries.extend(out.records[start..].iter().map(|r| {
+                DailySummary::with_overrides(employee, r, of_employee, settings.time_zone)
+            }));
         }
     }
     out
@@ -282,7 +290,7 @@ impl AttendanceService {
         let mut computed: Option<(Recomputed, usize)> = None;
         for chunk in chunks {
             let (input, written) = futures::join!(
-                self.read_chunk(site, chunk),
+                self.read_chunk(site, chunk, summaries),
                 self.store_chunk(computed.take(), write),
             );
             if let Some(written) = written? {
@@ -299,9 +307,15 @@ impl AttendanceService {
     }
 
     /// What one chunk's records are computed from: its employees with their dates (by code),
-    /// their leave requests and their scans. One read of the employees (for a chunk of codes),
-    /// one of their leave requests, one of their scans per span of dates.
-    async fn read_chunk(&self, site: &Site, chunk: Chunk<'_>) -> Result<ChunkInput, ServiceError> {
+    /// their leave requests, their scans and, when `overrides`, their day overrides. One read
+    /// of the employees (for a chunk of codes), one of their leave requests, one of their scans
+    /// per span of dates, one of their overrides.
+    async fn read_chunk(
+        &self,
+        site: &Site,
+        chunk: Chunk<'_>,
+        overrides: bool,
+    ) -> Result<ChunkInput, ServiceError> {
         let work: Vec<Work> = match chunk {
             Chunk::Known(work) => work
                 .iter()
@@ -325,6 +339,7 @@ impl AttendanceService {
             work,
             requests: BTreeMap::new(),
             scans: HashMap::new(),
+            overrides: HashMap::new(),
         };
         if input.work.is_empty() {
             return Ok(input);
@@ -346,6 +361,24 @@ impl AttendanceService {
             // Voided scans leave every computation: one read of the voids beside the scans.
             let scans = self.counted_scans(&users, from, to).await?;
             group_by_user(scans, &mut input.scans);
+        }
+        if overrides
+            && let (Some(first), Some(last)) = (
+                input.work.iter().filter_map(|(_, d)| d.first()).min(),
+                input.work.iter().filter_map(|(_, d)| d.last()).max(),
+            )
+        {
+            for day in self
+                .oversight
+                .overrides(Some(&codes), *first, *last)
+                .await?
+            {
+                input
+                    .overrides
+                    .entry(day.employee_id.clone())
+                    .or_default()
+                    .push(day);
+            }
         }
         Ok(input)
     }

@@ -58,10 +58,16 @@
 //!
 //! The use cases by concept: [`AttendanceService::record_scans`] and the other ingest paths
 //! (`ingest.rs`), recomputing (`recompute.rs`, over the chunked pipeline of `chunks.rs`), leave
-//! (`leave.rs`) and holidays (`holidays.rs`); the service type, its errors and its observer are
-//! here.
+//! (`leave.rs`), holidays (`holidays.rs`), voids, overrides and the audit trail (`oversight.rs`)
+//! and attendance corrections (`corrections.rs`); the service type, its errors and its observer
+//! are here.
+//!
+//! Day overrides are stored apart from the records, so a recompute never touches them; every
+//! summary the service builds (the ones it returns and the ones it tells the observer) has the
+//! override of its day applied, read once per chunk (or per call on the per-employee path).
 
 mod chunks;
+mod corrections;
 mod holidays;
 mod ingest;
 mod leave;
@@ -77,6 +83,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use thiserror::Error;
 
+pub use self::corrections::{ApprovedScan, CorrectionDecision};
 pub use self::holidays::HolidayChange;
 pub use self::ingest::{AffectedDays, IngestReport};
 pub use self::leave::LeaveDecision;
@@ -138,8 +145,8 @@ pub type DayKeys = BTreeMap<EmployeeCode, BTreeSet<NaiveDate>>;
 pub struct Recomputed {
     /// The records, by employee then date.
     pub records: Vec<DailyRecord>,
-    /// The same records as the daily summary shows them (times on the site's clock), in the
-    /// same order.
+    /// The same records as the daily summary shows them (times on the site's clock, the day's
+    /// override applied), in the same order.
     pub summaries: Vec<DailySummary>,
 }
 
@@ -158,7 +165,8 @@ pub trait ChangeObserver: Send + Sync {
     /// (device users no employee is enrolled as are absent).
     fn scans_stored(&self, scans: &[ScanData], employees: &BTreeMap<DeviceUserId, Employee>);
     /// Daily records were recomputed and stored (summaries as [`DailySummary::new`] gives
-    /// them), by employee then date; a large recompute tells it once per chunk.
+    /// them, the day's override applied as [`DailySummary::with_overrides`] does), by employee
+    /// then date; a large recompute tells it once per chunk.
     fn days_recomputed(&self, summaries: &[DailySummary]);
 }
 

@@ -235,11 +235,23 @@ impl AttendanceService {
         let site = self.site().await?;
         let records = self.recompute_with(&site, employee, dates, now).await?;
         if let Some(observer) = &self.observer
+            && let (Some(first), Some(last)) = (dates.first(), dates.last())
             && !records.is_empty()
         {
+            // The observer hears of the days as shown: one read of their overrides.
+            let overrides = self
+                .oversight
+                .overrides(
+                    Some(std::slice::from_ref(&employee.employee_id)),
+                    *first,
+                    *last,
+                )
+                .await?;
             let summaries: Vec<DailySummary> = records
                 .iter()
-                .map(|r| DailySummary::new(employee, r, site.settings.time_zone))
+                .map(|r| {
+                    DailySummary::with_overrides(employee, r, &overrides, site.settings.time_zone)
+                })
                 .collect();
             observer.days_recomputed(&summaries);
         }

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use attendance_adapters::engine::default_earliest_scan;
 use attendance_core::employee::{DeviceUserId, Employee, EmployeeCode};
 use attendance_core::ingest::ScanBatch;
-use attendance_core::scan::{MachineId, ScanData, VerifyMode};
+use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
 use attendance_core::service::{AttendanceService, DayKeys, RECOMPUTE_CHUNK, ServiceError};
 use attendance_core::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -123,7 +123,8 @@ pub async fn check(
             if timestamp > latest {
                 return Err("timestamp is in the future".to_owned());
             }
-            let punch_state = parse_scan_type(row.scan_type.as_deref())?;
+            let punch_state =
+                parse_scan_type(row.scan_type.as_deref())?.unwrap_or(PunchState::Unknown);
             let machine = match non_empty(row.machine_id.as_deref()) {
                 Some(id) => MachineId::parse(id).map_err(|e| e.to_string())?,
                 None => manual.clone(),

@@ -1,6 +1,8 @@
 //! The use cases over one mock store per port ([`Mocks`]): what each reads and writes, in which
 //! order, and what it returns. Shared fixtures are here, the tests by concept in the modules.
 
+#[cfg(feature = "testkit")]
+mod corrections;
 mod holidays;
 mod ingest;
 mod leave;

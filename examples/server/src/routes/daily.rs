@@ -8,10 +8,15 @@
 //! absent employee shows as `Absent` and the answer has the same shape for every employee.
 //!
 //! A daily record is addressed as `daily-attendance/{employee_id}/{date}/` (`date` as
-//! `YYYY-MM-DD`). Core has no manual override of a record's status, so `POST daily-attendance/`
-//! and `PUT daily-attendance/{employee_id}/{date}/` recompute the record from the stored scans,
-//! leave and holidays (HR's way to change a day is a manual scan, a leave or a holiday, then a
-//! recompute); `DELETE` removes the stored record (a later recompute creates it again).
+//! `YYYY-MM-DD`). `POST daily-attendance/` and a `PUT` on that path without a body recompute the
+//! record from the stored scans, leave and holidays; a `PUT` with `{status, reason}` sets a day
+//! override and a `DELETE` removes it (see [`crate::routes::overrides`]); a `DELETE` without a
+//! reason on a day with no override removes the stored record (a later recompute creates it
+//! again).
+//!
+//! Every day shown or counted here has its override applied: the lists, one day, the summary,
+//! timesheets (counted by the overridden status) and statistics; `status=` filters by the status
+//! shown.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -22,8 +27,10 @@ use attendance_core::report::{DailySummary, Timesheet};
 use attendance_core::service::DayKeys;
 use attendance_core::status::AttendanceStatus;
 use attendance_core::store::{RecordOrder, RecordQuery};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::extract::rejection::BytesRejection;
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -37,6 +44,10 @@ use crate::export::{self, ExportFormat};
 use crate::pagination::{PageParams, Paginated};
 use crate::routes::both_slashes;
 use crate::routes::employees::{employee_for, employees_in_scope, parse_code};
+use crate::routes::overrides::{
+    self, OverrideInput, RemoveInput, counts_with_overrides, overrides_of, page_with_overrides,
+    summaries_of, summary_with_override,
+};
 use crate::routes::scans::today;
 use crate::state::AppState;
 
@@ -222,9 +233,23 @@ fn parse_order(ordering: Option<&str>) -> ApiResult<RecordOrder> {
     }
 }
 
-/// Summaries of `records`, looking up each record's employee once.
+/// Summaries of `records`, looking up each record's employee once, with their overrides (one
+/// read for the page).
 async fn summaries(state: &AppState, records: Vec<DailyRecord>) -> ApiResult<Vec<DailySummary>> {
     let tz = state.store.settings().await?.time_zone;
+    let codes: Vec<EmployeeCode> = records
+        .iter()
+        .map(|r| r.employee_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (Some(from), Some(to)) = (
+        records.iter().map(|r| r.date).min(),
+        records.iter().map(|r| r.date).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let overrides = overrides_of(state, Some(&codes), from, to).await?;
     let mut employees: HashMap<EmployeeCode, Employee> = HashMap::new();
     let mut out = Vec::with_capacity(records.len());
     for record in records {
@@ -233,7 +258,9 @@ async fn summaries(state: &AppState, records: Vec<DailyRecord>) -> ApiResult<Vec
             employees.insert(record.employee_id.clone(), employee);
         }
         if let Some(employee) = employees.get(&record.employee_id) {
-            out.push(DailySummary::new(employee, &record, tz));
+            out.push(DailySummary::with_overrides(
+                employee, &record, &overrides, tz,
+            ));
         }
     }
     Ok(out)
@@ -279,9 +306,9 @@ async fn list(
     query.order = order;
     query.offset = page.offset();
     query.limit = page.size();
-    let found = state.store.query_records(&query).await?;
-    let results = summaries(&state, found.results).await?;
-    Ok(Json(Paginated::new(results, found.count, page, &uri)))
+    let (found, count) = page_with_overrides(&state, &query).await?;
+    let results = summaries(&state, found).await?;
+    Ok(Json(Paginated::new(results, count, page, &uri)))
 }
 
 /// The body of `POST daily-attendance/`.
@@ -315,7 +342,7 @@ async fn recompute_one(
         .first()
         .ok_or_else(|| ApiError::internal("recompute returned no record"))?;
     tracing::info!(employee = %code, %date, by = %user.username, "daily record recomputed");
-    Ok(DailySummary::new(&employee, record, settings.time_zone))
+    summary_with_override(state, &employee, record, settings.time_zone).await
 }
 
 /// Recomputes (and stores) one employee's record of one date from the stored scans, leave and
@@ -354,43 +381,54 @@ async fn get_one(
             .with_details(json!({"entity": "daily record", "key": format!("{code} {date}")}))
     })?;
     let tz = state.store.settings().await?.time_zone;
-    Ok(Json(DailySummary::new(&employee, &record, tz)))
+    Ok(Json(
+        summary_with_override(&state, &employee, &record, tz).await?,
+    ))
 }
 
-/// Recomputes one record (HR and admins): core has no manual status override, so this is the
-/// same as `POST daily-attendance/`; no body is needed.
+/// With `{status, reason}`, overrides the day's status (HR and admins): the day is computed
+/// first when no record is stored, the override kept beside it (a recompute keeps it) and the
+/// summary answered with it applied. Without a body (or with `{}`), recomputes the record like
+/// `POST daily-attendance/`.
 #[utoipa::path(put, path = "/api/attendance/daily-attendance/{employee_id}/{date}/", tag = "daily-attendance",
     security(("bearer" = [])),
     params(("employee_id" = String, Path, description = "The employee code"),
         ("date" = String, Path, description = "The work date, YYYY-MM-DD")),
-    responses((status = 200, description = "core's DailySummary", body = Object),
+    request_body(content = Option<OverrideInput>, description = "optional: {status, reason} to override the day"),
+    responses((status = 200, description = "core's DailySummary (with `override` and `computed_status`)", body = Object),
         (status = 403, description = "not HR"), (status = 404, description = "unknown employee"),
-        (status = 422, description = "future date")))]
+        (status = 422, description = "a bad status or reason, or a future date")))]
 async fn replace(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath((code, date)): ApiPath<(String, NaiveDate)>,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<DailySummary>> {
-    Ok(Json(recompute_one(&state, &user, &code, date).await?))
+    match overrides::override_body(body)? {
+        Some(input) => overrides::put(&state, &user, &code, date, input).await,
+        None => Ok(Json(recompute_one(&state, &user, &code, date).await?)),
+    }
 }
 
-/// Deletes one stored record (HR and admins); a later recompute creates it again.
+/// Removes the day's override (HR and admins; `reason` optional, in the body or the query) and
+/// answers the day as computed. With no override in force: 404 when a reason was given, else
+/// the stored record is deleted (204; a later recompute creates it again).
 #[utoipa::path(delete, path = "/api/attendance/daily-attendance/{employee_id}/{date}/", tag = "daily-attendance",
     security(("bearer" = [])),
     params(("employee_id" = String, Path, description = "The employee code"),
-        ("date" = String, Path, description = "The work date, YYYY-MM-DD")),
-    responses((status = 204, description = "deleted"), (status = 403, description = "not HR"),
-        (status = 404, description = "no such employee or record")))]
+        ("date" = String, Path, description = "The work date, YYYY-MM-DD"), RemoveInput),
+    request_body(content = Option<RemoveInput>, description = "optional: {reason}"),
+    responses((status = 200, description = "the override removed: core's DailySummary as computed", body = Object),
+        (status = 204, description = "no override: the stored record deleted"), (status = 403, description = "not HR"),
+        (status = 404, description = "no such employee, no override (with a reason) or no record")))]
 async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath((code, date)): ApiPath<(String, NaiveDate)>,
-) -> ApiResult<StatusCode> {
-    let code = parse_code(&code)?;
-    employee_for(&state, &user, Action::EditAttendance, &code).await?;
-    state.store.delete_record(&code, date).await?;
-    tracing::info!(employee = %code, %date, by = %user.username, "daily record deleted");
-    Ok(StatusCode::NO_CONTENT)
+    ApiQuery(query): ApiQuery<RemoveInput>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    overrides::delete(&state, &user, &code, date, query, body).await
 }
 
 /// Query of `GET daily-attendance/summary/`.
@@ -429,10 +467,12 @@ async fn summary(
             .filter(|e| e.active)
             .collect();
     let tz = settings.time_zone;
+    let codes: Vec<EmployeeCode> = employees.iter().map(|e| e.employee_id.clone()).collect();
+    let overrides = overrides_of(&state, Some(&codes), date, date).await?;
     let out = complete_records(&state, &employees, date, date)
         .await?
         .iter()
-        .flat_map(|(e, records)| records.iter().map(move |r| DailySummary::new(e, r, tz)))
+        .flat_map(|(e, records)| summaries_of(e, records, &overrides, tz))
         .collect();
     Ok(Json(out))
 }
@@ -498,10 +538,12 @@ async fn timesheet(
         (Some(code), None) => {
             let code = parse_code(code)?;
             let employee = employee_for(&state, &user, Action::ViewTimesheet, &code).await?;
+            let overrides =
+                overrides_of(&state, Some(std::slice::from_ref(&code)), first, last).await?;
             let filled = complete_records(&state, &[employee], first, last).await?;
             let sheets: Vec<Timesheet> = filled
                 .iter()
-                .map(|(e, r)| Timesheet::new(e, first, r, tz))
+                .map(|(e, r)| Timesheet::with_overrides(e, first, r, &overrides, tz))
                 .collect();
             if format != ExportFormat::Json {
                 return timesheet_file(&sheets, first, code.as_str(), format);
@@ -531,10 +573,13 @@ async fn timesheet(
                 .into_iter()
                 .filter(|e| e.active)
                 .collect();
+            let codes: Vec<EmployeeCode> =
+                employees.iter().map(|e| e.employee_id.clone()).collect();
+            let overrides = overrides_of(&state, Some(&codes), first, last).await?;
             let filled = complete_records(&state, &employees, first, last).await?;
             let sheets: Vec<Timesheet> = filled
                 .iter()
-                .map(|(e, r)| Timesheet::new(e, first, r, tz))
+                .map(|(e, r)| Timesheet::with_overrides(e, first, r, &overrides, tz))
                 .collect();
             if format != ExportFormat::Json {
                 return timesheet_file(&sheets, first, department.as_str(), format);
@@ -648,7 +693,9 @@ async fn statistics(
     }
     record_query.from = Some(from);
     record_query.to = Some(to);
-    for (status, n) in state.store.count_records_by_status(&record_query).await? {
+    // Counted by the status shown: each overridden day under its override.
+    let counted = state.store.count_records_by_status(&record_query).await?;
+    for (status, n) in counts_with_overrides(&state, &record_query, counted).await? {
         stats.total_records += n;
         if status.is_present() {
             stats.present += n;
@@ -673,7 +720,7 @@ async fn statistics(
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
     paths(list, create, get_one, replace, delete, summary, timesheet, statistics),
-    components(schemas(RecomputeInput, Statistics))
+    components(schemas(RecomputeInput, Statistics, OverrideInput, RemoveInput))
 )]
 pub struct DailyDoc;
 

@@ -2,6 +2,7 @@
 //! merged from each module's own.
 
 pub mod accounts;
+pub mod corrections;
 pub mod daily;
 pub mod employees;
 pub mod scans;
@@ -23,6 +24,7 @@ use crate::state::AppState;
 pub mod holidays;
 pub mod leave;
 pub mod machines;
+pub mod overrides;
 pub mod oversight;
 pub mod reports;
 pub mod settings;
@@ -44,6 +46,7 @@ pub fn api() -> Router<AppState> {
         .merge(settings::routes())
         .merge(oversight::routes())
         .merge(reports::routes())
+        .merge(corrections::routes())
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -71,6 +74,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::holidays::HolidaysDoc::openapi());
     doc.merge(oversight::OversightDoc::openapi());
     doc.merge(reports::ReportsDoc::openapi());
+    doc.merge(corrections::CorrectionsDoc::openapi());
     doc.merge(crate::routes::leave::LeaveDoc::openapi());
     doc.merge(crate::routes::settings::SettingsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);

@@ -111,13 +111,13 @@ pub(crate) fn parse_scan_time(field: &str, text: &str, tz: Tz) -> Result<DateTim
         .ok_or_else(|| format!("{field} {text:?} does not exist in the time zone {tz}"))
 }
 
-/// The punch state of a `scan_type` column: `IN`, `OUT` (any case), or absent/empty (the rules
-/// decide). Shared with `attendance-server import scans`.
-pub(crate) fn parse_scan_type(scan_type: Option<&str>) -> Result<PunchState, String> {
-    match scan_type.map(str::trim) {
-        None | Some("") => Ok(PunchState::Unknown),
-        Some(t) if t.eq_ignore_ascii_case("IN") => Ok(PunchState::CheckIn),
-        Some(t) if t.eq_ignore_ascii_case("OUT") => Ok(PunchState::CheckOut),
+/// Parses a scan type: `IN`, `OUT` (any case), or `None` when absent or empty (the rules
+/// decide). Shared by manual scans, corrections and `attendance-server import scans`.
+pub(crate) fn parse_scan_type(text: Option<&str>) -> Result<Option<PunchState>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("IN") => Ok(Some(PunchState::CheckIn)),
+        Some(t) if t.eq_ignore_ascii_case("OUT") => Ok(Some(PunchState::CheckOut)),
         Some(other) => Err(format!("scan_type must be IN or OUT, not {other:?}")),
     }
 }
@@ -130,7 +130,8 @@ impl ManualScanInput {
         if timestamp > now + chrono::Duration::minutes(5) {
             return Err("scan_time is in the future".into());
         }
-        let punch_state = parse_scan_type(self.scan_type.as_deref())?;
+        let punch_state =
+            parse_scan_type(self.scan_type.as_deref())?.unwrap_or(PunchState::Unknown);
         let reason = self.reason.as_deref().unwrap_or("").trim();
         if reason.is_empty() {
             return Err("reason is required".into());
@@ -188,7 +189,7 @@ pub struct ScanView {
 }
 
 impl ScanView {
-    fn new(employee: &EmployeeCode, scan: &ScanData, tz: Tz) -> Self {
+    pub(crate) fn new(employee: &EmployeeCode, scan: &ScanData, tz: Tz) -> Self {
         Self {
             id: attendance_core::store::ScanId::of(scan).to_string(),
             employee_id: employee.to_string(),
