@@ -122,6 +122,7 @@ pub fn factory_days(employees: usize, days: u64, seed: u64) -> FactoryMonth {
 
 /// Stores the settings, the employees (`writers` at a time) and the scans, in groups of 20,000
 /// merged per machine as the engine stores them.
+#[allow(clippy::expect_used)] // a bench's loading either works or stops the run
 pub async fn load_month(store: Arc<dyn Store>, month: &FactoryMonth, writers: usize) {
     store
         .put_settings(&month.settings)

@@ -1,5 +1,7 @@
 //! The `attendance-server` binary under benchmark: found or built ([`server_binary`]), run as a
-//! process on a loopback port ([`ServerProcess`]), and logged into ([`login`]).
+//! process on a loopback port ([`ServerProcess`]), and logged into ([`login`]). Benchmark
+//! plumbing: anything unexpected stops the run with a message, hence the panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

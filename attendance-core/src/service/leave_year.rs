@@ -353,7 +353,7 @@ impl AttendanceService {
 }
 
 fn report_progress(progress: &(dyn Fn(usize, usize) + Sync), done: usize, total: usize) {
-    if done % YEAR_END_PROGRESS_EVERY == 0 || done == total {
+    if done.is_multiple_of(YEAR_END_PROGRESS_EVERY) || done == total {
         progress(done, total);
     }
 }

@@ -3,7 +3,8 @@
 //! inactive), random scans over a week, random leave (approved and pending, whole and half days)
 //! and holidays. `recompute_days` over random (employee, date) pairs gives and stores exactly what
 //! `recompute` gives one employee at a time, and `close_windows` recomputes exactly the days whose
-//! window closed, turning the ones without a scan into `Absent`.
+//! window closed, turning the ones without a scan into `Absent`; and the monthly payroll report of
+//! the computed month counts exactly what its daily records hold.
 #![cfg(feature = "testkit")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use attendance_core::prelude::*;
+use attendance_core::report::monthly::MonthlyReport;
 use attendance_core::service::{AttendanceService, DayKeys};
 use attendance_core::store::memory::MemoryStore;
 use attendance_core::store::{
@@ -415,5 +417,70 @@ proptest! {
             }
         }
         prop_assert_eq!(after.len(), before.len() + want.iter().filter(|k| !before.contains_key(*k)).count());
+    }
+
+    /// Every day of November computed from the random scans, leave and holidays, then the
+    /// monthly report: each employee's row and the totals count exactly what the daily records
+    /// hold (days by status and leave type, seconds summed, allowances, late minutes).
+    #[test]
+    fn the_monthly_report_counts_exactly_the_computed_days(world in world()) {
+        let now = at(12 * 24 * 60);
+        let sheets: Vec<(Employee, Vec<DailyRecord>)> = block_on(async {
+            let store = seeded(&world).await;
+            let service = AttendanceService::new(store.clone());
+            service.recompute_range(d(1), d(30), now, &mut |_, _| {}).await.unwrap();
+            let records = all_records(&store).await;
+            world
+                .employees
+                .iter()
+                .map(|e| {
+                    let mine = records.iter().filter(|r| r.employee_id == e.employee_id);
+                    (e.clone(), mine.cloned().collect())
+                })
+                .collect()
+        });
+        let month = d(1);
+        let report = MonthlyReport::new(month, now, &[LeaveType::Casual], &sheets, &[]);
+        let count = |records: &[DailyRecord], f: &dyn Fn(&DailyRecord) -> bool| {
+            records.iter().filter(|r| f(r)).count() as u32
+        };
+        let mut all: Vec<DailyRecord> = Vec::new();
+        for (employee, records) in &sheets {
+            let row = report
+                .employees
+                .iter()
+                .find(|r| r.employee_id == employee.employee_id)
+                .unwrap();
+            let c = &row.counts;
+            prop_assert_eq!(c.days as usize, records.len());
+            prop_assert_eq!(c.present_days, count(records, &|r| r.status.is_present()));
+            prop_assert_eq!(c.late_days, count(records, &|r| r.status == AttendanceStatus::PresentLate));
+            prop_assert_eq!(c.absent_days, count(records, &|r| r.status == AttendanceStatus::Absent));
+            prop_assert_eq!(c.holiday_days, count(records, &|r| r.status == AttendanceStatus::Holiday));
+            prop_assert_eq!(c.weekend_days, count(records, &|r| r.status == AttendanceStatus::Weekend));
+            for leave_type in [LeaveType::Casual, LeaveType::Unpaid] {
+                let want = count(records, &|r| r.status == AttendanceStatus::Leave(leave_type.clone()));
+                prop_assert_eq!(c.leave_by_type.get(&leave_type).copied().unwrap_or(0), want);
+            }
+            prop_assert_eq!(c.working_seconds, records.iter().map(|r| r.working_seconds).sum::<i64>());
+            prop_assert_eq!(c.overtime_seconds, records.iter().map(|r| r.overtime_seconds).sum::<i64>());
+            prop_assert_eq!(
+                c.extra_overtime_seconds,
+                records.iter().map(|r| r.extra_overtime_seconds).sum::<i64>()
+            );
+            prop_assert_eq!(c.snacks_days, count(records, &|r| r.snacks_eligible));
+            prop_assert_eq!(c.night_bill_days, count(records, &|r| r.night_bill_eligible));
+            let late: i64 = records
+                .iter()
+                .filter(|r| r.status == AttendanceStatus::PresentLate)
+                .map(|r| r.late_minutes.max(0))
+                .sum();
+            prop_assert_eq!(c.late_minutes, late);
+            all.extend(records.iter().cloned());
+        }
+        let t = &report.totals.counts;
+        prop_assert_eq!(t.days as usize, all.len());
+        prop_assert_eq!(t.present_days, count(&all, &|r| r.status.is_present()));
+        prop_assert_eq!(t.working_seconds, all.iter().map(|r| r.working_seconds).sum::<i64>());
     }
 }
