@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
 
@@ -68,6 +68,16 @@ impl YearEndOutcome {
     }
 }
 
+/// Who runs a year-end pass, over what, and how it is audited.
+struct YearEndRun<'a> {
+    actor: &'a Actor,
+    by: &'a str,
+    year: i32,
+    scope: &'a YearEndScope,
+    now: DateTime<Utc>,
+    action: AuditAction,
+}
+
 /// The audit target of a year-end run: `leave-year:2027`.
 pub fn leave_year_target(year: i32) -> String {
     format!("leave-year:{year}")
@@ -123,36 +133,27 @@ impl AttendanceService {
         now: DateTime<Utc>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<YearEndOutcome, ServiceError> {
-        authorize(actor, Action::ManageLeavePolicies, None)?;
-        let today = self.site().await?.today(now);
-        let policies = self.year_end_policies(scope).await?;
-        let employees = self.year_end_employees(scope).await?;
-        let mut outcome = YearEndOutcome {
+        let run = YearEndRun {
+            actor,
+            by,
             year,
-            ..YearEndOutcome::default()
+            scope,
+            now,
+            action: AuditAction::LeaveAllocated,
         };
-        for (done, employee) in employees.iter().enumerate() {
-            let written = self
-                .commit_year_end(employee, |account| {
-                    let mut entries = Vec::new();
-                    for policy in &policies {
-                        let ledger = account.ledger(&policy.leave_type);
-                        if let Some(entry) =
-                            ledger.yearly_allocation(policy, year, employee.joined_on, today)?
-                        {
-                            entries.push((policy.leave_type.clone(), entry));
-                        }
-                    }
-                    Ok(entries)
-                })
-                .await?;
-            outcome.count(&written);
-            report_progress(progress, done + 1, employees.len());
-        }
-        outcome.employees = employees.len();
-        self.audit_year_end(AuditAction::LeaveAllocated, by, &outcome, scope, now)
-            .await;
-        Ok(outcome)
+        self.run_year_end(run, progress, |employee, account, policies, today| {
+            let mut entries = Vec::new();
+            for policy in policies {
+                let ledger = account.ledger(&policy.leave_type);
+                if let Some(entry) =
+                    ledger.yearly_allocation(policy, year, employee.joined_on, today)?
+                {
+                    entries.push((policy.leave_type.clone(), entry));
+                }
+            }
+            Ok(entries)
+        })
+        .await
     }
 
     /// Rolls `from_year` over for every active employee in `scope`: the unused balance of each
@@ -170,40 +171,68 @@ impl AttendanceService {
         now: DateTime<Utc>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<YearEndOutcome, ServiceError> {
-        authorize(actor, Action::ManageLeavePolicies, None)?;
-        let today = self.site().await?.today(now);
-        let policies = self.year_end_policies(scope).await?;
-        let employees = self.year_end_employees(scope).await?;
-        let mut outcome = YearEndOutcome {
+        let run = YearEndRun {
+            actor,
+            by,
             year: from_year,
-            ..YearEndOutcome::default()
+            scope,
+            now,
+            action: AuditAction::LeaveRolledOver,
         };
         let reference = LeaveLedger::rollover_reference(from_year);
+        self.run_year_end(run, progress, |_, account, policies, today| {
+            let mut entries = Vec::new();
+            for policy in policies.iter().filter(|p| p.is_limited()) {
+                let ledger = account.ledger(&policy.leave_type);
+                if ledger.entries().iter().any(|e| e.reference == reference) {
+                    continue;
+                }
+                let rolled = ledger.rollover(policy, from_year, today)?;
+                entries.extend(
+                    rolled
+                        .into_iter()
+                        .filter(|e| e.kind != LedgerEntryKind::Allocation)
+                        .map(|e| (policy.leave_type.clone(), e)),
+                );
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    /// Runs one year-end pass: authorises `run.actor`, then for every active employee in
+    /// scope commits what `entries_for` computes from their account (see
+    /// [`AttendanceService::commit_year_end`]), reports progress and audits the outcome.
+    async fn run_year_end(
+        &self,
+        run: YearEndRun<'_>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        entries_for: impl Fn(
+            &Employee,
+            &LeaveAccount,
+            &[LeavePolicy],
+            NaiveDate,
+        ) -> Result<Vec<(LeaveType, LedgerEntry)>, ServiceError>,
+    ) -> Result<YearEndOutcome, ServiceError> {
+        authorize(run.actor, Action::ManageLeavePolicies, None)?;
+        let today = self.site().await?.today(run.now);
+        let policies = self.year_end_policies(run.scope).await?;
+        let employees = self.year_end_employees(run.scope).await?;
+        let mut outcome = YearEndOutcome {
+            year: run.year,
+            ..YearEndOutcome::default()
+        };
         for (done, employee) in employees.iter().enumerate() {
             let written = self
                 .commit_year_end(employee, |account| {
-                    let mut entries = Vec::new();
-                    for policy in policies.iter().filter(|p| p.is_limited()) {
-                        let ledger = account.ledger(&policy.leave_type);
-                        if ledger.entries().iter().any(|e| e.reference == reference) {
-                            continue;
-                        }
-                        let rolled = ledger.rollover(policy, from_year, today)?;
-                        entries.extend(
-                            rolled
-                                .into_iter()
-                                .filter(|e| e.kind != LedgerEntryKind::Allocation)
-                                .map(|e| (policy.leave_type.clone(), e)),
-                        );
-                    }
-                    Ok(entries)
+                    entries_for(employee, account, &policies, today)
                 })
                 .await?;
             outcome.count(&written);
             report_progress(progress, done + 1, employees.len());
         }
         outcome.employees = employees.len();
-        self.audit_year_end(AuditAction::LeaveRolledOver, by, &outcome, scope, now)
+        self.audit_year_end(run.action, run.by, &outcome, run.scope, run.now)
             .await;
         Ok(outcome)
     }
