@@ -7,9 +7,9 @@ use std::path::Path;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{Running, binary, listening_url, temp_dir};
-use crate::helpers::{PASSWORD, TestApp};
-use crate::tools::{Target, login, ok, refused, stderr, tool};
+use crate::cli::temp_dir;
+use crate::helpers::PASSWORD;
+use crate::tools::{Target, login, ok, refused, serve_postgres, serve_sqlite_child, stderr, tool};
 use attendance_store_postgres::testkit as pg_common;
 
 async fn get(base: &str, path: &str, token: &str) -> reqwest::Response {
@@ -192,16 +192,7 @@ async fn scans_in_and_reports_out(base: &str, target: &Target, data: &Path) {
 #[tokio::test]
 async fn scans_import_and_reports_export_on_sqlite_while_the_server_runs() {
     let data = temp_dir("files-sqlite");
-    let mut child = Running(
-        binary()
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("ATTENDANCE_ADMIN_USER", "admin")
-            .env("ATTENDANCE_ADMIN_PASSWORD", PASSWORD)
-            .spawn()
-            .unwrap(),
-    );
-    let base = listening_url(&mut child).await;
+    let (child, base) = serve_sqlite_child(&data).await;
     scans_in_and_reports_out(&base, &Target::DataDir(data.clone()), &data).await;
     drop(child);
     let _ = std::fs::remove_dir_all(&data);
@@ -214,27 +205,7 @@ async fn scans_import_and_reports_export_on_postgres_while_the_server_runs() {
     };
     let url = pg.database().await;
     let data = temp_dir("files-pg");
-    let cli = <attendance_server::cli::Cli as clap::Parser>::try_parse_from([
-        "attendance-server",
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        &url,
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--admin-user",
-        "admin",
-        "--admin-password",
-        PASSWORD,
-    ])
-    .unwrap();
-    let server = attendance_server::cli::Server::start(&cli).await.unwrap();
-    let app = TestApp {
-        base: format!("http://{}", server.addr),
-        client: reqwest::Client::new(),
-        store: server.state.store.clone(),
-    };
+    let (server, app) = serve_postgres(&url, &data).await;
     scans_in_and_reports_out(&app.base, &Target::Database(url.clone()), &data).await;
     // The server reads what the tools stored.
     let admin = app.token("admin").await;

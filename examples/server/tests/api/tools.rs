@@ -100,6 +100,52 @@ pub async fn login(base: &str, user: &str, password: &str) -> Option<String> {
     body["access_token"].as_str().map(str::to_owned)
 }
 
+/// `attendance-server serve` as a child process on a fresh SQLite `--data-dir`, with `admin`;
+/// answers the process (killed when dropped) and its base URL.
+pub async fn serve_sqlite_child(data: &std::path::Path) -> (Running, String) {
+    let mut child = Running(
+        binary()
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("ATTENDANCE_ADMIN_USER", "admin")
+            .env("ATTENDANCE_ADMIN_PASSWORD", PASSWORD)
+            .spawn()
+            .unwrap(),
+    );
+    let base = listening_url(&mut child).await;
+    (child, base)
+}
+
+/// The server started in this process on the PostgreSQL database `url` (and `data` as its
+/// data directory), with `admin`; and a client for it.
+pub async fn serve_postgres(
+    url: &str,
+    data: &std::path::Path,
+) -> (attendance_server::cli::Server, TestApp) {
+    let cli = <attendance_server::cli::Cli as clap::Parser>::try_parse_from([
+        "attendance-server",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--database-url",
+        url,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--admin-user",
+        "admin",
+        "--admin-password",
+        PASSWORD,
+    ])
+    .unwrap();
+    let server = attendance_server::cli::Server::start(&cli).await.unwrap();
+    let app = TestApp {
+        base: format!("http://{}", server.addr),
+        client: reqwest::Client::new(),
+        store: server.state.store.clone(),
+    };
+    (server, app)
+}
+
 async fn status_of(base: &str, path: &str, token: &str) -> u16 {
     reqwest::Client::new()
         .get(format!("{base}{path}"))
@@ -374,16 +420,7 @@ async fn tools_work_beside_a_running_server(base: &str, target: &Target, data: &
 #[tokio::test]
 async fn the_tools_work_on_sqlite_while_the_server_runs() {
     let data = temp_dir("tools-sqlite");
-    let mut child = Running(
-        binary()
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("ATTENDANCE_ADMIN_USER", "admin")
-            .env("ATTENDANCE_ADMIN_PASSWORD", PASSWORD)
-            .spawn()
-            .unwrap(),
-    );
-    let base = listening_url(&mut child).await;
+    let (child, base) = serve_sqlite_child(&data).await;
     let target = Target::DataDir(data.clone());
     tools_work_beside_a_running_server(&base, &target, &data).await;
     drop(child);
@@ -397,27 +434,7 @@ async fn the_tools_work_on_postgres_while_the_server_runs() {
     };
     let url = pg.database().await;
     let data = temp_dir("tools-pg");
-    let cli = <attendance_server::cli::Cli as clap::Parser>::try_parse_from([
-        "attendance-server",
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        &url,
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--admin-user",
-        "admin",
-        "--admin-password",
-        PASSWORD,
-    ])
-    .unwrap();
-    let server = attendance_server::cli::Server::start(&cli).await.unwrap();
-    let app = TestApp {
-        base: format!("http://{}", server.addr),
-        client: reqwest::Client::new(),
-        store: server.state.store.clone(),
-    };
+    let (server, app) = serve_postgres(&url, &data).await;
     let target = Target::Database(url.clone());
     tools_work_beside_a_running_server(&app.base, &target, &data).await;
     // The admin still manages everything through the API.
