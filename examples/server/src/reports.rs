@@ -3,7 +3,7 @@
 //! route picks the employees of the caller's scope, the command line every active one).
 //!
 //! A department of thousands is computed without holding its month of records: the stored
-//! records of the month are read in pages ([`RECORD_PAGE`], by employee then date) and each is
+//! records of the month are read a date at a time, in pages ([`RECORD_PAGE`]), and each is
 //! counted into its employee's row at once ([`MonthlyRow::add_day`]). The days with no stored
 //! record, or whose record was computed while its window was still open, are then recomputed
 //! (and stored) through the service's set-based path
@@ -122,28 +122,47 @@ pub async fn monthly_report(
     // The stored records: of the one employee, of their one department, or of everyone.
     if let Some(head) = employees.first() {
         let one_department = employees.iter().all(|e| e.department == head.department);
-        let mut query = RecordQuery {
-            from: Some(first),
-            to: Some(last),
+        let base = RecordQuery {
             employee: (employees.len() == 1).then(|| head.employee_id.clone()),
             department: one_department.then(|| head.department.clone()),
-            order: RecordOrder::EmployeeThenDate,
+            order: RecordOrder::DateThenEmployee,
             limit: RECORD_PAGE,
             ..RecordQuery::default()
         };
+        let total = store
+            .query_records(&RecordQuery {
+                from: Some(first),
+                to: Some(last),
+                limit: 0,
+                ..base.clone()
+            })
+            .await?
+            .count;
+        // Day by day, so every page is a slice of one date in the (date, employee) order the
+        // store keeps: no sort of the month and no long OFFSET scan, whatever the month's size.
         let mut read = 0;
-        loop {
-            let page = store.query_records(&query).await?;
-            let n = page.results.len() as u64;
-            for record in page.results.iter().filter(|r| r.window_closed) {
-                tally.count(record);
+        progress(Progress::Read(read, total));
+        for day in first.iter_days().take_while(|d| *d <= last) {
+            let mut query = RecordQuery {
+                from: Some(day),
+                to: Some(day),
+                ..base.clone()
+            };
+            loop {
+                let page = store.query_records(&query).await?;
+                let n = page.results.len() as u64;
+                for record in page.results.iter().filter(|r| r.window_closed) {
+                    tally.count(record);
+                }
+                read += n;
+                if n > 0 {
+                    progress(Progress::Read(read, total.max(read)));
+                }
+                if n < RECORD_PAGE {
+                    break;
+                }
+                query.offset += n;
             }
-            read += n;
-            progress(Progress::Read(read, page.count.max(read)));
-            if n < RECORD_PAGE {
-                break;
-            }
-            query.offset += n;
         }
     }
 
@@ -235,7 +254,7 @@ mod tests {
         assert_eq!(first.totals.counts.days as usize, 30 * n);
         assert_eq!(first.totals.counts.absent_days as usize, 26 * n);
 
-        // Now everything is stored: read in pages, nothing recomputed, the same report.
+        // Now everything is stored: read a day at a time, nothing recomputed, the same report.
         let mut steps = Vec::new();
         let second = monthly_report(
             store.as_ref(),
@@ -249,13 +268,10 @@ mod tests {
         .await
         .unwrap();
         let total = 30 * n as u64;
-        assert_eq!(
-            steps,
-            [
-                Progress::Read(RECORD_PAGE, total),
-                Progress::Read(total, total)
-            ]
-        );
+        let days: Vec<Progress> = (0..=30)
+            .map(|d| Progress::Read(d * n as u64, total))
+            .collect();
+        assert_eq!(steps, days);
         assert_eq!(second, first);
     }
 }
