@@ -94,26 +94,20 @@ pub const YEAR_END_PROGRESS_EVERY: usize = 200;
 
 impl AttendanceService {
     /// Every policy that applies: the stored ones and the statutory default of each named type
-    /// with none stored; named types first in their usual order, then the site's own types.
-    pub async fn effective_leave_policies(&self) -> Result<Vec<LeavePolicy>, ServiceError> {
-        let stored = self.leave.leave_policies().await?;
-        let defaults = default_policies();
-        let mut policies: Vec<LeavePolicy> = defaults
-            .iter()
-            .map(|d| {
-                stored
-                    .iter()
-                    .find(|s| s.leave_type == d.leave_type)
-                    .unwrap_or(d)
-                    .clone()
-            })
+    /// with none stored (`true` beside a default, as [`crate::store::leave_policy_or_default`]
+    /// says it); named types first in their usual order, then the site's own types.
+    pub async fn effective_leave_policies(&self) -> Result<Vec<(LeavePolicy, bool)>, ServiceError> {
+        let mut stored = self.leave.leave_policies().await?;
+        let mut policies: Vec<(LeavePolicy, bool)> = default_policies()
+            .into_iter()
+            .map(
+                |d| match stored.iter().position(|s| s.leave_type == d.leave_type) {
+                    Some(i) => (stored.remove(i), false),
+                    None => (d, true),
+                },
+            )
             .collect();
-        policies.extend(
-            stored
-                .iter()
-                .filter(|s| !defaults.iter().any(|d| d.leave_type == s.leave_type))
-                .cloned(),
-        );
+        policies.extend(stored.into_iter().map(|s| (s, false)));
         Ok(policies)
     }
 
@@ -298,7 +292,12 @@ impl AttendanceService {
         &self,
         scope: &YearEndScope,
     ) -> Result<Vec<LeavePolicy>, ServiceError> {
-        let mut policies = self.effective_leave_policies().await?;
+        let mut policies: Vec<LeavePolicy> = self
+            .effective_leave_policies()
+            .await?
+            .into_iter()
+            .map(|(policy, _)| policy)
+            .collect();
         if let Some(only) = &scope.leave_type {
             policies.retain(|p| &p.leave_type == only);
             if policies.is_empty() {

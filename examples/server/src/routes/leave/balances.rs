@@ -7,9 +7,7 @@ use attendance_core::access::{Action, ListFilter, authorize, list_filter};
 use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::calendar::LeaveType;
 use attendance_core::employee::{Department, Employee, EmployeeCode};
-use attendance_core::leave::{
-    LeaveBalance, LedgerEntry, LedgerEntryKind, default_policies, pending_units,
-};
+use attendance_core::leave::{LeaveBalance, LedgerEntry, LedgerEntryKind, pending_units};
 use attendance_core::service::{LEAVE_ATTEMPTS, YearEndOutcome, YearEndScope};
 use attendance_core::store::{LeaveChange, StoreError};
 use axum::Json;
@@ -108,25 +106,28 @@ fn check_year(year: i32) -> ApiResult<i32> {
     }
 }
 
+/// The leave types of every policy that applies (read once per request).
+async fn policy_types(state: &AppState) -> ApiResult<Vec<LeaveType>> {
+    let policies = state.service.effective_leave_policies().await?;
+    Ok(policies.into_iter().map(|(p, _)| p.leave_type).collect())
+}
+
+/// `employee`'s sheet of `year`: one balance per type of `policy_types` and any other type with
+/// entries or requests (only `only`'s when given).
 async fn balance_sheet(
     state: &AppState,
     employee: &Employee,
     year: i32,
+    policy_types: &[LeaveType],
     only: Option<&LeaveType>,
 ) -> ApiResult<BalanceSheet> {
     let account = state.store.leave_account(&employee.employee_id).await?;
-    let mut types: Vec<LeaveType> = Vec::new();
+    let mut types: Vec<LeaveType> = policy_types.to_vec();
     let mut add = |t: &LeaveType| {
         if !types.contains(t) {
             types.push(t.clone());
         }
     };
-    for policy in default_policies() {
-        add(&policy.leave_type);
-    }
-    for policy in state.store.leave_policies().await? {
-        add(&policy.leave_type);
-    }
     for ledger in &account.ledgers {
         add(ledger.leave_type());
     }
@@ -184,7 +185,8 @@ pub(super) async fn get_balances(
     if let Some(code) = code {
         let employee = state.store.employee(&code).await?;
         authorize(&user.actor, Action::ViewLeave, Some(&owner_of(&employee)))?;
-        let sheet = balance_sheet(&state, &employee, year, only.as_ref()).await?;
+        let types = policy_types(&state).await?;
+        let sheet = balance_sheet(&state, &employee, year, &types, only.as_ref()).await?;
         return Ok(Json(to_json(&sheet)?));
     }
     let asked = params
@@ -206,9 +208,10 @@ pub(super) async fn get_balances(
     let count = employees.len();
     let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     let size = usize::try_from(page.size()).unwrap_or(usize::MAX);
+    let types = policy_types(&state).await?;
     let mut sheets = Vec::new();
     for employee in employees.iter().skip(offset).take(size) {
-        sheets.push(balance_sheet(&state, employee, year, only.as_ref()).await?);
+        sheets.push(balance_sheet(&state, employee, year, &types, only.as_ref()).await?);
     }
     let page = Paginated::new(sheets, count as u64, page, &uri);
     Ok(Json(to_json(&page)?))
@@ -400,7 +403,8 @@ pub(super) async fn allocate(
             })),
         )
         .await;
-    let sheet = balance_sheet(&state, &employee, year, None).await?;
+    let types = policy_types(&state).await?;
+    let sheet = balance_sheet(&state, &employee, year, &types, None).await?;
     Ok((StatusCode::CREATED, Json(to_json(&sheet)?)))
 }
 

@@ -8,7 +8,7 @@ use std::convert::identity;
 use attendance_core::access::{Action, authorize};
 use attendance_core::audit::{AuditAction, NewAuditEntry};
 use attendance_core::calendar::LeaveType;
-use attendance_core::leave::{LeaveApproval, LeavePolicy, OffDayRule, default_policies};
+use attendance_core::leave::{LeaveApproval, LeavePolicy, OffDayRule};
 use attendance_core::store::leave_policy_or_default;
 use axum::Json;
 use axum::extract::{OriginalUri, State};
@@ -139,27 +139,13 @@ fn excluded() -> OffDayRule {
     OffDayRule::Excluded
 }
 
-/// Every policy that applies: the stored ones, and the statutory default of each named type with
-/// none stored. Named types first in their usual order, then the site's own types.
+/// Every policy that applies (core's `AttendanceService::effective_leave_policies`), as views.
 async fn effective_policies(state: &AppState) -> ApiResult<Vec<PolicyView>> {
-    let stored = state.store.leave_policies().await?;
-    let defaults = default_policies();
-    let mut views: Vec<PolicyView> = defaults
+    let policies = state.service.effective_leave_policies().await?;
+    Ok(policies
         .iter()
-        .map(
-            |d| match stored.iter().find(|s| s.leave_type == d.leave_type) {
-                Some(s) => PolicyView::new(s, false),
-                None => PolicyView::new(d, true),
-            },
-        )
-        .collect();
-    views.extend(
-        stored
-            .iter()
-            .filter(|s| !defaults.iter().any(|d| d.leave_type == s.leave_type))
-            .map(|s| PolicyView::new(s, false)),
-    );
-    Ok(views)
+        .map(|(policy, is_default)| PolicyView::new(policy, *is_default))
+        .collect())
 }
 
 /// The policy applied to `leave_type` ([`leave_policy_or_default`]: the stored one, else the
