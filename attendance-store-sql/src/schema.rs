@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 mod leave_approval;
 mod oversight;
-pub use oversight::{AuditLog, Corrections, DayOverrides, ScanVoids};
+pub use oversight::{AuditLog, Corrections, DayOverrides, ScanVoids, SetAsideScans};
 
 use sea_query::{
     ColumnDef, ForeignKey, ForeignKeyAction, Iden, Index, IndexCreateStatement, Table,
@@ -324,6 +324,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         description: "leave policies state their approval chain",
         statements: leave_approval::leave_approval,
+    },
+    Migration {
+        version: 7,
+        description: "scans set aside at ingest",
+        statements: oversight::set_aside_schema,
     },
 ];
 

@@ -2,16 +2,13 @@
 //! storable window, stores the rest with their cursors (retrying a failing store), answers each
 //! submitter, and hands the new scans to the recompute stage.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 
-use attendance_core::employee::DeviceUserId;
-use attendance_core::scan::{MachineId, ScanData};
+use attendance_core::scan::ScanData;
 use attendance_core::service::{AttendanceService, ServiceError};
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep, timeout};
 use tracing::{debug, error, warn};
@@ -21,22 +18,10 @@ use super::queue::Job;
 use super::recompute::Backlog;
 use super::{Committed, Counters, EngineConfig, IngestError, Stop};
 
-/// A scan the engine did not store because its time is outside the storable window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SetAside {
-    /// The machine it came from.
-    pub machine_id: MachineId,
-    /// The PIN on the machine.
-    pub device_user_id: DeviceUserId,
-    /// The time the device gave.
-    pub timestamp: DateTime<Utc>,
-    /// Why it was set aside.
-    pub reason: String,
-    /// The device's own line or record, when the adapter kept it.
-    pub raw: Option<String>,
-    /// When it arrived.
-    pub received_at: DateTime<Utc>,
-}
+/// A scan the engine did not store as attendance because its time is outside the storable
+/// window; kept in the store for HR ([`SetAsideStore`](attendance_core::store::SetAsideStore)).
+pub use attendance_core::store::SetAsideScan as SetAside;
+
 /// How storing a group ended.
 #[derive(Debug)]
 enum Stored {
@@ -51,6 +36,7 @@ enum Stored {
 struct Screened {
     batch: ScanBatch,
     set_aside: usize,
+    aside: Vec<SetAside>,
     reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
 }
 
@@ -70,7 +56,6 @@ pub(super) struct Ingest {
     pub(super) bus: Arc<Bus>,
     pub(super) counters: Arc<Counters>,
     pub(super) backlog: Arc<Backlog>,
-    pub(super) set_aside: Arc<Mutex<VecDeque<SetAside>>>,
 }
 
 impl Ingest {
@@ -150,6 +135,7 @@ impl Ingest {
             return Screened {
                 batch,
                 set_aside: 0,
+                aside: Vec::new(),
                 reply,
             };
         }
@@ -166,34 +152,31 @@ impl Ingest {
             first = %aside.first().map(|s| s.timestamp.to_rfc3339()).unwrap_or_default(),
             "scans outside the storable window set aside (device clock?)"
         );
-        let mut kept_aside = self
-            .set_aside
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for scan in aside {
-            let reason = if scan.timestamp < earliest {
-                format!("before {}", earliest.to_rfc3339())
-            } else {
-                format!(
-                    "more than {:?} after the time it arrived",
-                    self.config.future_tolerance
-                )
-            };
-            if kept_aside.len() >= self.config.set_aside_kept.max(1) {
-                kept_aside.pop_front();
-            }
-            kept_aside.push_back(SetAside {
-                machine_id: scan.machine_id,
-                device_user_id: scan.device_user_id,
-                timestamp: scan.timestamp,
-                reason,
-                raw: scan.raw,
-                received_at: now,
-            });
-        }
+        let aside = aside
+            .into_iter()
+            .map(|scan| {
+                let reason = if scan.timestamp < earliest {
+                    format!("before {}", earliest.to_rfc3339())
+                } else {
+                    format!(
+                        "more than {:?} after the time it arrived",
+                        self.config.future_tolerance
+                    )
+                };
+                SetAside {
+                    machine_id: scan.machine_id,
+                    device_user_id: scan.device_user_id,
+                    timestamp: scan.timestamp,
+                    reason,
+                    raw: scan.raw,
+                    received_at: now,
+                }
+            })
+            .collect();
         Screened {
             batch,
             set_aside: count,
+            aside,
             reply,
         }
     }
@@ -202,7 +185,18 @@ impl Ingest {
     /// invalid, stores them one by one, so only the bad batch is refused.
     async fn flush(&self, jobs: Vec<Job>, stop: &mut Stop) {
         let now = Utc::now();
-        let screened: Vec<Screened> = jobs.into_iter().map(|j| self.screen(j, now)).collect();
+        let mut screened: Vec<Screened> = jobs.into_iter().map(|j| self.screen(j, now)).collect();
+        let aside: Vec<SetAside> = screened
+            .iter_mut()
+            .flat_map(|s| std::mem::take(&mut s.aside))
+            .collect();
+        // What is set aside is kept before anything of the flush is acknowledged.
+        if !self.keep_aside(&aside, stop).await {
+            for job in screened {
+                job.answer(Err(IngestError::Abandoned));
+            }
+            return;
+        }
         let mut inserted = Vec::new();
         let group: Vec<&ScanBatch> = screened.iter().map(|s| &s.batch).collect();
         let started = Instant::now();
@@ -283,6 +277,36 @@ impl Ingest {
     /// days), waiting while its backlog is full.
     async fn after_commit(&self, inserted: Vec<ScanData>) {
         self.backlog.add(inserted, &self.counters).await;
+    }
+
+    /// Keeps the scans set aside by a flush in the store, retrying passing failures like
+    /// [`Self::store`]; `false` when given up at shutdown. A store that refuses them (as
+    /// invalid) is logged: they stay counted but are not kept.
+    async fn keep_aside(&self, aside: &[SetAside], stop: &mut Stop) -> bool {
+        if aside.is_empty() {
+            return true;
+        }
+        let mut delay = self.config.retry_delay;
+        loop {
+            match self.service.keep_set_aside(aside).await {
+                Ok(_) => return true,
+                Err(ServiceError::Store(StoreError::Invalid(message))) => {
+                    error!(%message, scans = aside.len(), "the store refused the set-aside scans; they are counted, not kept");
+                    return true;
+                }
+                Err(e) => {
+                    self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    if stop.expired() {
+                        error!(scans = aside.len(), error = %e,
+                            "shutting down with the store still failing: set-aside scans not kept and their batches not acknowledged");
+                        return false;
+                    }
+                    warn!(error = %e, retry_in = ?delay, "keeping set-aside scans failed; retrying");
+                    sleep(delay).await;
+                    delay = (delay * 2).min(self.config.max_retry_delay);
+                }
+            }
+        }
     }
 
     /// Stores a group of batches, retrying transient failures until it is stored (or, once a

@@ -59,13 +59,13 @@ mod queue;
 mod recompute;
 mod year_end;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use attendance_core::access::Owner;
-use attendance_core::service::AttendanceService;
+use attendance_core::service::{AttendanceService, ServiceError};
+use attendance_core::store::Page;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -108,8 +108,6 @@ pub struct EngineConfig {
     pub earliest_scan: DateTime<Utc>,
     /// Scans later than now plus this are set aside (a device clock far ahead).
     pub future_tolerance: Duration,
-    /// How many set-aside scans are kept for [`EngineHandle::set_aside`] (the oldest go).
-    pub set_aside_kept: usize,
     /// How often shift windows that closed with no scan are looked for, so those days become
     /// `Absent` without anyone asking ([`AttendanceService::close_windows`]); the first pass
     /// at start looks two days back. `None`: never (tests that count records exactly).
@@ -140,7 +138,6 @@ impl Default for EngineConfig {
             drain_timeout: Duration::from_secs(30),
             earliest_scan: default_earliest_scan(),
             future_tolerance: Duration::from_secs(24 * 3600),
-            set_aside_kept: 1_000,
             close_interval: Some(Duration::from_secs(60)),
             leave_year_interval: Some(Duration::from_secs(3600)),
         }
@@ -224,10 +221,10 @@ pub struct EngineHandle {
     service: AttendanceService,
     bus: Arc<Bus>,
     counters: Arc<Counters>,
-    set_aside: Arc<Mutex<VecDeque<SetAside>>>,
     jobs: Arc<Mutex<Jobs>>,
     started: Instant,
     capacity: usize,
+    drain_timeout: Duration,
     stop: watch::Sender<bool>,
     /// The ingest, recompute, window-closing and status tasks, taken by the first shutdown (so
     /// a shared handle can stop the engine).
@@ -258,14 +255,12 @@ impl Engine {
         let service = service.with_observer(bus.clone());
         let started = Instant::now();
         let backlog = Arc::new(Backlog::default());
-        let set_aside = Arc::new(Mutex::new(VecDeque::new()));
         let ingest = Ingest {
             service: service.clone(),
             config: config.clone(),
             bus: bus.clone(),
             counters: counters.clone(),
             backlog: backlog.clone(),
-            set_aside: set_aside.clone(),
         };
         let recompute = Recompute {
             service: service.clone(),
@@ -307,10 +302,10 @@ impl Engine {
             service,
             bus,
             counters,
-            set_aside,
             jobs: Arc::new(Mutex::new(Jobs::default())),
             started,
             capacity,
+            drain_timeout: config.drain_timeout,
             stop,
             tasks: Mutex::new(Some(tasks)),
         }
@@ -411,14 +406,10 @@ impl EngineHandle {
         self.bus.send(event, audience);
     }
 
-    /// The scans set aside most recently (outside the storable window), oldest first.
-    pub fn set_aside(&self) -> Vec<SetAside> {
-        self.set_aside
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+    /// The scans set aside (outside the storable window), as the store keeps them: newest
+    /// arrival first, `offset`/`limit` applied.
+    pub async fn set_aside(&self, offset: u64, limit: u64) -> Result<Page<SetAside>, ServiceError> {
+        self.service.set_aside_scans(offset, limit).await
     }
 
     /// The counters now.
@@ -453,16 +444,51 @@ impl EngineHandle {
             return;
         }
         jobs.running = true;
-        drop(jobs);
-        tokio::spawn(run_jobs(
+        // Spawned under the lock, so the shutdown finds the handle of every runner started.
+        jobs.runner = Some(tokio::spawn(run_jobs(
             self.service.clone(),
             self.jobs.clone(),
-            self.stop.subscribe(),
-        ));
+        )));
+    }
+
+    /// Waits for the background recomputes running or queued at shutdown, at most the drain
+    /// timeout; one still running then is stopped and its range logged (its days keep what they
+    /// had: the range must be recomputed after the restart).
+    async fn finish_background_recompute(&self) {
+        let runner = self
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .runner
+            .take();
+        let Some(mut runner) = runner else { return };
+        if tokio::time::timeout(self.drain_timeout, &mut runner)
+            .await
+            .is_err()
+        {
+            runner.abort();
+            let job = self.recompute_job();
+            let queued = self
+                .jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .queued
+                .take();
+            error!(
+                queued = ?queued,
+                from = ?job.as_ref().map(|j| j.from),
+                to = ?job.as_ref().map(|j| j.to),
+                done = job.as_ref().map_or(0, |j| j.done),
+                total = job.as_ref().map_or(0, |j| j.total),
+                timeout = ?self.drain_timeout,
+                "shutting down: the background recompute did not finish in time and was stopped; recompute its range after the restart"
+            );
+        }
     }
 
     /// Stops accepting batches, stores every batch already accepted, recomputes the days they
-    /// touched, and returns the final counters. Senders held elsewhere get an error from then
+    /// touched, waits for a background recompute (at most the drain timeout), and returns the
+    /// final counters. Senders held elsewhere get an error from then
     /// on. Later calls return at once.
     pub async fn shutdown(&self) -> EngineStats {
         let _ = self.stop.send(true);
@@ -482,6 +508,7 @@ impl EngineHandle {
                 let _ = task.await;
             }
         }
+        self.finish_background_recompute().await;
         snapshot(&self.counters, 0, self.capacity, self.started)
     }
 }

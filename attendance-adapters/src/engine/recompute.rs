@@ -21,6 +21,8 @@ pub(super) struct Jobs {
     pub(super) current: Option<RecomputeJob>,
     pub(super) running: bool,
     pub(super) queued: Option<(NaiveDate, NaiveDate, String)>,
+    /// The task running the jobs, awaited at shutdown.
+    pub(super) runner: Option<tokio::task::JoinHandle<()>>,
 }
 /// The new scans waiting for the recompute stage, as many flushes as came while it worked: it
 /// publishes them and recomputes the pairs they touch, each once however many flushes touched
@@ -165,18 +167,15 @@ impl Recompute {
     }
 }
 
-/// Runs the queued background recomputes one after the other until none is queued.
-pub(super) async fn run_jobs(
-    service: AttendanceService,
-    jobs: Arc<Mutex<Jobs>>,
-    stopped: watch::Receiver<bool>,
-) {
+/// Runs the queued background recomputes one after the other until none is queued (a shutdown
+/// waits for them, at most its drain timeout: [`super::EngineHandle::shutdown`]).
+pub(super) async fn run_jobs(service: AttendanceService, jobs: Arc<Mutex<Jobs>>) {
     loop {
         let (from, to, reason) = {
             let mut state = jobs.lock().unwrap_or_else(PoisonError::into_inner);
             match state.queued.take() {
-                Some(next) if !*stopped.borrow() => next,
-                _ => {
+                Some(next) => next,
+                None => {
                     // In the same lock as the check, so a job queued now starts a new runner.
                     state.running = false;
                     return;

@@ -405,6 +405,7 @@ async fn scans_outside_the_storable_window_are_set_aside_and_the_rest_of_their_b
     reset.raw = Some("1\t1970-01-01 06:00:00\t0\t1".into());
     let mut ahead = upload.scans[0].clone();
     ahead.timestamp = Utc::now() + TimeDelta::days(365 * 70);
+    let reset_again = reset.clone();
     upload.scans.insert(1, reset);
     upload.scans.push(ahead);
     let committed = engine
@@ -414,7 +415,7 @@ async fn scans_outside_the_storable_window_are_set_aside_and_the_rest_of_their_b
         .unwrap();
     assert_eq!((committed.inserted, committed.set_aside), (3, 2));
     assert_eq!(store.count_scans().await.unwrap(), 3);
-    let aside = engine.set_aside();
+    let aside = engine.set_aside(0, 10).await.unwrap().results;
     assert_eq!(aside.len(), 2);
     assert!(
         aside[0].reason.starts_with("before 2010-01-01"),
@@ -430,6 +431,21 @@ async fn scans_outside_the_storable_window_are_set_aside_and_the_rest_of_their_b
     );
     let stats = engine.shutdown().await;
     assert_eq!((stats.scans_set_aside, stats.scans_stored), (2, 3));
+    // They are in the store: an engine started later on it lists them, and the device sending
+    // the same upload again adds nothing (counted as set aside again, kept once).
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let mut again = batch("GATE-1", "1", 0, 3, "c");
+    again.scans.insert(1, reset_again);
+    let committed = engine
+        .sender()
+        .submit(again, Duration::from_secs(5), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!((committed.duplicates, committed.set_aside), (3, 1));
+    let kept = engine.set_aside(0, 10).await.unwrap();
+    assert_eq!(kept.count, 2);
+    assert_eq!(kept.results, aside);
+    engine.shutdown().await;
     // Nothing of the set-aside scans became a day.
     let records = store
         .query_records(&attendance_core::store::RecordQuery::default())
@@ -531,6 +547,25 @@ async fn a_background_recompute_reports_its_progress_and_publishes_its_days() {
     assert_eq!(job.records, 8, "two employees, four days");
     assert_eq!(job.reason, "settings changed");
     engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shutdown_waits_for_the_background_recompute_running() {
+    let store = store_with_people().await;
+    let engine = Engine::start(AttendanceService::new(store.clone()), config());
+    let today = Utc::now().date_naive();
+    engine.recompute_in_background(today - TimeDelta::days(9), today, "settings changed");
+    // Asked at once: the job has started (or is about to) and is finished, not dropped.
+    engine.shutdown().await;
+    let job = engine.recompute_job().expect("the job ran");
+    assert!(job.finished_at.is_some(), "{job:?}");
+    assert_eq!((job.done, job.total, job.error), (2, 2, None));
+    assert_eq!(job.records, 20, "two employees, ten days");
+    let stored = store
+        .query_records(&attendance_core::store::RecordQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(stored.count, 20);
 }
 
 #[tokio::test]

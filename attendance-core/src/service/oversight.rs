@@ -22,7 +22,7 @@ use crate::report::DailySummary;
 use crate::scan::ScanData;
 use crate::store::{
     AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, Page, ScanId, ScanVoid,
-    ScanVoidStore, StoreError, StoreResult,
+    ScanVoidStore, SetAsideScan, SetAsideStore, StoreError, StoreResult,
 };
 
 /// The most characters of a void's reason.
@@ -70,6 +70,22 @@ impl CorrectionStore for NoOversight {
         Err(no_store())
     }
     async fn query_corrections(&self, _: &CorrectionQuery) -> StoreResult<Page<Correction>> {
+        Ok(Page {
+            count: 0,
+            results: Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl SetAsideStore for NoOversight {
+    /// Refused as [`StoreError::Invalid`] (not a passing failure: retrying cannot help).
+    async fn keep_set_aside(&self, _: &[SetAsideScan]) -> StoreResult<usize> {
+        Err(StoreError::Invalid(
+            "this service has no oversight store: set-aside scans are not kept".into(),
+        ))
+    }
+    async fn set_aside_scans(&self, _: u64, _: u64) -> StoreResult<Page<SetAsideScan>> {
         Ok(Page {
             count: 0,
             results: Vec::new(),
@@ -172,6 +188,24 @@ impl AttendanceService {
             .voids_of_users(std::slice::from_ref(user), from, to)
             .await?;
         Ok(without_voided(scans, &voids))
+    }
+
+    /// Keeps scans the ingest set aside (outside the storable window) for HR to see; answers how
+    /// many were new (a scan kept already, by its dedupe key, is skipped).
+    pub async fn keep_set_aside(&self, scans: &[SetAsideScan]) -> Result<usize, ServiceError> {
+        if scans.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.oversight.keep_set_aside(scans).await?)
+    }
+
+    /// The scans set aside at ingest, newest arrival first, `offset`/`limit` applied.
+    pub async fn set_aside_scans(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<SetAsideScan>, ServiceError> {
+        Ok(self.oversight.set_aside_scans(offset, limit).await?)
     }
 
     /// Appends `entry` to the audit trail; a failure is logged, never returned (the change it

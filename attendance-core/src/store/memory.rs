@@ -62,6 +62,8 @@ struct Inner {
     audit: Vec<crate::audit::AuditEntry>,
     corrections: BTreeMap<crate::correction::CorrectionId, crate::correction::Correction>,
     voids: BTreeMap<ScanKey, super::ScanVoid>,
+    /// Scans set aside at ingest, by key.
+    set_aside: BTreeMap<ScanKey, super::SetAsideScan>,
     overrides: BTreeMap<(EmployeeCode, NaiveDate), crate::overrides::DayOverride>,
 }
 

@@ -25,7 +25,7 @@ mod oversight;
 
 pub use oversight::{
     AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, OversightStore, ScanId,
-    ScanVoid, ScanVoidStore,
+    ScanVoid, ScanVoidStore, SetAsideScan, SetAsideStore,
 };
 
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
-//! The storage ports of oversight: the audit trail, attendance corrections, voided scans and day
-//! overrides, and the scan id the API names a scan by.
+//! The storage ports of oversight: the audit trail, attendance corrections, voided scans, day
+//! overrides and the scans set aside at ingest, and the scan id the API names a scan by.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -106,6 +106,26 @@ pub struct ScanVoid {
     pub voided_at: DateTime<Utc>,
 }
 
+/// A scan the ingest did not store as attendance because its time is outside the storable
+/// window (a device clock set to 1970 or 2099, a line dated `0000-01-01`): kept for HR to see,
+/// never counted. Its key is the scan's dedupe key (machine, device user, instant truncated to
+/// the second), so a device sending it again does not add a second row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAsideScan {
+    /// The machine it came from.
+    pub machine_id: MachineId,
+    /// The PIN on the machine.
+    pub device_user_id: DeviceUserId,
+    /// The time the device gave.
+    pub timestamp: DateTime<Utc>,
+    /// Why it was set aside.
+    pub reason: String,
+    /// The device's own line or record, when the adapter kept it.
+    pub raw: Option<String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+}
+
 /// Which corrections to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CorrectionQuery {
@@ -149,11 +169,27 @@ pub trait CorrectionStore: Send + Sync {
     async fn query_corrections(&self, query: &CorrectionQuery) -> StoreResult<Page<Correction>>;
 }
 
-/// The four oversight ports as one object (every [`Store`](super::Store) is one).
-pub trait OversightStore: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore {}
+/// The oversight ports as one object (every [`Store`](super::Store) is one).
+pub trait OversightStore:
+    AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore + SetAsideStore
+{
+}
 
-impl<T> OversightStore for T where T: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore
-{}
+impl<T> OversightStore for T where
+    T: AuditStore + CorrectionStore + ScanVoidStore + DayOverrideStore + SetAsideStore
+{
+}
+
+/// Scans set aside at ingest.
+#[async_trait]
+pub trait SetAsideStore: Send + Sync {
+    /// Keeps `scans`, skipping any whose key (machine, device user, second of its timestamp) is
+    /// kept already (the first kept stays); answers how many were new.
+    async fn keep_set_aside(&self, scans: &[SetAsideScan]) -> StoreResult<usize>;
+    /// The scans kept, newest arrival first (then by key), `offset`/`limit` applied; `count` is
+    /// every one kept.
+    async fn set_aside_scans(&self, offset: u64, limit: u64) -> StoreResult<Page<SetAsideScan>>;
+}
 
 /// Voided scans.
 #[async_trait]

@@ -1,6 +1,7 @@
-//! [`AuditStore`], [`CorrectionStore`], [`ScanVoidStore`] and [`DayOverrideStore`] over a
-//! [`SqlBackend`].
+//! [`AuditStore`], [`CorrectionStore`], [`ScanVoidStore`], [`DayOverrideStore`] and
+//! [`SetAsideStore`] over a [`SqlBackend`].
 //!
+//! [`SetAsideStore`]: attendance_core::store::SetAsideStore
 //! [`AuditStore`]: attendance_core::store::AuditStore
 //! [`CorrectionStore`]: attendance_core::store::CorrectionStore
 //! [`ScanVoidStore`]: attendance_core::store::ScanVoidStore
@@ -10,7 +11,9 @@ use attendance_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use attendance_core::correction::{Correction, CorrectionId};
 use attendance_core::employee::{DeviceUserId, EmployeeCode};
 use attendance_core::overrides::DayOverride;
-use attendance_core::store::{CorrectionQuery, Page, ScanVoid, StoreError, StoreResult};
+use attendance_core::store::{
+    CorrectionQuery, Page, ScanVoid, SetAsideScan, StoreError, StoreResult,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{fetch_count, json_rows, not_found, unique_keys};
@@ -275,4 +278,53 @@ pub async fn overrides<B: SqlBackend>(
     }
     found.sort_by(|a, b| (&a.employee_id, a.date).cmp(&(&b.employee_id, b.date)));
     Ok(found)
+}
+
+/// Set-aside scans a statement at most (5 parameters each).
+const SET_ASIDE_ROWS: usize = 500;
+
+/// [`SetAsideStore::keep_set_aside`](attendance_core::store::SetAsideStore::keep_set_aside):
+/// one transaction, one insert per 500 scans.
+pub async fn keep_set_aside<B: SqlBackend>(
+    store: &B,
+    scans: &[SetAsideScan],
+) -> StoreResult<usize> {
+    let what = "keep set-aside scans";
+    if scans.is_empty() {
+        return Ok(0);
+    }
+    let rows = scans
+        .iter()
+        .map(|scan| Ok((scan, to_json(scan)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut tx = store.begin_write().await?;
+    let mut kept = 0;
+    for chunk in rows.chunks(SET_ASIDE_ROWS) {
+        let statement = stmt::insert_set_aside(chunk);
+        kept += store.execute(On::Tx(&mut tx), &statement, what).await?;
+    }
+    B::commit(tx, what).await?;
+    Ok(usize::try_from(kept).unwrap_or(usize::MAX))
+}
+
+/// [`SetAsideStore::set_aside_scans`](attendance_core::store::SetAsideStore::set_aside_scans):
+/// the page and its count from one read snapshot.
+pub async fn set_aside_scans<B: SqlBackend>(
+    store: &B,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<Page<SetAsideScan>> {
+    let what = "read the set-aside scans";
+    let mut tx = store.begin_read().await?;
+    let count = fetch_count(store, On::Tx(&mut tx), &stmt::count_set_aside(), what).await?;
+    let rows = store
+        .fetch_all(
+            On::Tx(&mut tx),
+            &stmt::select_set_aside(offset, limit),
+            what,
+        )
+        .await?;
+    B::commit(tx, what).await?;
+    let results = json_rows(&rows, "set-aside scan")?;
+    Ok(Page { count, results })
 }

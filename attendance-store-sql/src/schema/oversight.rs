@@ -1,5 +1,5 @@
 //! Migration 5: the tables of oversight: the audit log, corrections, scan voids and day
-//! overrides.
+//! overrides; migration 7: the scans set aside at ingest.
 
 use sea_query::{ColumnDef, ForeignKey, ForeignKeyAction, Iden, Index, Table};
 
@@ -73,6 +73,62 @@ pub enum DayOverrides {
     Date,
     /// The override as JSON.
     Data,
+}
+
+/// Scans the ingest set aside (dated outside the storable window), keyed by the scan's dedupe
+/// key; never read as attendance.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum SetAsideScans {
+    /// The table.
+    #[iden = "att_set_aside_scans"]
+    Table,
+    /// The machine id.
+    MachineId,
+    /// The device user id.
+    DeviceUserId,
+    /// The device's time in whole Unix seconds (any year: the exact time is in `data`).
+    AtSecond,
+    /// When it arrived, in Unix nanoseconds (sorted on, newest first).
+    ReceivedAt,
+    /// The set-aside scan as JSON.
+    Data,
+}
+
+/// Migration 7's statements.
+pub(super) fn set_aside_schema(backend: Backend) -> Vec<SchemaStatement> {
+    let table = Table::create()
+        .table(SetAsideScans::Table)
+        .if_not_exists()
+        .col(key(backend, SetAsideScans::MachineId))
+        .col(key(backend, SetAsideScans::DeviceUserId))
+        .col(
+            ColumnDef::new(SetAsideScans::AtSecond)
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(SetAsideScans::ReceivedAt)
+                .big_integer()
+                .not_null(),
+        )
+        .col(json(SetAsideScans::Data))
+        .primary_key(
+            Index::create()
+                .col(SetAsideScans::MachineId)
+                .col(SetAsideScans::DeviceUserId)
+                .col(SetAsideScans::AtSecond),
+        )
+        .to_owned();
+    let by_arrival = Index::create()
+        .if_not_exists()
+        .name("att_set_aside_scans_received")
+        .table(SetAsideScans::Table)
+        .col(SetAsideScans::ReceivedAt)
+        .to_owned();
+    vec![
+        SchemaStatement::Table(Box::new(table)),
+        SchemaStatement::Index(Box::new(by_arrival)),
+    ]
 }
 
 /// Migration 5's statements.

@@ -1,8 +1,8 @@
-//! Oversight: the audit log, corrections, scan voids and day overrides.
+//! Oversight: the audit log, corrections, scan voids, day overrides and set-aside scans.
 
 use attendance_core::audit::AuditQuery;
 use attendance_core::employee::EmployeeCode;
-use attendance_core::store::{CorrectionQuery, ScanId};
+use attendance_core::store::{CorrectionQuery, ScanId, SetAsideScan};
 use chrono::NaiveDate;
 use sea_query::{
     Condition, DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Order, Query,
@@ -11,7 +11,7 @@ use sea_query::{
 
 use super::{count_all, text};
 use crate::codec::{nanos_clamped, to_i64};
-use crate::schema::{AuditLog, Corrections, DayOverrides, ScanVoids, Scans};
+use crate::schema::{AuditLog, Corrections, DayOverrides, ScanVoids, Scans, SetAsideScans};
 
 /// Appends an audit entry (at in Unix nanoseconds), returning its new `id`.
 pub fn insert_audit(
@@ -265,4 +265,54 @@ pub fn select_overrides(
         .order_by(DayOverrides::Employee, Order::Asc)
         .order_by(DayOverrides::Date, Order::Asc)
         .to_owned()
+}
+
+/// Inserts set-aside scans (each with its JSON), skipping any whose key is kept already.
+pub fn insert_set_aside(scans: &[(&SetAsideScan, String)]) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(SetAsideScans::Table).columns([
+        SetAsideScans::MachineId,
+        SetAsideScans::DeviceUserId,
+        SetAsideScans::AtSecond,
+        SetAsideScans::ReceivedAt,
+        SetAsideScans::Data,
+    ]);
+    for (scan, data) in scans {
+        insert.values_panic([
+            text(scan.machine_id.as_str()),
+            text(scan.device_user_id.as_str()),
+            Expr::value(scan.timestamp.timestamp()),
+            Expr::value(nanos_clamped(scan.received_at)),
+            Expr::value(data.clone()),
+        ]);
+    }
+    insert.on_conflict(
+        OnConflict::columns([
+            SetAsideScans::MachineId,
+            SetAsideScans::DeviceUserId,
+            SetAsideScans::AtSecond,
+        ])
+        .do_nothing()
+        .to_owned(),
+    );
+    insert.to_owned()
+}
+
+/// A page of the set-aside scans, newest arrival first, then by key: `data`.
+pub fn select_set_aside(offset: u64, limit: u64) -> SelectStatement {
+    Query::select()
+        .column(SetAsideScans::Data)
+        .from(SetAsideScans::Table)
+        .order_by(SetAsideScans::ReceivedAt, Order::Desc)
+        .order_by(SetAsideScans::MachineId, Order::Asc)
+        .order_by(SetAsideScans::DeviceUserId, Order::Asc)
+        .order_by(SetAsideScans::AtSecond, Order::Asc)
+        .limit(to_i64(limit) as u64)
+        .offset(to_i64(offset) as u64)
+        .to_owned()
+}
+
+/// `COUNT(*)` of the set-aside scans.
+pub fn count_set_aside() -> SelectStatement {
+    count_all(SetAsideScans::Table)
 }

@@ -1,5 +1,6 @@
-//! The oversight ports for [`SqliteStore`]: the audit trail, corrections, scan voids and day
-//! overrides, each method handing the store to [`attendance_store_sql::contract::oversight`].
+//! The oversight ports for [`SqliteStore`]: the audit trail, corrections, scan voids, day
+//! overrides and set-aside scans, each method handing the store to
+//! [`attendance_store_sql::contract::oversight`].
 
 use async_trait::async_trait;
 use attendance_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
@@ -8,7 +9,7 @@ use attendance_core::employee::{DeviceUserId, EmployeeCode};
 use attendance_core::overrides::DayOverride;
 use attendance_core::store::{
     AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, Page, ScanVoid, ScanVoidStore,
-    StoreResult,
+    SetAsideScan, SetAsideStore, StoreResult,
 };
 use attendance_store_sql::contract::oversight;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -87,5 +88,16 @@ impl DayOverrideStore for SqliteStore {
         to: NaiveDate,
     ) -> StoreResult<Vec<DayOverride>> {
         oversight::overrides(self, employees, from, to).await
+    }
+}
+
+#[async_trait]
+impl SetAsideStore for SqliteStore {
+    async fn keep_set_aside(&self, scans: &[SetAsideScan]) -> StoreResult<usize> {
+        oversight::keep_set_aside(self, scans).await
+    }
+
+    async fn set_aside_scans(&self, offset: u64, limit: u64) -> StoreResult<Page<SetAsideScan>> {
+        oversight::set_aside_scans(self, offset, limit).await
     }
 }

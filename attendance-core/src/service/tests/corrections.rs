@@ -390,6 +390,20 @@ impl crate::store::CorrectionStore for Racing {
 }
 
 #[async_trait::async_trait]
+impl crate::store::SetAsideStore for Racing {
+    async fn keep_set_aside(&self, scans: &[crate::store::SetAsideScan]) -> StoreResult<usize> {
+        self.0.keep_set_aside(scans).await
+    }
+    async fn set_aside_scans(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<crate::store::Page<crate::store::SetAsideScan>> {
+        self.0.set_aside_scans(offset, limit).await
+    }
+}
+
+#[async_trait::async_trait]
 impl crate::store::ScanVoidStore for Racing {
     async fn void_scan(&self, void: &crate::store::ScanVoid) -> StoreResult<()> {
         self.0.void_scan(void).await

@@ -13,7 +13,7 @@
 //!
 //! The checks are grouped by what they cover, one module each: scans, employees, machines,
 //! daily records, settings, holidays, leave, leave documents, user accounts, the bulk reads and oversight (audit, corrections, voids,
-//! overrides);
+//! overrides, set-aside scans);
 //! the data they build is in `fixtures`.
 
 use std::fmt;
@@ -83,7 +83,7 @@ use machines::{machine_statuses_round_trip, machines_round_trip_and_clash_typed}
 use oversight::{
     audit_entries_append_with_increasing_ids_and_filter, corrections_filter_page_and_decide_once,
     overrides_put_replace_remove, racing_correction_decisions_exactly_one_wins,
-    voids_need_a_stored_scan_and_count_once,
+    set_aside_scans_are_kept_once_newest_first, voids_need_a_stored_scan_and_count_once,
 };
 use records::{
     a_large_upsert_replaces_by_key_whole_or_not_at_all, daily_records_upsert_filter_sort_and_page,
@@ -150,6 +150,7 @@ where
         racing_correction_decisions_exactly_one_wins,
         voids_need_a_stored_scan_and_count_once,
         overrides_put_replace_remove,
+        set_aside_scans_are_kept_once_newest_first,
     );
     report
 }
@@ -198,7 +199,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 27);
+        assert_eq!(report.passed, 28);
     }
 
     #[test]
@@ -210,7 +211,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 27);
+        assert_eq!(report.failures.len(), 28);
         assert!(
             report
                 .to_string()

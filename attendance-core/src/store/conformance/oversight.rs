@@ -1,4 +1,4 @@
-//! Oversight: the audit trail, corrections, voided scans and day overrides.
+//! Oversight: the audit trail, corrections, voided scans, day overrides and set-aside scans.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::join_all;
@@ -10,9 +10,9 @@ use crate::audit::{AuditAction, AuditQuery, NewAuditEntry};
 use crate::correction::{Correction, CorrectionId, CorrectionStatus};
 use crate::employee::{DeviceUserId, EmployeeCode};
 use crate::overrides::DayOverride;
-use crate::scan::PunchState;
+use crate::scan::{MachineId, PunchState};
 use crate::status::AttendanceStatus;
-use crate::store::{CorrectionQuery, ScanId, ScanVoid, Store, StoreError};
+use crate::store::{CorrectionQuery, ScanId, ScanVoid, SetAsideScan, Store, StoreError};
 
 fn entry(minutes: i64, actor: &str, action: AuditAction, target: &str) -> NewAuditEntry {
     NewAuditEntry::new(at(minutes), actor, action, target)
@@ -487,6 +487,76 @@ pub(super) async fn overrides_put_replace_remove<S: Store + ?Sized>(store: &S) -
     ensure!(
         left == vec![others[0].clone()],
         "after the removal: {left:?}"
+    );
+    Ok(())
+}
+
+fn set_aside(
+    machine: &str,
+    user: &str,
+    timestamp: DateTime<Utc>,
+    received_minutes: i64,
+    raw: Option<&str>,
+) -> Result<SetAsideScan, String> {
+    Ok(SetAsideScan {
+        machine_id: id(MachineId::parse(machine))?,
+        device_user_id: id(DeviceUserId::parse(user))?,
+        timestamp,
+        reason: format!("outside the window ({user})"),
+        raw: raw.map(str::to_owned),
+        received_at: at(received_minutes) + TimeDelta::nanoseconds(7),
+    })
+}
+
+pub(super) async fn set_aside_scans_are_kept_once_newest_first<S: Store + ?Sized>(
+    store: &S,
+) -> CheckResult {
+    let instant = |text: &str| -> Result<DateTime<Utc>, String> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("{text}: {e}"))
+    };
+    // Dates no scan may be stored at: the year 0, the epoch, far ahead; nanoseconds kept.
+    let year_zero = set_aside("M1", "7", instant("0000-01-01T08:00:00Z")?, 0, None)?;
+    let epoch = set_aside(
+        "M1",
+        "8",
+        instant("1970-01-01T00:00:00.123456789Z")?,
+        0,
+        Some("8\t1970-01-01 00:00:00\t0\t1 é"),
+    )?;
+    let far = set_aside("M2", "7", instant("2099-12-31T23:59:59Z")?, 5, Some("raw"))?;
+    let kept = store
+        .keep_set_aside(&[year_zero.clone(), epoch.clone(), far.clone()])
+        .await
+        .map_err(fail)?;
+    ensure!(kept == 3, "three new set-aside scans are kept, not {kept}");
+    // Sent again (the same second, other details) with one new one: only the new one is kept.
+    let mut again = epoch.clone();
+    again.timestamp = instant("1970-01-01T00:00:00.5Z")?;
+    again.reason = "again".into();
+    again.received_at = at(9);
+    let newer = set_aside("M2", "9", instant("2100-01-01T00:00:00Z")?, 9, None)?;
+    let kept = store
+        .keep_set_aside(&[again, year_zero.clone(), newer.clone()])
+        .await
+        .map_err(fail)?;
+    ensure!(kept == 1, "only the one new scan is kept, not {kept}");
+    let all = store.set_aside_scans(0, 10).await.map_err(fail)?;
+    ensure!(all.count == 4, "four kept in all, not {}", all.count);
+    ensure!(
+        all.results == vec![newer.clone(), far.clone(), year_zero.clone(), epoch.clone()],
+        "newest arrival first, then by key, each exactly as kept: {:?}",
+        all.results
+    );
+    let page = store.set_aside_scans(1, 2).await.map_err(fail)?;
+    ensure!(
+        page.count == 4 && page.results == vec![far, year_zero],
+        "the second and third: {page:?}"
+    );
+    ensure!(
+        store.keep_set_aside(&[]).await.map_err(fail)? == 0,
+        "keeping nothing keeps nothing"
     );
     Ok(())
 }

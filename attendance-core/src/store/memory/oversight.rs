@@ -10,7 +10,7 @@ use crate::employee::{DeviceUserId, EmployeeCode};
 use crate::overrides::DayOverride;
 use crate::store::{
     AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, Page, ScanId, ScanVoid,
-    ScanVoidStore, StoreError, StoreResult,
+    ScanVoidStore, SetAsideScan, SetAsideStore, StoreError, StoreResult,
 };
 
 fn scan_key(id: &ScanId) -> ScanKey {
@@ -112,6 +112,38 @@ impl CorrectionStore for MemoryStore {
             .collect();
         matching.sort_by(|a, b| (b.requested_at, &b.id).cmp(&(a.requested_at, &a.id)));
         Ok(page(matching, query.offset, query.limit))
+    }
+}
+
+#[async_trait]
+impl SetAsideStore for MemoryStore {
+    async fn keep_set_aside(&self, scans: &[SetAsideScan]) -> StoreResult<usize> {
+        let mut inner = self.lock()?;
+        let mut kept = 0;
+        for scan in scans {
+            let key = (
+                scan.machine_id.clone(),
+                scan.device_user_id.clone(),
+                scan.timestamp.timestamp(),
+            );
+            if let std::collections::btree_map::Entry::Vacant(slot) = inner.set_aside.entry(key) {
+                slot.insert(scan.clone());
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    async fn set_aside_scans(&self, offset: u64, limit: u64) -> StoreResult<Page<SetAsideScan>> {
+        let inner = self.lock()?;
+        let mut all: Vec<(&ScanKey, &SetAsideScan)> = inner.set_aside.iter().collect();
+        // Newest arrival first, then by key (as the SQL stores order them).
+        all.sort_by(|(ka, a), (kb, b)| (b.received_at, ka).cmp(&(a.received_at, kb)));
+        Ok(page(
+            all.into_iter().map(|(_, s)| s).collect(),
+            offset,
+            limit,
+        ))
     }
 }
 

@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiQuery, ApiResult};
 use crate::routes::both_slashes;
 use crate::state::AppState;
 
@@ -134,19 +134,48 @@ async fn system_status(
     }))
 }
 
-/// The scans set aside by the engine, newest last (HR and super admins): device scans dated
-/// outside the storable window (a clock reset to 2000, a clock years ahead), never stored as
-/// attendance. The server keeps the last 1,000 since it started; each is also counted in
-/// system-status (`engine.scans_set_aside`).
+/// Query of `GET scans/set-aside/`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct SetAsideQuery {
+    /// How many of the latest to answer: 1 to 10,000 (1,000 by default).
+    pub limit: Option<u64>,
+}
+
+/// The most set-aside scans one answer holds.
+const MAX_SET_ASIDE: u64 = 10_000;
+
+/// The scans set aside at ingest, the latest `limit` (1,000 by default), in arrival order (the
+/// newest last) (HR and super admins): device scans dated outside the storable window (a clock
+/// reset to 2000, a clock years ahead), never stored as attendance. They are kept in the store
+/// (once per machine, device user and second), so they outlive a restart; each arrival is also
+/// counted in system-status (`engine.scans_set_aside`, since the start).
 #[utoipa::path(get, path = "/api/attendance/scans/set-aside/", tag = "scans", security(("bearer" = [])),
+    params(SetAsideQuery),
     responses((status = 200, description = "the set-aside scans: machine_id, device_user_id, timestamp, reason, raw, received_at", body = Vec<Object>),
-        (status = 401), (status = 403)))]
+        (status = 401), (status = 403), (status = 422, description = "limit out of range")))]
 async fn set_aside(
     State(state): State<AppState>,
     user: AuthUser,
+    ApiQuery(query): ApiQuery<SetAsideQuery>,
 ) -> ApiResult<Json<Vec<SetAside>>> {
     authorize(&user.actor, Action::ViewMachines, None)?;
-    Ok(Json(state.engine.set_aside()))
+    let limit = query.limit.unwrap_or(1_000);
+    if !(1..=MAX_SET_ASIDE).contains(&limit) {
+        return Err(
+            ApiError::unprocessable(format!("limit must be from 1 to {MAX_SET_ASIDE}"))
+                .with_details(json!({"field": "limit"})),
+        );
+    }
+    let mut latest = state.engine.set_aside(0, limit).await?.results;
+    latest.sort_by(|a, b| {
+        (a.received_at, &a.machine_id, &a.device_user_id, a.timestamp).cmp(&(
+            b.received_at,
+            &b.machine_id,
+            &b.device_user_id,
+            b.timestamp,
+        ))
+    });
+    Ok(Json(latest))
 }
 
 /// The OpenAPI of the system routes.
