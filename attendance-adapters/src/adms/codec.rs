@@ -326,8 +326,11 @@ pub fn encode_handshake(
     options: &HandshakeOptions,
     attlog_stamp: Option<&str>,
 ) -> String {
-    let mut out = format!("GET OPTION FROM: {serial}\n");
-    let stamp = attlog_stamp.unwrap_or(&options.attlog_stamp);
+    let mut out = format!("GET OPTION FROM: {}\n", one_line(serial).unwrap_or(""));
+    // Only a stamp a device could have sent is offered back (never one that holds a line break).
+    let stamp = attlog_stamp
+        .filter(|s| is_stamp(s))
+        .unwrap_or(&options.attlog_stamp);
     let lines: [(&str, String); 11] = [
         ("ATTLOGStamp", stamp.to_owned()),
         ("OPERLOGStamp", options.operlog_stamp.clone()),
@@ -346,9 +349,26 @@ pub fn encode_handshake(
         .map(|(k, v)| (*k, v.as_str()))
         .chain(options.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     {
-        let _ = writeln!(out, "{key}={value}");
+        // A value or key with a line break would add options of its own: left out.
+        if let (Some(key), Some(value)) = (one_line(key), one_line(value)) {
+            let _ = writeln!(out, "{key}={value}");
+        }
     }
     out
+}
+
+/// `text` if it holds no line break (no option of its own can ride along), else `None`.
+fn one_line(text: &str) -> Option<&str> {
+    (!text.contains(['\r', '\n'])).then_some(text)
+}
+
+/// The longest stamp accepted (a Unix time or a counter fits in 20 digits).
+pub const MAX_STAMP_CHARS: usize = 20;
+
+/// Whether `stamp` is one a device sends as `Stamp=`: 1 to [`MAX_STAMP_CHARS`] ASCII digits.
+/// Anything else is not kept as a cursor, nor offered back at a handshake.
+pub fn is_stamp(stamp: &str) -> bool {
+    !stamp.is_empty() && stamp.len() <= MAX_STAMP_CHARS && stamp.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A handshake reply as the device reads it.
@@ -486,6 +506,32 @@ pub fn parse_devicecmd(body: &str) -> Vec<CommandResult> {
     out
 }
 
+/// The most `key=value` lines kept of one command result.
+pub const MAX_RESULT_INFO_LINES: usize = 256;
+/// The most characters kept of a command result's id, verb, info key or info value.
+pub const MAX_RESULT_FIELD_CHARS: usize = 1_024;
+
+impl CommandResult {
+    /// The result cut to a bounded size: at most [`MAX_RESULT_INFO_LINES`] info lines, each
+    /// field at most [`MAX_RESULT_FIELD_CHARS`] characters (what a device sends beyond that is
+    /// not kept).
+    pub fn bounded(mut self) -> Self {
+        let cut = |text: &mut String| {
+            if let Some((at, _)) = text.char_indices().nth(MAX_RESULT_FIELD_CHARS) {
+                text.truncate(at);
+            }
+        };
+        cut(&mut self.id);
+        cut(&mut self.cmd);
+        self.info.truncate(MAX_RESULT_INFO_LINES);
+        for (key, value) in &mut self.info {
+            cut(key);
+            cut(value);
+        }
+        self
+    }
+}
+
 /// Writes a `devicecmd` body (see [`parse_devicecmd`]).
 pub fn encode_devicecmd(results: &[CommandResult]) -> String {
     let mut out = String::new();
@@ -534,5 +580,60 @@ mod tests {
         assert_eq!(parsed.serial, "SN1");
         assert_eq!(parsed.get("attlogstamp"), Some("77"));
         assert_eq!(parsed.number("Delay"), Some(10));
+    }
+
+    #[test]
+    fn a_stamp_with_a_line_break_is_not_offered_back() {
+        let reply = encode_handshake(
+            "SN1",
+            &HandshakeOptions::default(),
+            Some("999\r\nTimeZone=-12\r\nDelay=86400"),
+        );
+        let parsed = parse_handshake(&reply).unwrap();
+        assert_eq!(parsed.get("ATTLOGStamp"), Some("None"));
+        assert_eq!(parsed.number("Delay"), Some(10));
+        assert!(
+            !reply.contains("86400") && !reply.contains("-12"),
+            "{reply}"
+        );
+        assert!(is_stamp("1507190862") && is_stamp("0"));
+        for bad in [
+            "",
+            "12a",
+            "-1",
+            "1 2",
+            "None",
+            "123456789012345678901",
+            "9\n9",
+        ] {
+            assert!(!is_stamp(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_command_result_is_kept_bounded() {
+        let huge = "v".repeat(100_000);
+        let mut body = format!("ID={}&Return=0&CMD=INFO\n", "i".repeat(5_000));
+        for n in 0..10_000 {
+            body.push_str(&format!("k{n}={huge}\n"));
+        }
+        let result = parse_devicecmd(&body).remove(0).bounded();
+        assert_eq!(result.id.len(), MAX_RESULT_FIELD_CHARS);
+        assert_eq!(result.info.len(), MAX_RESULT_INFO_LINES);
+        assert!(
+            result
+                .info
+                .iter()
+                .all(|(_, v)| v.len() == MAX_RESULT_FIELD_CHARS)
+        );
+        // A multi-byte text is cut on a character boundary.
+        let mut wide = CommandResult {
+            id: "é".repeat(2_000),
+            return_code: Some(0),
+            cmd: "INFO".into(),
+            info: Vec::new(),
+        };
+        wide = wide.bounded();
+        assert_eq!(wide.id.chars().count(), MAX_RESULT_FIELD_CHARS);
     }
 }

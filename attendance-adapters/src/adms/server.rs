@@ -54,7 +54,7 @@ use crate::engine::{IngestError, IngestSender};
 
 use super::codec::{
     CommandResult, DeviceCommand, HandshakeOptions, encode_commands, encode_handshake, encode_ok,
-    parse_attlog, parse_devicecmd, parse_operlog,
+    is_stamp, parse_attlog, parse_devicecmd, parse_operlog,
 };
 
 /// One device on the allow-list.
@@ -156,8 +156,13 @@ struct Entry {
     live: broadcast::Sender<ScanData>,
     commands: VecDeque<DeviceCommand>,
     results: HashMap<String, CommandResult>,
+    // The ids of `results`, oldest first (the oldest go past `MAX_RESULTS_KEPT`).
+    result_order: VecDeque<String>,
     next_command: u64,
 }
+
+/// The most command results kept per device (the latest).
+const MAX_RESULTS_KEPT: usize = 256;
 
 impl Entry {
     fn new(device: AdmsDevice) -> Self {
@@ -168,6 +173,7 @@ impl Entry {
             live: broadcast::channel(1024).0,
             commands: VecDeque::new(),
             results: HashMap::new(),
+            result_order: VecDeque::new(),
             next_command: 1,
         }
     }
@@ -476,9 +482,19 @@ async fn attlog(
             "ADMS ATTLOG lines skipped"
         );
     }
-    let cursor = stamp
-        .filter(|s| !s.is_empty())
-        .map(|s| MachineCursor(s.to_owned()));
+    // Only a stamp of digits is kept as the cursor (and offered back at the next handshake).
+    let cursor = match stamp.filter(|s| !s.is_empty()) {
+        Some(s) if is_stamp(s) => Some(MachineCursor(s.to_owned())),
+        Some(s) => {
+            tracing::debug!(
+                serial,
+                stamp_chars = s.chars().count(),
+                "ADMS upload with a stamp that is not a number: its lines are stored, the stamp is not kept"
+            );
+            None
+        }
+        None => None,
+    };
     let mut set_aside = 0;
     let count = scans.len();
     let listened = hub
@@ -565,10 +581,16 @@ async fn devicecmd(
     let results = parse_devicecmd(&String::from_utf8_lossy(&body));
     hub.with_entry(&serial, |e| {
         for r in results {
+            let r = r.bounded();
             tracing::debug!(serial, id = %r.id, code = ?r.return_code, "ADMS command result");
-            // Bounded: a device cannot grow the map past the commands we could have queued.
-            if e.results.len() < 4096 || e.results.contains_key(&r.id) {
-                e.results.insert(r.id.clone(), r);
+            // Bounded: each result is cut to size and only the latest results are kept.
+            if e.results.insert(r.id.clone(), r.clone()).is_none() {
+                e.result_order.push_back(r.id);
+                while e.result_order.len() > MAX_RESULTS_KEPT {
+                    if let Some(oldest) = e.result_order.pop_front() {
+                        e.results.remove(&oldest);
+                    }
+                }
             }
         }
     });

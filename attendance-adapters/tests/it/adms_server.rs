@@ -389,3 +389,72 @@ async fn the_device_loop_obeys_realtime_and_catches_up_after_an_outage() {
     assert_eq!(fake.pending(), 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_stamp_that_is_not_a_number_is_neither_kept_nor_echoed_and_results_stay_bounded() {
+    let (hub, mut rx) = hub(64, allowed());
+    let server = Server::start(hub.clone()).await;
+    let client = reqwest::Client::new();
+    let cdata = |stamp: &str| {
+        format!(
+            "{}/iclock/cdata?SN={SERIAL}&table=ATTLOG&Stamp={stamp}",
+            server.url()
+        )
+    };
+    let line = |minute: u32| format!("7\t2026-01-05 08:{minute:02}:00\t0\t1\t0\t0\n");
+    // A stamp of digits is kept …
+    let reply = client.post(cdata("40")).body(line(1)).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "OK: 1");
+    // … one with line breaks (options of its own) is not, but its punch is stored.
+    let injected = "999%0D%0ATimeZone=-12%0D%0ADelay=86400";
+    let reply = client
+        .post(cdata(injected))
+        .body(line(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.text().await.unwrap(), "OK: 1");
+    let batches = drain(&mut rx);
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[0].cursor.as_ref().map(|c| c.0.as_str()), Some("40"));
+    assert_eq!(batches[1].cursor, None);
+    assert_eq!(
+        hub.status(SERIAL).unwrap().last_stamp.as_deref(),
+        Some("40")
+    );
+    let handshake = client
+        .get(format!(
+            "{}/iclock/cdata?SN={SERIAL}&options=all",
+            server.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(handshake.contains("ATTLOGStamp=40\n"), "{handshake}");
+    assert!(
+        !handshake.contains("86400") && !handshake.contains("TimeZone=-12"),
+        "{handshake}"
+    );
+    // Command results: each cut to size, only the latest few hundred kept.
+    let mut body = String::new();
+    for id in 0..2_000 {
+        body.push_str(&format!("ID={id}&Return=0&CMD=INFO\n"));
+    }
+    body.push_str(&format!("big={}\n", "x".repeat(1_000_000)));
+    let reply = client
+        .post(format!("{}/iclock/devicecmd?SN={SERIAL}", server.url()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(hub.command_result(SERIAL, "0").is_none(), "the oldest went");
+    let last = hub.command_result(SERIAL, "1999").unwrap();
+    assert_eq!(last.info[0].1.len(), 1_024);
+    assert!(hub.command_result(SERIAL, "1744").is_some());
+    assert!(hub.command_result(SERIAL, "1743").is_none());
+    server.stop().await;
+}
