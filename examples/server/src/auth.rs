@@ -8,15 +8,17 @@
 //! password change or reset and a change of role or linked employee raise the version (see
 //! [`crate::accounts`]), so the account's existing tokens stop working at the next request.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use attendance_core::access::{Actor, Role};
 use attendance_core::employee::{Department, EmployeeCode};
 use attendance_core::store::{StoreError, UserAccount};
+use axum::Extension;
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -86,7 +88,11 @@ impl TokenKeys {
     pub fn verify(&self, token: &str) -> ApiResult<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &Validation::default())
             .map(|data| data.claims)
-            .map_err(|e| ApiError::unauthorized(format!("invalid or expired token: {e}")))
+            .map_err(|e| {
+                // Why, for the operator; the client hears only that it is not valid.
+                tracing::debug!(error = %e, "token refused");
+                ApiError::unauthorized("invalid or expired token: log in again")
+            })
     }
 }
 
@@ -124,22 +130,30 @@ pub struct AuthUser {
     pub token_version: u32,
 }
 
-/// The bearer token of a request: `Authorization: Bearer …`, else a `token` query parameter.
-pub(crate) fn bearer_token(
-    headers: &axum::http::HeaderMap,
-    uri: &axum::http::Uri,
-) -> Option<String> {
-    let header = headers
+/// The bearer token of a request's `Authorization: Bearer …` header (the only place REST
+/// routes take it from).
+pub(crate) fn header_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        });
-    let query = uri
-        .query()
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
-    header.or(query).map(|t| t.trim().to_owned())
+        })
+        .map(|t| t.trim().to_owned())
+}
+
+/// The token of a WebSocket upgrade: the `Authorization` header, else a `token` query
+/// parameter (browsers cannot set headers on a WebSocket). Only `/ws` takes it from the query.
+pub(crate) fn bearer_token(
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+) -> Option<String> {
+    header_token(headers).or_else(|| {
+        uri.query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
+            .map(|t| t.trim().to_owned())
+    })
 }
 
 /// Why a token that verifies is refused all the same, or `None` when its account still holds
@@ -164,12 +178,37 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = bearer_token(&parts.headers, &parts.uri) else {
+        let Some(token) = header_token(&parts.headers) else {
             return Err(ApiError::unauthorized(
                 "missing bearer token: log in at POST /api/auth/login",
             ));
         };
-        let claims = state.tokens.verify(&token)?;
+        Self::of_token(state, &token).await
+    }
+}
+
+/// The caller of a WebSocket upgrade: like [`AuthUser`], but the token may also come as a
+/// `token` query parameter ([`bearer_token`]); only the WebSocket routes take this extractor.
+#[derive(Debug, Clone)]
+pub struct WsUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for WsUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = bearer_token(&parts.headers, &parts.uri) else {
+            return Err(ApiError::unauthorized(
+                "missing token: log in at POST /api/auth/login and add ?token=",
+            ));
+        };
+        AuthUser::of_token(state, &token).await.map(WsUser)
+    }
+}
+
+impl AuthUser {
+    /// The caller a token names, if it verifies and its account still holds it.
+    async fn of_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let claims = state.tokens.verify(token)?;
         if let Some(reason) = revoked_reason(state, &claims.sub, claims.ver).await? {
             return Err(ApiError::unauthorized(reason));
         }
@@ -233,18 +272,43 @@ async fn department_of(state: &AppState, account: &UserAccount) -> ApiResult<Opt
 /// Logs in: a bearer token for the other endpoints.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password"),
-        (status = 429, description = "too many attempts")))]
+        (status = 413, description = "body over 16 KiB"),
+        (status = 422, description = "username over 64 or password over 1,024 characters (details.field)"),
+        (status = 429, description = "too many failed logins: 10 a minute per address and username, 30 per address")))]
 async fn login(
     State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let refused = || ApiError::unauthorized("wrong username or password");
-    if !state.login_limiter.allow(&body.username) {
+    let address = client.map_or_else(
+        || "unknown".to_owned(),
+        |Extension(ConnectInfo(addr))| addr.ip().to_string(),
+    );
+    if body.username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::unprocessable(format!(
+            "username is longer than {MAX_USERNAME_CHARS} characters"
+        ))
+        .with_details(serde_json::json!({"field": "username"})));
+    }
+    if body.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::unprocessable(format!(
+            "password is longer than {MAX_PASSWORD_CHARS} characters"
+        ))
+        .with_details(serde_json::json!({"field": "password"})));
+    }
+    let username = body.username.as_str();
+    if !state.login_guard.may_try(&address, username) {
+        tracing::warn!(target: "security", %address, ?username, "login refused: too many failed attempts");
         return Err(ApiError::too_many_requests(
-            "too many login attempts for this user; wait a minute",
+            "too many failed logins from this address; wait a minute",
         ));
     }
-    let account = match state.store.account(&body.username).await {
+    let refused = || {
+        state.login_guard.failed(&address, username);
+        tracing::warn!(target: "security", %address, ?username, "login failed");
+        ApiError::unauthorized("wrong username or password")
+    };
+    let account = match state.store.account(username).await {
         Ok(account) => account,
         Err(StoreError::NotFound { .. }) => {
             // Spend the same time as a real check, so usernames cannot be probed by timing.
@@ -258,6 +322,13 @@ async fn login(
     }
     Ok(Json(issue_login(&state, account).await?))
 }
+
+/// The longest username a login may name (longer ones are refused before any lookup).
+pub const MAX_USERNAME_CHARS: usize = attendance_core::account::MAX_USERNAME_CHARS;
+/// The longest password a login may send.
+pub const MAX_PASSWORD_CHARS: usize = attendance_core::account::MAX_PASSWORD_CHARS;
+/// The largest login body accepted, in bytes.
+pub const MAX_LOGIN_BODY_BYTES: usize = 16 * 1024;
 
 /// A fresh token for `account` (at its current token version), as login answers it.
 pub(crate) async fn issue_login(
@@ -317,6 +388,9 @@ pub struct AuthDoc;
 /// The `/api/auth` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/auth/login", post(login))
+        .route(
+            "/api/auth/login",
+            post(login).layer(DefaultBodyLimit::max(MAX_LOGIN_BODY_BYTES)),
+        )
         .route("/api/auth/me", get(me))
 }

@@ -407,7 +407,9 @@ async fn serve_on(
     router: axum::Router,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router)
+    // With each connection's peer address (the login limits are per client address).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(stop)
         .await
     {

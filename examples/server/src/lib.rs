@@ -50,6 +50,12 @@ pub use state::AppState;
 /// The largest request body accepted (bulk imports included), in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// The tracing span of a request: its method and path, never its query (a WebSocket's token
+/// rides in it).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+}
+
 /// The whole application for `state`: every route (with the push routes of the ADMS
 /// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
 /// machines), the error envelope for unknown routes, body limits and request tracing.
@@ -61,6 +67,6 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

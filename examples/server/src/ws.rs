@@ -38,7 +38,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::auth::{AuthUser, bearer_token, revoked_reason};
+use crate::auth::{AuthUser, WsUser, bearer_token, revoked_reason};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -137,7 +137,7 @@ pub fn ws_only_app(state: AppState) -> Router {
 /// request is not a WebSocket upgrade).
 async fn upgrade(
     State(state): State<AppState>,
-    user: AuthUser,
+    WsUser(user): WsUser,
     headers: HeaderMap,
     uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, error_code, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app};
 
 #[tokio::test]
 async fn every_role_logs_in_and_sees_itself() {
@@ -130,4 +130,127 @@ async fn the_openapi_document_lists_the_endpoints() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/auth/login"]["post"].is_object(), "{doc}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address reaches the server).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+async fn login_status(
+    app: &TestApp,
+    client: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> u16 {
+    client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_lock_a_user_out_and_successes_never_count() {
+    let app = spawn_app().await;
+    let stranger = client_from([127, 0, 0, 2]);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(login_status(&app, &stranger, "hr", "wrong").await);
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429, 429]);
+    // The user, from their own address, still logs in, as often as they like.
+    let user = client_from([127, 0, 0, 3]);
+    for _ in 0..15 {
+        assert_eq!(login_status(&app, &user, "hr", PASSWORD).await, 200);
+    }
+    // One address trying many usernames is limited on all of them, even a right password.
+    let sprayer = client_from([127, 0, 0, 4]);
+    for n in 0..30 {
+        assert_eq!(
+            login_status(&app, &sprayer, &format!("guess{n}"), "x").await,
+            401
+        );
+    }
+    assert_eq!(login_status(&app, &sprayer, "admin", PASSWORD).await, 429);
+    assert_eq!(login_status(&app, &user, "admin", PASSWORD).await, 200);
+}
+
+#[tokio::test]
+async fn login_input_is_bounded() {
+    let app = spawn_app().await;
+    // A body over 16 KiB is refused before it is read whole.
+    let huge = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"username": "u".repeat(8 << 20), "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    // A username or password over its limit is refused by name, before any lookup.
+    let long_user = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"username": "u".repeat(65), "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long_user.status(), 422);
+    let body: Value = long_user.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["field"], "username");
+    let long_password = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"username": "hr", "password": "p".repeat(1_025)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long_password.status(), 422);
+}
+
+#[tokio::test]
+async fn tokens_are_taken_from_the_header_only_and_errors_say_no_internals() {
+    let app = spawn_app().await;
+    let token = app.token("hr").await;
+    // A token in the query of a REST route is not taken.
+    let in_query = app
+        .client
+        .get(app.url(&format!("/api/auth/me?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), 401);
+    // A forged token hears only that it is not valid, not why the parser refused it.
+    let forged = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .bearer_auth("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let body: Value = forged.json().await.unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "invalid or expired token: log in again"
+    );
+    // Pagination links never carry a token.
+    let page = app
+        .get_json(
+            "/api/attendance/employees/?page_size=1&token=leaked",
+            &token,
+        )
+        .await;
+    assert!(
+        !page["next"].as_str().unwrap_or_default().contains("token"),
+        "{page}"
+    );
 }
