@@ -20,6 +20,7 @@ use super::events::Bus;
 use super::queue::Job;
 use super::recompute::Backlog;
 use super::{Committed, Counters, EngineConfig, IngestError, Stop};
+use crate::telemetry;
 
 /// A scan the engine did not store because its time is outside the storable window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +51,7 @@ enum Stored {
 /// A job of a flush with its scans screened: the batch to store and what was set aside.
 struct Screened {
     batch: ScanBatch,
+    source: &'static str,
     set_aside: usize,
     reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
 }
@@ -140,7 +142,11 @@ impl Ingest {
 
     /// Sets aside the scans of `batch` outside the storable window, keeping the others.
     fn screen(&self, job: Job, now: DateTime<Utc>) -> Screened {
-        let Job { mut batch, reply } = job;
+        let Job {
+            mut batch,
+            source,
+            reply,
+        } = job;
         let latest = now
             + chrono::TimeDelta::from_std(self.config.future_tolerance)
                 .unwrap_or(chrono::TimeDelta::MAX);
@@ -149,6 +155,7 @@ impl Ingest {
         if !batch.scans.iter().any(outside) {
             return Screened {
                 batch,
+                source,
                 set_aside: 0,
                 reply,
             };
@@ -160,6 +167,7 @@ impl Ingest {
         self.counters
             .scans_set_aside
             .fetch_add(count as u64, Ordering::Relaxed);
+        metrics::counter!(telemetry::SCANS_SET_ASIDE, "source" => source).increment(count as u64);
         warn!(
             machine = %batch.machine_id,
             set_aside = count,
@@ -193,6 +201,7 @@ impl Ingest {
         }
         Screened {
             batch,
+            source,
             set_aside: count,
             reply,
         }
@@ -263,6 +272,10 @@ impl Ingest {
         self.counters
             .duplicates
             .fetch_add(committed.duplicates as u64, Ordering::Relaxed);
+        metrics::counter!(telemetry::SCANS_INGESTED, "source" => job.source)
+            .increment(committed.inserted as u64);
+        metrics::counter!(telemetry::SCAN_DUPLICATES, "source" => job.source)
+            .increment(committed.duplicates as u64);
         inserted.extend(outcome.inserted);
         job.answer(Ok(committed));
     }
@@ -301,6 +314,7 @@ impl Ingest {
                 }
                 Err(e) => {
                     self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(telemetry::STORE_ERRORS).increment(1);
                     let machines = group
                         .iter()
                         .map(|b| b.machine_id.as_str())

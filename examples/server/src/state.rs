@@ -32,6 +32,9 @@ pub struct AppState {
     pub realtime: Arc<Realtime>,
     /// The account use cases (their mutex serialises account changes in this server).
     pub accounts: Accounts,
+    /// The bearer token `GET /metrics` requires; `None`: the metrics are open (see
+    /// [`crate::ops`]).
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,7 +56,14 @@ impl AppState {
             login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
             machines: None,
             realtime: Arc::new(Realtime::default()),
+            metrics_token: None,
         }
+    }
+
+    /// The same state with `GET /metrics` requiring `Authorization: Bearer <token>`.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.map(Arc::from);
+        self
     }
 
     /// The same state reading machines through `runtime`.
