@@ -191,6 +191,20 @@ async fn healthz_and_readyz_answer_without_a_token_and_readyz_names_a_stopped_en
         .unwrap();
     assert_eq!(alive.status(), 200);
 
+    // A server whose machine runtime has stopped is not ready either.
+    let machines = spawn_machine_app().await;
+    let url = machines.app.url("/readyz");
+    assert_eq!(
+        machines.app.client.get(&url).send().await.unwrap().status(),
+        200
+    );
+    machines.runtime.shutdown().await;
+    let response = machines.app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["not_ready"], json!(["machines"]), "{body}");
+    assert_eq!(body["checks"]["machines"], "stopped");
+
     // Both are in the OpenAPI document, without a bearer token.
     let doc = app.openapi().await;
     for path in ["/healthz", "/readyz", "/metrics"] {
@@ -290,8 +304,8 @@ async fn metrics_parse_as_prometheus_and_move_with_pushes_websockets_and_request
     // A WebSocket client.
     let socket = crate::realtime::connect(app, "hr").await;
 
-    // An ADMS machine and a push of 3 lines, one of them a duplicate of another, and a line
-    // the parser refuses.
+    // An ADMS machine and a push of 3 lines, one of them a duplicate of another, a line dated
+    // 2000 (set aside: a reset device clock) and a line the parser refuses.
     let r = app
         .client
         .post(app.url("/api/attendance/machines/"))
@@ -302,9 +316,11 @@ async fn metrics_parse_as_prometheus_and_move_with_pushes_websockets_and_request
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let day = (Utc::now() - TimeDelta::days(1)).format("%Y-%m-%d");
+    let date =
+        (Utc::now().with_timezone(&chrono_tz::Asia::Dhaka) - TimeDelta::days(1)).date_naive();
+    let day = date.format("%Y-%m-%d");
     let body = format!(
-        "1\t{day} 08:00:00\t0\t1\t0\t0\n1\t{day} 08:00:00\t0\t1\t0\t0\n2\t{day} 08:05:00\t0\t1\t0\t0\nnot a line\n"
+        "1\t{day} 08:00:00\t0\t1\t0\t0\n1\t{day} 08:00:00\t0\t1\t0\t0\n2\t{day} 08:05:00\t0\t1\t0\t0\n3\t2000-01-01 08:00:00\t0\t1\t0\t0\nnot a line\n"
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -327,17 +343,24 @@ async fn metrics_parse_as_prometheus_and_move_with_pushes_websockets_and_request
     }
     assert_eq!(app.store.count_scans().await.unwrap(), 2);
 
-    // The recompute of the pushed scans' days runs after their commit: wait for its sample.
+    // The recompute of the pushed scans' days runs after their commit: wait until EMP002's day
+    // is stored (that pass is this server's) and its metrics are recorded.
     let recomputed_before = sum(&before, "attendance_recompute_duration_seconds_count", &[]);
+    let days_before = sum(&before, "attendance_days_recomputed_total", &[]);
+    let emp002 = attendance_core::employee::EmployeeCode::parse("EMP002").unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let after = loop {
+        let stored = app.store.record(&emp002, date).await.unwrap().is_some();
         let after = scrape(&app.base).await;
-        if sum(&after, "attendance_recompute_duration_seconds_count", &[]) > recomputed_before {
+        if stored
+            && sum(&after, "attendance_recompute_duration_seconds_count", &[]) > recomputed_before
+            && sum(&after, "attendance_days_recomputed_total", &[]) >= days_before + 2.0
+        {
             break after;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no recompute sample within 30 s"
+            "no recompute within 30 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -349,7 +372,9 @@ async fn metrics_parse_as_prometheus_and_move_with_pushes_websockets_and_request
     assert!(moved("attendance_scans_ingested_total", &adms) >= 2.0);
     assert!(moved("attendance_scan_duplicates_total", &adms) >= 1.0);
     assert!(moved("attendance_adms_lines_rejected_total", &[]) >= 1.0);
-    assert!(moved("attendance_days_recomputed_total", &[]) >= 0.0);
+    assert!(moved("attendance_scans_set_aside_total", &adms) >= 1.0);
+    // EMP001's and EMP002's days (device users 1 and 2).
+    assert!(moved("attendance_days_recomputed_total", &[]) >= 2.0);
     let healthz = [("method", "GET"), ("route", "/healthz"), ("status", "2xx")];
     assert!(moved("attendance_http_requests_total", &healthz) >= 3.0);
     assert!(moved("attendance_http_request_duration_seconds_count", &healthz) >= 3.0);
