@@ -270,6 +270,7 @@ async fn readyz_is_503_naming_the_store_once_the_postgres_database_is_gone() {
         .await
         .expect("the server stops within 120 s");
     pg.cleanup().await;
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[tokio::test]
@@ -598,12 +599,14 @@ async fn log_format_json_writes_one_json_object_per_log_line() {
         stderr.contains("json") && stderr.contains("text"),
         "{stderr}"
     );
+    drop(child);
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_while_scans_are_written_is_consistent_and_holds_every_acknowledged_scan() {
     let data = temp_dir("backup");
-    let (_child, base) = serve_sqlite_child(&data).await;
+    let (server, base) = serve_sqlite_child(&data).await;
     let token = login(&base, "admin", PASSWORD).await.unwrap();
     let client = reqwest::Client::new();
     let r = client
@@ -748,4 +751,7 @@ async fn backup_while_scans_are_written_is_consistent_and_holds_every_acknowledg
         !nowhere.join("attendance.sqlite").exists(),
         "backup must not create a database"
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&nowhere);
 }
