@@ -541,18 +541,23 @@ async fn log_format_json_writes_one_json_object_per_log_line() {
     );
     let stdout = child.0.stdout.take().unwrap();
     // The lines before the banner are the start-up logs.
-    let lines = tokio::time::timeout(
+    let (lines, base) = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || {
             let mut lines = Vec::new();
-            for line in BufReader::new(stdout).lines() {
+            let mut base = String::new();
+            let mut reader = BufReader::new(stdout).lines();
+            for line in reader.by_ref() {
                 let line = line.unwrap();
-                if line.starts_with("attendance-server listening on ") {
+                if let Some(url) = line.strip_prefix("attendance-server listening on ") {
+                    base = url.trim().to_owned();
                     break;
                 }
                 lines.push(line);
             }
-            lines
+            // Keep reading (and dropping) the rest, so the server never meets a full pipe.
+            std::thread::spawn(move || reader.for_each(drop));
+            (lines, base)
         }),
     )
     .await
@@ -585,6 +590,19 @@ async fn log_format_json_writes_one_json_object_per_log_line() {
         messages.iter().any(|m| m == "machines started"),
         "{messages:?}"
     );
+
+    // The binary installs the recorder at start: its own requests are counted.
+    for _ in 0..2 {
+        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let samples = scrape(&base).await;
+    let readyz = [("method", "GET"), ("route", "/readyz"), ("status", "2xx")];
+    assert_eq!(
+        sum(&samples, "attendance_http_requests_total", &readyz),
+        2.0
+    );
+    assert_eq!(sum(&samples, "attendance_machines", &[]), 0.0);
 
     // A bad value is refused with the choices.
     let output = crate::cli::run_to_exit({
