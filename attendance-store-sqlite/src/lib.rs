@@ -194,19 +194,14 @@ impl SqliteStore {
     /// Writes a consistent copy of the database to the new file `target` while the store keeps
     /// working (`VACUUM INTO`): the copy is one read snapshot, taken on a read connection, so
     /// writers are not held back (in WAL mode they go on beside it) and every write committed
-    /// before the call is in it. The copy is compact and complete (schema, indexes, data).
+    /// before the call is in it. The copy is compact and complete (schema, indexes, data), and
+    /// readable by its owner only (created with mode 0600 on Unix, before anything is written).
     ///
     /// Refuses ([`StoreError::Invalid`]) a `target` that exists already (it is never
-    /// overwritten) or is not valid UTF-8, and an in-memory database; a target the process
-    /// cannot create (a missing directory, no space, no permission) is
-    /// [`StoreError::Backend`] with SQLite's reason.
+    /// overwritten: the file is created exclusively) or is not valid UTF-8, and an in-memory
+    /// database; a target the process cannot create or fill (a missing directory, no space, no
+    /// permission) is [`StoreError::Backend`] with the reason, and leaves no file behind.
     pub async fn backup_to(&self, target: &std::path::Path) -> StoreResult<()> {
-        if target.exists() {
-            return Err(StoreError::Invalid(format!(
-                "{} exists already: a backup never overwrites a file; choose a new name",
-                target.display()
-            )));
-        }
         let Some(path) = target.to_str() else {
             return Err(StoreError::Invalid(format!(
                 "{}: the backup path must be valid UTF-8",
@@ -223,12 +218,39 @@ impl SqliteStore {
                 "an in-memory SQLite database has no file to back up".into(),
             ));
         }
-        sqlx::query("VACUUM INTO ?")
+        // Created here, empty and private, so that no other file is ever overwritten and the
+        // copy is never readable by others; `VACUUM INTO` accepts an empty file.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(target) {
+            Ok(created) => drop(created),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Invalid(format!(
+                    "{} exists already: a backup never overwrites a file; choose a new name",
+                    target.display()
+                )));
+            }
+            Err(e) => {
+                return Err(StoreError::Backend {
+                    message: format!("create the backup file {}: {e}", target.display()),
+                    source: Some(Box::new(e)),
+                });
+            }
+        }
+        let copied = sqlx::query("VACUUM INTO ?")
             .bind(path)
             .execute(&self.reader)
             .await
-            .map_err(db("back up the database (VACUUM INTO)"))?;
-        Ok(())
+            .map_err(db("back up the database (VACUUM INTO)"));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(target);
+        }
+        copied.map(|_| ())
     }
 
     /// SQLite's own check of the whole file (`PRAGMA integrity_check`): `ok`, or the problems

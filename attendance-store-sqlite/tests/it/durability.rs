@@ -685,6 +685,12 @@ async fn a_backup_taken_while_writers_write_is_a_consistent_prefix_and_never_ove
     store.backup_to(&copy).await.unwrap();
     writer.await.unwrap();
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
     let backup = open(&copy).await;
     assert_eq!(backup.integrity_check().await.unwrap(), "ok");
     let in_copy = backup.count_scans().await.unwrap();
@@ -716,6 +722,7 @@ async fn a_backup_taken_while_writers_write_is_a_consistent_prefix_and_never_ove
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Backend { .. }), "{err}");
+    assert!(!dir.path().join("missing").exists());
     // An in-memory database has no file to copy.
     let memory = SqliteStore::open_in_memory().await.unwrap();
     let err = memory
@@ -726,4 +733,5 @@ async fn a_backup_taken_while_writers_write_is_a_consistent_prefix_and_never_ove
         matches!(err, StoreError::Invalid(ref m) if m.contains("in-memory")),
         "{err}"
     );
+    assert!(!dir.path().join("memory.sqlite").exists());
 }
