@@ -24,6 +24,8 @@
 //!   cursors, sets aside scans outside the storable window and answers each submitter after its
 //!   commit, a recompute stage that recomputes only the affected days set-wise (and background
 //!   recomputes of a range), and an event bus;
+//! - [`telemetry`]: the names of the metrics the engine and the push receivers emit through the
+//!   `metrics` facade (no-ops until a host installs a recorder);
 //! - [`runtime`]: what an application embeds: [`runtime::Runtime::start`] takes a store and
 //!   gives the engine, the machines and the push routers, wired together.
 //!
@@ -58,6 +60,7 @@ pub mod manager;
 pub mod registry;
 pub mod runtime;
 pub mod simulator;
+pub mod telemetry;
 pub mod zk;
 
 pub use adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, ScanStream};

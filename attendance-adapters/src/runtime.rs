@@ -198,8 +198,16 @@ impl MachineRuntime {
         engine: Arc<EngineHandle>,
         config: RuntimeConfig,
     ) -> Arc<Self> {
-        let hub = AdmsHub::new(config.adms.clone(), engine.sender());
-        let hik = HikPushHub::new(config.hikvision.clone(), engine.sender());
+        let hub = AdmsHub::new(
+            config.adms.clone(),
+            engine
+                .sender()
+                .with_source(MachineType::ZktecoAdms.as_str()),
+        );
+        let hik = HikPushHub::new(
+            config.hikvision.clone(),
+            engine.sender().with_source(MachineType::Hikvision.as_str()),
+        );
         let factory_hub = hub.clone();
         let scans: Arc<dyn ScanStore> = store.clone();
         let manager = MachineManager::into_engine(
@@ -334,6 +342,12 @@ impl MachineRuntime {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the runtime runs: started and not shut down (machines may still be failing;
+    /// see [`MachineRuntime::health`]).
+    pub fn is_running(&self) -> bool {
+        !*self.stop.borrow()
+    }
+
     /// Every running machine's health.
     pub fn health(&self) -> Vec<MachineHealth> {
         self.manager.health()
@@ -380,7 +394,7 @@ impl MachineRuntime {
             };
             store_status(self.store.as_ref(), status).await;
         }
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         let tasks: Vec<_> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {

@@ -52,7 +52,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_core::store::StoreResult;
+use attendance_core::store::{StoreError, StoreResult};
 use attendance_store_sql::backend::SqlBackend;
 use attendance_store_sql::contract::migrations::apply_pending_migrations;
 use attendance_store_sql::error::db;
@@ -189,6 +189,78 @@ impl SqliteStore {
         let what = "migrate the schema";
         apply_pending_migrations(self, &mut tx, what).await?;
         tx.commit().await.map_err(db(what))
+    }
+
+    /// Writes a consistent copy of the database to the new file `target` while the store keeps
+    /// working (`VACUUM INTO`): the copy is one read snapshot, taken on a read connection, so
+    /// writers are not held back (in WAL mode they go on beside it) and every write committed
+    /// before the call is in it. The copy is compact and complete (schema, indexes, data), and
+    /// readable by its owner only (created with mode 0600 on Unix, before anything is written).
+    ///
+    /// Refuses ([`StoreError::Invalid`]) a `target` that exists already (it is never
+    /// overwritten: the file is created exclusively) or is not valid UTF-8, and an in-memory
+    /// database; a target the process cannot create or fill (a missing directory, no space, no
+    /// permission) is [`StoreError::Backend`] with the reason, and leaves no file behind.
+    pub async fn backup_to(&self, target: &std::path::Path) -> StoreResult<()> {
+        let Some(path) = target.to_str() else {
+            return Err(StoreError::Invalid(format!(
+                "{}: the backup path must be valid UTF-8",
+                target.display()
+            )));
+        };
+        let file: Option<String> =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db("read the database file name"))?;
+        if file.as_deref().is_none_or(str::is_empty) {
+            return Err(StoreError::Invalid(
+                "an in-memory SQLite database has no file to back up".into(),
+            ));
+        }
+        // Created here, empty and private, so that no other file is ever overwritten and the
+        // copy is never readable by others; `VACUUM INTO` accepts an empty file.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(target) {
+            Ok(created) => drop(created),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Invalid(format!(
+                    "{} exists already: a backup never overwrites a file; choose a new name",
+                    target.display()
+                )));
+            }
+            Err(e) => {
+                return Err(StoreError::Backend {
+                    message: format!("create the backup file {}: {e}", target.display()),
+                    source: Some(Box::new(e)),
+                });
+            }
+        }
+        let copied = sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.reader)
+            .await
+            .map_err(db("back up the database (VACUUM INTO)"));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(target);
+        }
+        copied.map(|_| ())
+    }
+
+    /// SQLite's own check of the whole file (`PRAGMA integrity_check`): `ok`, or the problems
+    /// it found, one per line.
+    pub async fn integrity_check(&self) -> StoreResult<String> {
+        let lines: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("check the database's integrity"))?;
+        Ok(lines.join("\n"))
     }
 
     /// Waits for the queued writes, checkpoints the WAL and closes every connection.

@@ -474,6 +474,7 @@ async fn attlog(
         }
     }
     if rejected > 0 {
+        metrics::counter!(crate::telemetry::ADMS_LINES_REJECTED).increment(rejected as u64);
         // One line per upload, not one per bad line: a device cannot flood the log.
         tracing::warn!(
             serial,

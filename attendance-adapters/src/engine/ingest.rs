@@ -17,6 +17,7 @@ use super::events::Bus;
 use super::queue::Job;
 use super::recompute::Backlog;
 use super::{Committed, Counters, EngineConfig, IngestError, Stop};
+use crate::telemetry;
 
 /// A scan the engine did not store as attendance because its time is outside the storable
 /// window; kept in the store for HR ([`SetAsideStore`](attendance_core::store::SetAsideStore)).
@@ -35,6 +36,7 @@ enum Stored {
 /// A job of a flush with its scans screened: the batch to store and what was set aside.
 struct Screened {
     batch: ScanBatch,
+    source: &'static str,
     set_aside: usize,
     aside: Vec<SetAside>,
     reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
@@ -125,7 +127,11 @@ impl Ingest {
 
     /// Sets aside the scans of `batch` outside the storable window, keeping the others.
     fn screen(&self, job: Job, now: DateTime<Utc>) -> Screened {
-        let Job { mut batch, reply } = job;
+        let Job {
+            mut batch,
+            source,
+            reply,
+        } = job;
         let latest = now
             + chrono::TimeDelta::from_std(self.config.future_tolerance)
                 .unwrap_or(chrono::TimeDelta::MAX);
@@ -134,6 +140,7 @@ impl Ingest {
         if !batch.scans.iter().any(outside) {
             return Screened {
                 batch,
+                source,
                 set_aside: 0,
                 aside: Vec::new(),
                 reply,
@@ -146,6 +153,7 @@ impl Ingest {
         self.counters
             .scans_set_aside
             .fetch_add(count as u64, Ordering::Relaxed);
+        metrics::counter!(telemetry::SCANS_SET_ASIDE, "source" => source).increment(count as u64);
         warn!(
             machine = %batch.machine_id,
             set_aside = count,
@@ -175,6 +183,7 @@ impl Ingest {
             .collect();
         Screened {
             batch,
+            source,
             set_aside: count,
             aside,
             reply,
@@ -257,6 +266,10 @@ impl Ingest {
         self.counters
             .duplicates
             .fetch_add(committed.duplicates as u64, Ordering::Relaxed);
+        metrics::counter!(telemetry::SCANS_INGESTED, "source" => job.source)
+            .increment(committed.inserted as u64);
+        metrics::counter!(telemetry::SCAN_DUPLICATES, "source" => job.source)
+            .increment(committed.duplicates as u64);
         inserted.extend(outcome.inserted);
         job.answer(Ok(committed));
     }
@@ -325,6 +338,7 @@ impl Ingest {
                 }
                 Err(e) => {
                     self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(telemetry::STORE_ERRORS).increment(1);
                     let machines = group
                         .iter()
                         .map(|b| b.machine_id.as_str())

@@ -75,7 +75,10 @@ use tracing::{error, warn};
 
 pub use events::{ConnectionChange, EngineEvent, ErrorEvent, Published, ScanReceived};
 pub use ingest::SetAside;
-pub use queue::{Committed, IngestError, IngestReceiver, IngestSender, Submission, ingest_channel};
+pub use queue::{
+    Committed, IngestError, IngestReceiver, IngestSender, Submission, UNNAMED_SOURCE,
+    ingest_channel,
+};
 
 use events::Bus;
 use ingest::Ingest;
@@ -298,7 +301,10 @@ impl Engine {
             )));
         }
         EngineHandle {
-            sender: IngestSender { queue },
+            sender: IngestSender {
+                queue,
+                source: queue::UNNAMED_SOURCE,
+            },
             service,
             bus,
             counters,
@@ -412,6 +418,19 @@ impl EngineHandle {
         self.service.set_aside_scans(offset, limit).await
     }
 
+    /// Whether the engine runs: its ingest and recompute tasks are alive and it takes batches
+    /// (false once a shutdown began, or if a task ended unexpectedly).
+    pub fn is_running(&self) -> bool {
+        if *self.stop.borrow() || self.sender.is_closed() {
+            return false;
+        }
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|t| !t.ingest.is_finished() && !t.recompute.is_finished())
+    }
+
     /// The counters now.
     pub fn stats(&self) -> EngineStats {
         let depth = self.capacity.saturating_sub(self.sender.queue.capacity());
@@ -491,7 +510,7 @@ impl EngineHandle {
     /// final counters. Senders held elsewhere get an error from then
     /// on. Later calls return at once.
     pub async fn shutdown(&self) -> EngineStats {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         let tasks = self
             .tasks
             .lock()

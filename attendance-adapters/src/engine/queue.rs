@@ -52,6 +52,8 @@ impl IngestError {
 #[derive(Debug)]
 pub(super) struct Job {
     pub(super) batch: ScanBatch,
+    /// Where the batch came from (the metrics' `source` label).
+    pub(super) source: &'static str,
     pub(super) reply: Option<oneshot::Sender<Result<Committed, IngestError>>>,
 }
 
@@ -59,9 +61,28 @@ pub(super) struct Job {
 #[derive(Debug, Clone)]
 pub struct IngestSender {
     pub(super) queue: mpsc::Sender<Job>,
+    pub(super) source: &'static str,
 }
 
+/// The `source` of a sender that was not given one ([`IngestSender::with_source`]).
+pub const UNNAMED_SOURCE: &str = "other";
+
 impl IngestSender {
+    /// The same queue, its batches counted under `source` in the metrics
+    /// (`attendance_scans_ingested_total{source=…}`): the machine type for device batches
+    /// (`zkteco`, `zkteco_adms`, …). Keep the set of sources small and fixed (it is a label).
+    pub fn with_source(&self, source: &'static str) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            source,
+        }
+    }
+
+    /// The source this sender's batches are counted under.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
     /// Hands `batch` to the engine and waits until the transaction that stores it (and its
     /// cursor) has committed. Waits at most `enqueue_timeout` for room in the queue
     /// ([`IngestError::Busy`]) and then at most `commit_timeout` for the commit
@@ -75,6 +96,7 @@ impl IngestSender {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             batch,
+            source: self.source,
             reply: Some(reply),
         };
         match self.queue.send_timeout(job, enqueue_timeout).await {
@@ -97,7 +119,11 @@ impl IngestSender {
     /// the stored cursor does not move, so nothing is skipped if the batch is lost.
     pub async fn send(&self, batch: ScanBatch) -> Result<(), IngestError> {
         self.queue
-            .send(Job { batch, reply: None })
+            .send(Job {
+                batch,
+                source: self.source,
+                reply: None,
+            })
             .await
             .map_err(|_| IngestError::Stopped)
     }
@@ -105,7 +131,11 @@ impl IngestSender {
     /// [`IngestSender::send`] without waiting: [`IngestError::Busy`] when the queue is full.
     pub fn try_send(&self, batch: ScanBatch) -> Result<(), IngestError> {
         self.queue
-            .try_send(Job { batch, reply: None })
+            .try_send(Job {
+                batch,
+                source: self.source,
+                reply: None,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => IngestError::Busy(Duration::ZERO),
                 mpsc::error::TrySendError::Closed(_) => IngestError::Stopped,
@@ -156,7 +186,13 @@ impl Submission {
 /// storing it.
 pub fn ingest_channel(capacity: usize) -> (IngestSender, IngestReceiver) {
     let (queue, receiver) = mpsc::channel(capacity.max(1));
-    (IngestSender { queue }, IngestReceiver { queue: receiver })
+    (
+        IngestSender {
+            queue,
+            source: UNNAMED_SOURCE,
+        },
+        IngestReceiver { queue: receiver },
+    )
 }
 
 impl IngestReceiver {

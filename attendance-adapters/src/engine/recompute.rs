@@ -132,10 +132,14 @@ impl Recompute {
                     self.service.recompute_days(&affected.days, Utc::now())
                 })
                 .await;
+            let took = started.elapsed();
+            let days = affected.days.values().map(BTreeSet::len).sum::<usize>();
+            metrics::histogram!(crate::telemetry::RECOMPUTE_SECONDS).record(took.as_secs_f64());
+            metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(days as u64);
             debug!(
                 scans = count,
-                days = affected.days.values().map(BTreeSet::len).sum::<usize>(),
-                took_ms = started.elapsed().as_secs_f64() * 1e3,
+                days,
+                took_ms = took.as_secs_f64() * 1e3,
                 "recomputed"
             );
         }

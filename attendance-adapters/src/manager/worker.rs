@@ -359,7 +359,12 @@ impl Worker {
         engine: IngestSender,
         batch: ScanBatch,
     ) -> Result<(), SessionEnd> {
-        update(&self.health, |h| h.waiting_on_output = true);
+        let mut source = "other";
+        update(&self.health, |h| {
+            h.waiting_on_output = true;
+            source = h.machine_type.as_str();
+        });
+        let engine = engine.with_source(source);
         // Room in the queue is waited for as long as it takes (back-pressure); the stop signal
         // ends the wait.
         let submitted = until_stop(

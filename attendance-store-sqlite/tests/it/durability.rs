@@ -654,3 +654,84 @@ async fn many_concurrent_writers_and_readers_never_see_locked_and_lose_nothing()
         assert_eq!(cursor, Some(MachineCursor((BATCHES - 1).to_string())));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_writers_write_is_a_consistent_prefix_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir.path().join("live.sqlite")).await);
+    // Acknowledged before the backup: all of it must be in the copy.
+    store
+        .record_scans(batch("M1", scans("M1", 0, 500), "500"))
+        .await
+        .unwrap();
+    // A writer keeps committing batches of 10 while the backup runs.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for round in 0..40 {
+                let first = 500 + round * 10;
+                store
+                    .record_scans(batch(
+                        "M1",
+                        scans("M1", first, 10),
+                        &(first + 10).to_string(),
+                    ))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let copy = dir.path().join("copy.sqlite");
+    store.backup_to(&copy).await.unwrap();
+    writer.await.unwrap();
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let backup = open(&copy).await;
+    assert_eq!(backup.integrity_check().await.unwrap(), "ok");
+    let in_copy = backup.count_scans().await.unwrap();
+    assert!((500..=900).contains(&in_copy), "{in_copy}");
+    // Whole batches only, with the cursor of the last one: one transaction's snapshot.
+    assert_eq!(in_copy % 10, 0);
+    assert_eq!(cursor(&backup, "M1").await, Some(in_copy.to_string()));
+    assert_eq!(store.count_scans().await.unwrap(), 900);
+
+    // An existing file is refused and left alone, whatever it holds.
+    std::fs::write(dir.path().join("taken"), b"precious").unwrap();
+    let err = store
+        .backup_to(&dir.path().join("taken"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref m) if m.contains("exists already")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("taken")).unwrap(),
+        b"precious"
+    );
+    let err = store.backup_to(&copy).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    // A directory that does not exist: SQLite's reason, not a panic.
+    let err = store
+        .backup_to(&dir.path().join("missing/copy.sqlite"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err}");
+    assert!(!dir.path().join("missing").exists());
+    // An in-memory database has no file to copy.
+    let memory = SqliteStore::open_in_memory().await.unwrap();
+    let err = memory
+        .backup_to(&dir.path().join("memory.sqlite"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref m) if m.contains("in-memory")),
+        "{err}"
+    );
+    assert!(!dir.path().join("memory.sqlite").exists());
+}

@@ -9,7 +9,10 @@
 //! - `attendance-server users add|list|passwd|disable …`, `attendance-server import employees
 //!   FILE`, `attendance-server import scans FILE` and `attendance-server export monthly …` work
 //!   on the store of the same `--data-dir` / `--database-url`, whether a server runs on it or not
-//!   (see [`crate::tools`] and [`crate::file_tools`]).
+//!   (see [`crate::tools`] and [`crate::file_tools`]); `attendance-server backup FILE` copies a
+//!   SQLite database while the server runs ([`crate::ops::backup`]).
+//! - `--log-format json|text` chooses the log lines' format; `--metrics-token` makes
+//!   `GET /metrics` require a bearer token (see [`crate::ops`]).
 //!
 //! Every flag also reads an environment variable and a key of the TOML file given by `--config`
 //! (see [`crate::config`]): flags > environment > file > defaults.
@@ -37,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::accounts::{Accounts, NewAccount};
 use crate::auth::TokenKeys;
-use crate::config::{Config, CorsPolicy, check_jwt_secret, redact_url};
+use crate::config::{Config, CorsPolicy, LogFormat, check_jwt_secret, redact_url};
 use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
 use crate::ws::ws_only_app;
 use crate::{AppState, app};
@@ -105,6 +108,26 @@ pub struct Cli {
         value_name = "ORIGIN"
     )]
     pub cors_origin: Vec<String>,
+    /// How log lines are written: `text` (readable lines) or `json` (one JSON object per line,
+    /// for log collectors) [default: text]. The level is set by `RUST_LOG`.
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum
+    )]
+    pub log_format: Option<LogFormat>,
+    /// A bearer token `GET /metrics` then requires (`Authorization: Bearer <token>`, at least
+    /// 16 characters); without it the metrics are open on the API port.
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub metrics_token: Option<String>,
 }
 
 /// The subcommands.
@@ -123,6 +146,12 @@ pub enum Command {
     /// Export reports from the store (with the server running or not).
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Copy the SQLite database to a new FILE, consistently, while the server runs (SQLite's
+    /// `VACUUM INTO`); never overwrites a file. For PostgreSQL use `pg_dump`.
+    Backup {
+        /// The new file (it must not exist).
+        file: PathBuf,
+    },
 }
 
 /// `attendance-server users …`: the same rules as `/api/auth/users/`, acting as a super admin.
@@ -199,12 +228,17 @@ impl Cli {
         matches!(self.command, None | Some(Command::Demo))
     }
 
-    /// Whether this run is a command-line tool (`users`, `import`, `export`) rather than a
-    /// server.
+    /// Whether this run is a command-line tool (`users`, `import`, `export`, `backup`) rather
+    /// than a server.
     pub fn is_tool(&self) -> bool {
         matches!(
             self.command,
-            Some(Command::Users(_) | Command::Import(_) | Command::Export(_))
+            Some(
+                Command::Users(_)
+                    | Command::Import(_)
+                    | Command::Export(_)
+                    | Command::Backup { .. }
+            )
         )
     }
 }
@@ -212,34 +246,41 @@ impl Cli {
 /// Runs the binary.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
+    let config = Config::resolve(&cli)?;
     if cli.is_tool() {
         // The tools print their results on stdout; logs (warnings only, by default) go to
         // stderr.
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .with_writer(std::io::stderr)
-            .init();
+        init_logging(config.log_format, "warn", true);
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
         return runtime.block_on(crate::tools::run(&cli));
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,attendance=info".into()),
-        )
-        .init();
+    init_logging(config.log_format, "info,attendance=info", false);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let server = Server::start(&cli).await?;
+        let server = Server::start_with(&config).await?;
         say(&server.banner());
         let _ = tokio::signal::ctrl_c().await;
         say("shutting down: stopping machines, draining the engine …\n");
         server.stop().await;
         Ok(())
     })
+}
+
+/// Installs the log subscriber: `format` lines, the level from `RUST_LOG` (else
+/// `default_filter`), on stderr or stdout.
+fn init_logging(format: LogFormat, default_filter: &str, stderr: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let installed = match (format, stderr) {
+        (LogFormat::Text, false) => builder.try_init(),
+        (LogFormat::Text, true) => builder.with_writer(std::io::stderr).try_init(),
+        (LogFormat::Json, false) => builder.json().try_init(),
+        (LogFormat::Json, true) => builder.json().with_writer(std::io::stderr).try_init(),
+    };
+    if let Err(e) = installed {
+        eprintln!("logging not set up: {e}");
+    }
 }
 
 /// Writes `text` to stdout in one piece; a closed stdout is no reason to stop the server.
@@ -427,6 +468,8 @@ impl Server {
     /// Opens the store, seeds the demo (or checks the first admin), starts the engine, the
     /// machines and the listeners.
     pub async fn start_with(config: &Config) -> Result<Self> {
+        // The process's metrics recorder (once per process; servers share it).
+        let _ = crate::ops::prometheus();
         let store = open_store(config).await?;
         let secret = jwt_secret(config)?;
         let started = Runtime::start(store.clone(), RuntimeConfig::default());
@@ -437,7 +480,8 @@ impl Server {
             engine.clone(),
             TokenKeys::new(&secret, TOKEN_TTL),
         )
-        .with_machines(runtime.clone());
+        .with_machines(runtime.clone())
+        .with_metrics_token(config.metrics_token.clone());
         let demo = if config.demo {
             Some(crate::demo::Demo::start(&state).await?)
         } else {
@@ -498,7 +542,7 @@ impl Server {
     /// What to print at start: the URLs and, for the demo, the logins.
     pub fn banner(&self) -> String {
         let mut out = format!(
-            "attendance-server listening on http://{addr}\n  REST:      http://{addr}/api/ (OpenAPI at /api/openapi.json)\n  WebSocket: ws://{addr}/ws?token=<access_token>\n",
+            "attendance-server listening on http://{addr}\n  REST:      http://{addr}/api/ (OpenAPI at /api/openapi.json)\n  Operator:  http://{addr}/healthz, /readyz, /metrics\n  WebSocket: ws://{addr}/ws?token=<access_token>\n",
             addr = self.addr
         );
         if let Some(ws) = self.ws_addr {

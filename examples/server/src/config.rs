@@ -61,6 +61,22 @@ pub struct FileConfig {
     pub admin_password: Option<String>,
     /// `--cors-origin`, all of them.
     pub cors_origins: Option<Vec<String>>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+    /// `--metrics-token`.
+    pub metrics_token: Option<String>,
+}
+
+/// How the server writes its log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `fields`, the spans), for log
+    /// collectors.
+    Json,
 }
 
 /// Why the configuration was refused.
@@ -122,7 +138,7 @@ pub enum ConfigError {
 
 impl FileConfig {
     /// Every key a file may hold.
-    pub const KEYS: [&'static str; 8] = [
+    pub const KEYS: [&'static str; 10] = [
         "bind",
         "data_dir",
         "database_url",
@@ -131,6 +147,8 @@ impl FileConfig {
         "admin_user",
         "admin_password",
         "cors_origins",
+        "log_format",
+        "metrics_token",
     ];
 
     /// Reads and checks `file`.
@@ -194,8 +212,28 @@ impl FileConfig {
         if let Some(origins) = &config.cors_origins {
             CorsPolicy::parse(origins).map_err(|m| bad("cors_origins", m))?;
         }
+        if let Some(token) = &config.metrics_token {
+            check_metrics_token(token).map_err(|m| bad("metrics_token", m))?;
+        }
         Ok(config)
     }
+}
+
+/// The shortest metrics token accepted, in characters.
+pub const MIN_METRICS_TOKEN_LEN: usize = 16;
+
+pub(crate) fn check_metrics_token(token: &str) -> Result<(), String> {
+    if token.trim() != token || token.chars().any(char::is_control) {
+        return Err(
+            "the metrics token must not hold spaces at its ends or control characters".into(),
+        );
+    }
+    if token.len() < MIN_METRICS_TOKEN_LEN {
+        return Err(format!(
+            "the metrics token must be at least {MIN_METRICS_TOKEN_LEN} characters"
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_jwt_secret(secret: &str) -> Result<(), String> {
@@ -350,6 +388,10 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Which browser origins may call the API.
     pub cors: CorsPolicy,
+    /// How the log lines are written.
+    pub log_format: LogFormat,
+    /// The bearer token `GET /metrics` requires; open when `None`.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -369,6 +411,8 @@ impl std::fmt::Debug for Config {
             .field("admin_user", &self.admin_user)
             .field("admin_password", &hidden(&self.admin_password))
             .field("cors", &self.cors)
+            .field("log_format", &self.log_format)
+            .field("metrics_token", &hidden(&self.metrics_token))
             .finish()
     }
 }
@@ -403,6 +447,16 @@ impl Config {
             }
             None => file.jwt_secret,
         };
+        let metrics_token = match &cli.metrics_token {
+            Some(token) => {
+                check_metrics_token(token).map_err(|message| ConfigError::BadFlag {
+                    flag: "--metrics-token / ATTENDANCE_METRICS_TOKEN",
+                    message,
+                })?;
+                Some(token.clone())
+            }
+            None => file.metrics_token,
+        };
         let cors = if !cli.cors_origin.is_empty() {
             CorsPolicy::parse(&cli.cors_origin).map_err(|message| ConfigError::BadFlag {
                 flag: "--cors-origin / ATTENDANCE_CORS_ORIGINS",
@@ -434,6 +488,8 @@ impl Config {
             admin_user: cli.admin_user.clone().or(file.admin_user),
             admin_password: cli.admin_password.clone().or(file.admin_password),
             cors,
+            log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+            metrics_token,
         })
     }
 }
@@ -499,6 +555,36 @@ mod tests {
         assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(defaults.database_url, None);
         assert_eq!(defaults.cors, CorsPolicy::Off);
+        assert_eq!(defaults.log_format, LogFormat::Text);
+        assert_eq!(defaults.metrics_token, None);
+
+        // The log format and the metrics token: flag over file.
+        let from_file =
+            file("log_format = \"json\"\nmetrics_token = \"sixteen chars ok\"\n").unwrap();
+        let merged = Config::merge(&cli(&["serve"]), from_file.clone()).unwrap();
+        assert_eq!(merged.log_format, LogFormat::Json);
+        assert_eq!(merged.metrics_token.as_deref(), Some("sixteen chars ok"));
+        assert!(!format!("{merged:?}").contains("sixteen chars ok"));
+        let merged = Config::merge(
+            &cli(&[
+                "serve",
+                "--log-format",
+                "text",
+                "--metrics-token",
+                "another long token",
+            ]),
+            from_file,
+        )
+        .unwrap();
+        assert_eq!(merged.log_format, LogFormat::Text);
+        assert_eq!(merged.metrics_token.as_deref(), Some("another long token"));
+        assert!(
+            Config::merge(
+                &cli(&["serve", "--metrics-token", "short"]),
+                FileConfig::default()
+            )
+            .is_err()
+        );
 
         // Flags replace the file's origins; the demo allows the local dev servers by default.
         let flagged = Config::merge(
@@ -535,6 +621,12 @@ mod tests {
                 "cors_origins",
             ),
             ("jwt_secret = \"short\"", "jwt_secret"),
+            ("log_format = \"xml\"", "log_format"),
+            ("metrics_token = \"short\"", "metrics_token"),
+            (
+                "metrics_token = \" a token with a space at its end \"",
+                "metrics_token",
+            ),
         ] {
             match file(text) {
                 Err(e @ ConfigError::BadValue { .. }) => {

@@ -32,6 +32,7 @@ pub mod employee_import;
 pub mod error;
 pub mod export;
 pub mod file_tools;
+pub mod ops;
 pub mod pagination;
 pub mod reports;
 pub mod routes;
@@ -58,15 +59,17 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 
 /// The whole application for `state`: every route (with the push routes of the ADMS
 /// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
-/// machines), the error envelope for unknown routes, body limits and request tracing.
+/// machines, and the operator's `/healthz`, `/readyz` and `/metrics` of [`ops`]), the error
+/// envelope for unknown routes, body limits, request metrics and request tracing.
 pub fn app(state: AppState) -> Router {
-    let mut router = routes::api();
+    let mut router = routes::api().merge(ops::routes());
     if let Some(runtime) = &state.machines {
         router = router.merge(runtime.push_router());
     }
     router
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(ops::track_http))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

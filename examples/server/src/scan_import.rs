@@ -260,6 +260,7 @@ pub async fn store(
                 }])
                 .await?;
             for result in stored {
+                crate::ops::count_ingested("import", result.inserted.len(), result.duplicates);
                 outcome.duplicates += result.duplicates;
                 inserted.extend(result.inserted);
             }

@@ -34,6 +34,9 @@ pub struct AppState {
     pub realtime: Arc<Realtime>,
     /// The account use cases (their mutex serialises account changes in this server).
     pub accounts: Accounts,
+    /// The bearer token `GET /metrics` requires; `None`: the metrics are open (see
+    /// [`crate::ops`]).
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,7 +59,14 @@ impl AppState {
             login_guard: Arc::new(LoginGuard::default()),
             machines: None,
             realtime: Arc::new(Realtime::default()),
+            metrics_token: None,
         }
+    }
+
+    /// The same state with `GET /metrics` requiring `Authorization: Bearer <token>`.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.map(Arc::from);
+        self
     }
 
     /// The same state reading machines through `runtime`.

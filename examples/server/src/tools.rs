@@ -56,6 +56,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
             crate::file_tools::export_monthly(&config, month, department.as_deref(), format, output)
                 .await
         }
+        Some(Command::Backup { file }) => crate::ops::backup(&config, file).await,
         _ => bail!("not a command-line tool"),
     }
 }

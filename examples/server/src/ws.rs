@@ -107,6 +107,7 @@ struct ClientGuard<'a>(&'a Realtime);
 impl<'a> ClientGuard<'a> {
     fn new(realtime: &'a Realtime) -> Self {
         realtime.clients.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::ops::WS_CONNECTIONS).increment(1);
         Self(realtime)
     }
 }

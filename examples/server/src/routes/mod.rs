@@ -77,6 +77,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(corrections::CorrectionsDoc::openapi());
     doc.merge(crate::routes::leave::LeaveDoc::openapi());
     doc.merge(crate::routes::settings::SettingsDoc::openapi());
+    doc.merge(crate::ops::OpsDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -86,6 +87,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .bearer_format("JWT")
                 .build(),
         ),
+    );
+    // `GET /metrics` with `--metrics-token`: a static bearer token, not a login token.
+    components.add_security_scheme(
+        "metrics_token",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
     doc
 }

@@ -342,6 +342,7 @@ async fn create(
             now,
         )
         .await?;
+    crate::ops::count_ingested("manual", report.inserted.len(), report.duplicates);
     let created = !report.inserted.is_empty();
     let summary = if let Some(summary) = report.summaries.into_iter().next() {
         Some(summary)
@@ -571,6 +572,7 @@ async fn import(
                 now,
             )
             .await?;
+        crate::ops::count_ingested("import", report.inserted.len(), report.duplicates);
         (report.inserted.len(), report.duplicates)
     };
     tracing::info!(by = %user.username, new, duplicate, rejected = rejected.len(), "scans imported");

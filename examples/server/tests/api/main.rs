@@ -26,6 +26,7 @@ mod kill;
 mod leave;
 mod leave_chains;
 mod machines;
+mod ops;
 mod overrides;
 mod oversight;
 mod postgres;
