@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod scan_import;
 pub mod state;
 pub mod tools;
+pub mod web;
 pub mod ws;
 
 use axum::Router;
@@ -50,11 +51,11 @@ pub use state::AppState;
 /// The largest request body accepted (bulk imports included), in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The whole application for `state`: every route (with the push routes of the ADMS
+/// The whole application for `state`: every route, the web app at `/` (see [`web`]) (with the push routes of the ADMS
 /// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
 /// machines), the error envelope for unknown routes, body limits and request tracing.
 pub fn app(state: AppState) -> Router {
-    let mut router = routes::api();
+    let mut router = routes::api().merge(web::routes());
     if let Some(runtime) = &state.machines {
         router = router.merge(runtime.push_router());
     }
