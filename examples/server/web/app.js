@@ -608,7 +608,7 @@ async function timesheetPage(root) {
   return listen((ev) => {
     if (ev.type !== 'attendance_updated' || !ev.data || !ev.data.date?.startsWith(month.value)) return;
     const cell = document.querySelector(`#timesheet [data-employee="${CSS.escape(ev.data.employee_id)}"][data-date="${ev.data.date}"] .status`);
-    if (cell) cell.replaceChildren(badge(ev.data.status));
+    if (cell) cell.replaceChildren(cell.closest('table.grid') ? gridCell(ev.data.status, ev.data.date) : badge(ev.data.status));
   });
 }
 
@@ -634,22 +634,23 @@ function timesheetDays(sheet) {
         h('td', { class: 'num' }, fmtHours(d.extraOvertime))))))));
 }
 
+function gridCell(status, date) {
+  const g = statusGroup(status);
+  return h('span', { class: `cell st-${g.key}`, title: `${date}: ${status}`, 'aria-label': status, dataset: { status } }, g.code);
+}
+
 function timesheetGrid(sheets, month) {
   if (!sheets.length) return h('p', { class: 'muted' }, 'No employees.');
   const days = sheets[0].days.map((d) => d.date);
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
+  return h('div', null, h('p', { class: 'muted' }, `${month}: ${sheets.length} employees`), h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Employee'),
       days.map((d) => h('th', { scope: 'col', class: 'num' }, d.slice(8))),
       totalsLine({}).map(([l]) => h('th', { scope: 'col', class: 'num' }, l)))),
     h('tbody', null, sheets.map((sh) => h('tr', null,
       h('th', { scope: 'row' }, `${sh.employee_id} ${sh.employee_name}`),
-      sh.days.map((d) => {
-        const g = statusGroup(d.status);
-        return h('td', { class: 'num', dataset: { employee: sh.employee_id, date: d.date } },
-          h('span', { class: 'status' }, h('span', { class: `cell st-${g.key}`, title: `${d.date}: ${d.status}`, 'aria-label': d.status }, g.code)));
-      }),
-      totalsLine(sh.totals || {}).map(([, v]) => h('td', { class: 'num' }, v))))),
-    h('caption', { class: 'muted' }, `${month}: ${sheets.length} employees`)));
+      sh.days.map((d) => h('td', { class: 'num', dataset: { employee: sh.employee_id, date: d.date } },
+        h('span', { class: 'status' }, gridCell(d.status, d.date)))),
+      totalsLine(sh.totals || {}).map(([, v]) => h('td', { class: 'num' }, v))))))));
 }
 
 // ---------- leave ----------
@@ -669,7 +670,8 @@ async function leavePage(root) {
   const priority = h('select', { id: 'leave-priority' }, ['normal', 'low', 'high', 'urgent'].map((p) => h('option', { value: p }, p)));
   const reason = h('textarea', { id: 'leave-reason', maxlength: 1000 });
   const doc = h('input', { id: 'leave-document', type: 'file', accept: 'application/pdf,image/jpeg,image/png' });
-  const forWhom = u.role === 'employee' ? null : h('input', { id: 'leave-employee', placeholder: u.employee_id || 'EMP001', size: 10 });
+  const forWhom = u.role === 'employee' ? null
+    : h('input', { id: 'leave-employee', placeholder: u.employee_id || 'EMP001', size: 10, required: !u.employee_id });
 
   const submit = async (e) => {
     e.preventDefault();
@@ -748,14 +750,14 @@ async function leavePage(root) {
   root.append(
     h('div', { class: 'card' }, h('h2', null, 'Apply for leave'),
       h('form', { class: 'row', id: 'leave-form', onsubmit: submit },
-        forWhom ? field('Employee (empty: me)', forWhom) : null,
+        forWhom ? field(u.employee_id ? 'Employee (empty: me)' : 'Employee', forWhom) : null,
         field('Type', type), field('From', start), field('To', end),
         check('Starts at midday', startHalf), check('Ends at midday', endHalf),
         field('Priority', priority), field('Reason', reason), field('Document (PDF, JPEG or PNG)', doc),
         h('button', { type: 'submit', id: 'leave-submit' }, 'Apply'))),
     u.role !== 'employee' ? h('div', { class: 'card' }, h('h2', null, 'Waiting for a decision'), queue) : null,
-    h('div', { class: 'card' }, h('h2', null, 'My requests'), mine),
-    h('div', { class: 'card' }, h('h2', null, 'My balances'), balances));
+    u.employee_id ? h('div', { class: 'card' }, h('h2', null, 'My requests'), mine) : null,
+    u.employee_id ? h('div', { class: 'card' }, h('h2', null, 'My balances'), balances) : null);
   await refresh();
   return null;
 }
@@ -948,6 +950,7 @@ async function machinesPage(root) {
     editing = null;
     for (const el of Object.values(f)) {
       if (el.type === 'checkbox') el.checked = true;
+      else if (el.tagName === 'SELECT') el.selectedIndex = 0;
       else el.value = '';
     }
     f.machine_id.disabled = false;

@@ -336,3 +336,90 @@ async fn a_holiday_added_by_hr_shows_on_the_day() {
         .await;
     assert_eq!(one["status"], "Holiday", "{one}");
 }
+
+#[tokio::test]
+async fn hr_manages_machines_users_and_policies_and_downloads_exports_in_the_ui() {
+    let (app, runtime) = spawn_machine_app().await;
+    let base = app.base.clone();
+    let month = site_today().format("%Y-%m").to_string();
+    with_browser(&base, 1280, 1000, |b: Browser| async move {
+        b.sign_in("hr", PASSWORD).await;
+
+        // Machines: add a simulated floor, then test its connection.
+        b.go("machines").await;
+        b.type_into("#machine-id", "SIM-WEB").await;
+        b.type_into("#machine-name", "Sewing floor").await;
+        b.set_value("#machine-type", "simulated").await;
+        b.type_into("#machine-location", "Floor 2").await;
+        b.type_into("#machine-department", "Sewing").await;
+        b.type_into("#machine-config", r#"{"scans_per_minute": 1.0, "history_hours": 0, "employees": 3}"#).await;
+        b.click("#machine-submit").await;
+        b.wait_message("Saved machine SIM-WEB").await;
+        b.wait_for("the machine's row", "return document.querySelector(\"#machines-table tr[data-machine='SIM-WEB']\")", vec![]).await;
+        b.click("#machines-table tr[data-machine='SIM-WEB'] button.test").await;
+        let report = b.wait_for("the connection test's report",
+            "const t = document.querySelector('#machine-test').textContent; return t.includes('connection') ? t : null;", vec![]).await;
+        assert!(report.as_str().unwrap().contains("SIM-WEB: connection works"), "{report}");
+        b.screenshot("hr-machines").await;
+
+        // Users: add a worker's login, reset its password, disable it.
+        b.go("users").await;
+        b.type_into("#user-name", "newworker").await;
+        b.type_into("#user-password", "a long enough password").await;
+        b.set_value("#user-role", "employee").await;
+        b.type_into("#user-employee", "EMP002").await;
+        b.click("#user-submit").await;
+        b.wait_message("Added newworker").await;
+        let row = "#users-list tr[data-user='newworker']";
+        b.type_into(&format!("{row} input[type=password]"), "another long password").await;
+        b.click(&format!("{row} button.secondary")).await;
+        b.wait_message("Reset the password of newworker").await;
+        b.click(&format!("{row} button.danger")).await;
+        b.wait_message("Disabled newworker").await;
+        let active = b.js(&format!("return document.querySelector(\"{row} td:nth-child(4)\").textContent"), vec![]).await;
+        assert_eq!(active, json!("no"));
+        b.screenshot("hr-users").await;
+
+        // Leave policies: Casual gets 12 days a year.
+        b.go("policies").await;
+        b.click("#policies-list tr[data-type='Casual'] button").await;
+        b.set_value("#policy-max", "12").await;
+        b.click("#policy-submit").await;
+        b.wait_message("Saved the Casual policy").await;
+        b.wait_for("Casual's new allowance",
+            "return document.querySelector(\"#policies-list tr[data-type='Casual'] td:nth-child(2)\").textContent === '12'", vec![]).await;
+
+        // Exports: the monthly report of a department downloads with the token, as a file.
+        b.go("timesheet").await;
+        b.set_value("#timesheet-scope", "department:Sewing").await;
+        b.wait_for("Sewing's grid", "return document.querySelectorAll('#timesheet table.grid tbody tr').length === 2", vec![]).await;
+        // The anchor's click (the browser's save) is recorded instead, with the file's Blob.
+        b.js("window.__downloads = [];
+              const blobUrl = URL.createObjectURL.bind(URL);
+              URL.createObjectURL = (blob) => { window.__blob = blob; return blobUrl(blob); };
+              HTMLAnchorElement.prototype.click = function () { window.__downloads.push(this.download); };
+              return true", vec![]).await;
+        b.click("#export-report-csv").await;
+        let download = b.wait_for("the CSV download", "return window.__downloads[0] || null", vec![]).await;
+        assert_eq!(download, json!(format!("attendance-{month}-Sewing.csv")));
+        let csv = b.client.execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__blob.text().then(done, e => done(String(e)));",
+            vec![]).await.unwrap();
+        let csv = csv.as_str().unwrap();
+        assert!(csv.starts_with("employee_id,employee_name,department"), "{csv}");
+        assert_eq!(csv.lines().count(), 3, "a header and Sewing's two employees: {csv}");
+        b.screenshot("hr-timesheet-department").await;
+        b
+    })
+    .await;
+    // The API agrees with what the pages showed.
+    let hr = app.token("hr").await;
+    let account = app.get_json("/api/auth/users/newworker/", &hr).await;
+    assert_eq!(account["active"], false, "{account}");
+    let casual = app
+        .get_json("/api/attendance/leave-policies/Casual/", &hr)
+        .await;
+    assert_eq!(casual["max_per_year"], 12.0, "{casual}");
+    runtime.shutdown().await;
+}
