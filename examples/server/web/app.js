@@ -332,6 +332,8 @@ async function route() {
     if (!(e instanceof ApiError && e.status === 401)) message(e.message || String(e), true);
   }
   main().dataset.ready = page.id;
+  // Keyboard and screen-reader users land on the new page's content, not back in the menu.
+  if (document.activeElement && document.activeElement.closest('#nav')) main().focus({ preventScroll: true });
   return undefined;
 }
 
@@ -405,6 +407,18 @@ async function dashboardPage(root) {
   const summary = await api(`/api/attendance/daily-attendance/summary/?date=${today}`);
   for (const r of summary) rows.set(r.employee_id, r);
   drawCounts();
+  // An employee's own day, in words, above the figures.
+  const own = state.user.employee_id;
+  const ownDay = h('p', { id: 'own-day' });
+  const drawOwn = () => {
+    const r = own && rows.get(own);
+    if (!r) return;
+    ownDay.replaceChildren('Your day: ', badge(r.status), ` · in ${r.check_in || '—'} · out ${r.check_out || '—'} · ${fmtHours(r.working_hours)} h`);
+  };
+  if (state.user.role === 'employee') {
+    countsBox.before(ownDay);
+    drawOwn();
+  }
 
   const addFeed = (text, employee) => {
     $('#feed-empty', root)?.remove();
@@ -430,6 +444,7 @@ async function dashboardPage(root) {
       if (d.date === today) {
         rows.set(d.employee_id, d);
         drawCounts();
+        drawOwn();
       }
     } else if (ev.type === 'machine_connected' || ev.type === 'machine_disconnected') {
       addFeed(`Machine ${d.machine_id} ${ev.type === 'machine_connected' ? 'connected' : `disconnected${d.reason ? `: ${d.reason}` : ''}`}`);

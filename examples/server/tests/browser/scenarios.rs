@@ -156,6 +156,8 @@ async fn a_worker_on_a_phone_sees_only_their_own_days_and_pages() {
     with_browser(&app.base, 390, 844, |b: Browser| async move {
         b.sign_in("worker", PASSWORD).await;
         assert_eq!(b.nav().await, ["dashboard", "daily", "timesheet", "leave", "holidays", "policies"]);
+        let own_day = b.js("return document.querySelector('#own-day .badge').dataset.status", vec![]).await;
+        assert!(own_day.is_string(), "the worker's own day on the dashboard: {own_day}");
         // A page outside the role is not offered even by address.
         b.js("location.hash = '#/machines'; return true", vec![]).await;
         b.wait_page("dashboard").await;
