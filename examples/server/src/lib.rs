@@ -2,8 +2,9 @@
 //!
 //! The runnable product of the attendance platform: a REST + WebSocket server over
 //! `attendance-core`'s rules and use cases, a store, and the device adapters with their
-//! real-time engine. [`app`] builds the router for a given [`AppState`], so tests (and host
-//! applications) can drive it in process or on a real socket.
+//! real-time engine, with a web app for people at `/` ([`web`]: a client of that same API).
+//! [`app`] builds the router for a given [`AppState`], so tests (and host applications) can
+//! drive it in process or on a real socket.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -51,9 +52,10 @@ pub use state::AppState;
 /// The largest request body accepted (bulk imports included), in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The whole application for `state`: every route, the web app at `/` (see [`web`]) (with the push routes of the ADMS
+/// The whole application for `state`: every route (with the push routes of the ADMS
 /// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
-/// machines), the error envelope for unknown routes, body limits and request tracing.
+/// machines), the web app at `/` (see [`web`]), the error envelope for unknown routes, body
+/// limits and request tracing.
 pub fn app(state: AppState) -> Router {
     let mut router = routes::api().merge(web::routes());
     if let Some(runtime) = &state.machines {
