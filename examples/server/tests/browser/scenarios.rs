@@ -235,6 +235,21 @@ async fn leave_applied_by_a_worker_and_approved_by_the_head_then_hr_shows_on_the
             "const row = document.querySelector('#leave-mine tr[data-employee=\"EMP001\"]'); return row && row.querySelector('.status').textContent === 'pending' ? row.dataset.id : null;",
             vec![]).await;
         let id = id.as_str().unwrap().to_owned();
+
+        // A second request, for the day before, is cancelled from the list.
+        let mut before = day - Days::new(1);
+        while before.weekday() == Weekday::Fri {
+            before = before - Days::new(1);
+        }
+        let before = before.to_string();
+        b.set_value("#leave-start", &before).await;
+        b.set_value("#leave-end", &before).await;
+        b.click("#leave-submit").await;
+        b.wait_for("the second request",
+            "return [...document.querySelectorAll('#leave-mine tr')].find(r => r.dataset.id && r.dataset.id !== arguments[0] && r.querySelector('.status').textContent === 'pending')?.dataset.id",
+            vec![json!(id)]).await;
+        b.click(&format!("#leave-mine tr:not([data-id='{id}']) button.cancel")).await;
+        b.wait_message(": cancelled").await;
         b.sign_out().await;
 
         // The head of Sewing approves with a comment.
@@ -272,10 +287,19 @@ async fn leave_applied_by_a_worker_and_approved_by_the_head_then_hr_shows_on_the
     .await;
 
     // The request went through both levels with the comments, and its document was stored.
-    let request = app
+    let requests = app
         .get_json("/api/attendance/leave-requests/?employee_id=EMP001", &hr)
         .await;
-    let request = &request["results"][0];
+    let requests = requests["results"].as_array().unwrap();
+    let cancelled = requests
+        .iter()
+        .filter(|r| r["status"] == "cancelled")
+        .count();
+    assert_eq!((requests.len(), cancelled), (2, 1), "{requests:?}");
+    let request = requests
+        .iter()
+        .find(|r| r["status"] != "cancelled")
+        .unwrap();
     assert_eq!(request["status"], "approved", "{request}");
     let id = request["id"].as_str().unwrap();
     let documents = app
