@@ -111,7 +111,6 @@ async fn hr_sees_a_device_scan_live_on_the_dashboard_and_in_daily_attendance() {
         b.wait_for("the machine on the dashboard",
             "return document.querySelector(\"#dashboard-machines tr[data-machine='ADMS-WEB']\")", vec![]).await;
         b.wait_for("the WebSocket", "return document.body.dataset.live === '1'", vec![]).await;
-        let late_before = b.js("return document.querySelector('#count-late .n').textContent", vec![]).await;
 
         // EMP001 (device user 1) scans at the door.
         let pushed = adms_push(&app, "WEBADMS1", "1", 1).await;
@@ -120,23 +119,43 @@ async fn hr_sees_a_device_scan_live_on_the_dashboard_and_in_daily_attendance() {
             vec![]).await;
         let feed_latency = pushed.elapsed();
         assert!(line.as_str().unwrap().contains("ADMS-WEB"), "{line}");
-        // The counts follow the recomputed day (a scan now is on time, considered or late).
-        b.wait_for("the counts to include EMP001's day",
-            "const n = ['ontime', 'considered', 'late'].map(k => Number(document.querySelector('#count-' + k + ' .n').textContent));
-             return n[0] + n[1] + n[2] >= 1;", vec![]).await;
-        println!("ADMS push → dashboard feed: {feed_latency:?} (late count before: {late_before})");
+        // The work date the scan counts for: today, or yesterday for a scan after midnight that
+        // closes yesterday's shift.
+        let yesterday = (site_today() - Days::new(1)).to_string();
+        let days = app
+            .get_json(&format!("/api/attendance/daily-attendance/?employee_id=EMP001&from={yesterday}&to={today}"), &hr)
+            .await;
+        let work_date = days["results"].as_array().unwrap().iter()
+            .find(|d| !d["check_in"].is_null())
+            .map(|d| d["date"].as_str().unwrap().to_owned())
+            .expect("the scan's day");
+        // The counts follow the recomputed day: its status is counted (on a working day a scan
+        // now is on time, considered or late; on the Friday off the day stays a weekend).
+        let counted = b.wait_for("the counts to include EMP001's day",
+            "const line = [...document.querySelectorAll(\"#feed li[data-employee='EMP001']\")].map(li => li.textContent)
+               .find(t => t.includes('Day recomputed') && t.includes(arguments[0]));
+             if (!line) return null;
+             const status = line.split('→ ')[1].trim();
+             const key = {'Present-OnTime': 'ontime', 'Present-Considered': 'considered', 'Present-Late': 'late'}[status];
+             return !key || !arguments[1] || Number(document.querySelector('#count-' + key + ' .n').textContent) >= 1 ? status : null;",
+            vec![json!(work_date), json!(work_date == today)]).await;
+        println!("ADMS push → dashboard feed: {feed_latency:?} (EMP001's day: {counted})");
         b.screenshot("hr-dashboard-live").await;
 
-        // Daily Attendance for today: EMP002 has not scanned; their row changes without a reload.
+        // Daily Attendance for that day: EMP002 has not scanned; their row changes without a reload.
         b.go("daily").await;
-        let before = b.wait_for("EMP002's row", ROW_STATUS, vec![json!("#daily-table"), json!("EMP002"), json!(today)]).await;
-        assert!(!before.as_str().unwrap().starts_with("Present"), "{before}");
+        if work_date != today {
+            b.set_value("#daily-date", &work_date).await;
+        }
+        b.wait_for("EMP002's row", ROW_STATUS, vec![json!("#daily-table"), json!("EMP002"), json!(work_date)]).await;
+        let no_check_in = b.js("return document.querySelector(\"#daily-table tr[data-employee='EMP002'] td:nth-child(4)\").textContent", vec![]).await;
+        assert_eq!(no_check_in, json!("—"), "EMP002 has not scanned yet");
         b.js("window.__sameDocument = true; return true", vec![]).await;
         let pushed = adms_push(&app, "WEBADMS1", "2", 2).await;
         let after = b.wait_for("EMP002's row to show the scan",
             "const row = document.querySelector(`#daily-table tr[data-employee='EMP002'][data-date='${arguments[0]}']`);
-             const st = row && row.querySelector('.status .badge').dataset.status;
-             return st && st.startsWith('Present') ? st : null;", vec![json!(today)]).await;
+             return row && row.querySelector('td:nth-child(4)').textContent.includes(':') ? row.querySelector('.status .badge').dataset.status : null;",
+            vec![json!(work_date)]).await;
         let daily_latency = pushed.elapsed();
         assert_eq!(b.js("return window.__sameDocument === true", vec![]).await, json!(true), "no reload");
         let check_in = b.js("return document.querySelector(\"#daily-table tr[data-employee='EMP002'] td:nth-child(4)\").textContent", vec![]).await;
