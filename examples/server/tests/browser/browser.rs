@@ -70,14 +70,15 @@ impl Drop for Driver {
 
 /// Runs `scenario` in a fresh headless Chromium of `width` × `height` pointed at `base`, one
 /// browser at a time; closes the browser whatever happens. Skips (returns) when Chromium is
-/// not installed, outside CI.
-pub async fn with_browser<F, Fut>(base: &str, width: u32, height: u32, scenario: F)
+/// not installed, outside CI. Whether it ran: a skipped test checks nothing more.
+#[must_use = "a skipped scenario's test must stop there"]
+pub async fn with_browser<F, Fut>(base: &str, width: u32, height: u32, scenario: F) -> bool
 where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = Browser>,
 {
     let Some((chromium, driver)) = binaries() else {
-        return;
+        return false;
     };
     let _turn = ONE_AT_A_TIME.lock().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -137,6 +138,7 @@ where
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+    true
 }
 
 impl Browser {
