@@ -51,11 +51,10 @@ pub fn screenshot_dir() -> PathBuf {
     target.join("browser-screenshots")
 }
 
-/// A browser session (and the chromedriver serving it).
+/// A browser session.
 pub struct Browser {
     pub client: Client,
     pub base: String,
-    _driver: Driver,
 }
 
 /// The chromedriver process, killed when dropped.
@@ -131,10 +130,11 @@ where
     let browser = Browser {
         client: client.clone(),
         base: base.to_owned(),
-        _driver: child,
     };
     let outcome = AssertUnwindSafe(scenario(browser)).catch_unwind().await;
+    // The session ends (and Chromium with it) before chromedriver is stopped, panic or not.
     let _ = client.close().await;
+    drop(child);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
