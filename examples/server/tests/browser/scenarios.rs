@@ -364,6 +364,15 @@ async fn a_holiday_added_by_hr_shows_on_the_day() {
         let listed = b.js("return [...document.querySelectorAll('#holidays-list td')].map(td => td.textContent)", vec![]).await;
         let listed: Vec<String> = serde_json::from_value(listed).unwrap();
         assert!(listed.contains(&"Factory anniversary".to_owned()) && listed.contains(&day), "{listed:?}");
+        // Edited: renamed, and no longer repeated or off by mistake.
+        b.click("#holidays-list tbody tr button.secondary").await;
+        let editing = b.js("return document.querySelector('#holiday-name').value", vec![]).await;
+        assert_eq!(editing, json!("Factory anniversary"));
+        b.type_into("#holiday-name", "Factory day").await;
+        b.click("#holiday-submit").await;
+        b.wait_message("Saved Factory day").await;
+        let names = b.js("return [...document.querySelectorAll('#holidays-list tbody tr td:first-child')].map(td => td.textContent)", vec![]).await;
+        assert_eq!(names, json!(["Factory day"]));
 
         b.go("daily").await;
         b.set_value("#daily-date", &day).await;
