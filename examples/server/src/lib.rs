@@ -2,8 +2,9 @@
 //!
 //! The runnable product of the attendance platform: a REST + WebSocket server over
 //! `attendance-core`'s rules and use cases, a store, and the device adapters with their
-//! real-time engine. [`app`] builds the router for a given [`AppState`], so tests (and host
-//! applications) can drive it in process or on a real socket.
+//! real-time engine, with a web app for people at `/` ([`web`]: a client of that same API).
+//! [`app`] builds the router for a given [`AppState`], so tests (and host applications) can
+//! drive it in process or on a real socket.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -40,6 +41,7 @@ pub mod runtime;
 pub mod scan_import;
 pub mod state;
 pub mod tools;
+pub mod web;
 pub mod ws;
 
 use axum::Router;
@@ -59,10 +61,11 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 
 /// The whole application for `state`: every route (with the push routes of the ADMS
 /// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
-/// machines, and the operator's `/healthz`, `/readyz` and `/metrics` of [`ops`]), the error
-/// envelope for unknown routes, body limits, request metrics and request tracing.
+/// machines, the operator's `/healthz`, `/readyz` and `/metrics` of [`ops`]), the web app at
+/// `/` (see [`web`]), the error envelope for unknown routes, body limits, request metrics and
+/// request tracing.
 pub fn app(state: AppState) -> Router {
-    let mut router = routes::api().merge(ops::routes());
+    let mut router = routes::api().merge(ops::routes()).merge(web::routes());
     if let Some(runtime) = &state.machines {
         router = router.merge(runtime.push_router());
     }

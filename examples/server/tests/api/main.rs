@@ -36,5 +36,6 @@ mod scans;
 mod settings;
 mod shifts;
 mod tools;
+mod web;
 mod writes;
 mod year_end;
