@@ -297,9 +297,9 @@ fn say(text: &str) {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     match config.database_url.as_deref().map(str::trim) {
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            private_dir(&config.data_dir)?;
             let path = config.data_dir.join("attendance.sqlite");
+            private_database_file(&path)?;
             let shown = path.display().to_string();
             let store = SqliteStore::open(&shown, server_sqlite_options())
                 .await
@@ -366,8 +366,7 @@ pub fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    private_dir(&config.data_dir)?;
     let secret = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -376,6 +375,53 @@ pub fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated the token signing secret");
     Ok(secret.into_bytes())
+}
+
+/// Creates `dir` (and its parents) if missing and makes it readable by its owner only (0700 on
+/// Unix): it holds the database and the token signing secret.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (0700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Makes the SQLite database `path` (created empty if missing: SQLite makes it a database) and
+/// the journal files beside it readable by their owner only (0600 on Unix). SQLite gives its
+/// `-wal` and `-shm` files the database file's mode, so later ones are private too.
+pub fn private_database_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("making {} private (0600)", file.display()));
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

@@ -421,6 +421,24 @@ async fn tools_work_beside_a_running_server(base: &str, target: &Target, data: &
 async fn the_tools_work_on_sqlite_while_the_server_runs() {
     let data = temp_dir("tools-sqlite");
     let (child, base) = serve_sqlite_child(&data).await;
+    // The data directory is its owner's only, and so is every file in it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        let files: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            files.iter().any(|f| f.ends_with("attendance.sqlite-wal")),
+            "{files:?}"
+        );
+        for file in files {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
     let target = Target::DataDir(data.clone());
     tools_work_beside_a_running_server(&base, &target, &data).await;
     drop(child);
