@@ -30,6 +30,16 @@ text_newtype!(
 
 /// The longest range one request may span, in calendar days.
 pub const MAX_LEAVE_SPAN_DAYS: i64 = 366;
+/// How far back a request may start, in days before the day it is submitted (sick leave is
+/// often filed afterwards; a year is the most).
+pub const LEAVE_PAST_DAYS: i64 = 366;
+/// How far ahead a request may end, in days after the day it is submitted.
+pub const LEAVE_FUTURE_DAYS: i64 = 731;
+/// The most requests one employee may have pending at once.
+pub const MAX_PENDING_REQUESTS: usize = 20;
+/// The most requests one employee may submit on one day (cancelled ones included, so cancel and
+/// resubmit cannot fill the database).
+pub const MAX_REQUESTS_PER_DAY: usize = 30;
 
 /// What an employee asks for, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +202,30 @@ pub enum LeaveRequestError {
         days: i64,
         /// The most allowed.
         max: i64,
+    },
+    /// The dates are too far from the day of submission.
+    #[error("leave must start on or after {earliest} and end on or before {latest}")]
+    OutsideHorizon {
+        /// The earliest start allowed.
+        earliest: NaiveDate,
+        /// The latest end allowed.
+        latest: NaiveDate,
+    },
+    /// The employee has [`MAX_PENDING_REQUESTS`] requests pending already.
+    #[error("{pending} leave requests are pending already; at most {max} may be")]
+    TooManyPending {
+        /// Requests pending now.
+        pending: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The employee submitted [`MAX_REQUESTS_PER_DAY`] requests today already.
+    #[error("{submitted} leave requests were submitted today already; at most {max} may be")]
+    TooManyToday {
+        /// Requests submitted today.
+        submitted: usize,
+        /// The most allowed.
+        max: usize,
     },
     /// The policy does not allow half days.
     #[error("{leave_type} leave cannot start or end with half a day")]
@@ -486,6 +520,29 @@ pub fn submit(
         return Err(LeaveRequestError::DatesReversed {
             start: a.start,
             end: a.end,
+        });
+    }
+    let earliest = on - chrono::Days::new(LEAVE_PAST_DAYS.unsigned_abs());
+    let latest = on + chrono::Days::new(LEAVE_FUTURE_DAYS.unsigned_abs());
+    if a.start < earliest || a.end > latest {
+        return Err(LeaveRequestError::OutsideHorizon { earliest, latest });
+    }
+    let pending = ctx
+        .requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Pending)
+        .count();
+    if pending >= MAX_PENDING_REQUESTS {
+        return Err(LeaveRequestError::TooManyPending {
+            pending,
+            max: MAX_PENDING_REQUESTS,
+        });
+    }
+    let submitted = ctx.requests.iter().filter(|r| r.submitted_on == on).count();
+    if submitted >= MAX_REQUESTS_PER_DAY {
+        return Err(LeaveRequestError::TooManyToday {
+            submitted,
+            max: MAX_REQUESTS_PER_DAY,
         });
     }
     let span = a.end.signed_duration_since(a.start).num_days() + 1;

@@ -161,6 +161,8 @@ impl From<LeaveRequestError> for ApiError {
     fn from(e: LeaveRequestError) -> Self {
         match e {
             LeaveRequestError::Invalid(v) => v.into(),
+            e @ (LeaveRequestError::TooManyPending { .. }
+            | LeaveRequestError::TooManyToday { .. }) => Self::too_many_requests(e.to_string()),
             other => Self::unprocessable(other.to_string()),
         }
     }

@@ -423,3 +423,79 @@ fn approved_half_days_on_one_date_make_a_full_day() {
         HalfDays::new(2)
     );
 }
+
+#[test]
+fn dates_far_from_the_submission_are_refused() {
+    let on = d(2026, 3, 1);
+    let earliest = d(2025, 2, 28);
+    let latest = d(2028, 3, 1);
+    let horizon = || Err(LeaveRequestError::OutsideHorizon { earliest, latest });
+    // The year 9000, and a start more than a year back.
+    check(
+        &application(LeaveType::Casual, d(9000, 1, 2), d(9000, 1, 2)),
+        horizon(),
+    );
+    check(
+        &application(LeaveType::Casual, d(2025, 2, 27), d(2025, 2, 27)),
+        horizon(),
+    );
+    check(
+        &application(LeaveType::Casual, d(2028, 3, 1), d(2028, 3, 2)),
+        horizon(),
+    );
+    // The edges themselves are allowed (unpaid leave: no balance to run out; the earliest is a
+    // Friday off, so the Saturday after it is the one working day).
+    assert_eq!(on - chrono::Days::new(366), earliest);
+    let saturday = earliest + chrono::Days::new(1);
+    check(&application(LeaveType::Unpaid, earliest, saturday), Ok(2));
+    check(&application(LeaveType::Unpaid, latest, latest), Ok(2));
+}
+
+#[test]
+fn pending_and_daily_requests_are_bounded_per_employee() {
+    let policy = LeavePolicy::default_for(LeaveType::Unpaid);
+    let ledger = ledger_for(&LeaveType::Unpaid);
+    let submit_with = |requests: &[LeaveRequest], n: usize| {
+        let ctx = RequestContext {
+            policy: &policy,
+            weekly_off_days: &[Weekday::Fri],
+            holidays: &holidays(),
+            ledger: &ledger,
+            requests,
+        };
+        let day = d(2026, 4, 1) + chrono::Days::new(n as u64 * 7);
+        submit(
+            LeaveRequestId::parse(&format!("Q{n}")).unwrap(),
+            &application(LeaveType::Unpaid, day, day),
+            &ctx,
+            &ApprovalChain::default(),
+            d(2026, 3, 1),
+        )
+        .map(|(request, _)| request)
+    };
+    let mut requests = Vec::new();
+    for n in 0..MAX_PENDING_REQUESTS {
+        requests.push(submit_with(&requests, n).unwrap());
+    }
+    assert_eq!(
+        submit_with(&requests, 99),
+        Err(LeaveRequestError::TooManyPending {
+            pending: MAX_PENDING_REQUESTS,
+            max: MAX_PENDING_REQUESTS
+        })
+    );
+    // Cancelling frees the pending places, but not the day's: cancel and resubmit is bounded.
+    for request in &mut requests {
+        request.status = RequestStatus::Cancelled;
+    }
+    for n in MAX_PENDING_REQUESTS..MAX_REQUESTS_PER_DAY {
+        requests.push(submit_with(&requests, n).unwrap());
+    }
+    assert_eq!(
+        submit_with(&requests, 99),
+        Err(LeaveRequestError::TooManyToday {
+            submitted: MAX_REQUESTS_PER_DAY,
+            max: MAX_REQUESTS_PER_DAY
+        })
+    );
+}

@@ -496,7 +496,14 @@ async fn the_summary_and_statistics_show_approved_leave() {
     let service = AttendanceService::new(app.store.clone());
     let admin = Actor::new(Role::SuperAdmin, None, None);
     let id = LeaveRequestId::parse("L1").unwrap();
-    let now = chrono::Utc::now();
+    // Filed and approved two days after the day (leave is filed within a year of its dates).
+    let now = DAY
+        .parse::<chrono::NaiveDate>()
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc()
+        + chrono::TimeDelta::days(2);
     let code = EmployeeCode::parse("EMP002").unwrap();
     app.store
         .commit_leave(LeaveChange {

@@ -824,6 +824,28 @@ async fn documents_attach_to_a_request_with_its_access() {
         .get_json(&format!("{REQUESTS}{id}/documents/?page_size=50"), &worker)
         .await;
     assert_eq!(list["count"], 10);
+
+    // A cancelled request takes no documents (cancel and upload cannot fill the database).
+    let other_request = submit(
+        &app,
+        &worker,
+        json!({"leave_type": "Casual", "start_date": "2026-09-02", "end_date": "2026-09-02"}),
+    )
+    .await;
+    let other_id = other_request["id"].as_str().unwrap();
+    json_of(decide(&app, &worker, other_id, "cancel").await, 200).await;
+    let late = upload(&app, &worker, other_id, "", None, PDF.to_vec()).await;
+    assert_eq!(error_code(late, 409).await, "conflict");
+    // Leave in the year 9000 is refused.
+    let far = app
+        .call(
+            Method::POST,
+            REQUESTS,
+            &worker,
+            Some(json!({"leave_type": "Casual", "start_date": "9000-01-02", "end_date": "9000-01-02"})),
+        )
+        .await;
+    assert_eq!(error_code(far, 422).await, "validation_error");
 }
 
 /// A client of a server started the way the binary starts it.

@@ -112,7 +112,7 @@ fn unsupported(message: impl Into<String>) -> ApiError {
     params(("id" = String, Path, description = "the request's id"), UploadParams),
     request_body(content = Vec<u8>, description = "the file's bytes", content_type = "application/octet-stream"),
     responses((status = 201, body = DocumentView), (status = 403, description = "out of the caller's scope"),
-        (status = 404, description = "no such request"), (status = 409, description = "the request holds the most documents allowed"),
+        (status = 404, description = "no such request"), (status = 409, description = "the request holds the most documents allowed, or is cancelled or rejected"),
         (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a PDF, JPEG or PNG"),
         (status = 422, description = "empty file, bad filename, or a Content-Type that is not the file's")))]
 pub(super) async fn upload_document(
@@ -124,6 +124,14 @@ pub(super) async fn upload_document(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<DocumentView>)> {
     let request = visible_request(&state, &user, &id).await?;
+    // Only a request that still holds its dates takes documents: a cancelled or rejected one
+    // cannot be used to store files.
+    if !request.status.is_active() {
+        return Err(ApiError::conflict(format!(
+            "leave request {} is {:?}: documents go with a pending or approved request",
+            request.id, request.status
+        )));
+    }
     let filename = check_filename(params.filename.as_deref())?;
     let declared = headers
         .get(CONTENT_TYPE)
