@@ -89,8 +89,10 @@ pub use document::{LeaveDocument, LeaveDocumentFile, LeaveDocumentId};
 pub use ledger::{LeaveBalance, LeaveLedger, LedgerEntry, LedgerEntryKind, LedgerError};
 pub use policy::{LeaveApproval, LeavePolicy, OffDayRule, default_policies};
 pub use request::{
-    LeaveApplication, LeavePriority, LeaveRequest, LeaveRequestError, LeaveRequestId,
-    MAX_LEAVE_SPAN_DAYS, RequestContext, RequestStatus, approved_leave_days, pending_units, submit,
+    LEAVE_FUTURE_DAYS, LEAVE_PAST_DAYS, LeaveApplication, LeavePriority, LeaveRequest,
+    LeaveRequestError, LeaveRequestId, MAX_LEAVE_SPAN_DAYS, MAX_PENDING_REQUESTS,
+    MAX_REQUESTS_PER_DAY, RequestContext, RequestStatus, approved_leave_days, pending_units,
+    submit,
 };
 pub use working_days::{CountedDay, DayPart, count_working_days, leave_days};
 
