@@ -102,6 +102,43 @@ impl AttendanceService {
         Ok(request)
     }
 
+    /// Moves `employee`'s leave requests (all of them, decided ones included) to their current
+    /// department, so access to them follows the employee: after a transfer the new department's
+    /// head sees and decides them, the old one no longer does. Answers how many moved.
+    pub async fn move_leave_requests(&self, employee: &Employee) -> Result<usize, ServiceError> {
+        for _ in 0..LEAVE_ATTEMPTS {
+            let account = self.leave.leave_account(&employee.employee_id).await?;
+            let moved: Vec<LeaveRequest> = account
+                .requests
+                .iter()
+                .filter(|r| r.department != employee.department)
+                .map(|r| LeaveRequest {
+                    department: employee.department.clone(),
+                    ..r.clone()
+                })
+                .collect();
+            if moved.is_empty() {
+                return Ok(0);
+            }
+            let count = moved.len();
+            let change = LeaveChange {
+                employee: employee.employee_id.clone(),
+                expected_version: account.version,
+                entries: Vec::new(),
+                requests: moved,
+            };
+            match self.leave.commit_leave(change).await {
+                Ok(_) => return Ok(count),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contended {
+            employee: employee.employee_id.to_string(),
+            attempts: LEAVE_ATTEMPTS,
+        })
+    }
+
     /// Reads `employee`'s leave account, lets `decide` compute the new state of one request and
     /// the ledger entries to append (and whether the leave days change), and commits both at the
     /// version read; when another change commits first, it reads and decides again, up to

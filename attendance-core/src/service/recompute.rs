@@ -206,6 +206,9 @@ impl AttendanceService {
         after: &Employee,
         now: DateTime<Utc>,
     ) -> Result<Recomputed, ServiceError> {
+        if before.is_some_and(|b| b.department != after.department) {
+            self.move_leave_requests(after).await?;
+        }
         let changed = before.is_none_or(|b| {
             b.shift != after.shift
                 || b.level_of_work != after.level_of_work

@@ -212,9 +212,19 @@ impl AuthUser {
         if let Some(reason) = revoked_reason(state, &claims.sub, claims.ver).await? {
             return Err(ApiError::unauthorized(reason));
         }
+        // The department as it is now, not as it was at login: a transfer moves the caller's
+        // scope at their next request.
+        let department = match &claims.employee {
+            Some(code) => match state.store.employee(code).await {
+                Ok(employee) => Some(employee.department),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
         Ok(Self {
             username: claims.sub,
-            actor: Actor::new(claims.role, claims.employee, claims.department),
+            actor: Actor::new(claims.role, claims.employee, department),
             token_version: claims.ver,
         })
     }

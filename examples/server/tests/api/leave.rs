@@ -1036,3 +1036,45 @@ async fn who_may_decide_at_which_level() {
     assert_eq!(still["status"], "pending");
     assert_eq!(still["history"], json!([]));
 }
+
+/// Moves `code` to `department` through the API, as HR would.
+async fn transfer(app: &TestApp, hr: &str, code: &str, department: &str) {
+    let path = format!("/api/attendance/employees/{code}/");
+    let mut employee = app.get_json(&path, hr).await;
+    employee["department"] = json!(department);
+    app.call_json(Method::PUT, &path, hr, Some(employee), 200)
+        .await;
+}
+
+#[tokio::test]
+async fn access_to_leave_follows_the_employees_current_department() {
+    let app = spawn_app().await;
+    let [hr, head, worker] = app.tokens(["hr", "head", "worker"]).await;
+    allocate(&app, &hr, "EMP001", 10.0).await;
+    let request = submit(
+        &app,
+        &worker,
+        json!({"leave_type": "Casual", "start_date": "2026-09-01", "end_date": "2026-09-01"}),
+    )
+    .await;
+    let id = request["id"].as_str().unwrap();
+    let path = format!("{REQUESTS}{id}/");
+    app.get_json(&path, &head).await;
+    // The worker moves from Sewing to Cutting: the Sewing head no longer reads or decides it.
+    transfer(&app, &hr, "EMP001", "Cutting").await;
+    assert_eq!(app.get_error(&path, &head, 403).await, "forbidden");
+    assert_eq!(
+        error_code(decide(&app, &head, id, "approve").await, 403).await,
+        "forbidden"
+    );
+    let moved = app.get_json(&path, &hr).await;
+    assert_eq!(moved["department"], "Cutting", "{moved}");
+    // The head moves to Cutting too: their token (from before) follows them at once.
+    transfer(&app, &hr, "EMP005", "Cutting").await;
+    app.get_json(&path, &head).await;
+    let approved = json_of(decide(&app, &head, id, "approve").await, 200).await;
+    assert_eq!(
+        approved["status"], "pending",
+        "HR's level is next: {approved}"
+    );
+}
