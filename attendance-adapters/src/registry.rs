@@ -29,6 +29,19 @@ pub fn adapter_for(machine: &Machine) -> Result<Box<dyn BaseMachineAdapter>, Ada
     }
 }
 
+/// The keys of a machine type's config that hold secrets (the device's communication key, the
+/// password of its API account), as its adapter's config schema names them: what an API must
+/// never show and an audit trail never keep.
+pub fn secret_config_keys(machine_type: MachineType) -> &'static [&'static str] {
+    match machine_type {
+        // `ZkMachineConfig::comm_key`; an ADMS device's config may carry the same key.
+        MachineType::Zkteco | MachineType::ZktecoAdms => &["comm_key"],
+        // `HikvisionConfig::password`, `BioStarConfig::password`.
+        MachineType::Hikvision | MachineType::Suprema => &["password"],
+        MachineType::GenericTcp | MachineType::Simulated => &[],
+    }
+}
+
 /// What a "test connection" button needs: builds the adapter for `machine`, tests the
 /// connection (clock drift against `now`) and disconnects. Errors as [`adapter_for`] and
 /// [`BaseMachineAdapter::test_connection`].
@@ -62,6 +75,33 @@ mod tests {
             chrono_tz::Asia::Dhaka,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn every_secret_key_is_a_field_of_its_config() {
+        use attendance_core::machine::MachineType::*;
+        // Each key names a real field: a config holding it parses for its type.
+        for (kind, machine_type, config) in [
+            ("zkteco", Zkteco, serde_json::json!({"comm_key": 1234})),
+            (
+                "hikvision",
+                Hikvision,
+                serde_json::json!({"username": "a", "password": "p"}),
+            ),
+            (
+                "suprema",
+                Suprema,
+                serde_json::json!({"login_id": "a", "password": "p"}),
+            ),
+        ] {
+            let keys = secret_config_keys(machine_type);
+            assert!(!keys.is_empty());
+            for key in keys {
+                assert!(config.get(key).is_some(), "{kind}: {key}");
+            }
+            adapter_for(&machine(kind, config)).unwrap();
+        }
+        assert!(secret_config_keys(GenericTcp).is_empty());
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! `disabled` for a disabled machine, or `unknown` when this server reads no machines and has no
 //! stored status.
 //!
-//! Secrets in `config` (any key containing `password` or `secret`) are answered as `********`;
-//! sending `********` back in an update keeps the stored value.
+//! Secrets in `config` (the keys its adapter's config schema names as secrets:
+//! [`attendance_adapters::registry::secret_config_keys`], e.g. a ZKTeco `comm_key`, a Hikvision or
+//! BioStar `password`) are answered as `********`; sending `********` back in an update keeps the
+//! stored value.
 //!
 //! `POST machines/{id}/test/` answers 200 whatever the device does: `success` says whether the
 //! test passed, `reachable` / `authenticated` what failed, `error` the reason. A machine whose
@@ -23,9 +25,10 @@
 use std::time::Duration;
 
 use attendance_adapters::AdapterError;
+use attendance_adapters::registry::secret_config_keys;
 use attendance_core::access::{Action, authorize};
 use attendance_core::audit::{AuditAction, NewAuditEntry};
-use attendance_core::machine::{Machine, NewMachine};
+use attendance_core::machine::{Machine, MachineType, NewMachine};
 use attendance_core::scan::MachineId;
 use attendance_core::store::MachineStatus;
 use axum::extract::State;
@@ -153,21 +156,18 @@ pub struct TestReport {
     pub error: Option<Value>,
 }
 
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password") || key.contains("secret")
-}
-
-/// `config` with every secret replaced by [`REDACTED`].
-pub fn redact(config: &Value) -> Value {
+/// `config` of a `machine_type` machine with every secret its schema names replaced by
+/// [`REDACTED`].
+pub fn redact(machine_type: MachineType, config: &Value) -> Value {
+    let secrets = secret_config_keys(machine_type);
     match config {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if is_secret_key(k) && !v.is_null() {
+                    let v = if secrets.contains(&k.as_str()) && !v.is_null() {
                         Value::String(REDACTED.into())
                     } else {
-                        redact(v)
+                        v.clone()
                     };
                     (k.clone(), v)
                 })
@@ -177,18 +177,21 @@ pub fn redact(config: &Value) -> Value {
     }
 }
 
-/// `incoming` with every [`REDACTED`] secret replaced by the value `stored` has there.
-fn unredact(incoming: &Value, stored: &Value) -> Value {
+/// `incoming` with every [`REDACTED`] secret (of `machine_type`'s schema) replaced by the value
+/// `stored` has there.
+fn unredact(machine_type: MachineType, incoming: &Value, stored: &Value) -> Value {
+    let secrets = secret_config_keys(machine_type);
     match (incoming, stored) {
         (Value::Object(new), Value::Object(old)) => Value::Object(
             new.iter()
                 .map(|(k, v)| {
                     let v = match (v, old.get(k)) {
-                        (Value::String(s), Some(prev)) if s == REDACTED && is_secret_key(k) => {
+                        (Value::String(s), Some(prev))
+                            if s == REDACTED && secrets.contains(&k.as_str()) =>
+                        {
                             prev.clone()
                         }
-                        (v, Some(prev)) => unredact(v, prev),
-                        (v, None) => v.clone(),
+                        (v, _) => v.clone(),
                     };
                     (k.clone(), v)
                 })
@@ -246,7 +249,7 @@ fn view(machine: &Machine, state: &AppState, stored: Option<&MachineStatus>) -> 
         enabled: machine.enabled,
         status,
         is_connected,
-        config: redact(&machine.config),
+        config: redact(machine.machine_type, &machine.config),
         last_sync: last_seen.or(machine.last_sync),
         last_error,
         clock_drift_seconds: drift,
@@ -414,7 +417,7 @@ async fn update(
         .with_details(serde_json::json!({ "field": "machine_id" })));
     }
     if let Some(config) = &input.config {
-        input.config = Some(unredact(config, &stored.config));
+        input.config = Some(unredact(stored.machine_type, config, &stored.config));
     }
     let mut machine = parse_machine(&state, stored.machine_id.to_string(), input).await?;
     machine.last_sync = stored.last_sync;
@@ -582,16 +585,22 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn secrets_are_redacted_and_restored_from_the_stored_config() {
-        let stored = json!({"username": "admin", "password": "pw", "nested": {"api_secret": "s"}, "port": 80});
-        let shown = redact(&stored);
+    fn secrets_are_redacted_by_schema_and_restored_from_the_stored_config() {
+        let hik = MachineType::Hikvision;
+        let stored = json!({"username": "admin", "password": "pw", "port": 80});
+        let shown = redact(hik, &stored);
         assert_eq!(
             shown,
-            json!({"username": "admin", "password": REDACTED, "nested": {"api_secret": REDACTED}, "port": 80})
+            json!({"username": "admin", "password": REDACTED, "port": 80})
         );
-        assert_eq!(unredact(&shown, &stored), stored);
+        assert_eq!(unredact(hik, &shown, &stored), stored);
         // A new password replaces the stored one; a redacted one for a key never stored stays.
         let changed = json!({"password": "new", "other_password": REDACTED});
-        assert_eq!(unredact(&changed, &stored), changed);
+        assert_eq!(unredact(hik, &changed, &stored), changed);
+        // A ZKTeco communication key is a number, and a secret all the same.
+        let zk = json!({"comm_key": 123456, "timeout_ms": 5000});
+        let shown = redact(MachineType::Zkteco, &zk);
+        assert_eq!(shown, json!({"comm_key": REDACTED, "timeout_ms": 5000}));
+        assert_eq!(unredact(MachineType::Zkteco, &shown, &zk), zk);
     }
 }

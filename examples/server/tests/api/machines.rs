@@ -211,6 +211,36 @@ async fn secrets_in_configs_are_redacted_and_kept_on_update() {
         .unwrap();
     assert_eq!(stored.config["password"], "s3cret-pass");
     assert_eq!(stored.name, "Hikvision gate 2");
+
+    // A ZKTeco communication key (a number) is a secret of its schema too.
+    let zk = json!({
+        "machine_id": "ZK-KEY",
+        "name": "ZKTeco gate",
+        "machine_type": "zkteco",
+        "ip_address": "192.0.2.2",
+        "enabled": false,
+        "config": {"comm_key": 918273, "timeout_ms": 5000}
+    });
+    let created: Value = post(app, &admin, MACHINES, &zk).await.json().await.unwrap();
+    assert_eq!(created["config"]["comm_key"], "********", "{created}");
+    assert_eq!(created["config"]["timeout_ms"], 5000);
+    let listed = app.get_json(MACHINES, &admin).await.to_string();
+    assert!(!listed.contains("918273"), "{listed}");
+    let response = app
+        .call(
+            Method::PUT,
+            "/api/attendance/machines/ZK-KEY/",
+            &admin,
+            Some(created),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let stored = app
+        .store
+        .machine(&MachineId::parse("ZK-KEY").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.config["comm_key"], 918273);
 }
 
 #[tokio::test]
