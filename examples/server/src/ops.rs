@@ -330,7 +330,9 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    let refused = RefusedRequest::of(&request);
     let response = next.run(request).await;
+    refused.log(response.status());
     let status = status_class(response.status());
     let labels = [
         ("method", method.to_owned()),
@@ -340,6 +342,39 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(HTTP_SECONDS, &labels).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// What a refused request is logged with: method, path (without the query, where a WebSocket
+/// token rides; at most 200 characters) and the client's address.
+struct RefusedRequest {
+    method: Method,
+    path: String,
+    address: Option<std::net::IpAddr>,
+}
+
+impl RefusedRequest {
+    fn of(request: &Request) -> Self {
+        Self {
+            method: request.method().clone(),
+            path: request.uri().path().chars().take(200).collect(),
+            address: request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        }
+    }
+
+    /// Logs a 403 at WARN and a 401 at INFO under the `security` target (others not at all).
+    fn log(&self, status: StatusCode) {
+        let address = self.address.map(|a| a.to_string()).unwrap_or_default();
+        match status {
+            StatusCode::FORBIDDEN => tracing::warn!(target: "security", method = %self.method,
+                path = ?self.path, %address, "request forbidden"),
+            StatusCode::UNAUTHORIZED => tracing::info!(target: "security", method = %self.method,
+                path = ?self.path, %address, "request unauthenticated"),
+            _ => {}
+        }
+    }
 }
 
 /// The `method` label: the standard methods by name, anything else `other` (bounded).

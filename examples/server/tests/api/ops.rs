@@ -541,6 +541,7 @@ async fn log_format_json_writes_one_json_object_per_log_line() {
     );
     let stdout = child.0.stdout.take().unwrap();
     // The lines before the banner are the start-up logs.
+    let (later, later_lines) = std::sync::mpsc::channel::<String>();
     let (lines, base) = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || {
@@ -555,8 +556,12 @@ async fn log_format_json_writes_one_json_object_per_log_line() {
                 }
                 lines.push(line);
             }
-            // Keep reading (and dropping) the rest, so the server never meets a full pipe.
-            std::thread::spawn(move || reader.for_each(drop));
+            // Keep reading the rest (so the server never meets a full pipe), for the checks below.
+            std::thread::spawn(move || {
+                for line in reader.map_while(Result::ok) {
+                    let _ = later.send(line);
+                }
+            });
             (lines, base)
         }),
     )
@@ -603,6 +608,69 @@ async fn log_format_json_writes_one_json_object_per_log_line() {
         2.0
     );
     assert_eq!(sum(&samples, "attendance_machines", &[]), 0.0);
+
+    // Security events are logged: a failed login and a forbidden request, with the address.
+    let client = reqwest::Client::new();
+    let failed = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+    // A worker's login asks for a page of HR's: 403.
+    let admin = login(&base, "admin", PASSWORD).await.unwrap();
+    let created = client
+        .post(format!("{base}/api/attendance/employees/"))
+        .bearer_auth(&admin)
+        .json(
+            &serde_json::json!({"employee_id": "EMP900", "employee_name": "Clerk",
+            "department": "Finishing", "designation": "Clerk", "level_of_work": "Worker"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let account = client
+        .post(format!("{base}/api/auth/users/"))
+        .bearer_auth(&admin)
+        .json(
+            &serde_json::json!({"username": "clerk", "password": "clerk password 1",
+            "role": "employee", "employee_id": "EMP900"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), 201);
+    let clerk = login(&base, "clerk", "clerk password 1").await.unwrap();
+    let forbidden = client
+        .get(format!("{base}/api/attendance/audit-log/?token=x"))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && !(seen.iter().any(|m: &String| m == "login failed")
+            && seen.iter().any(|m| m == "request forbidden"))
+    {
+        let Ok(line) = later_lines.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        // The banner's other lines are plain text.
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry["target"] == "security" {
+            assert_eq!(entry["fields"]["address"], "127.0.0.1", "{entry}");
+            assert!(!line.contains("token=x"), "no query in the log: {line}");
+            seen.push(entry["fields"]["message"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(seen.iter().any(|m| m == "login failed"), "{seen:?}");
+    assert!(seen.iter().any(|m| m == "request forbidden"), "{seen:?}");
 
     // A bad value is refused with the choices.
     let output = crate::cli::run_to_exit({
