@@ -505,6 +505,27 @@ fn json_rows(body: &[u8]) -> ApiResult<Vec<(u64, Result<ManualScanInput, String>
         .collect())
 }
 
+/// A row number and whether the row passed ([`fuzz_import_rows`]).
+#[cfg(feature = "fuzzing")]
+pub type FuzzRow = (u64, Result<(), String>);
+
+/// The reading half of the scan import route, for the fuzz targets (feature `fuzzing`): the
+/// rows of `body` as CSV (`csv`) or JSON, each checked as the route checks it before looking the
+/// employee up. Gives `(line, Ok(()) or why the row is refused)`, or the route's error message.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_import_rows(
+    body: &[u8],
+    csv: bool,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Vec<FuzzRow>, String> {
+    let rows = if csv { csv_rows(body) } else { json_rows(body) }.map_err(|e| e.message)?;
+    Ok(rows
+        .into_iter()
+        .map(|(line, row)| (line, row.and_then(|r| r.validate(tz, now)).map(drop)))
+        .collect())
+}
+
 /// Imports scans (HR and admins): a JSON array of manual scans, or CSV (`Content-Type:
 /// text/csv`) with a header row naming `employee_id`, `scan_time`, `scan_type` and `reason`.
 /// Valid rows are stored (as one batch under machine `MANUAL`) even when others are rejected.
