@@ -206,13 +206,15 @@ fn csv_rows(body: &[u8]) -> Result<Vec<NumberedRow>, ImportError> {
         )));
     }
     let mut rows = Vec::new();
+    let mut last_line = 1;
     for (index, record) in reader.records().enumerate() {
         check_row_count(rows.len() + 1)?;
         let position = match &record {
             Ok(r) => r.position(),
             Err(e) => e.position(),
         };
-        let line = position.map_or(index as u64 + 2, |p| p.line());
+        let line = crate::routes::scans::record_line(position, index, last_line);
+        last_line = line;
         let row = match record {
             Ok(record) => {
                 // Empty cells are absent fields.
