@@ -38,6 +38,7 @@ pub mod routes;
 pub mod runtime;
 pub mod scan_import;
 pub mod state;
+pub mod summary_cache;
 pub mod tools;
 pub mod ws;
 
@@ -54,7 +55,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// `/iclock/…` and Hikvision `/hikvision/events/{machine}` devices when the state reads
 /// machines), the error envelope for unknown routes, body limits and request tracing.
 pub fn app(state: AppState) -> Router {
-    let mut router = routes::api();
+    // Every write of the API drops the kept summaries (the device push routes publish events
+    // instead, which drop the dates they change).
+    let mut router = routes::api().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        summary_cache::forget_on_write,
+    ));
     if let Some(runtime) = &state.machines {
         router = router.merge(runtime.push_router());
     }

@@ -34,6 +34,7 @@ mod reports;
 mod scans;
 mod settings;
 mod shifts;
+mod summary_cache;
 mod tools;
 mod writes;
 mod year_end;
