@@ -1,7 +1,7 @@
 //! [`DailyRecordStore`](attendance_core::store::DailyRecordStore) over a [`SqlBackend`]: the
 //! upsert goes through the backend's own [`SqlBackend::write_records`], the rest is shared.
 
-use attendance_core::daily::DailyRecord;
+use attendance_core::daily::{DailyRecord, DayTally};
 use attendance_core::employee::EmployeeCode;
 use attendance_core::status::AttendanceStatus;
 use attendance_core::store::{Page, RecordQuery, StoreError, StoreResult};
@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use super::{fetch_count, json_rows, not_found, record_rows};
 use crate::backend::{On, SqlBackend, SqlRow};
-use crate::codec::{from_json, parse_stored, to_u64};
+use crate::codec::{corrupt_value, from_json, parse_stored, to_u64};
 use crate::stmt;
 
 /// [`DailyRecordStore::upsert_records`](attendance_core::store::DailyRecordStore::upsert_records):
@@ -62,6 +62,51 @@ pub async fn query_records<B: SqlBackend>(
     Ok(Page {
         count,
         results: json_rows(&rows, "daily record")?,
+    })
+}
+
+/// [`DailyRecordStore::query_record_tallies`](attendance_core::store::DailyRecordStore::query_record_tallies):
+/// the fields read out of the stored JSON by the database ([`stmt::query_record_tallies`]).
+pub async fn query_record_tallies<B: SqlBackend>(
+    store: &B,
+    query: &RecordQuery,
+) -> StoreResult<Vec<DayTally>> {
+    let what = "query daily record tallies";
+    let rows = store
+        .fetch_all(
+            On::Read,
+            &stmt::query_record_tallies(query, B::BACKEND),
+            what,
+        )
+        .await?;
+    rows.iter().map(|row| tally_of(row, what)).collect()
+}
+
+fn tally_of(row: &impl SqlRow, what: &'static str) -> StoreResult<DayTally> {
+    let flag = |i: usize| -> StoreResult<bool> {
+        match row.int(i, what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(corrupt_value(what, other.to_string())),
+        }
+    };
+    Ok(DayTally {
+        employee_id: EmployeeCode::parse(&row.text(0, what)?).map_err(|e| StoreError::Backend {
+            message: "stored employee code does not validate".into(),
+            source: Some(Box::new(e)),
+        })?,
+        status: parse_stored("status", &row.text(1, what)?)?,
+        date: parse_stored("work date", &row.text(2, what)?)?,
+        working_seconds: row.int(3, what)?,
+        overtime_seconds: row.int(4, what)?,
+        extra_overtime_seconds: row.int(5, what)?,
+        late_minutes: row.int(6, what)?,
+        worked_on_holiday: flag(7)?,
+        worked_on_weekend: flag(8)?,
+        snacks_eligible: flag(9)?,
+        night_bill_eligible: flag(10)?,
+        half_day_leave: flag(11)?,
+        window_closed: flag(12)?,
     })
 }
 
