@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use super::{fetch_count, json_rows, not_found, record_rows};
 use crate::backend::{On, SqlBackend, SqlRow};
-use crate::codec::{corrupt_value, from_json, parse_stored, to_u64};
+use crate::codec::{from_json, parse_stored, to_u64};
 use crate::stmt;
 
 /// [`DailyRecordStore::upsert_records`](attendance_core::store::DailyRecordStore::upsert_records):
@@ -82,31 +82,52 @@ pub async fn query_record_tallies<B: SqlBackend>(
     rows.iter().map(|row| tally_of(row, what)).collect()
 }
 
+/// The array of [`stmt::TALLY_FIELDS`], in order.
+type TallyFields = (
+    NaiveDate,
+    i64,
+    i64,
+    i64,
+    i64,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+);
+
 fn tally_of(row: &impl SqlRow, what: &'static str) -> StoreResult<DayTally> {
-    let flag = |i: usize| -> StoreResult<bool> {
-        match row.int(i, what)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(corrupt_value(what, other.to_string())),
-        }
-    };
+    let (
+        date,
+        working_seconds,
+        overtime_seconds,
+        extra_overtime_seconds,
+        late_minutes,
+        worked_on_holiday,
+        worked_on_weekend,
+        snacks_eligible,
+        night_bill_eligible,
+        half_day_leave,
+        window_closed,
+    ): TallyFields = from_json("daily record fields", &row.text(2, what)?)?;
     Ok(DayTally {
         employee_id: EmployeeCode::parse(&row.text(0, what)?).map_err(|e| StoreError::Backend {
             message: "stored employee code does not validate".into(),
             source: Some(Box::new(e)),
         })?,
         status: parse_stored("status", &row.text(1, what)?)?,
-        date: parse_stored("work date", &row.text(2, what)?)?,
-        working_seconds: row.int(3, what)?,
-        overtime_seconds: row.int(4, what)?,
-        extra_overtime_seconds: row.int(5, what)?,
-        late_minutes: row.int(6, what)?,
-        worked_on_holiday: flag(7)?,
-        worked_on_weekend: flag(8)?,
-        snacks_eligible: flag(9)?,
-        night_bill_eligible: flag(10)?,
-        half_day_leave: flag(11)?,
-        window_closed: flag(12)?,
+        date,
+        working_seconds,
+        overtime_seconds,
+        extra_overtime_seconds,
+        late_minutes,
+        worked_on_holiday,
+        worked_on_weekend,
+        snacks_eligible,
+        night_bill_eligible,
+        half_day_leave,
+        window_closed,
     })
 }
 

@@ -108,64 +108,48 @@ pub fn query_records(query: &RecordQuery) -> SelectStatement {
     ordered_page(select, query)
 }
 
-/// The fields of [`TALLY_FIELDS`], in that order, after `employee` and `status`: what
+/// `employee`, `status` and a JSON array of the [`TALLY_FIELDS`] in that order: what
 /// [`DayTally`](attendance_core::daily::DayTally) holds, read out of the stored JSON by the
-/// database (`date` as `YYYY-MM-DD` text, the numbers as integers, the flags as 0 or 1), so
-/// the record is never decoded whole. The page and order are `query`'s, as
-/// [`query_records`] reads them.
+/// database in one pass over each record (SQLite's `json_extract` of several paths;
+/// PostgreSQL's `json_build_array`), so the record is never decoded whole. The page and order
+/// are `query`'s, as [`query_records`] reads them.
 pub fn query_record_tallies(query: &RecordQuery, backend: Backend) -> SelectStatement {
+    let fields = match backend {
+        Backend::Sqlite => {
+            let paths: Vec<String> = TALLY_FIELDS.iter().map(|f| format!("'$.{f}'")).collect();
+            format!(r#"json_extract("data", {})"#, paths.join(", "))
+        }
+        Backend::Postgres => {
+            let values: Vec<String> = TALLY_FIELDS
+                .iter()
+                .map(|f| format!(r#"("data"::json -> '{f}')"#))
+                .collect();
+            format!("json_build_array({})::text", values.join(", "))
+        }
+    };
     let mut select = Query::select();
     select
         .column(DailyRecords::Employee)
-        .column(DailyRecords::Status);
-    for (field, kind) in TALLY_FIELDS {
-        select.expr(Expr::cust(json_field(backend, field, kind)));
-    }
+        .column(DailyRecords::Status)
+        .expr(Expr::cust(fields));
     ordered_page(select, query)
 }
 
-/// How a tally field is stored in the record's JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TallyField {
-    /// A string.
-    Text,
-    /// An integer.
-    Int,
-    /// `true` or `false`, read as 1 or 0.
-    Flag,
-}
-
-/// The JSON fields [`query_record_tallies`] reads, in column order (after `employee` and
-/// `status`).
-pub const TALLY_FIELDS: [(&str, TallyField); 11] = [
-    ("date", TallyField::Text),
-    ("working_seconds", TallyField::Int),
-    ("overtime_seconds", TallyField::Int),
-    ("extra_overtime_seconds", TallyField::Int),
-    ("late_minutes", TallyField::Int),
-    ("worked_on_holiday", TallyField::Flag),
-    ("worked_on_weekend", TallyField::Flag),
-    ("snacks_eligible", TallyField::Flag),
-    ("night_bill_eligible", TallyField::Flag),
-    ("half_day_leave", TallyField::Flag),
-    ("window_closed", TallyField::Flag),
+/// The JSON fields [`query_record_tallies`] reads, in the order of its array: the date, the
+/// four durations, then the six flags of [`DayTally`](attendance_core::daily::DayTally).
+pub const TALLY_FIELDS: [&str; 11] = [
+    "date",
+    "working_seconds",
+    "overtime_seconds",
+    "extra_overtime_seconds",
+    "late_minutes",
+    "worked_on_holiday",
+    "worked_on_weekend",
+    "snacks_eligible",
+    "night_bill_eligible",
+    "half_day_leave",
+    "window_closed",
 ];
-
-/// The SQL reading `field` of the `data` column. SQLite's `->>` gives SQL values (a JSON
-/// boolean as 1 or 0); PostgreSQL's gives text from the column cast to `json` (parsed lazily,
-/// not into `jsonb`), cast to `bigint`.
-fn json_field(backend: Backend, field: &str, kind: TallyField) -> String {
-    match (backend, kind) {
-        (Backend::Sqlite, _) => format!(r#"("data" ->> '{field}')"#),
-        (Backend::Postgres, TallyField::Text) => format!(r#"("data"::json ->> '{field}')"#),
-        (Backend::Postgres, TallyField::Int) => {
-            format!(r#"("data"::json ->> '{field}')::bigint"#)
-        }
-        (Backend::Postgres, TallyField::Flag) => {
-            format!(r#"("data"::json ->> '{field}')::boolean::int::bigint"#)
-        }
-    }
-}
 
 /// `select` over the records `query` matches, in its order, its page.
 fn ordered_page(mut select: SelectStatement, query: &RecordQuery) -> SelectStatement {
