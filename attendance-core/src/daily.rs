@@ -109,6 +109,60 @@ pub struct DailyRecord {
     pub window_closed: bool,
 }
 
+/// What a report counts of a [`DailyRecord`]: its key, status, durations and flags, without its
+/// scans, shift, times or holiday name. Stores read it without decoding the whole record
+/// ([`crate::store::DailyRecordStore::query_record_tallies`]); the monthly report counts
+/// nothing else ([`crate::report::monthly::MonthlyCounts::add_tally`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTally {
+    /// The employee.
+    pub employee_id: EmployeeCode,
+    /// The work date.
+    pub date: NaiveDate,
+    /// The status (as computed; an override is applied by the reader).
+    pub status: AttendanceStatus,
+    /// See [`DailyRecord::working_seconds`].
+    pub working_seconds: i64,
+    /// See [`DailyRecord::overtime_seconds`].
+    pub overtime_seconds: i64,
+    /// See [`DailyRecord::extra_overtime_seconds`].
+    pub extra_overtime_seconds: i64,
+    /// See [`DailyRecord::late_minutes`].
+    pub late_minutes: i64,
+    /// See [`DailyRecord::worked_on_holiday`].
+    pub worked_on_holiday: bool,
+    /// See [`DailyRecord::worked_on_weekend`].
+    pub worked_on_weekend: bool,
+    /// See [`DailyRecord::snacks_eligible`].
+    pub snacks_eligible: bool,
+    /// See [`DailyRecord::night_bill_eligible`].
+    pub night_bill_eligible: bool,
+    /// See [`DailyRecord::half_day_leave`].
+    pub half_day_leave: bool,
+    /// See [`DailyRecord::window_closed`].
+    pub window_closed: bool,
+}
+
+impl From<&DailyRecord> for DayTally {
+    fn from(record: &DailyRecord) -> Self {
+        Self {
+            employee_id: record.employee_id.clone(),
+            date: record.date,
+            status: record.status.clone(),
+            working_seconds: record.working_seconds,
+            overtime_seconds: record.overtime_seconds,
+            extra_overtime_seconds: record.extra_overtime_seconds,
+            late_minutes: record.late_minutes,
+            worked_on_holiday: record.worked_on_holiday,
+            worked_on_weekend: record.worked_on_weekend,
+            snacks_eligible: record.snacks_eligible,
+            night_bill_eligible: record.night_bill_eligible,
+            half_day_leave: record.half_day_leave,
+            window_closed: record.window_closed,
+        }
+    }
+}
+
 impl DailyRecord {
     /// Number of counted scans (soft duplicates left out).
     pub fn attendance_count(&self) -> usize {

@@ -6,7 +6,7 @@ mod oversight;
 
 use async_trait::async_trait;
 use attendance_core::calendar::LeaveType;
-use attendance_core::daily::DailyRecord;
+use attendance_core::daily::{DailyRecord, DayTally};
 use attendance_core::employee::{Department, DeviceUserId, Employee, EmployeeCode};
 use attendance_core::holiday::Holiday;
 use attendance_core::leave::{
@@ -160,6 +160,10 @@ impl DailyRecordStore for PgStore {
 
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<Page<DailyRecord>> {
         records::query_records(self, query).await
+    }
+
+    async fn query_record_tallies(&self, query: &RecordQuery) -> StoreResult<Vec<DayTally>> {
+        records::query_record_tallies(self, query).await
     }
 
     async fn delete_record(&self, employee: &EmployeeCode, date: NaiveDate) -> StoreResult<()> {

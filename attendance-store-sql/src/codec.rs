@@ -256,7 +256,8 @@ fn corrupt<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
-fn corrupt_value(what: &'static str, value: String) -> StoreError {
+/// [`StoreError::Backend`]: the stored `value` of `what` is not one it can hold.
+pub fn corrupt_value(what: &'static str, value: String) -> StoreError {
     StoreError::Backend {
         message: format!("stored {what} {value} is not a valid value"),
         source: None,

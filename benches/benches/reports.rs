@@ -5,12 +5,16 @@
 //!   same run. The first request computes and stores every employee-day (cold); the samples
 //!   after it read the stored days (warm). The server's peak resident memory is printed before
 //!   the first report and after the last, to show whether it stays flat.
-//! - **daily summary** of one date for 5,000 employees (`summary/?date=`): 64 connections
-//!   each sending requests back to back, latency p50/p99, beside one connection alone.
+//! - **daily summary** of one date for 5,000 employees (`summary/?date=`), asking for gzip:
+//!   the uncached path (the first request of each date, its days stored already), then the
+//!   answer kept by the server: one connection alone, 64 connections each sending requests
+//!   back to back (latency p50/p99), and the same without gzip; bytes per response. The
+//!   client reads the bytes as they come (no decompression, no parsing).
 //!
 //! Knobs: `ATT_BENCH_EMPLOYEES` (10,000), `ATT_BENCH_SUMMARY_EMPLOYEES` (5,000),
 //! `ATT_BENCH_CONNECTIONS` (64), `ATT_BENCH_REQUESTS` (summary requests per connection, 10),
-//! `ATT_E2E_SERVER_BIN` (a server binary to use instead of building one).
+//! `ATT_E2E_SERVER_BIN` (a server binary to use instead of building one), `ATT_BENCH_REPORTS`
+//! (`monthly` or `summary`: only that half).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -46,12 +50,24 @@ fn seed(runtime: &tokio::runtime::Runtime, dir: &Path, month: &attendance_benche
 
 /// GETs `path` and returns the body's length, asserting 200.
 async fn get(client: &reqwest::Client, base: &str, token: &str, path: &str) -> usize {
-    let response = client
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    get_as(client, base, token, path, false).await
+}
+
+/// GETs `path`, asking for gzip when `gzip`, and returns the length of the body as it came
+/// over the wire (not decompressed: the client reads the bytes, as a proxy or a cache would;
+/// reqwest here has no gzip feature, so nothing is decoded), asserting 200.
+async fn get_as(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    gzip: bool,
+) -> usize {
+    let mut request = client.get(format!("{base}{path}")).bearer_auth(token);
+    if gzip {
+        request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+    }
+    let response = request.send().await.unwrap();
     let status = response.status();
     let body = response.bytes().await.unwrap();
     assert_eq!(
@@ -113,8 +129,15 @@ fn monthly(c: &mut Criterion, runtime: &tokio::runtime::Runtime, binary: &Path) 
     );
 }
 
-/// Each of `connections` clients sends `requests` summaries back to back; all latencies.
-async fn summaries(base: &str, token: &str, connections: usize, requests: usize) -> Vec<Duration> {
+/// Each of `connections` clients sends `requests` summaries back to back (gzip asked for when
+/// `gzip`); all latencies, and the bytes of the last answer.
+async fn summaries(
+    base: &str,
+    token: &str,
+    connections: usize,
+    requests: usize,
+    gzip: bool,
+) -> (Vec<Duration>, usize) {
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (base, token) = (base.to_owned(), token.to_owned());
@@ -122,20 +145,24 @@ async fn summaries(base: &str, token: &str, connections: usize, requests: usize)
             let client = reqwest::Client::builder().no_proxy().build().unwrap();
             let path = "/api/attendance/daily-attendance/summary/?date=2026-01-02";
             let mut took = Vec::with_capacity(requests);
+            let mut bytes = 0;
             for _ in 0..requests {
                 let started = Instant::now();
-                get(&client, &base, &token, path).await;
+                bytes = get_as(&client, &base, &token, path, gzip).await;
                 took.push(started.elapsed());
             }
-            took
+            (took, bytes)
         }));
     }
     let mut all = Vec::new();
+    let mut bytes = 0;
     for task in tasks {
-        all.extend(task.await.unwrap());
+        let (took, b) = task.await.unwrap();
+        all.extend(took);
+        bytes = b;
     }
     all.sort();
-    all
+    (all, bytes)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -161,20 +188,55 @@ fn summary(c: &mut Criterion, runtime: &tokio::runtime::Runtime, binary: &Path) 
         "reports: summary of {employees} employees, cold (the date computed first): {:.0} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    for (label, n, each) in [
-        ("1 connection", 1, requests * 4),
-        ("concurrent", connections, requests),
+    // The uncached path: every day of the month computed and stored first (by the monthly
+    // report, which does not touch the summaries kept), then the first summary of each of the
+    // other dates, one at a time: read from the store, encoded, compressed and kept.
+    let started = Instant::now();
+    runtime.block_on(get(
+        &client,
+        &server.base,
+        &token,
+        "/api/attendance/reports/monthly/?month=2026-01&format=json",
+    ));
+    eprintln!(
+        "reports: summary bench: the month's days computed and stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut uncached = Vec::new();
+    let mut uncached_bytes = 0;
+    for day in 3..=31 {
+        let path = format!("/api/attendance/daily-attendance/summary/?date=2026-01-{day:02}");
+        let started = Instant::now();
+        uncached_bytes = runtime.block_on(get_as(&client, &server.base, &token, &path, true));
+        uncached.push(started.elapsed());
+    }
+    uncached.sort();
+    eprintln!(
+        "reports: summary of {employees} employees, uncached (first request of a date, 1 connection, {} dates): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {uncached_bytes} bytes (gzip)",
+        uncached.len(),
+        percentile(&uncached, 0.50),
+        percentile(&uncached, 0.99),
+        percentile(&uncached, 1.0),
+    );
+    for (label, n, each, gzip) in [
+        ("kept, 1 connection, gzip", 1, requests * 4, true),
+        ("kept, concurrent, gzip", connections, requests, true),
+        ("kept, concurrent, plain JSON", connections, requests, false),
     ] {
         let started = Instant::now();
-        let all = runtime.block_on(summaries(&server.base, &token, n, each));
+        let (all, bytes) = runtime.block_on(summaries(&server.base, &token, n, each, gzip));
         eprintln!(
-            "reports: summary of {employees} employees, {label} ({n} × {each}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} requests/s",
+            "reports: summary of {employees} employees, {label} ({n} × {each}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} requests/s, {bytes} bytes per response",
             percentile(&all, 0.50),
             percentile(&all, 0.99),
             percentile(&all, 1.0),
             all.len() as f64 / started.elapsed().as_secs_f64()
         );
     }
+    eprintln!(
+        "reports: server peak RSS after the summaries: {}",
+        mib(server.peak_rss())
+    );
     let mut group = flat_group(
         c,
         format!("reports_summary_{employees}_employees"),
@@ -185,7 +247,7 @@ fn summary(c: &mut Criterion, runtime: &tokio::runtime::Runtime, binary: &Path) 
     group.bench_function("summary_one_request", |b| {
         b.to_async(runtime).iter(|| {
             let (client, base, token) = (client.clone(), base.clone(), token.clone());
-            async move { get(&client, &base, &token, path).await }
+            async move { get_as(&client, &base, &token, path, true).await }
         })
     });
     group.finish();
@@ -194,8 +256,13 @@ fn summary(c: &mut Criterion, runtime: &tokio::runtime::Runtime, binary: &Path) 
 fn reports(c: &mut Criterion) {
     let runtime = runtime().unwrap();
     let binary = server_binary();
-    monthly(c, &runtime, &binary);
-    summary(c, &runtime, &binary);
+    let only = std::env::var("ATT_BENCH_REPORTS").unwrap_or_default();
+    if only != "summary" {
+        monthly(c, &runtime, &binary);
+    }
+    if only != "monthly" {
+        summary(c, &runtime, &binary);
+    }
 }
 
 criterion_group!(benches, reports);

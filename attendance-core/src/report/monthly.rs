@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hours;
 use crate::calendar::LeaveType;
-use crate::daily::DailyRecord;
+use crate::daily::{DailyRecord, DayTally};
 use crate::employee::{Department, Designation, Employee, EmployeeCode, LevelOfWork};
 use crate::overrides::DayOverride;
 use crate::status::AttendanceStatus;
@@ -106,6 +106,11 @@ impl MonthlyCounts {
     /// Counts one day: `record` as computed, with `day_override` (the override in force for
     /// it, if any) deciding its status.
     pub fn add_day(&mut self, record: &DailyRecord, day_override: Option<&DayOverride>) {
+        self.add_tally(&DayTally::from(record), day_override);
+    }
+
+    /// Counts one day from what the report counts of its record (see [`Self::add_day`]).
+    pub fn add_tally(&mut self, record: &DayTally, day_override: Option<&DayOverride>) {
         let status = day_override.map_or(&record.status, |o| &o.status);
         self.days += 1;
         match status {
@@ -224,6 +229,12 @@ impl MonthlyRow {
     /// each of the employee's records once, with the override in force for it.
     pub fn add_day(&mut self, record: &DailyRecord, day_override: Option<&DayOverride>) {
         self.counts.add_day(record, day_override);
+    }
+
+    /// Counts one of the employee's days from its [`DayTally`] (see
+    /// [`MonthlyCounts::add_tally`]).
+    pub fn add_tally(&mut self, record: &DayTally, day_override: Option<&DayOverride>) {
+        self.counts.add_tally(record, day_override);
     }
 
     /// The row of `month` (its first day, or any day of it) from the employee's records:

@@ -38,7 +38,7 @@ use thiserror::Error;
 
 use crate::access::Role;
 use crate::calendar::LeaveType;
-use crate::daily::DailyRecord;
+use crate::daily::{DailyRecord, DayTally};
 use crate::employee::{Department, DeviceUserId, Employee, EmployeeCode};
 use crate::holiday::Holiday;
 pub use crate::ingest::{IngestOutcome, MachineCursor, ScanBatch};
@@ -325,6 +325,19 @@ pub trait DailyRecordStore: Send + Sync {
     ) -> StoreResult<Option<DailyRecord>>;
     /// Records matching `query`.
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<Page<DailyRecord>>;
+    /// What a report counts of the records matching `query` (its filters, order and page, as
+    /// [`Self::query_records`] reads them; no count), without the rest of each record: the SQL
+    /// stores read these fields out of the stored JSON in the database instead of decoding
+    /// whole records. The default reads whole records.
+    async fn query_record_tallies(&self, query: &RecordQuery) -> StoreResult<Vec<DayTally>> {
+        Ok(self
+            .query_records(query)
+            .await?
+            .results
+            .iter()
+            .map(DayTally::from)
+            .collect())
+    }
     /// Removes a record; [`StoreError::NotFound`] if there is none.
     async fn delete_record(&self, employee: &EmployeeCode, date: NaiveDate) -> StoreResult<()>;
     /// How many records of each status match the query's dates, employee, department and status

@@ -1,7 +1,7 @@
 //! [`DailyRecordStore`](attendance_core::store::DailyRecordStore) over a [`SqlBackend`]: the
 //! upsert goes through the backend's own [`SqlBackend::write_records`], the rest is shared.
 
-use attendance_core::daily::DailyRecord;
+use attendance_core::daily::{DailyRecord, DayTally};
 use attendance_core::employee::EmployeeCode;
 use attendance_core::status::AttendanceStatus;
 use attendance_core::store::{Page, RecordQuery, StoreError, StoreResult};
@@ -62,6 +62,72 @@ pub async fn query_records<B: SqlBackend>(
     Ok(Page {
         count,
         results: json_rows(&rows, "daily record")?,
+    })
+}
+
+/// [`DailyRecordStore::query_record_tallies`](attendance_core::store::DailyRecordStore::query_record_tallies):
+/// the fields read out of the stored JSON by the database ([`stmt::query_record_tallies`]).
+pub async fn query_record_tallies<B: SqlBackend>(
+    store: &B,
+    query: &RecordQuery,
+) -> StoreResult<Vec<DayTally>> {
+    let what = "query daily record tallies";
+    let rows = store
+        .fetch_all(
+            On::Read,
+            &stmt::query_record_tallies(query, B::BACKEND),
+            what,
+        )
+        .await?;
+    rows.iter().map(|row| tally_of(row, what)).collect()
+}
+
+/// The array of [`stmt::TALLY_FIELDS`], in order.
+type TallyFields = (
+    NaiveDate,
+    i64,
+    i64,
+    i64,
+    i64,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+);
+
+fn tally_of(row: &impl SqlRow, what: &'static str) -> StoreResult<DayTally> {
+    let (
+        date,
+        working_seconds,
+        overtime_seconds,
+        extra_overtime_seconds,
+        late_minutes,
+        worked_on_holiday,
+        worked_on_weekend,
+        snacks_eligible,
+        night_bill_eligible,
+        half_day_leave,
+        window_closed,
+    ): TallyFields = from_json("daily record fields", &row.text(2, what)?)?;
+    Ok(DayTally {
+        employee_id: EmployeeCode::parse(&row.text(0, what)?).map_err(|e| StoreError::Backend {
+            message: "stored employee code does not validate".into(),
+            source: Some(Box::new(e)),
+        })?,
+        status: parse_stored("status", &row.text(1, what)?)?,
+        date,
+        working_seconds,
+        overtime_seconds,
+        extra_overtime_seconds,
+        late_minutes,
+        worked_on_holiday,
+        worked_on_weekend,
+        snacks_eligible,
+        night_bill_eligible,
+        half_day_leave,
+        window_closed,
     })
 }
 

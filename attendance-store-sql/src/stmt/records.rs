@@ -10,7 +10,7 @@ use sea_query::{
 
 use super::{count_all, text};
 use crate::codec::to_i64;
-use crate::schema::{DailyRecords, Employees};
+use crate::schema::{Backend, DailyRecords, Employees};
 
 /// A daily record as its columns hold it.
 #[derive(Debug, Clone)]
@@ -104,8 +104,56 @@ fn record_filter(query: &RecordQuery) -> Condition {
 /// The page of records `query` asks for: `data`.
 pub fn query_records(query: &RecordQuery) -> SelectStatement {
     let mut select = Query::select();
+    select.column(DailyRecords::Data);
+    ordered_page(select, query)
+}
+
+/// `employee`, `status` and a JSON array of the [`TALLY_FIELDS`] in that order: what
+/// [`DayTally`](attendance_core::daily::DayTally) holds, read out of the stored JSON by the
+/// database in one pass over each record (SQLite's `json_extract` of several paths;
+/// PostgreSQL's `json_build_array`), so the record is never decoded whole. The page and order
+/// are `query`'s, as [`query_records`] reads them.
+pub fn query_record_tallies(query: &RecordQuery, backend: Backend) -> SelectStatement {
+    let fields = match backend {
+        Backend::Sqlite => {
+            let paths: Vec<String> = TALLY_FIELDS.iter().map(|f| format!("'$.{f}'")).collect();
+            format!(r#"json_extract("data", {})"#, paths.join(", "))
+        }
+        Backend::Postgres => {
+            let values: Vec<String> = TALLY_FIELDS
+                .iter()
+                .map(|f| format!(r#"("data"::json -> '{f}')"#))
+                .collect();
+            format!("json_build_array({})::text", values.join(", "))
+        }
+    };
+    let mut select = Query::select();
     select
-        .column(DailyRecords::Data)
+        .column(DailyRecords::Employee)
+        .column(DailyRecords::Status)
+        .expr(Expr::cust(fields));
+    ordered_page(select, query)
+}
+
+/// The JSON fields [`query_record_tallies`] reads, in the order of its array: the date, the
+/// four durations, then the six flags of [`DayTally`](attendance_core::daily::DayTally).
+pub const TALLY_FIELDS: [&str; 11] = [
+    "date",
+    "working_seconds",
+    "overtime_seconds",
+    "extra_overtime_seconds",
+    "late_minutes",
+    "worked_on_holiday",
+    "worked_on_weekend",
+    "snacks_eligible",
+    "night_bill_eligible",
+    "half_day_leave",
+    "window_closed",
+];
+
+/// `select` over the records `query` matches, in its order, its page.
+fn ordered_page(mut select: SelectStatement, query: &RecordQuery) -> SelectStatement {
+    select
         .from(DailyRecords::Table)
         .cond_where(record_filter(query));
     match query.order {

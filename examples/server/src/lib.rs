@@ -40,6 +40,7 @@ pub mod routes;
 pub mod runtime;
 pub mod scan_import;
 pub mod state;
+pub mod summary_cache;
 pub mod tools;
 pub mod web;
 pub mod ws;
@@ -65,7 +66,15 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 /// `/` (see [`web`]), the error envelope for unknown routes, body limits, request metrics and
 /// request tracing.
 pub fn app(state: AppState) -> Router {
-    let mut router = routes::api().merge(ops::routes()).merge(web::routes());
+    // Every write of the API drops the kept summaries (the device push routes publish events
+    // instead, which drop the dates they change).
+    let mut router = routes::api()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            summary_cache::forget_on_write,
+        ))
+        .merge(ops::routes())
+        .merge(web::routes());
     if let Some(runtime) = &state.machines {
         router = router.merge(runtime.push_router());
     }

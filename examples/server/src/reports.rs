@@ -3,8 +3,10 @@
 //! route picks the employees of the caller's scope, the command line every active one).
 //!
 //! A department of thousands is computed without holding its month of records: the stored
-//! records of the month are read a date at a time, in pages ([`RECORD_PAGE`]), and each is
-//! counted into its employee's row at once ([`MonthlyRow::add_day`]). The days with no stored
+//! records of the month are read a date at a time, in pages ([`RECORD_PAGE`]), each as only
+//! what the report counts (the store's `query_record_tallies`: the fields read out of the
+//! stored JSON by the database, the record never decoded whole), and each is counted into its
+//! employee's row at once ([`MonthlyRow::add_tally`]). The days with no stored
 //! record, or whose record was computed while its window was still open, are then recomputed
 //! (and stored) through the service's set-based path
 //! ([`AttendanceService::recompute_days`]), [`RECOMPUTE_CHUNK`] employees at a time, and
@@ -15,7 +17,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use attendance_core::calendar::LeaveType;
-use attendance_core::daily::DailyRecord;
+use attendance_core::daily::DayTally;
 use attendance_core::employee::{Employee, EmployeeCode};
 use attendance_core::leave::default_policies;
 use attendance_core::overrides::DayOverride;
@@ -82,7 +84,7 @@ impl<'a> Tally<'a> {
     }
 
     /// Counts `record` unless its employee is not reported or its day is counted already.
-    fn count(&mut self, record: &DailyRecord) {
+    fn count(&mut self, record: &DayTally) {
         let Some(&i) = self.index.get(&record.employee_id) else {
             return;
         };
@@ -94,7 +96,7 @@ impl<'a> Tally<'a> {
         let o = self
             .overrides
             .get(&(record.employee_id.clone(), record.date));
-        self.rows[i].add_day(record, o);
+        self.rows[i].add_tally(record, o);
     }
 }
 
@@ -149,9 +151,9 @@ pub async fn monthly_report(
                 ..base.clone()
             };
             loop {
-                let page = store.query_records(&query).await?;
-                let n = page.results.len() as u64;
-                for record in page.results.iter().filter(|r| r.window_closed) {
+                let page = store.query_record_tallies(&query).await?;
+                let n = page.len() as u64;
+                for record in page.iter().filter(|r| r.window_closed) {
                     tally.count(record);
                 }
                 read += n;
@@ -185,7 +187,7 @@ pub async fn monthly_report(
     for chunk in missing.chunks(RECOMPUTE_CHUNK) {
         let keys: DayKeys = chunk.iter().cloned().collect();
         for record in service.recompute_days(&keys, now).await?.records {
-            tally.count(&record);
+            tally.count(&DayTally::from(&record));
         }
         done += chunk.len();
         progress(Progress::Computed(done, total));

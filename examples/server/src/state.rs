@@ -11,6 +11,7 @@ use attendance_core::store::Store;
 use crate::accounts::Accounts;
 use crate::auth::TokenKeys;
 use crate::runtime::MachineRuntime;
+use crate::summary_cache::{CacheLimits, SummaryCache};
 use crate::ws::Realtime;
 
 /// The application state: the store, the use cases, the engine and the token keys.
@@ -37,6 +38,9 @@ pub struct AppState {
     /// The bearer token `GET /metrics` requires; `None`: the metrics are open (see
     /// [`crate::ops`]).
     pub metrics_token: Option<Arc<str>>,
+    /// The daily summary's answers kept in memory, dropped by the engine's events and by every
+    /// write of the API (see [`crate::summary_cache`]).
+    pub summaries: Arc<SummaryCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,6 +55,10 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, engine: Arc<EngineHandle>, tokens: TokenKeys) -> Self {
         Self {
             service: engine.service().clone(),
+            summaries: Arc::new(SummaryCache::new(
+                engine.subscribe(),
+                CacheLimits::default(),
+            )),
             accounts: Accounts::new(store.clone()),
             store,
             engine,

@@ -87,7 +87,7 @@ use oversight::{
 };
 use records::{
     a_large_upsert_replaces_by_key_whole_or_not_at_all, daily_records_upsert_filter_sort_and_page,
-    record_counts_by_status_and_unknown_employees,
+    record_counts_by_status_and_unknown_employees, record_tallies_are_their_records_fields,
 };
 use scans::{
     a_group_of_batches_is_stored_batch_by_batch,
@@ -151,6 +151,7 @@ where
         voids_need_a_stored_scan_and_count_once,
         overrides_put_replace_remove,
         set_aside_scans_are_kept_once_newest_first,
+        record_tallies_are_their_records_fields,
     );
     report
 }
@@ -199,7 +200,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 28);
+        assert_eq!(report.passed, 29);
     }
 
     #[test]
@@ -211,7 +212,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 28);
+        assert_eq!(report.failures.len(), 29);
         assert!(
             report
                 .to_string()

@@ -5,7 +5,7 @@ use chrono::{Days, NaiveDate};
 
 use super::fixtures::{add_employees, date, id, record};
 use super::{CheckResult, fail};
-use crate::daily::DailyRecord;
+use crate::daily::{DailyRecord, DayTally};
 use crate::employee::{Department, EmployeeCode};
 use crate::status::AttendanceStatus;
 use crate::store::{RecordOrder, RecordQuery, Store, StoreError};
@@ -257,5 +257,78 @@ pub(super) async fn a_large_upsert_replaces_by_key_whole_or_not_at_all<S: Store 
         counts.iter().all(|(s, _)| *s != AttendanceStatus::Holiday),
         "a refused upsert stored records: {counts:?}"
     );
+    Ok(())
+}
+
+pub(super) async fn record_tallies_are_their_records_fields<S: Store + ?Sized>(
+    store: &S,
+) -> CheckResult {
+    add_employees(store, &[("EMP001", "Sewing"), ("EMP002", "Cutting")]).await?;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default();
+    let mut records = Vec::new();
+    for d in 1..=6 {
+        let mut worked = record(
+            "EMP001",
+            day(d),
+            AttendanceStatus::PresentLate,
+            30_000 + i64::from(d),
+        )?;
+        worked.overtime_seconds = 3_600 * i64::from(d);
+        worked.extra_overtime_seconds = 60 * i64::from(d);
+        worked.late_minutes = i64::from(d);
+        worked.worked_on_holiday = d % 2 == 0;
+        worked.worked_on_weekend = d % 3 == 0;
+        worked.snacks_eligible = d % 2 == 1;
+        worked.night_bill_eligible = d == 4;
+        worked.window_closed = d != 6;
+        records.push(worked);
+        let mut leave = record(
+            "EMP002",
+            day(d),
+            AttendanceStatus::Leave(crate::calendar::LeaveType::Sick),
+            0,
+        )?;
+        leave.half_day_leave = d % 2 == 0;
+        leave.holiday_name = Some("Victory Day".into());
+        records.push(leave);
+    }
+    store.upsert_records(&records).await.map_err(fail)?;
+    let queries = [
+        RecordQuery {
+            limit: 100,
+            ..RecordQuery::default()
+        },
+        RecordQuery {
+            from: Some(day(2)),
+            to: Some(day(4)),
+            department: Department::parse("Cutting").ok(),
+            order: RecordOrder::EmployeeThenDate,
+            limit: 100,
+            ..RecordQuery::default()
+        },
+        RecordQuery {
+            employee: EmployeeCode::parse("EMP001").ok(),
+            order: RecordOrder::DateDescThenEmployee,
+            offset: 2,
+            limit: 3,
+            ..RecordQuery::default()
+        },
+    ];
+    for query in &queries {
+        let whole: Vec<DayTally> = store
+            .query_records(query)
+            .await
+            .map_err(fail)?
+            .results
+            .iter()
+            .map(DayTally::from)
+            .collect();
+        let tallies = store.query_record_tallies(query).await.map_err(fail)?;
+        ensure!(!whole.is_empty(), "no records for {query:?}");
+        ensure!(
+            tallies == whole,
+            "tallies of {query:?}: {tallies:?}, want {whole:?}"
+        );
+    }
     Ok(())
 }

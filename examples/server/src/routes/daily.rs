@@ -19,6 +19,7 @@
 //! shown.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use attendance_core::access::{Action, ListFilter, list_filter};
 use attendance_core::daily::DailyRecord;
@@ -30,7 +31,7 @@ use attendance_core::store::{RecordOrder, RecordQuery};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -50,6 +51,7 @@ use crate::routes::overrides::{
 };
 use crate::routes::scans::today;
 use crate::state::AppState;
+use crate::summary_cache::{CachedBody, SummaryKey};
 
 /// The longest date range statistics fill in (compute missing days for); longer ranges count
 /// the stored records only.
@@ -443,15 +445,23 @@ pub struct SummaryQuery {
 /// The summary of a date (today or earlier; 422 for a future date): one entry for every active
 /// employee in the caller's scope, by code, absent ones, those on leave and those off that day
 /// included.
+///
+/// Once every day of the answer has its window closed, the answer is kept in memory (see
+/// [`crate::summary_cache`]) until a change of its date or a write of the API drops it: it is
+/// sent gzip-compressed to a request with `Accept-Encoding: gzip`, and every answer carries an
+/// `ETag` (304 to a matching `If-None-Match`) and `Vary: Accept-Encoding`. Today's answer, or one
+/// with a shift still open, is computed for every request.
 #[utoipa::path(get, path = "/api/attendance/daily-attendance/summary/", tag = "daily-attendance",
     security(("bearer" = [])), params(SummaryQuery),
-    responses((status = 200, description = "a list of core's DailySummary", body = Vec<Object>),
+    responses((status = 200, description = "a list of core's DailySummary (gzip when accepted)", body = Vec<Object>),
+        (status = 304, description = "not modified: If-None-Match names this answer's ETag"),
         (status = 400, description = "bad date")))]
 async fn summary(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<SummaryQuery>,
-) -> ApiResult<Json<Vec<DailySummary>>> {
+) -> ApiResult<Response> {
     let settings = state.store.settings().await?;
     let today = today(&settings);
     let date = query.date.unwrap_or(today);
@@ -460,6 +470,15 @@ async fn summary(
             .with_details(json!({"date": date, "today": today})));
     }
     let department = parse_department(query.department.as_deref())?;
+    let key = SummaryKey {
+        date,
+        scope: list_filter(&user.actor, Action::ViewSummary)?.into(),
+        department: department.clone(),
+    };
+    let since = match state.summaries.lookup(&key) {
+        Ok(kept) => return Ok(kept.respond(&headers)),
+        Err(since) => since,
+    };
     let employees: Vec<Employee> =
         employees_in_scope(&state, &user, Action::ViewSummary, department)
             .await?
@@ -469,12 +488,26 @@ async fn summary(
     let tz = settings.time_zone;
     let codes: Vec<EmployeeCode> = employees.iter().map(|e| e.employee_id.clone()).collect();
     let overrides = overrides_of(&state, Some(&codes), date, date).await?;
-    let out = complete_records(&state, &employees, date, date)
-        .await?
+    let filled = complete_records(&state, &employees, date, date).await?;
+    // An answer with a day still open depends on the clock: computed for every request.
+    let settled = filled
+        .iter()
+        .all(|(_, records)| records.iter().all(|r| r.window_closed));
+    let out: Vec<DailySummary> = filled
         .iter()
         .flat_map(|(e, records)| summaries_of(e, records, &overrides, tz))
         .collect();
-    Ok(Json(out))
+    let json = serde_json::to_vec(&out).map_err(ApiError::internal)?;
+    if !settled {
+        return Ok(CachedBody::plain(json).respond(&headers));
+    }
+    let body = tokio::task::spawn_blocking(move || CachedBody::compressed(json))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let body = Arc::new(body);
+    state.summaries.insert(key, since, body.clone());
+    Ok(body.respond(&headers))
 }
 
 /// Query of `GET timesheet/`: `month` and either `employee_id` or `department`.

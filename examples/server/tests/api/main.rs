@@ -35,6 +35,7 @@ mod reports;
 mod scans;
 mod settings;
 mod shifts;
+mod summary_cache;
 mod tools;
 mod web;
 mod writes;
