@@ -163,7 +163,14 @@ async fn a_kept_summary_changes_after_every_kind_of_write() {
         .await
         .unwrap();
     let id = LeaveRequestId::parse("L1").unwrap();
-    let now = chrono::Utc::now();
+    // Filed and approved two days after the day (leave is filed within a year of its dates).
+    let now = DAY
+        .parse::<chrono::NaiveDate>()
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc()
+        + chrono::TimeDelta::days(2);
     service
         .submit_leave(
             &admin,
