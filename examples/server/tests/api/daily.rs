@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Callers, codes, spawn_app};
+use crate::helpers::{Callers, SickLeave, codes, spawn_app};
 use crate::scans::{DAY, import, scan};
 
 /// EMP001 on time 08:00–17:30, EMP002 considered (08:10, no checkout), EMP005 late 08:30–17:00.
@@ -481,75 +481,14 @@ async fn the_openapi_document_lists_these_endpoints() {
 
 #[tokio::test]
 async fn the_summary_and_statistics_show_approved_leave() {
-    use attendance_core::access::{Actor, Role};
-    use attendance_core::calendar::LeaveType;
-    use attendance_core::employee::Department;
-    use attendance_core::leave::{
-        HalfDays, LeaveApplication, LeaveRequestId, LedgerEntry, LedgerEntryKind,
-    };
-    use attendance_core::service::{AttendanceService, LeaveDecision};
-    use attendance_core::store::LeaveChange;
+    use attendance_core::service::AttendanceService;
 
     let app = spawn_app().await;
     let c = Callers::new(&app).await;
     // Leave is another module's endpoints: approve it through the service, as they would.
     let service = AttendanceService::new(app.store.clone());
-    let admin = Actor::new(Role::SuperAdmin, None, None);
-    let id = LeaveRequestId::parse("L1").unwrap();
-    // Filed and approved two days after the day (leave is filed within a year of its dates).
-    let now = DAY
-        .parse::<chrono::NaiveDate>()
-        .unwrap()
-        .and_hms_opt(9, 0, 0)
-        .unwrap()
-        .and_utc()
-        + chrono::TimeDelta::days(2);
-    let code = EmployeeCode::parse("EMP002").unwrap();
-    app.store
-        .commit_leave(LeaveChange {
-            employee: code.clone(),
-            expected_version: 0,
-            requests: Vec::new(),
-            entries: vec![(
-                LeaveType::Sick,
-                LedgerEntry::new(
-                    LedgerEntryKind::Allocation,
-                    2025,
-                    "2025-01-01".parse().unwrap(),
-                    HalfDays::from_days(14),
-                    "allocation 2025",
-                )
-                .unwrap(),
-            )],
-        })
-        .await
-        .unwrap();
-    service
-        .submit_leave(
-            &admin,
-            id.clone(),
-            &LeaveApplication {
-                employee: code.clone(),
-                department: Department::parse("Cutting").unwrap(),
-                leave_type: LeaveType::Sick,
-                start: DAY.parse().unwrap(),
-                end: DAY.parse().unwrap(),
-                start_half: false,
-                end_half: false,
-                reason: "fever".into(),
-                medical_certificate: false,
-                priority: Default::default(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    for _ in 0..2 {
-        service
-            .decide_leave(&admin, "admin", &id, LeaveDecision::Approve, None, now)
-            .await
-            .unwrap();
-    }
+    let leave = SickLeave::file(&*app.store, &service, "EMP002", "Cutting", DAY).await;
+    leave.approve(&service).await;
     let summary = c
         .get_ok(
             "hr",

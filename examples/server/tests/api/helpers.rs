@@ -373,3 +373,100 @@ pub fn codes(body: &Value) -> Vec<String> {
         .map(|e| e["employee_id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A sick-leave request filed through the service (as another module's endpoints would), with
+/// what its approvals need.
+pub struct SickLeave {
+    /// The request.
+    pub id: attendance_core::leave::LeaveRequestId,
+    /// When it was filed and is decided: two days after its day (leave is filed within a year
+    /// of its dates).
+    pub now: chrono::DateTime<chrono::Utc>,
+    admin: attendance_core::access::Actor,
+}
+
+impl SickLeave {
+    /// Allocates 14 sick days of `day`'s year to `code` (of `department`) and files request
+    /// `L1` for the one day `day` (`YYYY-MM-DD`) as a super admin; it waits for two approvals.
+    pub async fn file(
+        store: &dyn Store,
+        service: &AttendanceService,
+        code: &str,
+        department: &str,
+        day: &str,
+    ) -> Self {
+        use attendance_core::calendar::LeaveType;
+        use attendance_core::employee::Department;
+        use attendance_core::leave::{
+            HalfDays, LeaveApplication, LeaveRequestId, LedgerEntry, LedgerEntryKind,
+        };
+        use attendance_core::store::LeaveChange;
+        use chrono::Datelike;
+
+        let code = EmployeeCode::parse(code).unwrap();
+        let date: chrono::NaiveDate = day.parse().unwrap();
+        let year = date.year();
+        store
+            .commit_leave(LeaveChange {
+                employee: code.clone(),
+                expected_version: 0,
+                requests: Vec::new(),
+                entries: vec![(
+                    LeaveType::Sick,
+                    LedgerEntry::new(
+                        LedgerEntryKind::Allocation,
+                        year,
+                        chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap(),
+                        HalfDays::from_days(14),
+                        "allocation",
+                    )
+                    .unwrap(),
+                )],
+            })
+            .await
+            .unwrap();
+        let leave = Self {
+            id: LeaveRequestId::parse("L1").unwrap(),
+            now: date.and_hms_opt(9, 0, 0).unwrap().and_utc() + chrono::TimeDelta::days(2),
+            admin: attendance_core::access::Actor::new(Role::SuperAdmin, None, None),
+        };
+        service
+            .submit_leave(
+                &leave.admin,
+                leave.id.clone(),
+                &LeaveApplication {
+                    employee: code,
+                    department: Department::parse(department).unwrap(),
+                    leave_type: LeaveType::Sick,
+                    start: date,
+                    end: date,
+                    start_half: false,
+                    end_half: false,
+                    reason: "fever".into(),
+                    medical_certificate: false,
+                    priority: Default::default(),
+                },
+                leave.now,
+            )
+            .await
+            .unwrap();
+        leave
+    }
+
+    /// Approves it at both levels (the department head's, then HR's).
+    pub async fn approve(&self, service: &AttendanceService) {
+        for _ in 0..2 {
+            service
+                .decide_leave(
+                    &self.admin,
+                    "admin",
+                    &self.id,
+                    attendance_core::service::LeaveDecision::Approve,
+                    None,
+                    self.now,
+                )
+                .await
+                .unwrap();
+        }
+    }
+}

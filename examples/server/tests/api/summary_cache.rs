@@ -5,22 +5,19 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attendance_core::access::{Actor, Role};
-use attendance_core::calendar::LeaveType;
-use attendance_core::employee::{Department, EmployeeCode};
-use attendance_core::leave::{
-    HalfDays, LeaveApplication, LeaveRequestId, LedgerEntry, LedgerEntryKind,
-};
+use attendance_core::employee::EmployeeCode;
 use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
-use attendance_core::service::{AttendanceService, LeaveDecision};
-use attendance_core::store::{LeaveChange, ScanBatch};
+use attendance_core::service::AttendanceService;
+use attendance_core::store::ScanBatch;
 use attendance_server::AppState;
 use chrono::Datelike;
 use reqwest::Method;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, ETAG, IF_NONE_MATCH, VARY};
 use serde_json::{Value, json};
 
-use crate::helpers::{Callers, TestApp, codes, seeded_store, serve, test_engine, test_keys};
+use crate::helpers::{
+    Callers, SickLeave, TestApp, codes, seeded_store, serve, test_engine, test_keys,
+};
 use crate::scans::{DAY, scan};
 
 fn path() -> String {
@@ -141,66 +138,12 @@ async fn a_kept_summary_changes_after_every_kind_of_write() {
     assert_eq!(status_of(&after_override, "EMP005"), "Present-OnTime");
 
     // A leave decision through the engine's service (its event drops the date).
-    let admin = Actor::new(Role::SuperAdmin, None, None);
-    let code = EmployeeCode::parse("EMP002").unwrap();
-    app.store
-        .commit_leave(LeaveChange {
-            employee: code.clone(),
-            expected_version: 0,
-            requests: Vec::new(),
-            entries: vec![(
-                LeaveType::Sick,
-                LedgerEntry::new(
-                    LedgerEntryKind::Allocation,
-                    2025,
-                    "2025-01-01".parse().unwrap(),
-                    HalfDays::from_days(14),
-                    "allocation 2025",
-                )
-                .unwrap(),
-            )],
-        })
-        .await
-        .unwrap();
-    let id = LeaveRequestId::parse("L1").unwrap();
-    // Filed and approved two days after the day (leave is filed within a year of its dates).
-    let now = DAY
-        .parse::<chrono::NaiveDate>()
-        .unwrap()
-        .and_hms_opt(9, 0, 0)
-        .unwrap()
-        .and_utc()
-        + chrono::TimeDelta::days(2);
-    service
-        .submit_leave(
-            &admin,
-            id.clone(),
-            &LeaveApplication {
-                employee: code.clone(),
-                department: Department::parse("Cutting").unwrap(),
-                leave_type: LeaveType::Sick,
-                start: DAY.parse().unwrap(),
-                end: DAY.parse().unwrap(),
-                start_half: false,
-                end_half: false,
-                reason: "fever".into(),
-                medical_certificate: false,
-                priority: Default::default(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let leave = SickLeave::file(&*app.store, &service, "EMP002", "Cutting", DAY).await;
     assert_eq!(
         status_of(&c.get_ok("hr", &path()).await, "EMP002"),
         "Absent"
     );
-    for _ in 0..2 {
-        service
-            .decide_leave(&admin, "admin", &id, LeaveDecision::Approve, None, now)
-            .await
-            .unwrap();
-    }
+    leave.approve(&service).await;
     let after_leave = c.get_ok("hr", &path()).await;
     assert_eq!(
         status_of(&after_leave, "EMP002"),
