@@ -7,6 +7,10 @@
 //! "token revoked" when the account is gone, inactive, or at another version; a deactivation, a
 //! password change or reset and a change of role or linked employee raise the version (see
 //! [`crate::accounts`]), so the account's existing tokens stop working at the next request.
+//! The caller's department is read too (one more read by key, for an account linked to an
+//! employee), not taken from the token, so a transfer moves their scope at the next request.
+//! REST routes take the token from the `Authorization` header only; the WebSocket upgrade
+//! ([`WsUser`]) also takes it as a `token` query parameter.
 
 use std::net::SocketAddr;
 use std::time::Duration;

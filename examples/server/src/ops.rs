@@ -345,10 +345,11 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 }
 
 /// What a refused request is logged with: method, path (without the query, where a WebSocket
-/// token rides; at most 200 characters) and the client's address.
+/// token rides; at most 200 characters) and the client's address. The path is cut only when a
+/// refusal is logged.
 struct RefusedRequest {
     method: Method,
-    path: String,
+    uri: axum::http::Uri,
     address: Option<std::net::IpAddr>,
 }
 
@@ -356,7 +357,7 @@ impl RefusedRequest {
     fn of(request: &Request) -> Self {
         Self {
             method: request.method().clone(),
-            path: request.uri().path().chars().take(200).collect(),
+            uri: request.uri().clone(),
             address: request
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -366,12 +367,16 @@ impl RefusedRequest {
 
     /// Logs a 403 at WARN and a 401 at INFO under the `security` target (others not at all).
     fn log(&self, status: StatusCode) {
+        if status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED {
+            return;
+        }
         let address = self.address.map(|a| a.to_string()).unwrap_or_default();
+        let path: String = self.uri.path().chars().take(200).collect();
         match status {
             StatusCode::FORBIDDEN => tracing::warn!(target: "security", method = %self.method,
-                path = ?self.path, %address, "request forbidden"),
+                ?path, %address, "request forbidden"),
             StatusCode::UNAUTHORIZED => tracing::info!(target: "security", method = %self.method,
-                path = ?self.path, %address, "request unauthenticated"),
+                ?path, %address, "request unauthenticated"),
             _ => {}
         }
     }

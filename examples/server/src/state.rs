@@ -205,11 +205,6 @@ impl LoginGuard {
         self.per_address.count(address);
         self.per_user.count(&Self::pair(address, username));
     }
-
-    /// How many keys the two limiters hold (for tests of its bounds).
-    pub fn keys(&self) -> usize {
-        self.per_user.keys() + self.per_address.keys()
-    }
 }
 
 #[cfg(test)]
