@@ -1,4 +1,4 @@
-//! PostgreSQL's daily-record upserts: one statement of four arrays from [`ARRAY_MIN_RECORDS`]
+//! PostgreSQL's daily-record upserts: one statement of five arrays from [`ARRAY_MIN_RECORDS`]
 //! records, else statements of bound rows within [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes.
 
 use attendance_core::store::StoreResult;
@@ -17,7 +17,7 @@ use crate::{PgStore, stmt};
 pub const ARRAY_MIN_RECORDS: usize = 64;
 
 /// Inserts or replaces daily records in `tx`: from [`ARRAY_MIN_RECORDS`] in one statement of
-/// four arrays ([`stmt::PG_UPSERT_RECORDS_UNNEST`]), else in statements of at most
+/// five arrays ([`stmt::PG_UPSERT_RECORDS_UNNEST`]), else in statements of at most
 /// [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes of parameters.
 pub(crate) async fn write_records(
     store: &PgStore,
@@ -26,7 +26,8 @@ pub(crate) async fn write_records(
 ) -> StoreResult<()> {
     let what = "store daily records";
     if rows.len() < ARRAY_MIN_RECORDS {
-        let size = |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len();
+        let size =
+            |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len() + r.tally.len();
         for chunk in chunks_by_bytes(&rows, size) {
             let statement = shared::upsert_records(chunk)?;
             store.execute(On::Tx(&mut *tx), &statement, what).await?;
@@ -38,6 +39,7 @@ pub(crate) async fn write_records(
         .bind(rows.iter().map(|r| r.date).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.tally.as_str()).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await
         .map_err(db(what))?;

@@ -105,11 +105,12 @@ pub fn pg_copy_text<'a>(rows: impl IntoIterator<Item = &'a ScanRow>) -> Vec<u8> 
     out
 }
 
-/// PostgreSQL only: inserts or replaces daily records (unique by key) given as four arrays,
-/// employees (`$1`), dates (`$2`), statuses (`$3`) and JSON (`$4`), in one statement.
-pub const PG_UPSERT_RECORDS_UNNEST: &str = "INSERT INTO \"att_daily_records\" (\"employee\", \"date\", \"status\", \"data\") \
-    SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) \
-    ON CONFLICT (\"employee\", \"date\") DO UPDATE SET \"status\" = EXCLUDED.\"status\", \"data\" = EXCLUDED.\"data\"";
+/// PostgreSQL only: inserts or replaces daily records (unique by key) given as five arrays,
+/// employees (`$1`), dates (`$2`), statuses (`$3`), JSON (`$4`) and tallies (`$5`), in one
+/// statement.
+pub const PG_UPSERT_RECORDS_UNNEST: &str = "INSERT INTO \"att_daily_records\" (\"employee\", \"date\", \"status\", \"data\", \"tally\") \
+    SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::text[]) \
+    ON CONFLICT (\"employee\", \"date\") DO UPDATE SET \"status\" = EXCLUDED.\"status\", \"data\" = EXCLUDED.\"data\", \"tally\" = EXCLUDED.\"tally\"";
 
 /// Locks the leave request `id` until the transaction ends, so adding documents to
 /// it runs one transaction at a time: `id` (no row if there is no such request).

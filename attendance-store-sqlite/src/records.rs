@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use crate::SqliteStore;
 
-/// The most daily records one upsert statement carries (a power of two; 4 values each).
+/// The most daily records one upsert statement carries (a power of two; 5 values each).
 const RECORD_CHUNK: usize = 256;
 
 /// The most records the real-time recompute writes in one transaction: SQLite has one writer,
@@ -30,6 +30,7 @@ pub(crate) fn render_record_upserts() -> StoreResult<BTreeMap<usize, Arc<str>>> 
             date: chrono::NaiveDate::MIN,
             status: String::new(),
             data: String::new(),
+            tally: String::new(),
         };
         let (sql, _) = stmt::upsert_records(&vec![row; size])?.build(SqliteQueryBuilder);
         statements.insert(size, Arc::from(sql));
@@ -62,14 +63,16 @@ pub(crate) async fn write_records(
             })?;
         let filler = chunk.last().cloned();
         let padding = std::iter::repeat_n(filler, size - chunk.len()).flatten();
-        // The values in the order of the statement's columns: employee, date, status, data.
+        // The values in the order of the statement's columns: employee, date, status, data,
+        // tally.
         let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
         for row in chunk.into_iter().chain(padding) {
             query = query
                 .bind(row.employee)
                 .bind(row.date)
                 .bind(row.status)
-                .bind(row.data);
+                .bind(row.data)
+                .bind(row.tally);
         }
         query.execute(&mut **tx).await.map_err(db(what))?;
     }

@@ -46,6 +46,7 @@ use crate::backend::{On, SqlBackend, SqlRow};
 use crate::codec::{enum_text, from_json, to_json, to_u64};
 use crate::error::map_sqlx;
 use crate::stmt::{RecordRow, RequestRow};
+use records::tally_fields;
 
 /// The one `COUNT` column of `statement`'s one row, as `u64`.
 pub async fn fetch_count<B, S>(
@@ -94,6 +95,7 @@ pub fn record_rows(records: &[DailyRecord]) -> StoreResult<Vec<RecordRow>> {
                 date: r.date,
                 status: r.status.to_string(),
                 data: to_json(r)?,
+                tally: to_json(&tally_fields(r))?,
             })
         })
         .collect()

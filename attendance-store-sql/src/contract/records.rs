@@ -83,7 +83,7 @@ pub async fn query_record_tallies<B: SqlBackend>(
 }
 
 /// The array of [`stmt::TALLY_FIELDS`], in order.
-type TallyFields = (
+pub(crate) type TallyFields = (
     NaiveDate,
     i64,
     i64,
@@ -96,6 +96,23 @@ type TallyFields = (
     bool,
     bool,
 );
+
+/// The [`stmt::TALLY_FIELDS`] of `record`, as its `tally` column keeps them.
+pub(crate) fn tally_fields(record: &DailyRecord) -> TallyFields {
+    (
+        record.date,
+        record.working_seconds,
+        record.overtime_seconds,
+        record.extra_overtime_seconds,
+        record.late_minutes,
+        record.worked_on_holiday,
+        record.worked_on_weekend,
+        record.snacks_eligible,
+        record.night_bill_eligible,
+        record.half_day_leave,
+        record.window_closed,
+    )
+}
 
 fn tally_of(row: &impl SqlRow, what: &'static str) -> StoreResult<DayTally> {
     let (

@@ -23,6 +23,8 @@ pub struct RecordRow {
     pub status: String,
     /// The record as JSON.
     pub data: String,
+    /// The [`TALLY_FIELDS`] of the record as a JSON array.
+    pub tally: String,
 }
 
 /// Inserts or replaces records by (employee, date). The rows must have distinct keys (within one
@@ -34,6 +36,7 @@ pub fn upsert_records(rows: &[RecordRow]) -> StoreResult<InsertStatement> {
         DailyRecords::Date,
         DailyRecords::Status,
         DailyRecords::Data,
+        DailyRecords::Tally,
     ]);
     for row in rows {
         insert
@@ -42,12 +45,17 @@ pub fn upsert_records(rows: &[RecordRow]) -> StoreResult<InsertStatement> {
                 Expr::value(row.date),
                 text(&row.status),
                 Expr::value(row.data.clone()),
+                Expr::value(row.tally.clone()),
             ])
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
     }
     insert.on_conflict(
         OnConflict::columns([DailyRecords::Employee, DailyRecords::Date])
-            .update_columns([DailyRecords::Status, DailyRecords::Data])
+            .update_columns([
+                DailyRecords::Status,
+                DailyRecords::Data,
+                DailyRecords::Tally,
+            ])
             .to_owned(),
     );
     Ok(insert)
@@ -109,10 +117,11 @@ pub fn query_records(query: &RecordQuery) -> SelectStatement {
 }
 
 /// `employee`, `status` and a JSON array of the [`TALLY_FIELDS`] in that order: what
-/// [`DayTally`](attendance_core::daily::DayTally) holds, read out of the stored JSON by the
-/// database in one pass over each record (SQLite's `json_extract` of several paths;
-/// PostgreSQL's `json_build_array`), so the record is never decoded whole. The page and order
-/// are `query`'s, as [`query_records`] reads them.
+/// [`DayTally`](attendance_core::daily::DayTally) holds, as the record's `tally` column keeps
+/// it (written with the record since migration 9, which filled it for the records before), so
+/// the record is never decoded whole. Should a row lack it, the database reads the fields out
+/// of the stored JSON in one pass (SQLite's `json_extract` of several paths; PostgreSQL's
+/// `json_build_array`). The page and order are `query`'s, as [`query_records`] reads them.
 pub fn query_record_tallies(query: &RecordQuery, backend: Backend) -> SelectStatement {
     let fields = match backend {
         Backend::Sqlite => {
@@ -131,7 +140,7 @@ pub fn query_record_tallies(query: &RecordQuery, backend: Backend) -> SelectStat
     select
         .column(DailyRecords::Employee)
         .column(DailyRecords::Status)
-        .expr(Expr::cust(fields));
+        .expr(Expr::cust(format!(r#"COALESCE("tally", {fields})"#)));
     ordered_page(select, query)
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attendance_core::access::Role;
-use attendance_core::daily::DailyRecord;
+use attendance_core::daily::{DailyRecord, DayTally};
 use attendance_core::employee::{DeviceUserId, Employee, EmployeeCode, NewEmployee};
 use attendance_core::machine::{Machine, NewMachine};
 use attendance_core::scan::{MachineId, PunchState, ScanData, VerifyMode};
@@ -14,7 +14,8 @@ use attendance_core::shift::ShiftId;
 use attendance_core::status::AttendanceStatus;
 use attendance_core::store::{
     DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, MachineCursor, MachineStatus,
-    MachineStore, ScanBatch, ScanStore, Store, StoreError, UserAccount, UserAccountStore,
+    MachineStore, RecordOrder, RecordQuery, ScanBatch, ScanStore, Store, StoreError, UserAccount,
+    UserAccountStore,
 };
 use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::schema::{Backend, MIGRATIONS, migrations_table};
@@ -552,7 +553,8 @@ async fn a_version_1_database_is_migrated_to_scans_keyed_by_day() {
             .await
             .unwrap();
     let versions: Vec<i64> = versions.into_iter().map(|(v,)| v).collect();
-    assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
+    let every: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(versions, every);
     let key: Vec<(String,)> =
         sqlx::query_as("SELECT name FROM pragma_table_info('att_scans') WHERE pk > 0 ORDER BY pk")
             .fetch_all(&mut conn)
@@ -566,6 +568,65 @@ async fn a_version_1_database_is_migrated_to_scans_keyed_by_day() {
             .await
             .unwrap();
     assert_eq!(days, 2, "the scans one second before 1970 are on day -1");
+}
+
+/// Migration 9 fills the `tally` column of the records stored before it from their JSON, and
+/// a row without one (none should be left) is still read out of its JSON.
+#[tokio::test]
+async fn records_stored_before_migration_9_get_their_tally() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let mut worked = record("EMP001", 3);
+    worked.status = AttendanceStatus::PresentLate;
+    worked.working_seconds = 8 * 3600 + 59;
+    worked.overtime_seconds = 3600;
+    worked.extra_overtime_seconds = 1800;
+    worked.late_minutes = 12;
+    worked.worked_on_weekend = true;
+    worked.snacks_eligible = true;
+    worked.night_bill_eligible = true;
+    worked.half_day_leave = true;
+    let records = [record("EMP001", 2), worked];
+    {
+        let store = open(&path).await;
+        store.create_employee(&employee("EMP001")).await.unwrap();
+        store.upsert_records(&records).await.unwrap();
+        store.close().await;
+    }
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    // The layout before migration 9: no tally column, the migration not recorded.
+    for sql in [
+        r#"ALTER TABLE "att_daily_records" DROP COLUMN "tally""#,
+        "DELETE FROM att_schema_migrations WHERE version = 9",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let want: Vec<DayTally> = records.iter().map(DayTally::from).collect();
+    let query = RecordQuery {
+        order: RecordOrder::EmployeeThenDate,
+        limit: 10,
+        ..RecordQuery::default()
+    };
+    let store = open(&path).await;
+    assert_eq!(store.query_record_tallies(&query).await.unwrap(), want);
+    store.close().await;
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let (filled,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM att_daily_records WHERE tally IS NOT NULL")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(filled, 2, "the migration filled every record's tally");
+    sqlx::query("UPDATE att_daily_records SET tally = NULL")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = open(&path).await;
+    assert_eq!(store.query_record_tallies(&query).await.unwrap(), want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
