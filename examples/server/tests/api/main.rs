@@ -25,6 +25,7 @@ mod holidays;
 mod kill;
 mod leave;
 mod leave_chains;
+mod limits;
 mod machines;
 mod ops;
 mod overrides;
