@@ -31,6 +31,7 @@ mod ops;
 mod overrides;
 mod oversight;
 mod postgres;
+mod push_sources;
 mod realtime;
 mod reports;
 mod scans;
