@@ -41,4 +41,5 @@ mod summary_cache;
 mod tools;
 mod web;
 mod writes;
+mod ws_scale;
 mod year_end;
