@@ -58,6 +58,11 @@ pub fn describe() {
         "ADMS ATTLOG lines the parser refused"
     );
     describe_counter!(
+        PUSH_SOURCES_REFUSED,
+        Unit::Count,
+        "Device pushes refused for coming from outside their machine's allowed sources"
+    );
+    describe_counter!(
         STORE_ERRORS,
         Unit::Count,
         "Failed store writes of the ingest engine (each retry counts)"
