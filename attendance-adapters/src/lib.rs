@@ -60,6 +60,7 @@ pub mod manager;
 pub mod registry;
 pub mod runtime;
 pub mod simulator;
+pub mod sources;
 pub mod telemetry;
 pub mod zk;
 

@@ -50,6 +50,7 @@ use crate::engine::{
 };
 use crate::hikvision::{HikPushConfig, HikPushDevice, HikPushHub};
 use crate::manager::{ManagerError, StoreCursors};
+use crate::sources::AllowedSources;
 use crate::{
     AdapterError, BaseMachineAdapter, ConnectionReport, MachineEvent, MachineEventKind,
     MachineHealth, MachineManager, ManagerConfig, adapter_for, test_machine,
@@ -306,6 +307,8 @@ impl MachineRuntime {
             self.hik.allow(HikPushDevice {
                 machine_id: machine.machine_id.clone(),
                 time_zone: machine.time_zone,
+                allowed_sources: parse_config::<crate::hikvision::HikvisionConfig>(&machine)
+                    .map_or_else(|_| AllowedSources::nobody(), |c| c.allowed_sources),
             });
         }
         let id = machine.machine_id.clone();

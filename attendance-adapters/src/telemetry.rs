@@ -22,6 +22,9 @@ pub const SCANS_SET_ASIDE: &str = "attendance_scans_set_aside_total";
 /// Counter: ADMS `ATTLOG` lines refused by the parser (not a scan: set aside before the
 /// engine).
 pub const ADMS_LINES_REJECTED: &str = "attendance_adms_lines_rejected_total";
+/// Counter: device pushes refused because they came from outside the machine's
+/// `allowed_sources`, labelled `source` (`zkteco_adms`, `hikvision`).
+pub const PUSH_SOURCES_REFUSED: &str = "attendance_push_sources_refused_total";
 /// Counter: store writes of the engine that failed (each retry counts).
 pub const STORE_ERRORS: &str = "attendance_store_errors_total";
 /// Histogram: how long one recompute pass of the engine took (the days of the scans stored
@@ -53,6 +56,11 @@ pub fn describe() {
         ADMS_LINES_REJECTED,
         Unit::Count,
         "ADMS ATTLOG lines the parser refused"
+    );
+    describe_counter!(
+        PUSH_SOURCES_REFUSED,
+        Unit::Count,
+        "Device pushes refused for coming from outside their machine's allowed sources"
     );
     describe_counter!(
         STORE_ERRORS,

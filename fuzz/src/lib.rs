@@ -130,6 +130,7 @@ pub async fn adms_call(request: Request<Body>) -> (StatusCode, AdmsHub) {
                 serial: ADMS_SERIAL.to_owned(),
                 machine_id: machine(),
                 time_zone: zone(),
+                allowed_sources: Default::default(),
             }],
             enqueue_timeout: Duration::from_secs(5),
             commit_timeout: Duration::from_secs(5),
@@ -153,6 +154,7 @@ pub async fn hik_push_call(request: Request<Body>) -> StatusCode {
             devices: vec![HikPushDevice {
                 machine_id: machine(),
                 time_zone: zone(),
+                allowed_sources: Default::default(),
             }],
             enqueue_timeout: Duration::from_secs(5),
             commit_timeout: Duration::from_secs(5),

@@ -10,6 +10,8 @@ use attendance_core::store::MachineCursor;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::sources::AllowedSources;
+
 use super::server::{AdmsDevice, AdmsHub};
 use crate::adapter::{AdapterError, BaseMachineAdapter, ConnectionReport, Fetch, parse_config};
 
@@ -23,6 +25,9 @@ pub struct AdmsMachineConfig {
     /// How long after its last request the device still counts as reachable (default 300 s).
     #[serde(default)]
     pub stale_after_secs: Option<u64>,
+    /// The addresses the device may push from (CIDR blocks or addresses); empty: any.
+    #[serde(default)]
+    pub allowed_sources: AllowedSources,
 }
 
 /// The adapter of one ADMS machine over a shared [`AdmsHub`].

@@ -16,7 +16,11 @@
 //! - `GET /iclock/ping`: `OK`.
 //!
 //! Status codes: a device not on the allow-list gets `403 Forbidden` and a request without `SN`
-//! gets `400 Bad Request`. Either way the device keeps its data and retries after `ErrorDelay`,
+//! gets `400 Bad Request`. A device whose machine config lists `allowed_sources` (CIDR blocks or
+//! addresses) is answered as an unknown device (403, nothing stored) when the request comes from
+//! another address (the client address is axum's `ConnectInfo<SocketAddr>`; without it such a
+//! device is always refused); refusals are counted and logged at WARN under the `security`
+//! target at most once a minute per device. Either way the device keeps its data and retries after `ErrorDelay`,
 //! so registering it later loses nothing.
 //!
 //! Stored before acknowledged: a batch is handed to the engine with [`IngestSender::submit`],
@@ -32,6 +36,7 @@
 //! line.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,9 +45,10 @@ use attendance_core::machine::Machine;
 use attendance_core::scan::{MachineId, ScanData};
 use attendance_core::store::{MachineCursor, ScanBatch};
 use attendance_core::time::local_to_utc;
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -50,7 +56,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio::sync::broadcast;
 
+use crate::adapter::parse_config;
 use crate::engine::{IngestError, IngestSender};
+use crate::sources::{AllowedSources, RefusalLog};
+
+use super::adapter::AdmsMachineConfig;
 
 use super::codec::{
     CommandResult, DeviceCommand, HandshakeOptions, encode_commands, encode_handshake, encode_ok,
@@ -66,16 +76,24 @@ pub struct AdmsDevice {
     pub machine_id: MachineId,
     /// The zone of its clock.
     pub time_zone: Tz,
+    /// The addresses it may push from; empty: any.
+    pub allowed_sources: AllowedSources,
 }
 
 impl AdmsDevice {
     /// The allow-list entry of a registered machine; its serial is `serial` when given, else the
-    /// machine id.
+    /// machine id; its allowed sources are its config's `allowed_sources` (a config that does not
+    /// parse allows none: such a machine is refused at creation and never started).
     pub fn from_machine(machine: &Machine, serial: Option<&str>) -> Self {
+        let allowed_sources = match parse_config::<AdmsMachineConfig>(machine) {
+            Ok(config) => config.allowed_sources,
+            Err(_) => AllowedSources::nobody(),
+        };
         Self {
             serial: serial.unwrap_or(machine.machine_id.as_str()).to_owned(),
             machine_id: machine.machine_id.clone(),
             time_zone: machine.time_zone,
+            allowed_sources,
         }
     }
 }
@@ -156,6 +174,8 @@ struct Entry {
     live: broadcast::Sender<ScanData>,
     commands: VecDeque<DeviceCommand>,
     results: HashMap<String, CommandResult>,
+    // Requests refused for their source address, and when they were last logged.
+    refusals: RefusalLog,
     // The ids of `results`, oldest first (the oldest go past `MAX_RESULTS_KEPT`).
     result_order: VecDeque<String>,
     next_command: u64,
@@ -173,6 +193,7 @@ impl Entry {
             live: broadcast::channel(1024).0,
             commands: VecDeque::new(),
             results: HashMap::new(),
+            refusals: RefusalLog::default(),
             result_order: VecDeque::new(),
             next_command: 1,
         }
@@ -310,8 +331,14 @@ impl AdmsHub {
         self.devices().get(serial).map(|e| e.live.subscribe())
     }
 
-    /// Looks the device up and records the contact; `Err` is the reply to send.
-    fn contact(&self, query: &Params) -> Result<(String, AdmsDevice), Refusal> {
+    /// Looks the device up, checks the request's source address `client` against its
+    /// allowed sources and records the contact; `Err` is the reply to send (a refused source is
+    /// answered as an unknown device).
+    fn contact(
+        &self,
+        query: &Params,
+        client: Option<IpAddr>,
+    ) -> Result<(String, AdmsDevice), Refusal> {
         let Some(serial) = query.get("SN").filter(|s| !s.is_empty()) else {
             return Err(Refusal(StatusCode::BAD_REQUEST, "missing SN"));
         };
@@ -320,6 +347,21 @@ impl AdmsHub {
             tracing::warn!(serial, "ADMS request from a device not on the allow-list");
             return Err(Refusal(StatusCode::FORBIDDEN, "unknown device"));
         };
+        if !entry.device.allowed_sources.allows(client) {
+            metrics::counter!(crate::telemetry::PUSH_SOURCES_REFUSED, "source" => "zkteco_adms")
+                .increment(1);
+            if let Some(refused) = entry.refusals.refused(std::time::Instant::now()) {
+                tracing::warn!(
+                    target: "security",
+                    serial,
+                    machine = %entry.device.machine_id,
+                    client = %client.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+                    refused,
+                    "ADMS push from an address outside the machine's allowed sources refused (logged at most once a minute per device)"
+                );
+            }
+            return Err(Refusal(StatusCode::FORBIDDEN, "unknown device"));
+        }
         entry.status.last_contact = Some(Utc::now());
         Ok((serial.to_owned(), entry.device.clone()))
     }
@@ -394,14 +436,24 @@ pub fn router<S: Clone + Send + Sync + 'static>(hub: AdmsHub) -> Router<S> {
         .with_state(hub)
 }
 
+/// The client address of a request, when the host serves with `ConnectInfo<SocketAddr>`.
+type Client = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+fn client_ip(client: &Client) -> Option<IpAddr> {
+    client
+        .as_ref()
+        .map(|Extension(ConnectInfo(addr))| addr.ip())
+}
+
 async fn cdata(
     State(hub): State<AdmsHub>,
+    client: Client,
     method: Method,
     Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
     let query = Params(query);
-    let (serial, device) = match hub.contact(&query) {
+    let (serial, device) = match hub.contact(&query, client_ip(&client)) {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -552,10 +604,11 @@ async fn attlog(
 
 async fn getrequest(
     State(hub): State<AdmsHub>,
+    client: Client,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let query = Params(query);
-    let (serial, _) = match hub.contact(&query) {
+    let (serial, _) = match hub.contact(&query, client_ip(&client)) {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -571,11 +624,12 @@ async fn getrequest(
 
 async fn devicecmd(
     State(hub): State<AdmsHub>,
+    client: Client,
     Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
     let query = Params(query);
-    let (serial, _) = match hub.contact(&query) {
+    let (serial, _) = match hub.contact(&query, client_ip(&client)) {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -598,8 +652,12 @@ async fn devicecmd(
     text(StatusCode::OK, "OK".into())
 }
 
-async fn ping(State(hub): State<AdmsHub>, Query(query): Query<Vec<(String, String)>>) -> Response {
-    match hub.contact(&Params(query)) {
+async fn ping(
+    State(hub): State<AdmsHub>,
+    client: Client,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    match hub.contact(&Params(query), client_ip(&client)) {
         Ok(_) => text(StatusCode::OK, "OK".into()),
         Err(refusal) => refusal.into_response(),
     }

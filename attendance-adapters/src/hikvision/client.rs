@@ -71,6 +71,9 @@ pub struct HikvisionConfig {
     /// The minor codes that count as a punch (default 1, 38, 40, 43, 46, 75).
     #[serde(default)]
     pub minors: Option<Vec<u32>>,
+    /// The addresses the terminal may push from (CIDR blocks or addresses); empty: any.
+    #[serde(default)]
+    pub allowed_sources: crate::sources::AllowedSources,
 }
 
 /// An ISAPI session with one terminal: base URL, credentials and the last digest challenge
@@ -473,6 +476,7 @@ impl BaseMachineAdapter for HikvisionAdapter {
         hub.allow(HikPushDevice {
             machine_id: self.machine.machine_id.clone(),
             time_zone: self.machine.time_zone,
+            allowed_sources: self.config.allowed_sources.clone(),
         });
         let rx = hub
             .subscribe(self.machine.machine_id.as_str())

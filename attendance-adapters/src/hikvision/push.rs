@@ -9,18 +9,24 @@
 //! [`HikPushConfig::enqueue_timeout`], or the commit is not confirmed within
 //! [`HikPushConfig::commit_timeout`], the reply is 503 (never a silent drop); a terminal that
 //! gives up on the event is caught up by the next pull, which reads the same events by
-//! `serialNo`. An unknown machine id gets 403, an unreadable body 400.
+//! `serialNo`. An unknown machine id gets 403, an unreadable body 400. A machine whose config
+//! lists `allowed_sources` (CIDR blocks or addresses) refuses pushes from other addresses the
+//! same way (403, nothing stored; the client address is axum's `ConnectInfo<SocketAddr>`,
+//! without which such a machine is always refused), counted and logged at WARN under the
+//! `security` target at most once a minute per machine.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use attendance_core::scan::MachineId;
 use attendance_core::scan::ScanData;
 use attendance_core::store::{MachineCursor, ScanBatch};
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -29,6 +35,7 @@ use chrono_tz::Tz;
 use tokio::sync::broadcast;
 
 use crate::engine::{IngestError, IngestSender};
+use crate::sources::{AllowedSources, RefusalLog};
 
 use super::codec::{EventFields, PERSON_MINORS, decode_push, event_to_scan};
 
@@ -39,6 +46,8 @@ pub struct HikPushDevice {
     pub machine_id: MachineId,
     /// The zone of its clock (for times without an offset).
     pub time_zone: Tz,
+    /// The addresses it may push from; empty: any.
+    pub allowed_sources: AllowedSources,
 }
 
 /// The receiver's configuration.
@@ -94,6 +103,8 @@ struct Entry {
     status: PushStatus,
     // Copies of stored scans for observers; sending never blocks (slow listeners lag).
     live: broadcast::Sender<ScanData>,
+    // Pushes refused for their source address, and when they were last logged.
+    refusals: RefusalLog,
 }
 
 impl Entry {
@@ -101,6 +112,7 @@ impl Entry {
         Self {
             device,
             status: PushStatus::default(),
+            refusals: RefusalLog::default(),
             live: broadcast::channel(1024).0,
         }
     }
@@ -176,13 +188,29 @@ pub fn push_router<S: Clone + Send + Sync + 'static>(hub: HikPushHub) -> Router<
 
 async fn receive(
     State(hub): State<HikPushHub>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(machine): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let device = {
         let mut devices = hub.devices();
+        let client = client.map(|Extension(ConnectInfo(addr))| addr.ip());
         match devices.get_mut(&machine) {
+            Some(entry) if !entry.device.allowed_sources.allows(client) => {
+                metrics::counter!(crate::telemetry::PUSH_SOURCES_REFUSED, "source" => "hikvision")
+                    .increment(1);
+                if let Some(refused) = entry.refusals.refused(std::time::Instant::now()) {
+                    tracing::warn!(
+                        target: "security",
+                        machine,
+                        client = %client.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+                        refused,
+                        "Hikvision push from an address outside the machine's allowed sources refused (logged at most once a minute per machine)"
+                    );
+                }
+                return (StatusCode::FORBIDDEN, "unknown device").into_response();
+            }
             Some(entry) => {
                 entry.status.last_contact = Some(Utc::now());
                 entry.device.clone()

@@ -201,6 +201,7 @@ async fn router_answers_the_documented_requests() {
         serial: "0316144680030".into(),
         machine_id: MachineId::parse("0316144680030").unwrap(),
         time_zone: chrono_tz::Asia::Shanghai,
+        allowed_sources: Default::default(),
     };
     let hub = AdmsHub::new(
         AdmsConfig {

@@ -62,6 +62,7 @@ fn device() -> AdmsDevice {
         serial: SERIAL.into(),
         machine_id: MachineId::parse(SERIAL).unwrap(),
         time_zone: ZONE,
+        allowed_sources: Default::default(),
     }
 }
 

@@ -145,6 +145,7 @@ async fn the_push_router_ignores_heartbeats_and_forwards_person_events() {
             devices: vec![HikPushDevice {
                 machine_id: machine(),
                 time_zone: chrono_tz::Asia::Kolkata,
+                allowed_sources: Default::default(),
             }],
             ..HikPushConfig::default()
         },

@@ -20,7 +20,6 @@
 //! Shutdown (Ctrl-C): WebSockets close, HTTP stops accepting, the machines stop, then the engine
 //! drains its queue (every scan accepted is stored) and the process exits.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,8 +41,9 @@ use crate::accounts::{Accounts, NewAccount};
 use crate::auth::TokenKeys;
 use crate::config::{Config, CorsPolicy, LogFormat, check_jwt_secret, redact_url};
 use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
+use crate::serve::serve;
 use crate::ws::ws_only_app;
-use crate::{AppState, app};
+use crate::{AppState, api_app, app, push_app};
 
 /// How long a login token lives.
 pub const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
@@ -128,6 +128,51 @@ pub struct Cli {
         value_name = "TOKEN"
     )]
     pub metrics_token: Option<String>,
+    /// Seconds a new connection has to send its first request head (one that sends nothing or
+    /// trickles it is cut) [default: 10].
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_HEADER_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub header_timeout: Option<u64>,
+    /// Seconds a request body may take to arrive whole, from its head (slower: 408 and the
+    /// connection closes) [default: 60].
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_BODY_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub body_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may wait for its next request head before it is closed;
+    /// open WebSockets are not cut (they are pinged) [default: 60].
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_IDLE_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub idle_timeout: Option<u64>,
+    /// The most connections (WebSockets included) open at once per listener; more clients wait
+    /// in the accept backlog until one closes [default: 10000].
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    pub max_connections: Option<usize>,
+    /// Serve the device push routes (ADMS `/iclock/…`, Hikvision `/hikvision/…`) on this address
+    /// instead, and then NOT on the API's address (`--bind`) [default: on the API's address].
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_ICLOCK_BIND",
+        value_name = "ADDR:PORT"
+    )]
+    pub iclock_bind: Option<SocketAddr>,
 }
 
 /// The subcommands.
@@ -477,6 +522,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The dedicated WebSocket address, with `--ws-port`.
     pub ws_addr: Option<SocketAddr>,
+    /// The device push address, with `--iclock-bind` (the pushes are then not on `addr`).
+    pub iclock_addr: Option<SocketAddr>,
     /// Which browser origins may call the API.
     pub cors: CorsPolicy,
     /// The state (store, engine, runtime).
@@ -487,21 +534,6 @@ pub struct Server {
     runtime: Arc<MachineRuntime>,
     stop_http: Vec<oneshot::Sender<()>>,
     serving: Vec<JoinHandle<()>>,
-}
-
-async fn serve_on(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    stop: impl Future<Output = ()> + Send + 'static,
-) {
-    // With each connection's peer address (the login limits are per client address).
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, service)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(error = %e, "the HTTP server failed");
-    }
 }
 
 impl Server {
@@ -545,13 +577,39 @@ impl Server {
         let mut serving = Vec::new();
         let (tx, rx) = oneshot::channel::<()>();
         stop_http.push(tx);
-        let mut router = app(state.clone());
+        let limits = config.http_limits;
+        // With a device address, the pushes are served there and not on the API's address.
+        let mut router = match config.iclock_bind {
+            Some(_) => api_app(state.clone()),
+            None => app(state.clone()),
+        };
         if let Some(cors) = config.cors.layer() {
             router = router.layer(cors);
         }
-        serving.push(tokio::spawn(serve_on(listener, router, async {
+        serving.push(tokio::spawn(serve(listener, router, limits, async {
             let _ = rx.await;
         })));
+        let iclock_addr = match config.iclock_bind {
+            Some(bind) => {
+                let listener = tokio::net::TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("binding the device push address {bind}"))?;
+                let iclock_addr = listener.local_addr()?;
+                let (tx, rx) = oneshot::channel::<()>();
+                stop_http.push(tx);
+                serving.push(tokio::spawn(serve(
+                    listener,
+                    push_app(state.clone()),
+                    limits,
+                    async {
+                        let _ = rx.await;
+                    },
+                )));
+                tracing::info!(address = %iclock_addr, "device pushes (/iclock, /hikvision) served on their own address");
+                Some(iclock_addr)
+            }
+            None => None,
+        };
         let ws_addr = match config.ws_port {
             Some(port) => {
                 let bind = SocketAddr::new(config.bind.ip(), port);
@@ -561,9 +619,10 @@ impl Server {
                 let ws_addr = listener.local_addr()?;
                 let (tx, rx) = oneshot::channel::<()>();
                 stop_http.push(tx);
-                serving.push(tokio::spawn(serve_on(
+                serving.push(tokio::spawn(serve(
                     listener,
                     ws_only_app(state.clone()),
+                    limits,
                     async {
                         let _ = rx.await;
                     },
@@ -575,6 +634,7 @@ impl Server {
         Ok(Self {
             addr,
             ws_addr,
+            iclock_addr,
             cors: config.cors.clone(),
             state,
             demo,
@@ -595,6 +655,15 @@ impl Server {
             out.push_str(&format!(
                 "  WebSocket (dedicated port): ws://{ws}/?token=<access_token>\n"
             ));
+        }
+        match self.iclock_addr {
+            Some(devices) => out.push_str(&format!(
+                "  Devices:   http://{devices}/iclock/… (ADMS), http://{devices}/hikvision/… (not on the API's port)\n"
+            )),
+            None => out.push_str(&format!(
+                "  Devices:   http://{addr}/iclock/… (ADMS), http://{addr}/hikvision/…\n",
+                addr = self.addr
+            )),
         }
         out.push_str(&format!("  CORS:      {}\n", self.cors.describe()));
         if let Some(demo) = &self.demo {

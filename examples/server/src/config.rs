@@ -22,6 +22,10 @@ use serde::Deserialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::Cli;
+use crate::serve::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    HttpLimits,
+};
 
 /// The default listening address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
@@ -65,6 +69,16 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// `--metrics-token`.
     pub metrics_token: Option<String>,
+    /// `--header-timeout`, in seconds.
+    pub header_timeout: Option<u64>,
+    /// `--body-timeout`, in seconds.
+    pub body_timeout: Option<u64>,
+    /// `--idle-timeout`, in seconds.
+    pub idle_timeout: Option<u64>,
+    /// `--max-connections`.
+    pub max_connections: Option<usize>,
+    /// `--iclock-bind`.
+    pub iclock_bind: Option<SocketAddr>,
 }
 
 /// How the server writes its log lines (`--log-format`).
@@ -138,7 +152,7 @@ pub enum ConfigError {
 
 impl FileConfig {
     /// Every key a file may hold.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 15] = [
         "bind",
         "data_dir",
         "database_url",
@@ -149,6 +163,11 @@ impl FileConfig {
         "cors_origins",
         "log_format",
         "metrics_token",
+        "header_timeout",
+        "body_timeout",
+        "idle_timeout",
+        "max_connections",
+        "iclock_bind",
     ];
 
     /// Reads and checks `file`.
@@ -215,6 +234,18 @@ impl FileConfig {
         if let Some(token) = &config.metrics_token {
             check_metrics_token(token).map_err(|m| bad("metrics_token", m))?;
         }
+        for (key, value) in [
+            ("header_timeout", config.header_timeout),
+            ("body_timeout", config.body_timeout),
+            ("idle_timeout", config.idle_timeout),
+        ] {
+            if let Some(secs) = value {
+                check_timeout(secs).map_err(|m| bad(key, m))?;
+            }
+        }
+        if let Some(n) = config.max_connections {
+            check_max_connections(n).map_err(|m| bad("max_connections", m))?;
+        }
         Ok(config)
     }
 }
@@ -231,6 +262,30 @@ pub(crate) fn check_metrics_token(token: &str) -> Result<(), String> {
     if token.len() < MIN_METRICS_TOKEN_LEN {
         return Err(format!(
             "the metrics token must be at least {MIN_METRICS_TOKEN_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The longest HTTP timeout accepted, in seconds (a day).
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+pub(crate) fn check_timeout(secs: u64) -> Result<(), String> {
+    if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+        return Err(format!(
+            "a timeout must be 1 to {MAX_TIMEOUT_SECS} seconds, not {secs}"
+        ));
+    }
+    Ok(())
+}
+
+/// The most connections a listener may be configured to hold.
+pub const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
+
+pub(crate) fn check_max_connections(n: usize) -> Result<(), String> {
+    if !(1..=MAX_CONNECTIONS_LIMIT).contains(&n) {
+        return Err(format!(
+            "the connection cap must be 1 to {MAX_CONNECTIONS_LIMIT}, not {n}"
         ));
     }
     Ok(())
@@ -392,6 +447,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The bearer token `GET /metrics` requires; open when `None`.
     pub metrics_token: Option<String>,
+    /// The HTTP listeners' timeouts and connection cap.
+    pub http_limits: HttpLimits,
+    /// Where the device push routes (`/iclock/…`, `/hikvision/…`) are served instead of the API's
+    /// address, if anywhere.
+    pub iclock_bind: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -413,6 +473,8 @@ impl std::fmt::Debug for Config {
             .field("cors", &self.cors)
             .field("log_format", &self.log_format)
             .field("metrics_token", &hidden(&self.metrics_token))
+            .field("http_limits", &self.http_limits)
+            .field("iclock_bind", &self.iclock_bind)
             .finish()
     }
 }
@@ -457,6 +519,46 @@ impl Config {
             }
             None => file.metrics_token,
         };
+        let seconds =
+            |flag: &'static str, value: Option<u64>, file: Option<u64>, default: Duration| {
+                match value {
+                    Some(secs) => check_timeout(secs)
+                        .map(|()| Duration::from_secs(secs))
+                        .map_err(|message| ConfigError::BadFlag { flag, message }),
+                    None => Ok(file.map_or(default, Duration::from_secs)),
+                }
+            };
+        let max_connections = match cli.max_connections {
+            Some(n) => {
+                check_max_connections(n).map_err(|message| ConfigError::BadFlag {
+                    flag: "--max-connections / ATTENDANCE_MAX_CONNECTIONS",
+                    message,
+                })?;
+                n
+            }
+            None => file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        };
+        let http_limits = HttpLimits {
+            header_timeout: seconds(
+                "--header-timeout / ATTENDANCE_HEADER_TIMEOUT",
+                cli.header_timeout,
+                file.header_timeout,
+                DEFAULT_HEADER_TIMEOUT,
+            )?,
+            body_timeout: seconds(
+                "--body-timeout / ATTENDANCE_BODY_TIMEOUT",
+                cli.body_timeout,
+                file.body_timeout,
+                DEFAULT_BODY_TIMEOUT,
+            )?,
+            idle_timeout: seconds(
+                "--idle-timeout / ATTENDANCE_IDLE_TIMEOUT",
+                cli.idle_timeout,
+                file.idle_timeout,
+                DEFAULT_IDLE_TIMEOUT,
+            )?,
+            max_connections,
+        };
         let cors = if !cli.cors_origin.is_empty() {
             CorsPolicy::parse(&cli.cors_origin).map_err(|message| ConfigError::BadFlag {
                 flag: "--cors-origin / ATTENDANCE_CORS_ORIGINS",
@@ -490,6 +592,8 @@ impl Config {
             cors,
             log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
             metrics_token,
+            http_limits,
+            iclock_bind: cli.iclock_bind.or(file.iclock_bind),
         })
     }
 }
@@ -557,6 +661,36 @@ mod tests {
         assert_eq!(defaults.cors, CorsPolicy::Off);
         assert_eq!(defaults.log_format, LogFormat::Text);
         assert_eq!(defaults.metrics_token, None);
+        assert_eq!(defaults.http_limits, HttpLimits::default());
+        assert_eq!(defaults.iclock_bind, None);
+
+        // The HTTP limits and the device port: flag over file over default.
+        let from_file = file(
+            "header_timeout = 5\nbody_timeout = 30\nidle_timeout = 20\nmax_connections = 50\niclock_bind = \"0.0.0.0:8081\"\n",
+        )
+        .unwrap();
+        let merged = Config::merge(
+            &cli(&["serve", "--idle-timeout", "7", "--max-connections", "9"]),
+            from_file,
+        )
+        .unwrap();
+        assert_eq!(
+            merged.http_limits,
+            HttpLimits {
+                header_timeout: Duration::from_secs(5),
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(7),
+                max_connections: 9,
+            }
+        );
+        assert_eq!(merged.iclock_bind, Some("0.0.0.0:8081".parse().unwrap()));
+        assert!(
+            Config::merge(
+                &cli(&["serve", "--header-timeout", "0"]),
+                FileConfig::default()
+            )
+            .is_err()
+        );
 
         // The log format and the metrics token: flag over file.
         let from_file =
@@ -622,6 +756,11 @@ mod tests {
             ),
             ("jwt_secret = \"short\"", "jwt_secret"),
             ("log_format = \"xml\"", "log_format"),
+            ("header_timeout = 0", "header_timeout"),
+            ("body_timeout = -1", "body_timeout"),
+            ("idle_timeout = \"60\"", "idle_timeout"),
+            ("max_connections = 0", "max_connections"),
+            ("iclock_bind = \"8081\"", "iclock_bind"),
             ("metrics_token = \"short\"", "metrics_token"),
             (
                 "metrics_token = \" a token with a space at its end \"",

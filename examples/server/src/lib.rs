@@ -39,6 +39,7 @@ pub mod reports;
 pub mod routes;
 pub mod runtime;
 pub mod scan_import;
+pub mod serve;
 pub mod state;
 pub mod summary_cache;
 pub mod tools;
@@ -66,6 +67,27 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 /// `/` (see [`web`]), the error envelope for unknown routes, body limits, request metrics and
 /// request tracing.
 pub fn app(state: AppState) -> Router {
+    build(state, true)
+}
+
+/// [`app`] without the device push routes: what the API's address serves when the pushes have
+/// their own (`--iclock-bind`, see [`push_app`]).
+pub fn api_app(state: AppState) -> Router {
+    build(state, false)
+}
+
+/// The device push routes alone (ADMS `/iclock/…`, Hikvision `/hikvision/…`; none when the state
+/// reads no machines), with the error envelope for unknown routes, body limits, request metrics
+/// and request tracing: what `--iclock-bind` serves.
+pub fn push_app(state: AppState) -> Router {
+    let mut router = Router::new();
+    if let Some(runtime) = &state.machines {
+        router = router.merge(runtime.push_router());
+    }
+    finish(router, state)
+}
+
+fn build(state: AppState, with_push: bool) -> Router {
     // Every write of the API drops the kept summaries (the device push routes publish events
     // instead, which drop the dates they change).
     let mut router = routes::api()
@@ -75,9 +97,13 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(ops::routes())
         .merge(web::routes());
-    if let Some(runtime) = &state.machines {
+    if with_push && let Some(runtime) = &state.machines {
         router = router.merge(runtime.push_router());
     }
+    finish(router, state)
+}
+
+fn finish(router: Router<AppState>, state: AppState) -> Router {
     router
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
