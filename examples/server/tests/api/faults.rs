@@ -207,7 +207,11 @@ struct PushLog {
 
 /// Pushes ATTLOG batches of 10 distinct lines every 100 ms until `stop`; a batch not answered
 /// `OK` is re-sent (as a device does) after its `Retry-After`, bounded by `stop`.
-async fn adms_pusher(base: String, start: NaiveDateTime, stop: Arc<AtomicBool>) -> PushLog {
+async fn adms_pusher(
+    base: Arc<Mutex<String>>,
+    start: NaiveDateTime,
+    stop: Arc<AtomicBool>,
+) -> PushLog {
     let client = http();
     let mut log = PushLog::default();
     let mut next = 0u64;
@@ -220,6 +224,7 @@ async fn adms_pusher(base: String, start: NaiveDateTime, stop: Arc<AtomicBool>) 
             .iter()
             .map(|(pin, at)| format!("{pin}\t{}\t0\t1\t0\t0\n", at.format("%Y-%m-%d %H:%M:%S")))
             .collect();
+        let base = base.lock().unwrap().clone();
         let url = format!("{base}/iclock/cdata?SN={ADMS_SERIAL}&table=ATTLOG&Stamp={next}");
         match client.post(url).body(body).send().await {
             Ok(response) => {
@@ -435,7 +440,7 @@ async fn postgres_outage(outage: Outage) {
 
     let stop = Arc::new(AtomicBool::new(false));
     let pusher = tokio::spawn(adms_pusher(
-        app.base.clone(),
+        Arc::new(Mutex::new(app.base.clone())),
         day(2026, 11, 2),
         stop.clone(),
     ));
@@ -983,4 +988,224 @@ async fn bad_devices_back_off_alone_and_leave_the_others_unaffected() {
     let stored = app.store.count_scans().await.unwrap();
     assert_eq!(stored, 2 * rounds, "every good punch stored once");
     silent_task.abort();
+}
+
+/// Waits (at most 15 s) until the ADMS device's handshake answers 200 at `base`.
+async fn adms_handshake(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = http()
+            .get(format!("{base}/iclock/cdata?SN={ADMS_SERIAL}&options=all"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        if matches!(status, Ok(200)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no handshake within 15 s: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The stored cursor of `machine` in the SQLite database of `data`.
+async fn sqlite_cursor(data: &Path, machine: &str) -> Option<String> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data.join("attendance.sqlite"))
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await.ok()?;
+    let cursor: Option<(String,)> =
+        sqlx::query_as("SELECT cursor FROM att_machine_cursors WHERE machine_id = ?")
+            .bind(machine)
+            .fetch_optional(&mut conn)
+            .await
+            .ok()?;
+    let _ = conn.close().await;
+    cursor.map(|c| c.0)
+}
+
+fn sim_instant(cursor: &str) -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339(cursor.strip_prefix("sim1:").unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+const SIM_MACHINE: &str = "SIM-FAULT";
+
+/// The simulator's configuration: a steady stream of 120 scans a minute from the enrolled
+/// users, an hour of history, the real clock.
+fn sim_config() -> attendance_adapters::simulator::SimulatorConfig {
+    attendance_adapters::simulator::SimulatorConfig {
+        seed: 15,
+        employees: EMPLOYEES as u32,
+        first_user_id: FIRST_PIN as u32,
+        history_hours: 1,
+        scans_per_minute: Some(120.0),
+        ..Default::default()
+    }
+}
+
+/// SIGKILL of the `serve` process, `ATT_FAULT_KILLS` times (20 by default), while a fake
+/// ZKTeco terminal in this process (a machine of the server, punched every 100 ms, each punch
+/// kept in its log), the simulator (a machine inside the server) and an ADMS device (a pusher in
+/// this process, re-sending what was not answered `OK`) stream. After the last restart:
+/// - every record the terminal holds is stored exactly once;
+/// - every ADMS line answered `OK` is stored exactly once;
+/// - the simulator: its scans are a pure function of its seed and the time (per minute), so
+///   "what it holds" is what it generated from an hour before its first cursor (its first
+///   fetch reads an hour of history) to its last stored cursor: every one of those is stored
+///   exactly once, and nothing it stored in that range is outside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_a_zkteco_fake_the_simulator_and_adms_stream_loses_nothing() {
+    use crate::kill::{Rng, kill, login, start, stored};
+    let rounds = env_secs("ATT_FAULT_KILLS", 20);
+    let data = crate::cli::temp_dir("faults-kill");
+    let fake = Arc::new(zk_fake(None).await);
+    let mut rng = Rng::seeded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let base = Arc::new(Mutex::new(String::new()));
+    let mut pusher = None;
+    let mut puncher = None;
+    let mut first_cursor = None;
+    let started = Instant::now();
+    for round in 0..rounds {
+        let (child, url) = start(&data).await;
+        *base.lock().unwrap() = url.clone();
+        if round == 0 {
+            let token = login(&url).await;
+            let client = http();
+            for pin in FIRST_PIN..FIRST_PIN + EMPLOYEES {
+                let response = client
+                    .post(format!("{url}/api/attendance/employees/"))
+                    .bearer_auth(&token)
+                    .json(&json!({
+                        "employee_id": format!("EMP{pin:05}"),
+                        "employee_name": format!("Employee {pin}"),
+                        "department": "Sewing",
+                        "designation": "Operator",
+                        "level_of_work": "Worker",
+                        "device_user_id": pin.to_string(),
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+            }
+            let c = sim_config();
+            for body in [
+                json!({"machine_id": ADMS_SERIAL, "name": "Gate", "machine_type": "zkteco_adms",
+                       "time_zone": ZONE.name(), "config": {"serial": ADMS_SERIAL}}),
+                zk_machine(ZK_MACHINE, &fake),
+                json!({"machine_id": SIM_MACHINE, "name": "Floor", "machine_type": "simulated",
+                       "time_zone": ZONE.name(),
+                       "config": {"seed": c.seed, "employees": c.employees,
+                                  "first_user_id": c.first_user_id,
+                                  "history_hours": c.history_hours,
+                                  "scans_per_minute": c.scans_per_minute}}),
+            ] {
+                let response = client
+                    .post(format!("{url}/api/attendance/machines/"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201, "{body}");
+            }
+        }
+        adms_handshake(&url).await;
+        if round == 0 {
+            pusher = Some(tokio::spawn(adms_pusher(
+                base.clone(),
+                day(2026, 11, 12),
+                stop.clone(),
+            )));
+            puncher = Some(tokio::spawn(zk_puncher(
+                fake.clone(),
+                day(2026, 11, 13),
+                stop.clone(),
+            )));
+            // The simulator's first cursor: its first fetch (an hour of history) stored.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while first_cursor.is_none() {
+                first_cursor = sqlite_cursor(&data, SIM_MACHINE).await;
+                assert!(Instant::now() < deadline, "the simulator stored nothing in 20 s");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.between(300, 2500))).await;
+        kill(&child);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let pushed = tokio::time::timeout(Duration::from_secs(30), pusher.unwrap())
+        .await
+        .expect("the pusher stops")
+        .unwrap();
+    let punched = puncher.unwrap().await.unwrap();
+    let killed_for = started.elapsed();
+
+    // Once more: the last start, reading what the terminal and the simulator hold.
+    let (child, url) = start(&data).await;
+    adms_handshake(&url).await;
+    let last_start = Utc::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut zk, mut adms, mut cursor);
+    loop {
+        zk = stored(&data, ZK_MACHINE).await;
+        adms = stored(&data, ADMS_SERIAL).await;
+        cursor = sqlite_cursor(&data, SIM_MACHINE).await.map(|c| sim_instant(&c));
+        let done = lost_doubled(&punched, &zk).0 == 0
+            && lost_doubled(&pushed.acked, &adms).0 == 0
+            && cursor.is_some_and(|c| c >= last_start);
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let caught_up = Utc::now() - last_start;
+    let sim_stored = stored(&data, SIM_MACHINE).await;
+    kill(&child);
+
+    let from = sim_instant(first_cursor.as_deref().unwrap()) - TimeDelta::hours(1);
+    let to = cursor.expect("the simulator's cursor");
+    let generator = attendance_adapters::simulator::FactoryDay::new(sim_config());
+    let mut sim_expected: Vec<(String, i64)> = generator
+        .scans_between(&MachineId::parse(SIM_MACHINE).unwrap(), ZONE, from, to)
+        .iter()
+        .map(|s| (s.device_user_id.to_string(), s.timestamp.timestamp()))
+        .collect();
+    sim_expected.sort();
+    sim_expected.dedup();
+    let in_range: Vec<&(String, i64)> = sim_stored
+        .keys()
+        .filter(|(_, at)| *at > from.timestamp() && *at <= to.timestamp())
+        .collect();
+    let strays = in_range
+        .iter()
+        .filter(|k| sim_expected.binary_search(k).is_err())
+        .count();
+    let (zk_lost, zk_doubled) = lost_doubled(&punched, &zk);
+    let (adms_lost, adms_doubled) = lost_doubled(&pushed.acked, &adms);
+    let (sim_lost, sim_doubled) = lost_doubled(&sim_expected, &sim_stored);
+    eprintln!(
+        "sigkill: {rounds} kills in {killed_for:?}, the last start caught up in {} ms; ZKTeco: {} held, {} stored, {zk_lost} lost, \
+         {zk_doubled} doubled; ADMS: {} lines answered OK ({} batches, {} unanswered re-sent, \
+         other answers {:?}), {} stored, {adms_lost} lost, {adms_doubled} doubled; simulator: {} \
+         generated from {from} to {to}, {} stored in that range, {sim_lost} lost, {sim_doubled} \
+         doubled, {strays} not generated",
+        caught_up.num_milliseconds(),
+        punched.len(),
+        zk.len(),
+        pushed.acked.len(),
+        pushed.ok,
+        pushed.unanswered,
+        pushed.wrong,
+        adms.len(),
+        sim_expected.len(),
+        in_range.len(),
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    assert!(!punched.is_empty() && !pushed.acked.is_empty() && !sim_expected.is_empty());
+    assert_eq!((zk_lost, zk_doubled), (0, 0), "ZKTeco: lost, doubled");
+    assert_eq!((adms_lost, adms_doubled), (0, 0), "ADMS: lost, doubled");
+    assert_eq!((sim_lost, sim_doubled, strays), (0, 0, 0), "simulator: lost, doubled, strays");
 }
