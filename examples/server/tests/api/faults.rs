@@ -386,18 +386,22 @@ enum Outage {
     Restart,
 }
 
+/// `pg_ctlcluster <version> <name> restart` of the cluster `ATT_FAULT_PG_CLUSTER` (`main` by
+/// default; its version is the directory under `/etc/postgresql` that holds it).
 fn restart_cluster() {
+    let name = std::env::var("ATT_FAULT_PG_CLUSTER").unwrap_or_else(|_| "main".into());
     let version = std::fs::read_dir("/etc/postgresql")
         .unwrap()
         .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(&name).is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .max()
-        .unwrap();
+        .unwrap_or_else(|| panic!("no PostgreSQL cluster {name} under /etc/postgresql"));
     let status = std::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .args(["--skip-systemctl-redirect", &version, &name, "restart"])
         .status()
         .unwrap();
-    assert!(status.success(), "pg_ctlcluster restart: {status}");
+    assert!(status.success(), "pg_ctlcluster {version} {name} restart: {status}");
 }
 
 async fn postgres_outage(outage: Outage) {
@@ -514,11 +518,15 @@ async fn postgres_outage(outage: Outage) {
         .health_of(&MachineId::parse(ZK_MACHINE).unwrap());
     let stats = server.state.engine.stats();
     eprintln!(
-        "postgres outage ({outage:?}, {seconds} s): gap {gap:?}; ZKTeco: {} punches held, {} stored, \
+        "postgres outage ({}): gap {gap:?}; ZKTeco: {} punches held, {} stored, \
          {zk_lost} lost, {zk_doubled} doubled; ADMS: {} batches OK ({} lines), {} answered 503 + \
          Retry-After, {} unanswered, wrong answers {:?}, {} lines stored, {adms_lost} lost, \
          {adms_doubled} doubled; system-status mid-outage: {mid_status:?}; engine store errors \
          {}, failure now {:?}; ZK machine failures {:?}",
+        match outage {
+            Outage::Proxy => format!("proxy cut for {seconds} s"),
+            Outage::Restart => "pg_ctlcluster restart".into(),
+        },
         punched.len(),
         zk.len(),
         pushed.ok,
@@ -1144,9 +1152,9 @@ async fn sigkill_while_a_zkteco_fake_the_simulator_and_adms_stream_loses_nothing
     let killed_for = started.elapsed();
 
     // Once more: the last start, reading what the terminal and the simulator hold.
+    let last_start = Utc::now();
     let (child, url) = start(&data).await;
     adms_handshake(&url).await;
-    let last_start = Utc::now();
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut zk, mut adms, mut cursor);
     loop {
