@@ -401,7 +401,10 @@ fn restart_cluster() {
         .args(["--skip-systemctl-redirect", &version, &name, "restart"])
         .status()
         .unwrap();
-    assert!(status.success(), "pg_ctlcluster {version} {name} restart: {status}");
+    assert!(
+        status.success(),
+        "pg_ctlcluster {version} {name} restart: {status}"
+    );
 }
 
 async fn postgres_outage(outage: Outage) {
@@ -1010,7 +1013,10 @@ async fn adms_handshake(base: &str) {
         if matches!(status, Ok(200)) {
             return;
         }
-        assert!(Instant::now() < deadline, "no handshake within 15 s: {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no handshake within 15 s: {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -1136,7 +1142,10 @@ async fn sigkill_while_a_zkteco_fake_the_simulator_and_adms_stream_loses_nothing
             let deadline = Instant::now() + Duration::from_secs(20);
             while first_cursor.is_none() {
                 first_cursor = sqlite_cursor(&data, SIM_MACHINE).await;
-                assert!(Instant::now() < deadline, "the simulator stored nothing in 20 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "the simulator stored nothing in 20 s"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -1160,7 +1169,9 @@ async fn sigkill_while_a_zkteco_fake_the_simulator_and_adms_stream_loses_nothing
     loop {
         zk = stored(&data, ZK_MACHINE).await;
         adms = stored(&data, ADMS_SERIAL).await;
-        cursor = sqlite_cursor(&data, SIM_MACHINE).await.map(|c| sim_instant(&c));
+        cursor = sqlite_cursor(&data, SIM_MACHINE)
+            .await
+            .map(|c| sim_instant(&c));
         let done = lost_doubled(&punched, &zk).0 == 0
             && lost_doubled(&pushed.acked, &adms).0 == 0
             && cursor.is_some_and(|c| c >= last_start);
@@ -1215,5 +1226,9 @@ async fn sigkill_while_a_zkteco_fake_the_simulator_and_adms_stream_loses_nothing
     assert!(!punched.is_empty() && !pushed.acked.is_empty() && !sim_expected.is_empty());
     assert_eq!((zk_lost, zk_doubled), (0, 0), "ZKTeco: lost, doubled");
     assert_eq!((adms_lost, adms_doubled), (0, 0), "ADMS: lost, doubled");
-    assert_eq!((sim_lost, sim_doubled, strays), (0, 0, 0), "simulator: lost, doubled, strays");
+    assert_eq!(
+        (sim_lost, sim_doubled, strays),
+        (0, 0, 0),
+        "simulator: lost, doubled, strays"
+    );
 }
