@@ -12,14 +12,18 @@
 //!   the same scenario restarts the real cluster (`pg_ctlcluster … restart`) instead: opt-in,
 //!   since it breaks other users of the server.
 //! - `sqlite_full_disk_and_read_only_*`: the data directory on a 4 MiB tmpfs (mounted by the
-//!   test; needs root, skipped otherwise): filled up, then remounted read-only. Each time pushes
-//!   are answered 503 + `Retry-After`, imports 503, `system-status` is `degraded` naming the
-//!   database's own error, and once space (or write access) is back the held scans are stored
-//!   and the status is `ok` again.
-//! - `bad_devices_*`: a terminal that answers garbage, one that stalls mid-transfer and one that
-//!   accepts and never answers are added beside a good one: each bad machine backs off on its
-//!   own, and the good one's latency (punch on the device to scan stored) is measured before and
-//!   with them.
+//!   test; needs root, skipped otherwise), filled up under the running server: a push is answered
+//!   503 + `Retry-After`, an import 503, `system-status` is `degraded` naming the database's own
+//!   error; once space is back the held scans are stored and the status is `ok` again. Then the
+//!   directory is remounted read-only (possible only with the server stopped: the kernel refuses
+//!   it under open files) and `serve` must refuse to start, saying why.
+//! - `sigkill_*`: the `serve` binary killed 20 times while a fake ZKTeco terminal in this process,
+//!   the simulator and an ADMS pusher stream; every record each holds is stored exactly once
+//!   after the last start.
+//! - `bad_devices_*`: a terminal that answers garbage, one that stalls mid-transfer, one that
+//!   drops the connection mid-transfer and one that accepts and never answers are added beside a
+//!   good one: each bad machine backs off on its own, and the good one's latency (punch on the
+//!   device to scan stored) is measured before and with them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
