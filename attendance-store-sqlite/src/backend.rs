@@ -42,10 +42,25 @@ impl SqlBackend for SqliteStore {
     const LABEL: &'static str = "SQLite";
 
     async fn begin_write(&self) -> StoreResult<Self::Tx> {
-        self.writer
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(db("begin a write transaction"))
+        match self.writer.begin_with(BEGIN_WRITE).await {
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                // A COMMIT that failed (disk full, I/O error, read-only file) can leave the
+                // writer connection counting a transaction SQLite has already rolled back:
+                // every later BEGIN would fail and the store would never recover. That
+                // connection is closed; the pool opens a clean one.
+                tracing::warn!(
+                    "the SQLite writer was left inside a failed transaction; reopening it"
+                );
+                if let Ok(stuck) = self.writer.acquire().await {
+                    let _ = stuck.close().await;
+                }
+                self.writer
+                    .begin_with(BEGIN_WRITE)
+                    .await
+                    .map_err(db("begin a write transaction"))
+            }
+            other => other.map_err(db("begin a write transaction")),
+        }
     }
 
     async fn begin_read(&self) -> StoreResult<Self::Tx> {

@@ -16,7 +16,7 @@ use tracing::{debug, error, warn};
 use super::events::Bus;
 use super::queue::Job;
 use super::recompute::Backlog;
-use super::{Committed, Counters, EngineConfig, IngestError, Stop};
+use super::{Committed, Counters, EngineConfig, IngestError, Stop, error_chain};
 use crate::telemetry;
 
 /// A scan the engine did not store as attendance because its time is outside the storable
@@ -302,13 +302,17 @@ impl Ingest {
         let mut delay = self.config.retry_delay;
         loop {
             match self.service.keep_set_aside(aside).await {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.counters.store_succeeded();
+                    return true;
+                }
                 Err(ServiceError::Store(StoreError::Invalid(message))) => {
                     error!(%message, scans = aside.len(), "the store refused the set-aside scans; they are counted, not kept");
                     return true;
                 }
                 Err(e) => {
-                    self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters.store_failed(&e);
+                    let e = error_chain(&e);
                     if stop.expired() {
                         error!(scans = aside.len(), error = %e,
                             "shutting down with the store still failing: set-aside scans not kept and their batches not acknowledged");
@@ -332,12 +336,16 @@ impl Ingest {
             // Each attempt hands the store its own copy (one copy when the first succeeds).
             let batches = group.iter().map(|b| (*b).clone()).collect();
             match self.service.store_scan_batches(batches).await {
-                Ok(outcomes) => return Stored::Done(outcomes),
+                Ok(outcomes) => {
+                    self.counters.store_succeeded();
+                    return Stored::Done(outcomes);
+                }
                 Err(ServiceError::Store(StoreError::Invalid(message))) => {
                     return Stored::Refused(message);
                 }
                 Err(e) => {
-                    self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters.store_failed(&e);
+                    let e = error_chain(&e);
                     metrics::counter!(telemetry::STORE_ERRORS).increment(1);
                     let machines = group
                         .iter()

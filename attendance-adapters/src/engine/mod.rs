@@ -168,6 +168,9 @@ pub struct EngineStats {
     pub recompute_backlog: usize,
     /// Failed store writes (each retry counts).
     pub store_errors: u64,
+    /// The store's failure now: set while the latest write failed (the engine is retrying, the
+    /// push receivers answer 503), cleared by the next write that succeeds.
+    pub store_failure: Option<StoreFailure>,
     /// Batches dropped because the store refused them as invalid.
     pub batches_rejected: u64,
     /// Scans given up at shutdown because the store kept failing past the drain timeout.
@@ -177,6 +180,35 @@ pub struct EngineStats {
     /// The background recompute running now, or the last one (a settings change recomputes a
     /// range of days for every active employee).
     pub recompute_job: Option<RecomputeJob>,
+}
+
+/// The store failing the engine's writes: why (the error with its causes, e.g. the database's
+/// own `database or disk is full`), since when and how many attempts failed in a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreFailure {
+    /// The error and its causes, outermost first, joined by `: `.
+    pub message: String,
+    /// When the first failed attempt of this run of failures was made.
+    pub since: DateTime<Utc>,
+    /// Failed attempts in a row.
+    pub attempts: u64,
+}
+
+/// `error` and its sources, outermost first, joined by `: ` (a store error's own text names
+/// only the operation; its source says why).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their source in their own text: said once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A background recompute of every active employee's days in a range, and how far it got.
@@ -212,6 +244,36 @@ struct Counters {
     store_errors: AtomicU64,
     batches_rejected: AtomicU64,
     scans_abandoned: AtomicU64,
+    store_failure: Mutex<Option<StoreFailure>>,
+}
+
+impl Counters {
+    /// Records a failed store write.
+    fn store_failed(&self, error: &dyn std::error::Error) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        let mut failure = self
+            .store_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let attempts = failure.as_ref().map_or(0, |f| f.attempts) + 1;
+        let since = failure.as_ref().map_or_else(Utc::now, |f| f.since);
+        *failure = Some(StoreFailure {
+            message: error_chain(error),
+            since,
+            attempts,
+        });
+    }
+
+    /// Records a store write that succeeded: the store is not failing any more.
+    fn store_succeeded(&self) {
+        let mut failure = self
+            .store_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = failure.take() {
+            tracing::info!(attempts = f.attempts, since = %f.since, "the store accepts writes again");
+        }
+    }
 }
 /// Starts engines.
 #[derive(Debug)]
@@ -331,6 +393,11 @@ fn snapshot(counters: &Counters, depth: usize, capacity: usize, started: Instant
         store_errors: counters.store_errors.load(Ordering::Relaxed),
         batches_rejected: counters.batches_rejected.load(Ordering::Relaxed),
         scans_abandoned: counters.scans_abandoned.load(Ordering::Relaxed),
+        store_failure: counters
+            .store_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
         uptime_seconds: started.elapsed().as_secs(),
         recompute_job: None,
     }

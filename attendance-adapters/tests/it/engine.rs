@@ -247,6 +247,46 @@ async fn a_failing_store_is_retried_until_the_batch_is_stored() {
 }
 
 #[tokio::test]
+async fn a_failing_store_is_shown_while_it_fails_and_cleared_once_it_stores() {
+    let store = store_with_people().await;
+    let (service, flaky) = common::flaky_service(&store, u32::MAX);
+    let engine = Engine::start(service, config());
+    engine
+        .sender()
+        .send(batch("GATE-1", "1", 0, 5, "c"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let failure = loop {
+        if let Some(f) = engine.stats().store_failure.filter(|f| f.attempts >= 2) {
+            break f;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failure shown in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    // The store's own reason, not only the operation.
+    assert!(
+        failure.message.contains("database is restarting"),
+        "{}",
+        failure.message
+    );
+    flaky.heal();
+    while engine.stats().store_failure.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failure was never cleared"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = engine.shutdown().await;
+    assert_eq!(stats.scans_stored, 5);
+    assert!(stats.store_errors >= 2);
+}
+
+#[tokio::test]
 async fn a_refused_batch_is_reported_and_the_engine_goes_on() {
     let store = store_with_people().await;
     let engine = Engine::start(AttendanceService::new(store.clone()), config());

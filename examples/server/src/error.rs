@@ -30,6 +30,9 @@ pub struct ApiError {
     pub details: Value,
 }
 
+/// The `Retry-After` (seconds) of a 503 answered while the store fails.
+pub const STORE_RETRY_AFTER: &str = "5";
+
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -89,6 +92,17 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
     }
 
+    /// 503 with `Retry-After`: the database failed (down, restarting, full or read-only); logs
+    /// `cause` and answers a generic message. Nothing was stored: the client may send again.
+    pub fn store_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(cause = %cause, "the store failed; answered 503");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the database is not available now; nothing was changed, retry later",
+        )
+    }
+
     /// 500: logs `cause` and answers a generic message (internals never reach the client).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(cause = %cause, "internal server error");
@@ -105,7 +119,14 @@ impl IntoResponse for ApiError {
         let body = json!({
             "error": { "code": self.code, "message": self.message, "details": self.details }
         });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(STORE_RETRY_AFTER),
+            );
+        }
+        response
     }
 }
 
@@ -123,7 +144,7 @@ impl From<StoreError> for ApiError {
                     Some(source) => format!("{e}: {source}"),
                     None => e.to_string(),
                 };
-                Self::internal(cause)
+                Self::store_unavailable(cause)
             }
         }
     }

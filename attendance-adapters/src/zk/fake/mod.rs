@@ -244,6 +244,16 @@ impl FakeHandle {
         self.device.push_event(event)
     }
 
+    /// A punch the device stores in its log and pushes live (see [`FakeDevice::punch`]).
+    pub fn punch(&self, user_id: &str, time: NaiveDateTime) -> Result<usize, CodecError> {
+        self.device.punch(user_id, time)
+    }
+
+    /// The records in the device's attendance log now (generated ones and punches).
+    pub fn record_count(&self) -> usize {
+        self.device.data.record_count()
+    }
+
     /// Stops the device and waits for its loop to end.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -277,6 +287,28 @@ impl FakeDevice {
     /// The device's configuration.
     pub fn config(&self) -> &FakeConfig {
         &self.config
+    }
+
+    /// A punch of `user_id` at the device's local `time`, as a real terminal makes one: stored
+    /// at the end of its attendance log (every later table read holds it, whether or not a
+    /// client was listening) and pushed as a realtime event (finger, check-in) to the clients
+    /// registered for events. Returns how many connections received the event. Fails when the
+    /// time or user id cannot be encoded.
+    pub fn punch(&self, user_id: &str, time: NaiveDateTime) -> Result<usize, CodecError> {
+        self.data.append(&AttendanceRecord {
+            uid: 0,
+            user_id: user_id.to_owned(),
+            verify_type: 1,
+            punch_state: 0,
+            time: encode_zk_time(time)?,
+            work_code: 0,
+        })?;
+        Ok(self.push_event(RealtimeAttendance {
+            user_id: user_id.to_owned(),
+            verify_type: 1,
+            punch_state: 0,
+            time: encode_timehex(time)?,
+        }))
     }
 
     /// A session state machine for this device, as used by the socket loops.

@@ -1,23 +1,47 @@
 //! The protocol logic of the fake terminal: [`DeviceSession`], a pure state machine (packet in,
 //! [`Action`]s out), over datasets built once per device.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 
 use super::{FakeConfig, Fault};
 use crate::zk::codec::{
-    BufferReady, BufferRequest, ChunkRequest, CodecError, FreeSizes, Packet, PrepareData,
-    TCP_CHUNK, UDP_DATA_MAX, cmd, encode_zk_time, reply_text, verify_commkey,
+    AttendanceRecord, BufferReady, BufferRequest, ChunkRequest, CodecError, FreeSizes, Packet,
+    PrepareData, RecordLayout, TCP_CHUNK, UDP_DATA_MAX, cmd, encode_zk_time, reply_text,
+    verify_commkey,
 };
 
-/// The datasets and counters, built once per device (not on every request).
+/// The datasets and counters, built once per device (not on every request); the attendance
+/// log grows by [`Datasets::append`] (a punch stored by the device, as a real terminal does).
 #[derive(Debug)]
 pub(super) struct Datasets {
-    attendance: Bytes,
+    log: Mutex<Log>,
     users: Bytes,
+    layout: RecordLayout,
+    user_count: usize,
+}
+
+/// The attendance log: its records' bytes, the dataset served and the counters that count it.
+#[derive(Debug)]
+struct Log {
+    body: BytesMut,
+    records: usize,
+    attendance: Bytes,
     sizes: FreeSizes,
+}
+
+impl Log {
+    fn new(body: BytesMut, records: usize, users: usize) -> Self {
+        let attendance = dataset(body.clone());
+        Self {
+            body,
+            records,
+            attendance,
+            sizes: free_sizes(users, records),
+        }
+    }
 }
 
 fn dataset(body: BytesMut) -> Bytes {
@@ -27,6 +51,24 @@ fn dataset(body: BytesMut) -> Bytes {
     out.freeze()
 }
 
+fn free_sizes(users: usize, records: usize) -> FreeSizes {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    FreeSizes {
+        users: count(users),
+        fingerprints: 0,
+        records: count(records),
+        oplog: 0,
+        admins: count(users.min(1)),
+        fingerprint_capacity: 3000,
+        user_capacity: 10_000,
+        record_capacity: 100_000.max(count(records)),
+        fingerprints_available: 3000,
+        users_available: 10_000 - count(users.min(10_000)),
+        records_available: 100_000 - count(records.min(100_000)),
+        faces: Some((0, 0)),
+    }
+}
+
 impl Datasets {
     pub(super) fn build(config: &FakeConfig) -> Result<Self, CodecError> {
         let mut body = BytesMut::new();
@@ -34,33 +76,50 @@ impl Datasets {
         for r in &records {
             r.encode(config.record_layout, &mut body)?;
         }
-        let records = records.len();
-        let attendance = dataset(body);
+        let log = Log::new(body, records.len(), config.users);
         let mut body = BytesMut::new();
         for u in config.user_table() {
             u.encode(config.user_layout, &mut body)?;
         }
         let users = dataset(body);
-        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-        let sizes = FreeSizes {
-            users: count(config.users),
-            fingerprints: 0,
-            records: count(records),
-            oplog: 0,
-            admins: count(config.users.min(1)),
-            fingerprint_capacity: 3000,
-            user_capacity: 10_000,
-            record_capacity: 100_000.max(count(records)),
-            fingerprints_available: 3000,
-            users_available: 10_000 - count(config.users.min(10_000)),
-            records_available: 100_000 - count(records.min(100_000)),
-            faces: Some((0, 0)),
-        };
         Ok(Self {
-            attendance,
+            log: Mutex::new(log),
             users,
-            sizes,
+            layout: config.record_layout,
+            user_count: config.users,
         })
+    }
+
+    /// Appends `record` to the attendance log (sessions read it from their next table request).
+    pub(super) fn append(&self, record: &AttendanceRecord) -> Result<(), CodecError> {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut body = log.body.clone();
+        record.encode(self.layout, &mut body)?;
+        *log = Log::new(body, log.records + 1, self.user_count);
+        Ok(())
+    }
+
+    /// The attendance log's records now.
+    pub(super) fn record_count(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .records
+    }
+
+    fn attendance(&self) -> Bytes {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .attendance
+            .clone()
+    }
+
+    fn sizes(&self) -> FreeSizes {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sizes
     }
 }
 
@@ -210,7 +269,7 @@ impl DeviceSession {
                 };
                 vec![self.text(req, &format!("{key}={value}"))]
             }
-            cmd::GET_FREE_SIZES => vec![self.reply(req, cmd::ACK_OK, self.data.sizes.encode())],
+            cmd::GET_FREE_SIZES => vec![self.reply(req, cmd::ACK_OK, self.data.sizes().encode())],
             cmd::GET_TIME => {
                 let t = encode_zk_time(self.config.clock).unwrap_or(0);
                 vec![self.reply(req, cmd::ACK_OK, t.to_le_bytes().to_vec())]
@@ -252,7 +311,7 @@ impl DeviceSession {
             _ => {}
         }
         let table = match BufferRequest::decode(&req.data) {
-            Ok(r) if r.table == cmd::ATTLOG_RRQ => self.data.attendance.clone(),
+            Ok(r) if r.table == cmd::ATTLOG_RRQ => self.data.attendance(),
             Ok(r) if r.table == cmd::USERTEMP_RRQ => self.data.users.clone(),
             _ => return vec![self.reply(req, cmd::ACK_ERROR, Bytes::new())],
         };

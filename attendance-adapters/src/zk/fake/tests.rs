@@ -119,3 +119,36 @@ fn records_are_deterministic_and_valid() {
     assert_eq!(config.attendance(), config.attendance());
     assert!(config.attendance().iter().all(|r| r.local_time().is_ok()));
 }
+
+#[test]
+fn a_punch_is_kept_in_the_log_and_read_by_the_next_table_request() {
+    let device = FakeDevice::new(FakeConfig {
+        records: 2,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    let at = NaiveDate::from_ymd_opt(2026, 3, 2)
+        .and_then(|d| d.and_hms_opt(7, 58, 31))
+        .unwrap();
+    // Nobody listens: the event reaches no connection, the log keeps the punch.
+    assert_eq!(device.punch("1234", at).unwrap(), 0);
+    assert_eq!(device.data.record_count(), 3);
+    let mut s = device.session(Link::Tcp);
+    s.handle(&Packet::new(cmd::CONNECT, 0, 0, Bytes::new()));
+    let a = s.handle(&Packet::new(cmd::GET_FREE_SIZES, 1, 1, Bytes::new()));
+    let sizes = crate::zk::codec::FreeSizes::decode(&sent(&a)[0].data).unwrap();
+    assert_eq!(sizes.records, 3);
+    let a = s.handle(&Packet::new(
+        cmd::DATA_WRRQ,
+        1,
+        2,
+        BufferRequest::ATTENDANCE.encode(),
+    ));
+    let p = sent(&a)[0];
+    assert_eq!(p.command, cmd::DATA);
+    let body = crate::zk::codec::dataset_body(&p.data).unwrap();
+    let records = crate::zk::codec::decode_attendance_records(RecordLayout::Text40, body).unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2].user_id, "1234");
+    assert_eq!(records[2].time, encode_zk_time(at).unwrap());
+}

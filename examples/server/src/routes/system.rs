@@ -47,8 +47,12 @@ pub struct StoredCounts {
 /// `GET /api/attendance/system-status/`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SystemStatus {
-    /// `ok`, or `degraded` when an enabled machine is not connected or the store failed writes.
+    /// `ok`, or `degraded` when an enabled machine is not connected or the store fails the
+    /// engine's writes now (its latest write failed; `engine.store_failure` says why).
     pub status: &'static str,
+    /// Why the status is `degraded`, one sentence each (empty when `ok`): the store's error with
+    /// its cause (e.g. `database or disk is full`) and since when, machines not connected.
+    pub problems: Vec<String>,
     /// The server's version.
     pub version: &'static str,
     /// Seconds since the server started.
@@ -108,9 +112,29 @@ async fn system_status(
         .count() as u64;
     let enabled = machines.iter().filter(|m| m.enabled).count() as u64;
     let engine = state.engine.stats();
-    let degraded = (state.machines.is_some() && connected < enabled) || engine.store_errors > 0;
+    let mut problems = Vec::new();
+    if let Some(failure) = &engine.store_failure {
+        problems.push(format!(
+            "the store fails writes since {} ({} attempts in a row; scans are held and pushes \
+             answered 503 until it recovers): {}",
+            failure.since.to_rfc3339(),
+            failure.attempts,
+            failure.message
+        ));
+    }
+    if state.machines.is_some() && connected < enabled {
+        problems.push(format!(
+            "{} of {enabled} enabled machines are not connected",
+            enabled - connected
+        ));
+    }
     Ok(Json(SystemStatus {
-        status: if degraded { "degraded" } else { "ok" },
+        status: if problems.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        problems,
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.realtime.uptime_seconds(),
         server_time: Utc::now(),

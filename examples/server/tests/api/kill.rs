@@ -38,10 +38,10 @@ const ADMIN_PASSWORD: &str = "kill test password";
 const ZONE: chrono_tz::Tz = chrono_tz::Asia::Dhaka;
 
 /// xorshift64*: enough randomness for kill points and batch sizes, and replayable.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn seeded() -> Self {
+    pub(crate) fn seeded() -> Self {
         let seed = std::env::var("ATT_KILL_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -58,7 +58,7 @@ impl Rng {
     }
 
     /// In `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
+    pub(crate) fn between(&mut self, low: u64, high: u64) -> u64 {
         low + self.next() % (high - low + 1)
     }
 }
@@ -126,7 +126,7 @@ fn client() -> reqwest::Client {
 
 /// Starts `serve` on `data` (the first admin from the flags the first time) and waits for its
 /// address (at most 30 s).
-async fn start(data: &Path) -> (Arc<Mutex<Running>>, String) {
+pub(crate) async fn start(data: &Path) -> (Arc<Mutex<Running>>, String) {
     let mut child = Running(
         binary()
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
@@ -140,7 +140,7 @@ async fn start(data: &Path) -> (Arc<Mutex<Running>>, String) {
     (Arc::new(Mutex::new(child)), base)
 }
 
-fn kill(child: &Mutex<Running>) {
+pub(crate) fn kill(child: &Mutex<Running>) {
     let mut child = child
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -148,7 +148,7 @@ fn kill(child: &Mutex<Running>) {
     let _ = child.0.wait();
 }
 
-async fn login(base: &str) -> String {
+pub(crate) async fn login(base: &str) -> String {
     let body: Value = client()
         .post(format!("{base}/api/auth/login"))
         .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
@@ -161,7 +161,7 @@ async fn login(base: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn created(base: &str, token: &str, path: &str, body: Value) {
+pub(crate) async fn created(base: &str, token: &str, path: &str, body: Value) {
     let response = client()
         .post(format!("{base}{path}"))
         .bearer_auth(token)
@@ -283,7 +283,7 @@ async fn send(
 type Acked = Vec<Vec<Punch>>;
 
 /// The stored scans of `machine` by (device user id, second), with their count.
-async fn stored(data: &Path, machine: &str) -> HashMap<(String, i64), i64> {
+pub(crate) async fn stored(data: &Path, machine: &str) -> HashMap<(String, i64), i64> {
     let options = SqliteConnectOptions::new()
         .filename(data.join("attendance.sqlite"))
         .read_only(true);

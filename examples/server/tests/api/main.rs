@@ -19,6 +19,7 @@ mod daily;
 mod demo;
 mod employee_import;
 mod employees;
+mod faults;
 mod file_tools;
 mod helpers;
 mod holidays;
