@@ -93,13 +93,13 @@ impl ApiError {
     }
 
     /// 503 with `Retry-After`: the database failed (down, restarting, full or read-only); logs
-    /// `cause` and answers a generic message. Nothing was stored: the client may send again.
+    /// `cause` and answers a generic message; the client may try again later.
     pub fn store_unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(cause = %cause, "the store failed; answered 503");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
-            "the database is not available now; nothing was changed, retry later",
+            "the database is not available now; retry later",
         )
     }
 
