@@ -5,6 +5,7 @@
 #   scripts/api-fuzz.sh [SECONDS]      SECONDS of fuzzing per role (default 100: about 6 minutes)
 #   scripts/api-fuzz.sh --short        20 s per role (about 2 minutes), what .ci/run runs
 #   API_FUZZ_MAX_EXAMPLES=50 scripts/api-fuzz.sh 200
+#   API_FUZZ_SERVER=target/debug/attendance-server scripts/api-fuzz.sh --short   (no build)
 #
 # What it does: builds the server (debug profile), starts `serve` on a free 127.0.0.1 port with a
 # fresh temporary --data-dir and a super admin, seeds it through the API (scripts/api-fuzz-seed.py:
@@ -20,6 +21,7 @@
 # on any failure. Reports (NDJSON, JUnit) and the server's log stay in target/api-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
 SCHEMATHESIS_VERSION=4.32.5
 SECONDS_PER_ROLE=100
@@ -35,10 +37,13 @@ OUT=target/api-fuzz
 VENV=target/api-fuzz-venv
 started=$(date +%s)
 
-echo "== cargo build -p attendance-server"
-cargo build --quiet -p attendance-server --bin attendance-server
-SERVER=target/debug/attendance-server
-if [ -n "${CARGO_TARGET_DIR:-}" ]; then SERVER="$CARGO_TARGET_DIR/debug/attendance-server"; fi
+if [ -n "${API_FUZZ_SERVER:-}" ]; then
+  SERVER="$API_FUZZ_SERVER" # a binary built just before (.ci/run: the one `cargo test` built)
+else
+  echo "== cargo build -p attendance-server"
+  cargo build --quiet -p attendance-server --bin attendance-server
+  SERVER="${CARGO_TARGET_DIR:-target}/debug/attendance-server"
+fi
 
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   echo "== installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
@@ -85,15 +90,16 @@ summaries=()
 for role in "${ROLES[@]}"; do
   echo "== schemathesis as $role (${SECONDS_PER_ROLE} s, at most $MAX_EXAMPLES examples per operation)"
   status=0
-  API_FUZZ_ROLE="$role" API_FUZZ_USER="$(cat "$OUT/$role.user")" SCHEMATHESIS_HOOKS=api-fuzz-hooks PYTHONPATH=scripts \
-    "$VENV/bin/schemathesis" run "$base/api/openapi.json" \
-    --header "Authorization: Bearer $(cat "$OUT/$role.token")" \
+  # Run from $OUT: schemathesis keeps its cache (.schemathesis/) in the working directory.
+  (cd "$OUT" && API_FUZZ_ROLE="$role" API_FUZZ_USER="$(cat "$role.user")" \
+    SCHEMATHESIS_HOOKS=api-fuzz-hooks PYTHONPATH="$root/scripts" \
+    "$root/$VENV/bin/schemathesis" run "$base/api/openapi.json" \
+    --header "Authorization: Bearer $(cat "$role.token")" \
     --checks "$checks" \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" --max-time "$SECONDS_PER_ROLE" \
     --workers 1 --request-timeout 30 --no-color \
-    --report junit,ndjson --report-dir "$OUT/$role" \
-    >"$OUT/$role.log" 2>&1 || status=$?
+    --report junit,ndjson --report-dir "$role") >"$OUT/$role.log" 2>&1 || status=$?
   operations=$(sed -n 's/^ *Tested: *\([0-9]*\).*/\1/p' "$OUT/$role.log" | tail -n 1)
   cases=$(sed -n 's/^ *\([0-9]*\) generated.*/\1/p' "$OUT/$role.log" | tail -n 1)
   failures=$(sed -n '/^Failures:/,/^$/p' "$OUT/$role.log" | sed -n 's/^ *❌ *\(.*\): \([0-9]*\)$/\1: \2/p' | paste -sd ';' -)
@@ -107,10 +113,11 @@ done
 kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
+panicked=0
 if grep -q "panicked" "$OUT/server.log"; then
   echo "the server panicked:" >&2
   grep -A5 "panicked" "$OUT/server.log" | head -n 40 >&2
-  failed=$((failed + 1))
+  panicked=1
 fi
 
 echo
@@ -130,7 +137,7 @@ echo "| **total** | **$total_ops** | **$total_cases** | |"
 echo
 echo "checks: $checks; took $(( $(date +%s) - started )) s; reports in $OUT/"
 echo "api-fuzz: $(( ${#ROLES[@]} - failed )) passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
+if [ "$failed" -ne 0 ] || [ "$panicked" -ne 0 ]; then
   echo "FAILED: see the failures above and $OUT/<role>.log" >&2
   exit 1
 fi

@@ -41,7 +41,11 @@ pub const OPERATION_ROLES: &[(&str, &str, &[&str])] = &[
     ("get", "/api/attendance/corrections/", EVERYONE),
     ("post", "/api/attendance/corrections/", EVERYONE),
     ("get", "/api/attendance/corrections/{id}/", EVERYONE),
-    ("post", "/api/attendance/corrections/{id}/approve/", DECIDERS),
+    (
+        "post",
+        "/api/attendance/corrections/{id}/approve/",
+        DECIDERS,
+    ),
     ("post", "/api/attendance/corrections/{id}/reject/", DECIDERS),
     ("get", "/api/attendance/daily-attendance/", EVERYONE),
     ("post", "/api/attendance/daily-attendance/", HR),
@@ -51,7 +55,11 @@ pub const OPERATION_ROLES: &[(&str, &str, &[&str])] = &[
         "/api/attendance/daily-attendance/{employee_id}/{date}/",
         EVERYONE,
     ),
-    ("put", "/api/attendance/daily-attendance/{employee_id}/{date}/", HR),
+    (
+        "put",
+        "/api/attendance/daily-attendance/{employee_id}/{date}/",
+        HR,
+    ),
     (
         "delete",
         "/api/attendance/daily-attendance/{employee_id}/{date}/",
@@ -73,16 +81,40 @@ pub const OPERATION_ROLES: &[(&str, &str, &[&str])] = &[
     ("post", "/api/attendance/leave-balances/rollover/", HR),
     ("get", "/api/attendance/leave-policies/", EVERYONE),
     ("post", "/api/attendance/leave-policies/", HR),
-    ("get", "/api/attendance/leave-policies/{leave_type}/", EVERYONE),
+    (
+        "get",
+        "/api/attendance/leave-policies/{leave_type}/",
+        EVERYONE,
+    ),
     ("put", "/api/attendance/leave-policies/{leave_type}/", HR),
     ("get", "/api/attendance/leave-requests/", EVERYONE),
     ("post", "/api/attendance/leave-requests/", EVERYONE),
     ("get", "/api/attendance/leave-requests/{id}/", EVERYONE),
-    ("post", "/api/attendance/leave-requests/{id}/approve/", DECIDERS),
-    ("post", "/api/attendance/leave-requests/{id}/reject/", DECIDERS),
-    ("post", "/api/attendance/leave-requests/{id}/cancel/", EVERYONE),
-    ("get", "/api/attendance/leave-requests/{id}/documents/", EVERYONE),
-    ("post", "/api/attendance/leave-requests/{id}/documents/", EVERYONE),
+    (
+        "post",
+        "/api/attendance/leave-requests/{id}/approve/",
+        DECIDERS,
+    ),
+    (
+        "post",
+        "/api/attendance/leave-requests/{id}/reject/",
+        DECIDERS,
+    ),
+    (
+        "post",
+        "/api/attendance/leave-requests/{id}/cancel/",
+        EVERYONE,
+    ),
+    (
+        "get",
+        "/api/attendance/leave-requests/{id}/documents/",
+        EVERYONE,
+    ),
+    (
+        "post",
+        "/api/attendance/leave-requests/{id}/documents/",
+        EVERYONE,
+    ),
     (
         "get",
         "/api/attendance/leave-requests/{id}/documents/{doc_id}",
@@ -117,10 +149,11 @@ pub(crate) fn complete(doc: &mut OpenApi) {
             ("delete", item.delete.as_mut()),
             ("patch", item.patch.as_mut()),
         ];
-        for (method, operation) in operations {
-            if let Some(operation) = operation {
-                complete_operation(method, path, operation);
-            }
+        for (method, operation) in operations
+            .into_iter()
+            .filter_map(|(method, operation)| Some((method, operation?)))
+        {
+            complete_operation(method, path, operation);
         }
     }
 }
@@ -142,7 +175,11 @@ fn complete_operation(method: &str, path: &str, operation: &mut Operation) {
                 None => operation.extensions = Some(extensions),
             }
         }
-        add_response(operation, "401", "missing, invalid, expired or revoked token");
+        add_response(
+            operation,
+            "401",
+            "missing, invalid, expired or revoked token",
+        );
     }
     let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let has_body = operation.request_body.is_some();

@@ -227,25 +227,25 @@ fn named_or_other(description: &str, names: &[&str], max: u64) -> utoipa::openap
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
     Schema::OneOf(
         OneOfBuilder::new()
-        .description(Some(description))
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(names.iter().copied())),
-        )
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .property(
-                    "other",
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(0))
-                        .maximum(Some(max)),
-                )
-                .required("other"),
-        )
-        .build(),
+            .description(Some(description))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names.iter().copied())),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property(
+                        "other",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0))
+                            .maximum(Some(max)),
+                    )
+                    .required("other"),
+            )
+            .build(),
     )
 }
 
