@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod corrections;
 pub mod daily;
+pub mod doc;
 pub mod employees;
 pub mod scans;
 
@@ -93,6 +94,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         "metrics_token",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
+    doc::complete(&mut doc);
     doc
 }
 

@@ -181,11 +181,72 @@ pub struct ScanView {
     /// When, on the site's clock (`YYYY-MM-DDTHH:MM:SS`).
     pub local_time: String,
     /// The device's punch state (`check_in`, `check_out`, `unknown`, …).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = punch_state_schema)]
     pub punch_state: PunchState,
     /// How the user was verified (`fingerprint`, `manual`, …).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = verify_mode_schema)]
     pub verify_mode: VerifyMode,
+}
+
+/// A named value of core's `PunchState`, or `{"other": code}` for a device code outside 0–5.
+fn punch_state_schema() -> utoipa::openapi::schema::Schema {
+    named_or_other(
+        "The device's punch state: a name, or `{\"other\": code}` for a code outside 0-5.",
+        &[
+            "check_in",
+            "check_out",
+            "break_out",
+            "break_in",
+            "overtime_in",
+            "overtime_out",
+            "unknown",
+        ],
+        255,
+    )
+}
+
+/// A named value of core's `VerifyMode`, or `{"other": code}` for a vendor code.
+fn verify_mode_schema() -> utoipa::openapi::schema::Schema {
+    named_or_other(
+        "How the user was verified: a name, or `{\"other\": code}` for a vendor code.",
+        &[
+            "fingerprint",
+            "face",
+            "card",
+            "password",
+            "palm",
+            "manual",
+            "unknown",
+        ],
+        u64::from(u16::MAX),
+    )
+}
+
+/// The schema of a snake_case enum with an `Other(code)` variant, as serde writes it.
+fn named_or_other(description: &str, names: &[&str], max: u64) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .description(Some(description))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names.iter().copied())),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property(
+                        "other",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0))
+                            .maximum(Some(max)),
+                    )
+                    .required("other"),
+            )
+            .build(),
+    )
 }
 
 impl ScanView {

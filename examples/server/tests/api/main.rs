@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod cli;
 mod config;
+mod contract;
 mod corrections;
 mod cors;
 mod daily;

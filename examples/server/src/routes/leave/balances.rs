@@ -157,7 +157,7 @@ async fn balance_sheet(
 /// in scope (by code), filterable by `department` and `leave_type`.
 #[utoipa::path(get, path = "/api/attendance/leave-balances/", tag = "leave", security(("bearer" = [])),
     params(BalanceParams, PageParams),
-    responses((status = 200, body = BalanceSheet, description = "one sheet, or a page of them (`Paginated<BalanceSheet>`) without employee_id"),
+    responses((status = 200, body = BalancesAnswer, description = "one sheet with employee_id (or for an employee's own login), else a page of them"),
         (status = 403, description = "out of the caller's scope"),
         (status = 404, description = "no such employee"), (status = 422, description = "bad employee id, year, department or leave type")))]
 pub(super) async fn get_balances(
@@ -166,7 +166,7 @@ pub(super) async fn get_balances(
     OriginalUri(uri): OriginalUri,
     ApiQuery(params): ApiQuery<BalanceParams>,
     ApiQuery(page): ApiQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BalancesAnswer>> {
     let year = match params.year {
         Some(year) => check_year(year)?,
         None => site_today(&state).await?.year(),
@@ -187,7 +187,7 @@ pub(super) async fn get_balances(
         authorize(&user.actor, Action::ViewLeave, Some(&owner_of(&employee)))?;
         let types = policy_types(&state).await?;
         let sheet = balance_sheet(&state, &employee, year, &types, only.as_ref()).await?;
-        return Ok(Json(to_json(&sheet)?));
+        return Ok(Json(BalancesAnswer::Sheet(sheet)));
     }
     let asked = params
         .department
@@ -214,7 +214,18 @@ pub(super) async fn get_balances(
         sheets.push(balance_sheet(&state, employee, year, &types, only.as_ref()).await?);
     }
     let page = Paginated::new(sheets, count as u64, page, &uri);
-    Ok(Json(to_json(&page)?))
+    Ok(Json(BalancesAnswer::Page(page)))
+}
+
+/// `GET /leave-balances/`: one employee's sheet (with `employee_id`, or for an employee's own
+/// login), else a page of the sheets in the caller's scope.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum BalancesAnswer {
+    /// One employee's sheet.
+    Sheet(BalanceSheet),
+    /// A page of sheets.
+    Page(Paginated<BalanceSheet>),
 }
 
 fn to_json<T: Serialize>(value: &T) -> ApiResult<Value> {

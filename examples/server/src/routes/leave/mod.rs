@@ -44,8 +44,8 @@ use crate::routes::scans::today;
 use crate::state::AppState;
 
 pub use balances::{
-    AllocationBody, BalanceParams, BalanceSheet, BalanceView, RolloverBody, YearAllocationBody,
-    YearEndView,
+    AllocationBody, BalanceParams, BalanceSheet, BalanceView, BalancesAnswer, RolloverBody,
+    YearAllocationBody, YearEndView,
 };
 pub use documents::{DocumentView, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_REQUEST, UploadParams};
 pub use policies::{PolicyBody, PolicyView};
@@ -114,6 +114,7 @@ fn employee_or_own(user: &AuthUser, given: Option<&str>) -> ApiResult<EmployeeCo
         PolicyBody,
         BalanceView,
         BalanceSheet,
+        BalancesAnswer,
         AllocationBody,
         YearAllocationBody,
         RolloverBody,

@@ -133,7 +133,8 @@ pub struct LeaveRequestBody {
     request_body = LeaveRequestBody,
     responses((status = 201, body = LeaveRequestView), (status = 403, description = "not for this employee"),
         (status = 404, description = "no such employee"),
-        (status = 422, description = "breaks a rule: reversed dates, no working day, overlap, not enough balance, …")))]
+        (status = 422, description = "breaks a rule: reversed dates, no working day, overlap, not enough balance, …"),
+        (status = 429, description = "the employee's quota: 20 requests pending, or 30 submitted today")))]
 pub(super) async fn create_request(
     State(state): State<AppState>,
     user: AuthUser,
