@@ -330,7 +330,36 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "scans set aside at ingest",
         statements: oversight::set_aside_schema,
     },
+    Migration {
+        version: 8,
+        description: "PostgreSQL: cluster instances, leases and broadcasts too long to notify",
+        statements: cluster_schema,
+    },
 ];
+
+/// Migration 8: what several instances on one PostgreSQL database coordinate through (see
+/// `attendance-store-postgres`'s `cluster`): the instances and their heartbeats, the leases
+/// (`machine:<id>`, `leader`) with their holder and expiry, and the broadcasts too long for a
+/// `NOTIFY`, kept a few minutes for the listeners. SQLite is one instance and has none.
+fn cluster_schema(backend: Backend) -> Vec<SchemaStatement> {
+    match backend {
+        Backend::Sqlite => Vec::new(),
+        Backend::Postgres => vec![
+            SchemaStatement::Sql(
+                r#"CREATE TABLE IF NOT EXISTS "att_cluster_instances" ("instance_id" text COLLATE "C" PRIMARY KEY, "name" text NOT NULL, "started_at" timestamptz NOT NULL, "last_heartbeat" timestamptz NOT NULL)"#,
+            ),
+            SchemaStatement::Sql(
+                r#"CREATE TABLE IF NOT EXISTS "att_cluster_leases" ("resource" text COLLATE "C" PRIMARY KEY, "holder" text NOT NULL, "expires_at" timestamptz NOT NULL)"#,
+            ),
+            SchemaStatement::Sql(
+                r#"CREATE INDEX IF NOT EXISTS "att_cluster_leases_holder" ON "att_cluster_leases" ("holder")"#,
+            ),
+            SchemaStatement::Sql(
+                r#"CREATE TABLE IF NOT EXISTS "att_cluster_events" ("id" bigserial PRIMARY KEY, "payload" text NOT NULL, "created_at" timestamptz NOT NULL DEFAULT now())"#,
+            ),
+        ],
+    }
+}
 
 /// Migration 4: PostgreSQL fills the pages of daily records only to half (`fillfactor` 50), so
 /// a recompute's new version of a record fits on its page (a HOT update: no new entries in the
