@@ -44,6 +44,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::adapter::parse_config;
+use crate::cluster::{Cluster, ClusterConfig, ClusterStatus};
 use crate::adms::{AdmsAdapter, AdmsConfig, AdmsDevice, AdmsHub, AdmsMachineConfig};
 use crate::engine::{
     ConnectionChange, Engine, EngineConfig, EngineEvent, EngineHandle, ErrorEvent,
@@ -68,6 +69,9 @@ pub struct RuntimeConfig {
     pub hikvision: HikPushConfig,
     /// How often every machine's status is written to the store between events.
     pub status_refresh: Duration,
+    /// Several instances on one shared store (see [`crate::cluster`]); `None` (the default):
+    /// this instance reads every machine and runs every job.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -78,6 +82,7 @@ impl Default for RuntimeConfig {
             adms: AdmsConfig::default(),
             hikvision: HikPushConfig::default(),
             status_refresh: Duration::from_secs(30),
+            cluster: None,
         }
     }
 }
@@ -166,10 +171,12 @@ fn adms_serial(machine: &Machine) -> String {
 
 /// The machines being read; see the module documentation.
 pub struct MachineRuntime {
-    manager: MachineManager,
+    pub(crate) manager: MachineManager,
     hub: AdmsHub,
     hik: HikPushHub,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
+    // In a cluster: the leases, and the push machines allowed from the stored list.
+    pub(crate) cluster: Option<Arc<Cluster>>,
     // The serial each registered zkteco_adms machine is allowed to push with. Never held across
     // an await.
     adms_serials: Mutex<HashMap<MachineId, String>>,
@@ -217,9 +224,14 @@ impl MachineRuntime {
             engine.sender(),
         );
         let (stop, stopped) = watch::channel(false);
+        let cluster = config
+            .cluster
+            .clone()
+            .map(|c| Arc::new(Cluster::new(c, engine.jobs_gate().clone())));
         let runtime = Arc::new(Self {
             hub,
             hik,
+            cluster,
             store,
             adms_serials: Mutex::new(HashMap::new()),
             ops: tokio::sync::Mutex::new(()),
@@ -227,6 +239,14 @@ impl MachineRuntime {
             tasks: Mutex::new(Vec::new()),
             manager,
         });
+        if let Some(cluster) = &runtime.cluster {
+            let relays = cluster.start(&runtime, &engine, stopped.clone());
+            runtime
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(relays);
+        }
         let events = tokio::spawn(relay_events(
             Arc::downgrade(&runtime),
             runtime.manager.subscribe(),
@@ -293,22 +313,16 @@ impl MachineRuntime {
         if !machine.enabled {
             return Ok(());
         }
-        if machine.machine_type == MachineType::ZktecoAdms {
-            let serial = adms_serial(&machine);
-            self.hub
-                .allow(AdmsDevice::from_machine(&machine, Some(&serial)));
-            if let Ok(Some(cursor)) = self.store.machine_cursor(&machine.machine_id).await {
-                self.hub.set_stamp(&serial, &cursor);
-            }
-            self.serials().insert(machine.machine_id.clone(), serial);
-        }
-        if machine.machine_type == MachineType::Hikvision {
-            self.hik.allow(HikPushDevice {
-                machine_id: machine.machine_id.clone(),
-                time_zone: machine.time_zone,
-            });
-        }
+        self.allow_push(&machine).await;
         let id = machine.machine_id.clone();
+        if let Some(cluster) = &self.cluster {
+            // In a cluster the push routes take the machine on every instance; its task runs
+            // only on the instance holding its lease (which starts it when it wins the lease).
+            if !cluster.holds(&id) {
+                return Ok(());
+            }
+            cluster.started(&machine);
+        }
         let result = self.manager.add_machine(machine);
         if result.is_err() {
             if let Some(serial) = self.serials().remove(&id) {
@@ -319,6 +333,75 @@ impl MachineRuntime {
         result
     }
 
+    /// Lets `machine`'s pushes in when it is a push machine (its ADMS serial, its Hikvision
+    /// id), replacing the serial it pushed with before.
+    async fn allow_push(&self, machine: &Machine) {
+        if machine.machine_type == MachineType::ZktecoAdms {
+            let serial = adms_serial(machine);
+            self.hub
+                .allow(AdmsDevice::from_machine(machine, Some(&serial)));
+            if let Ok(Some(cursor)) = self.store.machine_cursor(&machine.machine_id).await {
+                self.hub.set_stamp(&serial, &cursor);
+            }
+            let old = self
+                .serials()
+                .insert(machine.machine_id.clone(), serial.clone());
+            if let Some(old) = old.filter(|old| *old != serial) {
+                self.hub.forbid(&old);
+            }
+        }
+        if machine.machine_type == MachineType::Hikvision {
+            self.hik.allow(HikPushDevice {
+                machine_id: machine.machine_id.clone(),
+                time_zone: machine.time_zone,
+            });
+        }
+    }
+
+    /// In a cluster: makes the push allow-lists follow `enabled`, the stored enabled machines
+    /// (a push machine registered, changed or removed through another instance).
+    pub(crate) async fn sync_pushes(&self, enabled: &[Machine], known: &mut HashMap<MachineId, Machine>) {
+        let _serial = self.ops.lock().await;
+        for machine in enabled {
+            let push = matches!(
+                machine.machine_type,
+                MachineType::ZktecoAdms | MachineType::Hikvision
+            );
+            if push && known.get(&machine.machine_id) != Some(machine) {
+                self.allow_push(machine).await;
+                known.insert(machine.machine_id.clone(), machine.clone());
+            }
+        }
+        let gone: Vec<MachineId> = known
+            .keys()
+            .filter(|id| !enabled.iter().any(|m| &m.machine_id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            known.remove(&id);
+            if let Some(serial) = self.serials().remove(&id) {
+                self.hub.forbid(&serial);
+            }
+            self.hik.forbid(id.as_str());
+        }
+    }
+
+    /// In a cluster: stops machine `id`'s task (its lease is lost or given up); its pushes stay
+    /// allowed.
+    pub(crate) async fn stop_task(&self, id: &MachineId) {
+        let _serial = self.ops.lock().await;
+        if let Some(cluster) = &self.cluster {
+            cluster.stopped(id);
+        }
+        self.manager.remove_machine(id).await;
+    }
+
+    /// In a cluster: this instance, the live instances, the leader and each machine's lease
+    /// holder, as of the last lease round; `None` when this runtime is a single instance.
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        self.cluster.as_ref().map(|c| c.status())
+    }
+
     /// Stops reading machine `id` (and takes it off the ADMS allow-list); `false` when it was
     /// not running.
     pub async fn stop(&self, id: &MachineId) -> bool {
@@ -327,6 +410,9 @@ impl MachineRuntime {
     }
 
     async fn stop_locked(&self, id: &MachineId) -> bool {
+        if let Some(cluster) = &self.cluster {
+            cluster.stopped(id);
+        }
         let removed = self.manager.remove_machine(id).await;
         let serial = self.serials().remove(id);
         if let Some(serial) = serial {
@@ -380,9 +466,17 @@ impl MachineRuntime {
     /// Stops every machine (each task's batch in flight is committed or given back first),
     /// writes their last statuses, and ends the runtime's tasks. Drain the engine afterwards.
     pub async fn shutdown(&self) {
+        // The lease round starts and stops tasks under `ops`: it ends first.
+        if let Some(cluster) = &self.cluster {
+            cluster.stop_leasing().await;
+        }
         let _serial = self.ops.lock().await;
         let ids = self.manager.machines();
         self.manager.shutdown().await;
+        if let Some(cluster) = &self.cluster {
+            // Only once no task reads: the others may take the machines at once.
+            cluster.leave().await;
+        }
         for id in ids {
             let status = MachineStatus {
                 machine_id: id,

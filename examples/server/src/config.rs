@@ -65,6 +65,10 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// `--metrics-token`.
     pub metrics_token: Option<String>,
+    /// `--instance-name`.
+    pub instance_name: Option<String>,
+    /// `--lease-ms`.
+    pub lease_ms: Option<u64>,
 }
 
 /// How the server writes its log lines (`--log-format`).
@@ -138,7 +142,7 @@ pub enum ConfigError {
 
 impl FileConfig {
     /// Every key a file may hold.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 12] = [
         "bind",
         "data_dir",
         "database_url",
@@ -149,6 +153,8 @@ impl FileConfig {
         "cors_origins",
         "log_format",
         "metrics_token",
+        "instance_name",
+        "lease_ms",
     ];
 
     /// Reads and checks `file`.
@@ -215,6 +221,9 @@ impl FileConfig {
         if let Some(token) = &config.metrics_token {
             check_metrics_token(token).map_err(|m| bad("metrics_token", m))?;
         }
+        if let Some(ms) = config.lease_ms {
+            check_lease_ms(ms).map_err(|m| bad("lease_ms", m))?;
+        }
         Ok(config)
     }
 }
@@ -231,6 +240,23 @@ pub(crate) fn check_metrics_token(token: &str) -> Result<(), String> {
     if token.len() < MIN_METRICS_TOKEN_LEN {
         return Err(format!(
             "the metrics token must be at least {MIN_METRICS_TOKEN_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The shortest and longest lease accepted (`--lease-ms`), in milliseconds.
+pub const LEASE_MS_RANGE: std::ops::RangeInclusive<u64> = 300..=60_000;
+
+/// The default lease (`--lease-ms`).
+pub const DEFAULT_LEASE_MS: u64 = 5_000;
+
+pub(crate) fn check_lease_ms(ms: u64) -> Result<(), String> {
+    if !LEASE_MS_RANGE.contains(&ms) {
+        return Err(format!(
+            "the lease must be from {} to {} milliseconds",
+            LEASE_MS_RANGE.start(),
+            LEASE_MS_RANGE.end()
         ));
     }
     Ok(())
@@ -392,6 +418,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The bearer token `GET /metrics` requires; open when `None`.
     pub metrics_token: Option<String>,
+    /// With PostgreSQL: this instance's name in the cluster (the host name when `None`).
+    pub instance_name: Option<String>,
+    /// With PostgreSQL: how long a lease lasts unless renewed.
+    pub lease: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -413,6 +443,8 @@ impl std::fmt::Debug for Config {
             .field("cors", &self.cors)
             .field("log_format", &self.log_format)
             .field("metrics_token", &hidden(&self.metrics_token))
+            .field("instance_name", &self.instance_name)
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -457,6 +489,13 @@ impl Config {
             }
             None => file.metrics_token,
         };
+        if let Some(ms) = cli.lease_ms {
+            check_lease_ms(ms).map_err(|message| ConfigError::BadFlag {
+                flag: "--lease-ms / ATTENDANCE_LEASE_MS",
+                message,
+            })?;
+        }
+        let lease_ms = cli.lease_ms.or(file.lease_ms).unwrap_or(DEFAULT_LEASE_MS);
         let cors = if !cli.cors_origin.is_empty() {
             CorsPolicy::parse(&cli.cors_origin).map_err(|message| ConfigError::BadFlag {
                 flag: "--cors-origin / ATTENDANCE_CORS_ORIGINS",
@@ -490,6 +529,13 @@ impl Config {
             cors,
             log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
             metrics_token,
+            instance_name: cli
+                .instance_name
+                .clone()
+                .or(file.instance_name)
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
+            lease: Duration::from_millis(lease_ms),
         })
     }
 }
