@@ -330,13 +330,18 @@ impl Cluster {
         let me = self.id().to_owned();
         let instances = store.heartbeat(&self.config.instance, lease).await?;
         let live = instances.iter().filter(|i| i.live).count().max(1);
-        let mut held: BTreeSet<String> = store.renew_leases(&me, lease).await?.into_iter().collect();
+        let mut held: BTreeSet<String> =
+            store.renew_leases(&me, lease).await?.into_iter().collect();
         if !held.contains(LEADER) {
             held.extend(store.claim_leases(&me, &[LEADER.to_owned()], lease).await?);
         }
         let leader = held.contains(LEADER);
         if leader != self.gate.is_open() {
-            tracing::info!(leader, "the jobs now run {}", if leader { "here" } else { "elsewhere" });
+            tracing::info!(
+                leader,
+                "the jobs now run {}",
+                if leader { "here" } else { "elsewhere" }
+            );
         }
         self.gate.set(leader);
 
@@ -392,7 +397,10 @@ impl Cluster {
             if !free.is_empty() {
                 let wanted: Vec<String> = free.iter().map(|id| machine_resource(id)).collect();
                 let won = store.claim_leases(&me, &wanted, lease).await?;
-                mine.extend(won.iter().filter_map(|r| resource_machine(r).map(str::to_owned)));
+                mine.extend(
+                    won.iter()
+                        .filter_map(|r| resource_machine(r).map(str::to_owned)),
+                );
                 leases = store.leases().await?;
             }
         }
@@ -556,7 +564,10 @@ async fn send_events(
         match first {
             Ok(published) => push(published, &mut batch),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "events were published faster than they were broadcast; some did not reach the other instances");
+                tracing::warn!(
+                    missed,
+                    "events were published faster than they were broadcast; some did not reach the other instances"
+                );
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
@@ -564,7 +575,10 @@ async fn send_events(
             match events.try_recv() {
                 Ok(published) => push(published, &mut batch),
                 Err(broadcast::error::TryRecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "events were published faster than they were broadcast; some did not reach the other instances");
+                    tracing::warn!(
+                        missed,
+                        "events were published faster than they were broadcast; some did not reach the other instances"
+                    );
                 }
                 Err(_) => break,
             }

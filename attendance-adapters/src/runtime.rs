@@ -28,6 +28,11 @@
 //!   `machine_disconnected`, `error_occurred`, all site-wide) and the machine's
 //!   [`MachineStatus`] is stored after each of them (and refreshed periodically).
 //!
+//! With [`RuntimeConfig::cluster`] (several instances on one shared store, see
+//! [`crate::cluster`]) a machine's task runs only on the instance holding its lease, the push
+//! routes take every enabled push machine on every instance, the engine's jobs run on the
+//! leader only, and events cross instances.
+//!
 //! Starting, restarting and stopping a machine are serialised, so two concurrent edits of the
 //! same machine cannot leave two tasks reading it.
 
@@ -44,8 +49,8 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::adapter::parse_config;
-use crate::cluster::{Cluster, ClusterConfig, ClusterStatus};
 use crate::adms::{AdmsAdapter, AdmsConfig, AdmsDevice, AdmsHub, AdmsMachineConfig};
+use crate::cluster::{Cluster, ClusterConfig, ClusterStatus};
 use crate::engine::{
     ConnectionChange, Engine, EngineConfig, EngineEvent, EngineHandle, ErrorEvent,
 };
@@ -360,7 +365,11 @@ impl MachineRuntime {
 
     /// In a cluster: makes the push allow-lists follow `enabled`, the stored enabled machines
     /// (a push machine registered, changed or removed through another instance).
-    pub(crate) async fn sync_pushes(&self, enabled: &[Machine], known: &mut HashMap<MachineId, Machine>) {
+    pub(crate) async fn sync_pushes(
+        &self,
+        enabled: &[Machine],
+        known: &mut HashMap<MachineId, Machine>,
+    ) {
         let _serial = self.ops.lock().await;
         for machine in enabled {
             let push = matches!(

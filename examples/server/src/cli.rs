@@ -42,10 +42,10 @@ use crate::accounts::{Accounts, NewAccount};
 use crate::auth::TokenKeys;
 use crate::config::{Config, CorsPolicy, LogFormat, check_jwt_secret, redact_url};
 use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
-use attendance_adapters::cluster::ClusterConfig;
-use attendance_core::store::cluster::{ClusterStore, InstanceInfo};
 use crate::ws::ws_only_app;
 use crate::{AppState, app};
+use attendance_adapters::cluster::ClusterConfig;
+use attendance_core::store::cluster::{ClusterStore, InstanceInfo};
 
 /// How long a login token lives.
 pub const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);

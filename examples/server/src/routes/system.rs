@@ -1,5 +1,6 @@
 //! `/api/attendance/system-status/`: the engine's counters, every machine's health, how much is
-//! stored, the server's uptime and version. Site-wide operational data: `ViewMachines` (HR staff
+//! stored, the server's uptime and version, and with PostgreSQL the instances sharing the
+//! database with their leases (`cluster`). Site-wide operational data: `ViewMachines` (HR staff
 //! and super admins).
 
 use attendance_adapters::cluster::ClusterStatus;

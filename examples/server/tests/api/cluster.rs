@@ -144,7 +144,10 @@ async fn watch_scans(base: &str, token: &str) -> Seen {
             };
             let key = (
                 data["machine_id"].as_str().unwrap_or_default().to_owned(),
-                data["device_user_id"].as_str().unwrap_or_default().to_owned(),
+                data["device_user_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 at.timestamp(),
             );
             record.lock().unwrap().entry(key).or_insert(Instant::now());
@@ -226,6 +229,16 @@ async fn push_adms(bases: Vec<String>, stop: Arc<std::sync::atomic::AtomicBool>)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     acked
+}
+
+/// A `kB` figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), 0 where there is none.
+fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The terminals' log records stored (every scan of a `ZK-` machine before `end`).
@@ -351,18 +364,24 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
     // Every machine is leased, and the leases are balanced: 11 per instance.
     let total = TERMINALS + ADMS_DEVICES;
     let share = total.div_ceil(INSTANCES);
-    eventually(Duration::from_secs(30), "every machine leased, balanced", || {
-        let (base, token) = (bases[0].clone(), token.clone());
-        async move {
-            let status = status(&base, &token).await;
-            let holders = holders(&status);
-            let mut per: HashMap<String, usize> = HashMap::new();
-            for holder in holders.values() {
-                *per.entry(holder.clone()).or_default() += 1;
+    eventually(
+        Duration::from_secs(30),
+        "every machine leased, balanced",
+        || {
+            let (base, token) = (bases[0].clone(), token.clone());
+            async move {
+                let status = status(&base, &token).await;
+                let holders = holders(&status);
+                let mut per: HashMap<String, usize> = HashMap::new();
+                for holder in holders.values() {
+                    *per.entry(holder.clone()).or_default() += 1;
+                }
+                holders.len() == total
+                    && per.len() == INSTANCES
+                    && per.values().all(|n| *n <= share)
             }
-            holders.len() == total && per.len() == INSTANCES && per.values().all(|n| *n <= share)
-        }
-    })
+        },
+    )
     .await;
     let before = status(&bases[0], &token).await;
     let leased = holders(&before);
@@ -386,7 +405,10 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
             eventually(Duration::from_secs(10), "the ADMS handshake", || {
                 let url = format!("{base}/iclock/cdata?SN={serial}&options=all");
                 async move {
-                    matches!(client().get(url).send().await.map(|r| r.status().as_u16()), Ok(200))
+                    matches!(
+                        client().get(url).send().await.map(|r| r.status().as_u16()),
+                        Ok(200)
+                    )
                 }
             })
             .await;
@@ -396,10 +418,17 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
     // Every terminal's log is read.
     let mut db = PgConnection::connect(&url).await.unwrap();
     let expected_log = (TERMINALS * RECORDS) as i64;
-    let log_end = DHAKA.from_local_datetime(&now_local).single().unwrap().timestamp();
+    let log_end = DHAKA
+        .from_local_datetime(&now_local)
+        .single()
+        .unwrap()
+        .timestamp();
     let deadline = Instant::now() + Duration::from_secs(60);
     while log_stored(&mut db, log_end).await < expected_log {
-        assert!(Instant::now() < deadline, "the terminals' logs were not read within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the terminals' logs were not read within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -437,7 +466,10 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
             if let (Some(local), Some(remote)) = (local, remote) {
                 break (local, remote);
             }
-            assert!(Instant::now() < deadline, "the punch {key:?} was not seen on both instances");
+            assert!(
+                Instant::now() < deadline,
+                "the punch {key:?} was not seen on both instances"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         cross.push(remote.saturating_duration_since(local));
@@ -524,9 +556,15 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
         let mut after = status(&bases[0], &token).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while holders(&after).len() < total
-            || holders(&after).values().any(|h| h == &instances[victim].name)
+            || holders(&after)
+                .values()
+                .any(|h| h == &instances[victim].name)
         {
-            assert!(Instant::now() < deadline, "leases not taken over: {}", after["cluster"]);
+            assert!(
+                Instant::now() < deadline,
+                "leases not taken over: {}",
+                after["cluster"]
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
             after = status(&bases[0], &token).await;
         }
@@ -559,7 +597,10 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
         .collect();
     assert!(stored.values().all(|n| *n == 1), "a scan key stored twice");
     let missing: Vec<&Key> = acked.iter().filter(|k| !stored.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "acknowledged ADMS lines not stored: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged ADMS lines not stored: {missing:?}"
+    );
     assert_eq!(log_stored(&mut db, log_end).await, expected_log);
     let distinct: HashSet<&Key> = acked.iter().collect();
     println!(
@@ -570,6 +611,16 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
         stored.len(),
         began.elapsed()
     );
+    for (i, instance) in instances.iter().enumerate() {
+        if i != victim {
+            println!(
+                "{}: resident memory {} kB (peak {} kB)",
+                instance.name,
+                proc_status(instance.process.0.id(), "VmRSS:"),
+                proc_status(instance.process.0.id(), "VmHWM:")
+            );
+        }
+    }
     let _ = db.close().await;
     drop(instances);
     for fake in fakes {
