@@ -52,7 +52,7 @@ use crate::adapter::parse_config;
 use crate::adms::{AdmsAdapter, AdmsConfig, AdmsDevice, AdmsHub, AdmsMachineConfig};
 use crate::cluster::{Cluster, ClusterConfig, ClusterStatus};
 use crate::engine::{
-    ConnectionChange, Engine, EngineConfig, EngineEvent, EngineHandle, ErrorEvent,
+    ConnectionChange, Engine, EngineConfig, EngineEvent, EngineHandle, ErrorEvent, JobsGate,
 };
 use crate::hikvision::{HikPushConfig, HikPushDevice, HikPushHub};
 use crate::manager::{ManagerError, StoreCursors};
@@ -103,9 +103,13 @@ impl Runtime {
     /// Starts the engine over `store` and the machine runtime feeding it, on the current tokio
     /// runtime (no machine yet: see [`MachineRuntime::start_stored`]).
     pub fn start(store: Arc<dyn Store>, config: RuntimeConfig) -> Self {
-        let engine = Arc::new(Engine::start(
+        // In a cluster the jobs wait for the leader lease.
+        let gate = JobsGate::default();
+        gate.set(config.cluster.is_none());
+        let engine = Arc::new(Engine::start_gated(
             AttendanceService::new(store.clone()),
             config.engine.clone(),
+            gate,
         ));
         let machines = MachineRuntime::start(store, engine.clone(), config);
         Self { engine, machines }

@@ -272,6 +272,16 @@ impl Engine {
     /// its bus as the observer: use [`EngineHandle::service`] for every other write (manual
     /// scans, leave, holidays) so that it is published too.
     pub fn start(service: AttendanceService, config: EngineConfig) -> EngineHandle {
+        Self::start_gated(service, config, JobsGate::default())
+    }
+
+    /// [`Engine::start`] with the site's jobs behind `gate` (a cluster passes a closed gate
+    /// and opens it on the leader only, so no job runs before the leader is known).
+    pub fn start_gated(
+        service: AttendanceService,
+        config: EngineConfig,
+        jobs_gate: JobsGate,
+    ) -> EngineHandle {
         let capacity = config.queue_capacity.max(1);
         let (queue, receiver) = mpsc::channel(capacity);
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
@@ -299,7 +309,6 @@ impl Engine {
             backlog,
         };
         let weak = queue.downgrade();
-        let jobs_gate = JobsGate::default();
         let mut tasks = Tasks {
             ingest: tokio::spawn(ingest.run(receiver, stopped.clone())),
             recompute: tokio::spawn(recompute.run(stopped.clone())),
