@@ -10,7 +10,8 @@
 //! - a WebSocket client on one instance receives the events of scans stored by another within
 //!   1 s (measured against the storing instance's own client; printed);
 //! - `system-status` shows the instances, one leader among the live ones and every machine's
-//!   lease held by a live instance.
+//!   lease held by a live instance;
+//! - a fourth instance that joins afterwards gets its share: the others give theirs back.
 //!
 //! Skipped without `DATABASE_URL` (fails with `CI` set). Bounded: every wait has a deadline, the
 //! servers are killed when the test ends whatever happens, and the leases are 3 s
@@ -579,6 +580,32 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
         .collect();
     assert_eq!(live_leaders.len(), 1, "{}", after["cluster"]);
     assert_ne!(live_leaders[0], instances[victim].name);
+
+    // A new instance joins: the others give back their surplus and it takes its share.
+    let joined_at = Instant::now();
+    instances.push(start_instance(&url, "node3").await);
+    eventually(
+        Duration::from_secs(30),
+        "the machines spread again over three instances",
+        || {
+            let (base, token) = (bases[0].clone(), token.clone());
+            async move {
+                let holders = holders(&status(&base, &token).await);
+                let mut per: HashMap<String, usize> = HashMap::new();
+                for holder in holders.values() {
+                    *per.entry(holder.clone()).or_default() += 1;
+                }
+                holders.len() == total
+                    && per.get("node3").is_some_and(|n| *n > 0)
+                    && per.values().all(|n| *n <= share)
+            }
+        },
+    )
+    .await;
+    println!(
+        "node3 joined: machines spread over three instances again after {:?}",
+        joined_at.elapsed()
+    );
 
     // Stop pushing; every acknowledged line and every log record is stored, each once.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
