@@ -53,6 +53,7 @@
 pub mod adapter;
 pub mod adms;
 pub mod biostar;
+pub mod cluster;
 pub mod engine;
 pub mod generic_tcp;
 pub mod hikvision;

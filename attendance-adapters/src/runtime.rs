@@ -28,6 +28,11 @@
 //!   `machine_disconnected`, `error_occurred`, all site-wide) and the machine's
 //!   [`MachineStatus`] is stored after each of them (and refreshed periodically).
 //!
+//! With [`RuntimeConfig::cluster`] (several instances on one shared store, see
+//! [`crate::cluster`]) a machine's task runs only on the instance holding its lease, the push
+//! routes take every enabled push machine on every instance, the engine's jobs run on the
+//! leader only, and events cross instances.
+//!
 //! Starting, restarting and stopping a machine are serialised, so two concurrent edits of the
 //! same machine cannot leave two tasks reading it.
 
@@ -45,8 +50,9 @@ use tokio::task::JoinHandle;
 
 use crate::adapter::parse_config;
 use crate::adms::{AdmsAdapter, AdmsConfig, AdmsDevice, AdmsHub, AdmsMachineConfig};
+use crate::cluster::{Cluster, ClusterConfig, ClusterStatus};
 use crate::engine::{
-    ConnectionChange, Engine, EngineConfig, EngineEvent, EngineHandle, ErrorEvent,
+    ConnectionChange, Engine, EngineConfig, EngineEvent, EngineHandle, ErrorEvent, JobsGate,
 };
 use crate::hikvision::{HikPushConfig, HikPushDevice, HikPushHub};
 use crate::manager::{ManagerError, StoreCursors};
@@ -69,6 +75,9 @@ pub struct RuntimeConfig {
     pub hikvision: HikPushConfig,
     /// How often every machine's status is written to the store between events.
     pub status_refresh: Duration,
+    /// Several instances on one shared store (see [`crate::cluster`]); `None` (the default):
+    /// this instance reads every machine and runs every job.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -79,6 +88,7 @@ impl Default for RuntimeConfig {
             adms: AdmsConfig::default(),
             hikvision: HikPushConfig::default(),
             status_refresh: Duration::from_secs(30),
+            cluster: None,
         }
     }
 }
@@ -94,9 +104,13 @@ impl Runtime {
     /// Starts the engine over `store` and the machine runtime feeding it, on the current tokio
     /// runtime (no machine yet: see [`MachineRuntime::start_stored`]).
     pub fn start(store: Arc<dyn Store>, config: RuntimeConfig) -> Self {
-        let engine = Arc::new(Engine::start(
+        // In a cluster the jobs wait for the leader lease.
+        let gate = JobsGate::default();
+        gate.set(config.cluster.is_none());
+        let engine = Arc::new(Engine::start_gated(
             AttendanceService::new(store.clone()),
             config.engine.clone(),
+            gate,
         ));
         let machines = MachineRuntime::start(store, engine.clone(), config);
         Self { engine, machines }
@@ -167,10 +181,12 @@ fn adms_serial(machine: &Machine) -> String {
 
 /// The machines being read; see the module documentation.
 pub struct MachineRuntime {
-    manager: MachineManager,
+    pub(crate) manager: MachineManager,
     hub: AdmsHub,
     hik: HikPushHub,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
+    // In a cluster: the leases, and the push machines allowed from the stored list.
+    pub(crate) cluster: Option<Arc<Cluster>>,
     // The serial each registered zkteco_adms machine is allowed to push with. Never held across
     // an await.
     adms_serials: Mutex<HashMap<MachineId, String>>,
@@ -218,9 +234,14 @@ impl MachineRuntime {
             engine.sender(),
         );
         let (stop, stopped) = watch::channel(false);
+        let cluster = config
+            .cluster
+            .clone()
+            .map(|c| Arc::new(Cluster::new(c, engine.jobs_gate().clone())));
         let runtime = Arc::new(Self {
             hub,
             hik,
+            cluster,
             store,
             adms_serials: Mutex::new(HashMap::new()),
             ops: tokio::sync::Mutex::new(()),
@@ -228,6 +249,14 @@ impl MachineRuntime {
             tasks: Mutex::new(Vec::new()),
             manager,
         });
+        if let Some(cluster) = &runtime.cluster {
+            let relays = cluster.start(&runtime, &engine, stopped.clone());
+            runtime
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(relays);
+        }
         let events = tokio::spawn(relay_events(
             Arc::downgrade(&runtime),
             runtime.manager.subscribe(),
@@ -294,24 +323,16 @@ impl MachineRuntime {
         if !machine.enabled {
             return Ok(());
         }
-        if machine.machine_type == MachineType::ZktecoAdms {
-            let serial = adms_serial(&machine);
-            self.hub
-                .allow(AdmsDevice::from_machine(&machine, Some(&serial)));
-            if let Ok(Some(cursor)) = self.store.machine_cursor(&machine.machine_id).await {
-                self.hub.set_stamp(&serial, &cursor);
-            }
-            self.serials().insert(machine.machine_id.clone(), serial);
-        }
-        if machine.machine_type == MachineType::Hikvision {
-            self.hik.allow(HikPushDevice {
-                machine_id: machine.machine_id.clone(),
-                time_zone: machine.time_zone,
-                allowed_sources: parse_config::<crate::hikvision::HikvisionConfig>(&machine)
-                    .map_or_else(|_| AllowedSources::nobody(), |c| c.allowed_sources),
-            });
-        }
+        self.allow_push(&machine).await;
         let id = machine.machine_id.clone();
+        if let Some(cluster) = &self.cluster {
+            // In a cluster the push routes take the machine on every instance; its task runs
+            // only on the instance holding its lease (which starts it when it wins the lease).
+            if !cluster.holds(&id) {
+                return Ok(());
+            }
+            cluster.started(&machine);
+        }
         let result = self.manager.add_machine(machine);
         if result.is_err() {
             if let Some(serial) = self.serials().remove(&id) {
@@ -322,6 +343,81 @@ impl MachineRuntime {
         result
     }
 
+    /// Lets `machine`'s pushes in when it is a push machine (its ADMS serial, its Hikvision
+    /// id), replacing the serial it pushed with before.
+    async fn allow_push(&self, machine: &Machine) {
+        if machine.machine_type == MachineType::ZktecoAdms {
+            let serial = adms_serial(machine);
+            self.hub
+                .allow(AdmsDevice::from_machine(machine, Some(&serial)));
+            if let Ok(Some(cursor)) = self.store.machine_cursor(&machine.machine_id).await {
+                self.hub.set_stamp(&serial, &cursor);
+            }
+            let old = self
+                .serials()
+                .insert(machine.machine_id.clone(), serial.clone());
+            if let Some(old) = old.filter(|old| *old != serial) {
+                self.hub.forbid(&old);
+            }
+        }
+        if machine.machine_type == MachineType::Hikvision {
+            self.hik.allow(HikPushDevice {
+                machine_id: machine.machine_id.clone(),
+                time_zone: machine.time_zone,
+                allowed_sources: parse_config::<crate::hikvision::HikvisionConfig>(machine)
+                    .map_or_else(|_| AllowedSources::nobody(), |c| c.allowed_sources),
+            });
+        }
+    }
+
+    /// In a cluster: makes the push allow-lists follow `enabled`, the stored enabled machines
+    /// (a push machine registered, changed or removed through another instance).
+    pub(crate) async fn sync_pushes(
+        &self,
+        enabled: &[Machine],
+        known: &mut HashMap<MachineId, Machine>,
+    ) {
+        let _serial = self.ops.lock().await;
+        for machine in enabled {
+            let push = matches!(
+                machine.machine_type,
+                MachineType::ZktecoAdms | MachineType::Hikvision
+            );
+            if push && known.get(&machine.machine_id) != Some(machine) {
+                self.allow_push(machine).await;
+                known.insert(machine.machine_id.clone(), machine.clone());
+            }
+        }
+        let gone: Vec<MachineId> = known
+            .keys()
+            .filter(|id| !enabled.iter().any(|m| &m.machine_id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            known.remove(&id);
+            if let Some(serial) = self.serials().remove(&id) {
+                self.hub.forbid(&serial);
+            }
+            self.hik.forbid(id.as_str());
+        }
+    }
+
+    /// In a cluster: stops machine `id`'s task (its lease is lost or given up); its pushes stay
+    /// allowed.
+    pub(crate) async fn stop_task(&self, id: &MachineId) {
+        let _serial = self.ops.lock().await;
+        if let Some(cluster) = &self.cluster {
+            cluster.stopped(id);
+        }
+        self.manager.remove_machine(id).await;
+    }
+
+    /// In a cluster: this instance, the live instances, the leader and each machine's lease
+    /// holder, as of the last lease round; `None` when this runtime is a single instance.
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        self.cluster.as_ref().map(|c| c.status())
+    }
+
     /// Stops reading machine `id` (and takes it off the ADMS allow-list); `false` when it was
     /// not running.
     pub async fn stop(&self, id: &MachineId) -> bool {
@@ -330,6 +426,9 @@ impl MachineRuntime {
     }
 
     async fn stop_locked(&self, id: &MachineId) -> bool {
+        if let Some(cluster) = &self.cluster {
+            cluster.stopped(id);
+        }
         let removed = self.manager.remove_machine(id).await;
         let serial = self.serials().remove(id);
         if let Some(serial) = serial {
@@ -383,9 +482,17 @@ impl MachineRuntime {
     /// Stops every machine (each task's batch in flight is committed or given back first),
     /// writes their last statuses, and ends the runtime's tasks. Drain the engine afterwards.
     pub async fn shutdown(&self) {
+        // The lease round starts and stops tasks under `ops`: it ends first.
+        if let Some(cluster) = &self.cluster {
+            cluster.stop_leasing().await;
+        }
         let _serial = self.ops.lock().await;
         let ids = self.manager.machines();
         self.manager.shutdown().await;
+        if let Some(cluster) = &self.cluster {
+            // Only once no task reads: the others may take the machines at once.
+            cluster.leave().await;
+        }
         for id in ids {
             let status = MachineStatus {
                 machine_id: id,

@@ -25,6 +25,8 @@
 //! - `records`: daily-record upserts through `UNNEST` from [`ARRAY_MIN_RECORDS`] records;
 //! - [`stmt`]: the statements only PostgreSQL runs;
 //! - `ports`: the `impl … for PgStore` of every port;
+//! - [`cluster`]: core's cluster port (instances, machine and leader leases, broadcasts by
+//!   `LISTEN/NOTIFY`), for several server instances on one database;
 //! - [`testkit`] (feature `testkit`): a fresh database per test on the server `DATABASE_URL`
 //!   names, for this crate's tests and those of applications running on PostgreSQL.
 //!
@@ -43,6 +45,7 @@
 //! ```
 
 mod backend;
+pub mod cluster;
 mod ingest;
 mod ports;
 mod records;
@@ -119,6 +122,12 @@ impl PgStore {
             .map_err(db(what))?;
         apply_pending_migrations(self, &mut tx, what).await?;
         tx.commit().await.map_err(db(what))
+    }
+
+    /// The cluster port over the same pool ([`cluster::PgCluster`]): instances, leases and
+    /// broadcasts, so several servers on this database act as one.
+    pub fn cluster(&self) -> cluster::PgCluster {
+        cluster::PgCluster::new(self.pool.clone())
     }
 
     /// Closes every connection of the pool.

@@ -335,11 +335,40 @@ pub const MIGRATIONS: &[Migration] = &[
         statements: oversight::set_aside_schema,
     },
     Migration {
+        version: 8,
+        description: "PostgreSQL: cluster instances, leases and broadcasts too long to notify",
+        statements: cluster_schema,
+    },
+    Migration {
         version: 9,
         description: "daily records keep the monthly report's fields in a column of their own",
         statements: records_tally,
     },
 ];
+
+/// Migration 8: what several instances on one PostgreSQL database coordinate through (see
+/// `attendance-store-postgres`'s `cluster`): the instances and their heartbeats, the leases
+/// (`machine:<id>`, `leader`) with their holder and expiry, and the broadcasts too long for a
+/// `NOTIFY`, kept a few minutes for the listeners. SQLite is one instance and has none.
+fn cluster_schema(backend: Backend) -> Vec<SchemaStatement> {
+    match backend {
+        Backend::Sqlite => Vec::new(),
+        Backend::Postgres => vec![
+            SchemaStatement::Sql(
+                r#"CREATE TABLE IF NOT EXISTS "att_cluster_instances" ("instance_id" text COLLATE "C" PRIMARY KEY, "name" text NOT NULL, "started_at" timestamptz NOT NULL, "last_heartbeat" timestamptz NOT NULL)"#,
+            ),
+            SchemaStatement::Sql(
+                r#"CREATE TABLE IF NOT EXISTS "att_cluster_leases" ("resource" text COLLATE "C" PRIMARY KEY, "holder" text NOT NULL, "expires_at" timestamptz NOT NULL)"#,
+            ),
+            SchemaStatement::Sql(
+                r#"CREATE INDEX IF NOT EXISTS "att_cluster_leases_holder" ON "att_cluster_leases" ("holder")"#,
+            ),
+            SchemaStatement::Sql(
+                r#"CREATE TABLE IF NOT EXISTS "att_cluster_events" ("id" bigserial PRIMARY KEY, "payload" text NOT NULL, "created_at" timestamptz NOT NULL DEFAULT now())"#,
+            ),
+        ],
+    }
+}
 
 /// Migration 9: daily records get a `tally` column, the fields the monthly report counts as a
 /// short JSON array ([`TALLY_FIELDS`](crate::stmt::TALLY_FIELDS)), filled for the records

@@ -73,6 +73,41 @@ pub enum EngineEvent {
     ErrorOccurred(ErrorEvent),
     /// The periodic status.
     SystemStatus(EngineStats),
+    /// An event published on another instance of a cluster (see [`crate::cluster`]), as that
+    /// instance serialised it.
+    Remote(RemoteEvent),
+}
+
+/// An event of another instance: its `type` and the event as it was serialised there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteEvent {
+    /// Its `type` (one of [`EngineEvent::kind`]'s).
+    pub kind: &'static str,
+    /// The event, as its instance serialised it (`{"type": …, "data": …}`).
+    pub event: serde_json::Value,
+}
+
+impl RemoteEvent {
+    /// The event of `value`, if its `type` is one an instance publishes to the others.
+    pub fn parse(event: serde_json::Value) -> Option<Self> {
+        let kind = match event.get("type")?.as_str()? {
+            "scan_received" => "scan_received",
+            "attendance_updated" => "attendance_updated",
+            "machine_connected" => "machine_connected",
+            "machine_disconnected" => "machine_disconnected",
+            "error_occurred" => "error_occurred",
+            _ => return None,
+        };
+        Some(Self { kind, event })
+    }
+
+    /// The work date of an `attendance_updated` event.
+    pub fn updated_date(&self) -> Option<chrono::NaiveDate> {
+        if self.kind != "attendance_updated" {
+            return None;
+        }
+        self.event.get("data")?.get("date")?.as_str()?.parse().ok()
+    }
 }
 
 impl EngineEvent {
@@ -85,12 +120,16 @@ impl EngineEvent {
             Self::MachineDisconnected(_) => "machine_disconnected",
             Self::ErrorOccurred(_) => "error_occurred",
             Self::SystemStatus(_) => "system_status",
+            Self::Remote(remote) => remote.kind,
         }
     }
 }
 
 impl Serialize for EngineEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Self::Remote(remote) = self {
+            return remote.event.serialize(serializer);
+        }
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("type", self.kind())?;
         match self {
@@ -102,6 +141,7 @@ impl Serialize for EngineEvent {
             }
             Self::ErrorOccurred(data) => map.serialize_entry("data", data)?,
             Self::SystemStatus(data) => map.serialize_entry("data", data)?,
+            Self::Remote(_) => {}
         }
         map.end()
     }

@@ -73,7 +73,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 use tracing::{error, warn};
 
-pub use events::{ConnectionChange, EngineEvent, ErrorEvent, Published, ScanReceived};
+pub use events::{ConnectionChange, EngineEvent, ErrorEvent, Published, RemoteEvent, ScanReceived};
 pub use ingest::SetAside;
 pub use queue::{
     Committed, IngestError, IngestReceiver, IngestSender, Submission, UNNAMED_SOURCE,
@@ -146,6 +146,31 @@ impl Default for EngineConfig {
         }
     }
 }
+/// Whether this engine runs the site's jobs (the window-closing pass and the leave year-end):
+/// open unless closed. A cluster keeps it open only on the instance holding the leader lease
+/// (see [`crate::cluster`]), so the jobs run on one instance at a time and another takes them
+/// over when that one dies.
+#[derive(Debug, Clone)]
+pub struct JobsGate(Arc<std::sync::atomic::AtomicBool>);
+
+impl Default for JobsGate {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicBool::new(true)))
+    }
+}
+
+impl JobsGate {
+    /// Whether the jobs run here.
+    pub fn is_open(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Opens (`true`) or closes the gate; a job running keeps running to its end.
+    pub fn set(&self, open: bool) {
+        self.0.store(open, Ordering::Relaxed);
+    }
+}
+
 /// The engine's counters, as `system_status` publishes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EngineStats {
@@ -291,6 +316,7 @@ pub struct EngineHandle {
     capacity: usize,
     drain_timeout: Duration,
     stop: watch::Sender<bool>,
+    jobs_gate: JobsGate,
     /// The ingest, recompute, window-closing and status tasks, taken by the first shutdown (so
     /// a shared handle can stop the engine).
     tasks: Mutex<Option<Tasks>>,
@@ -308,6 +334,16 @@ impl Engine {
     /// its bus as the observer: use [`EngineHandle::service`] for every other write (manual
     /// scans, leave, holidays) so that it is published too.
     pub fn start(service: AttendanceService, config: EngineConfig) -> EngineHandle {
+        Self::start_gated(service, config, JobsGate::default())
+    }
+
+    /// [`Engine::start`] with the site's jobs behind `gate` (a cluster passes a closed gate
+    /// and opens it on the leader only, so no job runs before the leader is known).
+    pub fn start_gated(
+        service: AttendanceService,
+        config: EngineConfig,
+        jobs_gate: JobsGate,
+    ) -> EngineHandle {
         let capacity = config.queue_capacity.max(1);
         let (queue, receiver) = mpsc::channel(capacity);
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
@@ -352,6 +388,7 @@ impl Engine {
             tasks.others.push(tokio::spawn(year_end::leave_year_loop(
                 service.clone(),
                 every,
+                jobs_gate.clone(),
                 stopped.clone(),
             )));
         }
@@ -359,6 +396,7 @@ impl Engine {
             tasks.others.push(tokio::spawn(close_windows_loop(
                 service.clone(),
                 every,
+                jobs_gate.clone(),
                 stopped,
             )));
         }
@@ -375,6 +413,7 @@ impl Engine {
             capacity,
             drain_timeout: config.drain_timeout,
             stop,
+            jobs_gate,
             tasks: Mutex::new(Some(tasks)),
         }
     }
@@ -432,24 +471,31 @@ async fn status_loop(
 async fn close_windows_loop(
     service: AttendanceService,
     every: Duration,
+    gate: JobsGate,
     mut stopped: watch::Receiver<bool>,
 ) {
     let every = every.max(Duration::from_millis(10));
+    let look_back = chrono::TimeDelta::days(2);
     // The first pass looks back two days: windows that closed while the engine was not running.
-    let mut since = Utc::now() - chrono::TimeDelta::days(2);
+    let mut since = Utc::now() - look_back;
     loop {
         let now = Utc::now();
-        match service.close_windows(since, now).await {
-            Ok(closed) => {
-                since = now;
-                if !closed.records.is_empty() {
-                    tracing::info!(
-                        records = closed.records.len(),
-                        "shift windows closed: days recomputed"
-                    );
+        if !gate.is_open() {
+            // Another instance runs the pass; when this one takes over it looks back two days.
+            since = now - look_back;
+        } else {
+            match service.close_windows(since, now).await {
+                Ok(closed) => {
+                    since = now;
+                    if !closed.records.is_empty() {
+                        tracing::info!(
+                            records = closed.records.len(),
+                            "shift windows closed: days recomputed"
+                        );
+                    }
                 }
+                Err(e) => warn!(error = %e, "closing shift windows failed; trying again later"),
             }
-            Err(e) => warn!(error = %e, "closing shift windows failed; trying again later"),
         }
         tokio::select! {
             _ = sleep(every) => {}
@@ -462,6 +508,11 @@ impl EngineHandle {
     /// A sender into the queue, for the manager, the push routers and imports.
     pub fn sender(&self) -> IngestSender {
         self.sender.clone()
+    }
+
+    /// The gate of the site's jobs (open by default; see [`JobsGate`]).
+    pub fn jobs_gate(&self) -> &JobsGate {
+        &self.jobs_gate
     }
 
     /// The engine's use cases: every change made through them is published on the bus.

@@ -10,15 +10,22 @@ use tokio::sync::watch;
 use tokio::time::sleep;
 use tracing::warn;
 
-/// Looks every `every` (at least 10 ms) until `stopped` changes.
+/// Looks every `every` (at least 10 ms) while `gate` is open, until `stopped` changes.
 pub(super) async fn leave_year_loop(
     service: AttendanceService,
     every: Duration,
+    gate: super::JobsGate,
     mut stopped: watch::Receiver<bool>,
 ) {
     let every = every.max(Duration::from_millis(10));
     loop {
-        match service.start_of_year(Utc::now()).await {
+        // Closed: another instance of the cluster runs the job.
+        let result = if gate.is_open() {
+            service.start_of_year(Utc::now()).await
+        } else {
+            Ok(None)
+        };
+        match result {
             Ok(Some((rolled, allocated))) => tracing::info!(
                 rolled_over = rolled.year,
                 rollover_entries = rolled.entries,

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod cluster;
 #[cfg(feature = "testkit")]
 pub mod conformance;
 #[cfg(feature = "testkit")]

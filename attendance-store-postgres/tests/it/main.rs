@@ -4,6 +4,7 @@
 //! connections, failing transactions, racing writers, migrations).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cluster;
 mod conformance;
 mod documents;
 mod durability;

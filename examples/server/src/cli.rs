@@ -44,6 +44,8 @@ use crate::runtime::{MachineRuntime, Runtime, RuntimeConfig};
 use crate::serve::serve;
 use crate::ws::ws_only_app;
 use crate::{AppState, api_app, app, push_app};
+use attendance_adapters::cluster::ClusterConfig;
+use attendance_core::store::cluster::{ClusterStore, InstanceInfo};
 
 /// How long a login token lives.
 pub const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
@@ -173,6 +175,20 @@ pub struct Cli {
         value_name = "ADDR:PORT"
     )]
     pub iclock_bind: Option<SocketAddr>,
+    /// With PostgreSQL: this instance's name in the cluster (`system-status`) [default: the
+    /// host name]; its id is the name, the process id and a random suffix.
+    #[arg(
+        long,
+        global = true,
+        env = "ATTENDANCE_INSTANCE_NAME",
+        value_name = "NAME"
+    )]
+    pub instance_name: Option<String>,
+    /// With PostgreSQL: how long a machine or leader lease lasts unless renewed, in
+    /// milliseconds (renewed every third of it): an instance that dies loses its machines to
+    /// the others within it plus a third [default: 5000; 300 to 60000].
+    #[arg(long, global = true, env = "ATTENDANCE_LEASE_MS", value_name = "MS")]
+    pub lease_ms: Option<u64>,
 }
 
 /// The subcommands.
@@ -333,6 +349,48 @@ fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// The store for `config` (see [`open_store`]) and, for PostgreSQL, its cluster port: several
+/// instances on one database share its machines and jobs and each other's events.
+pub async fn open_store_and_cluster(
+    config: &Config,
+) -> Result<(Arc<dyn Store>, Option<Arc<dyn ClusterStore>>)> {
+    match config.database_url.as_deref().map(str::trim) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::connect(url, PgOptions::default())
+                .await
+                .with_context(|| {
+                    format!(
+                        "--database-url {}: connecting to PostgreSQL",
+                        redact_url(url)
+                    )
+                })?;
+            tracing::info!("using the PostgreSQL store");
+            let cluster: Arc<dyn ClusterStore> = Arc::new(store.cluster());
+            Ok((Arc::new(store), Some(cluster)))
+        }
+        _ => Ok((open_store(config).await?, None)),
+    }
+}
+
+/// The runtime's settings for `config`: the defaults, and with a cluster port this instance's
+/// membership (`--instance-name`, `--lease-ms`).
+pub fn runtime_config(config: &Config, cluster: Option<Arc<dyn ClusterStore>>) -> RuntimeConfig {
+    let mut runtime = RuntimeConfig::default();
+    if let Some(store) = cluster {
+        let name = config
+            .instance_name
+            .clone()
+            .unwrap_or_else(attendance_adapters::cluster::host_name);
+        let instance = InstanceInfo {
+            instance_id: attendance_adapters::cluster::new_instance_id(&name),
+            name,
+        };
+        tracing::info!(instance = %instance.instance_id, lease = ?config.lease, "joining the cluster of this database");
+        runtime.cluster = Some(ClusterConfig::new(store, instance, config.lease));
+    }
+    runtime
 }
 
 /// The store for `config`: with no `--database-url`, the embedded SQLite store in
@@ -548,9 +606,9 @@ impl Server {
     pub async fn start_with(config: &Config) -> Result<Self> {
         // The process's metrics recorder (once per process; servers share it).
         let _ = crate::ops::prometheus();
-        let store = open_store(config).await?;
+        let (store, cluster) = open_store_and_cluster(config).await?;
         let secret = jwt_secret(config)?;
-        let started = Runtime::start(store.clone(), RuntimeConfig::default());
+        let started = Runtime::start(store.clone(), runtime_config(config, cluster));
         let engine = started.engine().clone();
         let runtime = started.machines().clone();
         let state = AppState::new(

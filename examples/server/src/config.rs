@@ -79,6 +79,10 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// `--iclock-bind`.
     pub iclock_bind: Option<SocketAddr>,
+    /// `--instance-name`.
+    pub instance_name: Option<String>,
+    /// `--lease-ms`.
+    pub lease_ms: Option<u64>,
 }
 
 /// How the server writes its log lines (`--log-format`).
@@ -152,7 +156,7 @@ pub enum ConfigError {
 
 impl FileConfig {
     /// Every key a file may hold.
-    pub const KEYS: [&'static str; 15] = [
+    pub const KEYS: [&'static str; 17] = [
         "bind",
         "data_dir",
         "database_url",
@@ -168,6 +172,8 @@ impl FileConfig {
         "idle_timeout",
         "max_connections",
         "iclock_bind",
+        "instance_name",
+        "lease_ms",
     ];
 
     /// Reads and checks `file`.
@@ -246,6 +252,9 @@ impl FileConfig {
         if let Some(n) = config.max_connections {
             check_max_connections(n).map_err(|m| bad("max_connections", m))?;
         }
+        if let Some(ms) = config.lease_ms {
+            check_lease_ms(ms).map_err(|m| bad("lease_ms", m))?;
+        }
         Ok(config)
     }
 }
@@ -286,6 +295,23 @@ pub(crate) fn check_max_connections(n: usize) -> Result<(), String> {
     if !(1..=MAX_CONNECTIONS_LIMIT).contains(&n) {
         return Err(format!(
             "the connection cap must be 1 to {MAX_CONNECTIONS_LIMIT}, not {n}"
+        ));
+    }
+    Ok(())
+}
+
+/// The shortest and longest lease accepted (`--lease-ms`), in milliseconds.
+pub const LEASE_MS_RANGE: std::ops::RangeInclusive<u64> = 300..=60_000;
+
+/// The default lease (`--lease-ms`).
+pub const DEFAULT_LEASE_MS: u64 = 5_000;
+
+pub(crate) fn check_lease_ms(ms: u64) -> Result<(), String> {
+    if !LEASE_MS_RANGE.contains(&ms) {
+        return Err(format!(
+            "the lease must be from {} to {} milliseconds",
+            LEASE_MS_RANGE.start(),
+            LEASE_MS_RANGE.end()
         ));
     }
     Ok(())
@@ -452,6 +478,10 @@ pub struct Config {
     /// Where the device push routes (`/iclock/…`, `/hikvision/…`) are served instead of the API's
     /// address, if anywhere.
     pub iclock_bind: Option<SocketAddr>,
+    /// With PostgreSQL: this instance's name in the cluster (the host name when `None`).
+    pub instance_name: Option<String>,
+    /// With PostgreSQL: how long a lease lasts unless renewed.
+    pub lease: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -475,6 +505,8 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &hidden(&self.metrics_token))
             .field("http_limits", &self.http_limits)
             .field("iclock_bind", &self.iclock_bind)
+            .field("instance_name", &self.instance_name)
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -559,6 +591,13 @@ impl Config {
             )?,
             max_connections,
         };
+        if let Some(ms) = cli.lease_ms {
+            check_lease_ms(ms).map_err(|message| ConfigError::BadFlag {
+                flag: "--lease-ms / ATTENDANCE_LEASE_MS",
+                message,
+            })?;
+        }
+        let lease_ms = cli.lease_ms.or(file.lease_ms).unwrap_or(DEFAULT_LEASE_MS);
         let cors = if !cli.cors_origin.is_empty() {
             CorsPolicy::parse(&cli.cors_origin).map_err(|message| ConfigError::BadFlag {
                 flag: "--cors-origin / ATTENDANCE_CORS_ORIGINS",
@@ -594,6 +633,13 @@ impl Config {
             metrics_token,
             http_limits,
             iclock_bind: cli.iclock_bind.or(file.iclock_bind),
+            instance_name: cli
+                .instance_name
+                .clone()
+                .or(file.instance_name)
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
+            lease: Duration::from_millis(lease_ms),
         })
     }
 }

@@ -17,7 +17,11 @@
 //! Invalidation, exact and synchronous:
 //! - the engine's bus: every `attendance_updated` event (device scans, manual scans, imports,
 //!   corrections, overrides, leave decisions, holiday and settings recomputes, the
-//!   window-closing pass) drops the entries of its date. The events are drained from the
+//!   window-closing pass) drops the entries of its date, and so does the same event of another
+//!   instance of a cluster (it arrives as a remote event through PostgreSQL `NOTIFY`, usually
+//!   within milliseconds; a write of another instance that publishes nothing, like an
+//!   employee's rename, is bounded by the ttl, as the command-line tools' are). The events are
+//!   drained from the
 //!   cache's own subscription at every lookup and insert, so an event published before a
 //!   write's answer is seen by every request after it. A subscription that lagged behind drops
 //!   everything;
@@ -281,6 +285,15 @@ impl Inner {
                     event: EngineEvent::AttendanceUpdated(summary),
                     ..
                 }) => self.drop_date(summary.date),
+                // Another instance of the cluster recomputed a day.
+                Ok(Published {
+                    event: EngineEvent::Remote(remote),
+                    ..
+                }) => {
+                    if let Some(date) = remote.updated_date() {
+                        self.drop_date(date);
+                    }
+                }
                 Ok(_) => {}
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Lagged(missed)) => {

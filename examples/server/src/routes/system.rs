@@ -1,7 +1,9 @@
 //! `/api/attendance/system-status/`: the engine's counters, every machine's health, how much is
-//! stored, the server's uptime and version. Site-wide operational data: `ViewMachines` (HR staff
+//! stored, the server's uptime and version, and with PostgreSQL the instances sharing the
+//! database with their leases (`cluster`). Site-wide operational data: `ViewMachines` (HR staff
 //! and super admins).
 
+use attendance_adapters::cluster::ClusterStatus;
 use attendance_adapters::engine::{EngineStats, SetAside};
 use attendance_core::access::{Action, authorize};
 use attendance_core::store::RecordQuery;
@@ -68,6 +70,13 @@ pub struct SystemStatus {
     pub counts: StoredCounts,
     /// WebSocket clients connected.
     pub websocket_clients: usize,
+    /// With PostgreSQL, the instances sharing the database as this one saw them at its last
+    /// lease round: this instance (`instance_id`, `name`, `leader`, the `machines` it reads),
+    /// every registered instance (`instance_id`, `name`, `started_at`, `last_heartbeat`, `live`,
+    /// `leader`, `machines` held) and every machine's lease (`machine_id`, `holder`,
+    /// `expires_at`). `null` for a single instance (SQLite).
+    #[schema(value_type = Option<Object>)]
+    pub cluster: Option<ClusterStatus>,
 }
 
 /// The platform's health in one call.
@@ -93,7 +102,11 @@ async fn system_status(
         .as_ref()
         .map(|rt| rt.health())
         .unwrap_or_default();
-    let statuses = if state.machines.is_none() {
+    let cluster = state.machines.as_ref().and_then(|rt| rt.cluster_status());
+    // In a cluster each instance reads its share: the connections are the stored statuses,
+    // which every machine's reader keeps.
+    let local = state.machines.is_some() && cluster.is_none();
+    let statuses = if !local {
         state.store.machine_statuses().await?
     } else {
         Vec::new()
@@ -101,11 +114,11 @@ async fn system_status(
     let connected = machines
         .iter()
         .filter(|m| m.enabled)
-        .filter(|m| match &state.machines {
-            Some(_) => health
+        .filter(|m| match local {
+            true => health
                 .iter()
                 .any(|h| h.machine_id == m.machine_id && h.to_status().connected),
-            None => statuses
+            false => statuses
                 .iter()
                 .any(|s| s.machine_id == m.machine_id && s.connected),
         })
@@ -155,6 +168,7 @@ async fn system_status(
             daily_records,
         },
         websocket_clients: state.realtime.clients(),
+        cluster,
     }))
 }
 

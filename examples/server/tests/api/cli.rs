@@ -38,6 +38,8 @@ pub fn binary() -> std::process::Command {
         .env_remove("ATTENDANCE_DATABASE_URL")
         .env_remove("ATTENDANCE_JWT_SECRET")
         .env_remove("ATTENDANCE_WS_PORT")
+        .env_remove("ATTENDANCE_INSTANCE_NAME")
+        .env_remove("ATTENDANCE_LEASE_MS")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

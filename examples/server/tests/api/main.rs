@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 mod auth;
 mod cli;
+mod cluster;
 mod config;
 mod contract;
 mod corrections;
