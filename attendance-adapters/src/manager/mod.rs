@@ -124,6 +124,12 @@ pub struct ManagerConfig {
     /// 30 min; `None`: never). The reconnect notices a device that died without closing the
     /// connection, refreshes the clock drift and catches up through a fetch.
     pub live_idle_refresh: Option<Duration>,
+    /// Catch-up of a live session (default 2 s; `None`: none): a device's log is read before
+    /// its live stream opens, so a punch made between the two is in neither; the session ends
+    /// at its first quiet moment this long (no event), and the reconnect's fetch from the
+    /// stored cursor reads such a punch (the store keeps it once). The session opened by a
+    /// catch-up does not catch up again; the one after any other end does.
+    pub live_catch_up: Option<Duration>,
     /// Into the engine: how long a batch waits for its commit before the session ends and
     /// resumes from the stored cursor (default 60 s).
     pub commit_timeout: Duration,
@@ -142,6 +148,7 @@ impl Default for ManagerConfig {
             disconnect_timeout: Duration::from_secs(2),
             max_live_batch: 500,
             live_idle_refresh: Some(Duration::from_secs(30 * 60)),
+            live_catch_up: Some(Duration::from_secs(2)),
             commit_timeout: Duration::from_secs(60),
         }
     }
@@ -309,6 +316,7 @@ impl MachineManager {
             rng: SplitMix::new(hasher.finish()),
             last_sent: None,
             connected: false,
+            catch_up: true,
         };
         tracing::info!(machine = %machine.machine_id, machine_type = %machine.machine_type, "starting machine task");
         let handle = runtime.spawn(worker.run());

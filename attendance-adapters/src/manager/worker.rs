@@ -90,6 +90,9 @@ pub(super) struct Worker {
     pub(super) last_sent: Option<MachineCursor>,
     // A `Connected` event went out for this session, so a `Disconnected` must follow.
     pub(super) connected: bool,
+    // The next live session ends at its first quiet moment to catch up through a fetch
+    // (`ManagerConfig::live_catch_up`): true but after a catch-up.
+    pub(super) catch_up: bool,
 }
 
 impl Worker {
@@ -121,7 +124,13 @@ impl Worker {
             // Polite, bounded: a stalled device must not hold the task.
             let _ = tokio::time::timeout(self.config.disconnect_timeout, self.adapter.disconnect())
                 .await;
-            if self.connected {
+            // A catch-up reconnects at once: no Disconnected/Connected pair for it.
+            let catching_up = matches!(end, SessionEnd::Refresh) && !self.catch_up;
+            if !matches!(end, SessionEnd::Refresh) {
+                // Whatever the session that ended, the next live one catches up.
+                self.catch_up = true;
+            }
+            if self.connected && !catching_up {
                 self.connected = false;
                 update(&self.health, |h| h.live = false);
                 let reason = match &end {
@@ -204,9 +213,11 @@ impl Worker {
             h.firmware = report.firmware.clone();
         });
         self.set_state(ConnectionState::Connected);
-        self.connected = true;
-        self.emit(MachineEventKind::Connected { live });
-        tracing::info!(machine = %id, live, drift = ?report.clock_drift_seconds, "machine connected");
+        if !self.connected {
+            self.connected = true;
+            self.emit(MachineEventKind::Connected { live });
+            tracing::info!(machine = %id, live, drift = ?report.clock_drift_seconds, "machine connected");
+        }
 
         let mut cursor = self.resume_cursor().await?;
         let fetch = Self::call(
@@ -234,18 +245,33 @@ impl Worker {
             )
             .await?;
             update(&self.health, |h| h.live = true);
+            // This session catches up at its first quiet moment unless a catch-up opened it.
+            let catch_up = std::mem::replace(&mut self.catch_up, true)
+                .then_some(self.config.live_catch_up)
+                .flatten();
             loop {
-                let idle = self.config.live_idle_refresh;
+                let idle = match (catch_up, self.config.live_idle_refresh) {
+                    (Some(c), Some(i)) => Some(c.min(i)),
+                    (c, i) => c.or(i),
+                };
                 let next = async {
                     match idle {
                         Some(idle) => tokio::time::timeout(idle, stream.next()).await.ok(),
                         None => Some(stream.next().await),
                     }
                 };
-                let first = until_stop(&mut self.stop, next)
+                let Some(first) = until_stop(&mut self.stop, next)
                     .await
                     .ok_or(SessionEnd::Stopped)?
-                    .ok_or(SessionEnd::Refresh)?;
+                else {
+                    if catch_up.is_some() {
+                        // The reconnect's fetch reads what fell between this session's fetch
+                        // and its live stream; the session it opens does not catch up again.
+                        self.catch_up = false;
+                        tracing::debug!(machine = %id, "live session caught up through a fetch");
+                    }
+                    return Err(SessionEnd::Refresh);
+                };
                 let mut failure = None;
                 let mut scans: Vec<ScanData> = Vec::new();
                 match first {

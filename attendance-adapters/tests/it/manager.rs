@@ -631,6 +631,68 @@ async fn a_quiet_live_session_is_refreshed_without_counting_a_failure() {
     device.shutdown().await;
 }
 
+/// A punch made between a session's log read and its live registration is in neither: the
+/// session ends at its first quiet moment and the reconnect's fetch reads it, once, without a
+/// disconnected/connected pair; the session opened by that catch-up does not catch up again.
+#[tokio::test]
+async fn a_punch_missed_between_the_fetch_and_the_live_stream_is_caught_up() {
+    let device = FakeDevice::spawn_tcp(FakeConfig::default(), 0)
+        .await
+        .unwrap();
+    let cursors = Arc::new(MemoryCursors::new());
+    let (manager, rx) = MachineManager::new(
+        ManagerConfig {
+            live: true,
+            live_catch_up: Some(Duration::from_millis(1500)),
+            ..fast_config()
+        },
+        cursors.clone(),
+    );
+    let mut events = manager.subscribe();
+    let (received, consumer) = consume(rx, cursors);
+    manager
+        .add_machine(machine(
+            "ZK-8",
+            "zkteco",
+            device.local_addr().port(),
+            serde_json::json!({}),
+        ))
+        .unwrap();
+    wait_for("the first live session", || health(&manager, "ZK-8").live).await;
+    // The log was read; the punch's live event reaches nobody.
+    let at = NaiveDate::from_ymd_opt(2026, 12, 7)
+        .unwrap()
+        .and_hms_opt(8, 1, 2)
+        .unwrap();
+    device.punch_unseen("4242", at).unwrap();
+    let missed = |r: &Received| {
+        r.lock()
+            .unwrap()
+            .iter()
+            .filter(|(user, _)| user == "4242")
+            .count()
+    };
+    wait_for("the missed punch", || missed(&received) == 1).await;
+    // The catch-up's session stays live and does not reconnect again.
+    wait_for("live after the catch-up", || health(&manager, "ZK-8").live).await;
+    let sessions = health(&manager, "ZK-8").connections;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(health(&manager, "ZK-8").connections, sessions);
+    assert_eq!(missed(&received), 1);
+    let mut connected = 0;
+    while let Ok(event) = events.try_recv() {
+        match event.kind {
+            MachineEventKind::Connected { .. } => connected += 1,
+            MachineEventKind::Disconnected { .. } => panic!("a catch-up reported a disconnect"),
+            _ => {}
+        }
+    }
+    assert_eq!(connected, 1, "one connected event for the machine");
+    manager.shutdown().await;
+    consumer.abort();
+    device.shutdown().await;
+}
+
 #[tokio::test]
 async fn into_the_engine_a_pull_cursor_advances_only_with_the_commit_that_stores_its_scans() {
     use attendance_adapters::engine::{Engine, EngineConfig};

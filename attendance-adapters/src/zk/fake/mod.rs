@@ -249,6 +249,19 @@ impl FakeHandle {
         self.device.punch(user_id, time)
     }
 
+    /// A punch the device stores in its log but whose realtime event reaches nobody: what a
+    /// client sees of a punch made between its log read and its registration for events.
+    pub fn punch_unseen(&self, user_id: &str, time: NaiveDateTime) -> Result<(), CodecError> {
+        self.device.data.append(&AttendanceRecord {
+            uid: 0,
+            user_id: user_id.to_owned(),
+            verify_type: 1,
+            punch_state: 0,
+            time: encode_zk_time(time)?,
+            work_code: 0,
+        })
+    }
+
     /// The records in the device's attendance log now (generated ones and punches).
     pub fn record_count(&self) -> usize {
         self.device.data.record_count()
