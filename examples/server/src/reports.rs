@@ -4,8 +4,8 @@
 //!
 //! A department of thousands is computed without holding its month of records: the stored
 //! records of the month are read a date at a time, in pages ([`RECORD_PAGE`]), each as only
-//! what the report counts (the store's `query_record_tallies`: the fields read out of the
-//! stored JSON by the database, the record never decoded whole), and each is counted into its
+//! what the report counts (the store's `query_record_tallies`: the record's `tally` column,
+//! written with it, the record never decoded whole), and each is counted into its
 //! employee's row at once ([`MonthlyRow::add_tally`]). The days with no stored
 //! record, or whose record was computed while its window was still open, are then recomputed
 //! (and stored) through the service's set-based path
