@@ -7,8 +7,12 @@ use reqwest::header::HeaderMap;
 
 const API: &str = "/api/attendance/employees/";
 
-/// `serve` in process on the in-memory store, with these extra flags.
-async fn start(extra: &[&str]) -> Server {
+/// The password of the super admin `root` that [`start`] creates.
+pub(crate) const ADMIN_PASSWORD: &str = "a long enough password";
+
+/// `serve` in process on the in-memory store (super admin `root`, password
+/// [`ADMIN_PASSWORD`]), with these extra flags.
+pub(crate) async fn start(extra: &[&str]) -> Server {
     let mut args = vec![
         "attendance-server",
         "serve",
@@ -21,7 +25,7 @@ async fn start(extra: &[&str]) -> Server {
         "--admin-user",
         "root",
         "--admin-password",
-        "a long enough password",
+        ADMIN_PASSWORD,
     ];
     args.extend_from_slice(extra);
     Server::start(&Cli::try_parse_from(args).unwrap())

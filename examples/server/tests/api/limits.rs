@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use attendance_server::cli::{Cli, Server};
-use clap::Parser;
+use crate::cors::{ADMIN_PASSWORD, start};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,29 +13,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "a long enough password";
-
-/// `serve` in process on the in-memory store, with these extra flags.
-async fn start(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "attendance-server",
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        "memory:",
-        "--jwt-secret",
-        "a test secret of at least thirty-two chars",
-        "--admin-user",
-        ADMIN,
-        "--admin-password",
-        ADMIN_PASSWORD,
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&Cli::try_parse_from(args).unwrap())
-        .await
-        .unwrap()
-}
 
 async fn admin_token(base: &str) -> String {
     let login: Value = reqwest::Client::new()
