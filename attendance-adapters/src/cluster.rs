@@ -52,6 +52,10 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
 /// The most events one broadcast gathers.
 const MAX_EVENTS_PER_BROADCAST: usize = 500;
 
+/// The size the events of one broadcast are packed into payloads of: under PostgreSQL's
+/// notification limit (8,000 bytes), so they need no table.
+const PAYLOAD_TARGET: usize = 7_500;
+
 /// How an instance joins a cluster.
 #[derive(Clone)]
 pub struct ClusterConfig {
@@ -546,19 +550,12 @@ async fn send_events(
             received = events.recv() => received,
         };
         let mut batch = Vec::new();
-        let push = |published: Published, batch: &mut Vec<WireEvent>| {
-            if matches!(
+        let push = |published: Published, batch: &mut Vec<Published>| {
+            if !matches!(
                 published.event,
                 EngineEvent::Remote(_) | EngineEvent::SystemStatus(_)
             ) {
-                return;
-            }
-            match serde_json::to_value(&published.event) {
-                Ok(v) => batch.push(WireEvent {
-                    a: published.audience,
-                    v,
-                }),
-                Err(e) => tracing::warn!(error = %e, "event not serialisable; not broadcast"),
+                batch.push(published);
             }
         };
         match first {
@@ -586,21 +583,50 @@ async fn send_events(
         if batch.is_empty() {
             continue;
         }
-        let wire = Wire {
-            o: me.clone(),
-            e: batch,
-        };
-        let payload = match serde_json::to_string(&wire) {
-            Ok(payload) => payload,
-            Err(e) => {
-                tracing::warn!(error = %e, "events not serialisable; not broadcast");
-                continue;
-            }
-        };
-        if let Err(e) = store.broadcast(&payload).await {
-            tracing::warn!(error = %e, events = wire.e.len(), "events not broadcast to the other instances");
+        let count = batch.len();
+        let payloads = pack(&me, &batch);
+        if let Err(e) = store.broadcast_all(&payloads).await {
+            tracing::warn!(error = %e, events = count, "events not broadcast to the other instances");
         }
     }
+}
+
+/// `events` from instance `me` as [`Wire`] payloads of at most [`PAYLOAD_TARGET`] bytes each
+/// (an event longer than that alone in its own), in their order. Each event's JSON is the one
+/// its WebSocket clients got ([`Published::json`]), not serialised again.
+fn pack(me: &str, events: &[Published]) -> Vec<String> {
+    let head = match serde_json::to_string(me) {
+        Ok(me) => format!(r#"{{"o":{me},"e":["#),
+        Err(_) => return Vec::new(),
+    };
+    let mut payloads = Vec::new();
+    let mut current = head.clone();
+    let mut in_current = 0;
+    for published in events {
+        let (Some(json), Ok(audience)) =
+            (published.json(), serde_json::to_string(&published.audience))
+        else {
+            tracing::warn!("event not serialisable; not broadcast");
+            continue;
+        };
+        // One `WireEvent`: {"a": audience, "v": event}.
+        let text = format!(r#"{{"a":{audience},"v":{json}}}"#);
+        if in_current > 0 && current.len() + text.len() + 3 > PAYLOAD_TARGET {
+            current.push_str("]}");
+            payloads.push(std::mem::replace(&mut current, head.clone()));
+            in_current = 0;
+        }
+        if in_current > 0 {
+            current.push(',');
+        }
+        current.push_str(&text);
+        in_current += 1;
+    }
+    if in_current > 0 {
+        current.push_str("]}");
+        payloads.push(current);
+    }
+    payloads
 }
 
 /// Publishes the other instances' events on this instance's bus.
@@ -671,6 +697,37 @@ mod tests {
         let b = new_instance_id("host");
         assert!(a.starts_with("host-"));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn events_are_packed_in_order_into_payloads_under_the_target() {
+        let remote = |v: serde_json::Value| {
+            Published::new(EngineEvent::Remote(RemoteEvent::parse(v).unwrap()), None)
+        };
+        let events: Vec<Published> = (0..200)
+            .map(|n| {
+                remote(serde_json::json!({"type": "scan_received", "data": {"n": n, "pad": "x".repeat(n * 3)}}))
+            })
+            .collect();
+        let payloads = pack("node \"0\"", &events);
+        assert!(payloads.len() > 1);
+        let mut seen = Vec::new();
+        for payload in &payloads {
+            let wire: Wire = serde_json::from_str(payload).unwrap();
+            assert_eq!(wire.o, "node \"0\"");
+            assert!(payload.len() <= PAYLOAD_TARGET || wire.e.len() == 1);
+            seen.extend(
+                wire.e
+                    .into_iter()
+                    .map(|e| e.v["data"]["n"].as_u64().unwrap()),
+            );
+        }
+        assert_eq!(seen, (0..200).collect::<Vec<u64>>());
+        let big = vec![remote(
+            serde_json::json!({"type": "scan_received", "data": {"pad": "y".repeat(2 * PAYLOAD_TARGET)}}),
+        )];
+        assert_eq!(pack("me", &big).len(), 1);
+        assert!(pack("me", &[]).is_empty());
     }
 
     #[test]

@@ -236,6 +236,25 @@ impl ClusterStore for PgCluster {
         Ok(())
     }
 
+    /// Payloads that fit a notification go in one statement (one round trip, one transaction:
+    /// delivered together, in their order); any longer one makes them go one by one.
+    async fn broadcast_all(&self, payloads: &[String]) -> StoreResult<()> {
+        if payloads.iter().any(|p| p.len() > INLINE_MAX) {
+            for payload in payloads {
+                self.broadcast(payload).await?;
+            }
+            return Ok(());
+        }
+        let messages: Vec<String> = payloads.iter().map(|p| format!("i{p}")).collect();
+        sqlx::query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS t(m)")
+            .bind(CHANNEL)
+            .bind(messages)
+            .execute(&self.pool)
+            .await
+            .map_err(db("broadcast to the instances"))?;
+        Ok(())
+    }
+
     async fn subscribe(&self) -> StoreResult<Box<dyn ClusterSubscription>> {
         let what = "listen to the instances";
         let mut listener = PgListener::connect_with(&self.pool)

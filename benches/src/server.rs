@@ -45,7 +45,7 @@ pub fn server_binary() -> PathBuf {
         .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!(
-        "adms_end_to_end: building the server (cargo build --profile {profile} -p attendance-server)"
+        "benchmarks: building the server (cargo build --profile {profile} -p attendance-server)"
     );
     let status = Command::new(cargo)
         .args([
@@ -89,6 +89,16 @@ impl ServerProcess {
     /// Starts `binary serve` on a free loopback port with `data_dir` (and `database_url`);
     /// waits (at most 60 s) for the address it prints. Its log goes to `<data_dir>/server.log`.
     pub fn start(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> Self {
+        Self::start_with(binary, data_dir, database_url, &[])
+    }
+
+    /// [`ServerProcess::start`] with `extra` arguments after `serve`'s own (`--lease-ms`, …).
+    pub fn start_with(
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
         let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
         let mut command = Command::new(binary);
         command
@@ -98,6 +108,7 @@ impl ServerProcess {
         if let Some(url) = database_url {
             command.args(["--database-url", url]);
         }
+        command.args(extra);
         for var in [
             "ATTENDANCE_CONFIG",
             "ATTENDANCE_BIND",
@@ -149,15 +160,43 @@ impl ServerProcess {
         server
     }
 
-    /// `VmHWM` of the process, in bytes.
+    /// `VmHWM` of the process (its peak resident memory), in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
+        self.proc_status("VmHWM:")
+    }
+
+    /// `VmRSS` of the process (its resident memory now), in bytes.
+    pub fn rss(&self) -> Option<u64> {
+        self.proc_status("VmRSS:")
+    }
+
+    /// A `kB` field of `/proc/<pid>/status`, in bytes.
+    fn proc_status(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
     }
+
+    /// CPU time the process used so far (user + system).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(&self.child.id().to_string())
+    }
+}
+
+/// CPU time (user + system) process `pid` used so far (`self`: this one), from
+/// `/proc/<pid>/stat`.
+pub fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // The kernel's clock ticks: 100 a second on Linux everywhere this runs.
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// Logs [`ADMIN`] in and returns the access token.

@@ -2,8 +2,8 @@
 //! service's [`ChangeObserver`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use attendance_core::access::Owner;
 use attendance_core::employee::{DeviceUserId, Employee, EmployeeCode};
@@ -148,13 +148,48 @@ impl Serialize for EngineEvent {
 }
 
 /// An event and who may receive it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Published {
     /// The event.
     pub event: EngineEvent,
     /// The employee it is about; `None` for site-wide events (machines, errors, status), which
     /// only roles with site-wide access should receive.
     pub audience: Option<Owner>,
+    /// The event as JSON, made by the first who asks for it ([`Published::json`]) and shared
+    /// by every clone: a broadcast hands each subscriber a clone, so hundreds of WebSocket
+    /// clients serialise an event once, not once each.
+    json: Arc<OnceLock<Option<Arc<str>>>>,
+}
+
+impl PartialEq for Published {
+    fn eq(&self, other: &Self) -> bool {
+        self.event == other.event && self.audience == other.audience
+    }
+}
+
+impl Published {
+    /// `event` for `audience`.
+    pub fn new(event: EngineEvent, audience: Option<Owner>) -> Self {
+        Self {
+            event,
+            audience,
+            json: Arc::default(),
+        }
+    }
+
+    /// The event as clients receive it (JSON), serialised once for this event and every
+    /// clone of it; `None` (logged once) when it cannot be serialised.
+    pub fn json(&self) -> Option<Arc<str>> {
+        self.json
+            .get_or_init(|| match serde_json::to_string(&self.event) {
+                Ok(text) => Some(text.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "event not serialisable");
+                    None
+                }
+            })
+            .clone()
+    }
 }
 
 impl Serialize for Published {
@@ -180,7 +215,7 @@ fn owner_of(employee: &Employee) -> Owner {
 impl Bus {
     pub(super) fn send(&self, event: EngineEvent, audience: Option<Owner>) {
         // No subscriber is fine: events are for whoever listens.
-        let _ = self.events.send(Published { event, audience });
+        let _ = self.events.send(Published::new(event, audience));
     }
 
     pub(super) fn error_event(&self, source: &str, kind: &str, message: String) {

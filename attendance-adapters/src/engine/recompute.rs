@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use attendance_core::scan::ScanData;
-use attendance_core::service::{AttendanceService, ChangeObserver, ServiceError};
+use attendance_core::service::{AttendanceService, ChangeObserver, DayKeys, ServiceError};
 use chrono::{NaiveDate, Utc};
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep};
@@ -86,7 +86,71 @@ impl Backlog {
         self.closed.load(Ordering::Acquire)
     }
 }
-/// The second stage: recomputes the backlog's pairs set-wise, as many as have gathered.
+/// The (employee, work date) pairs published and waiting to be recomputed, merged: a pair
+/// touched by several flushes meanwhile is recomputed once. Bounded: past [`BACKLOG_DAYS`]
+/// pairs the publish loop waits for the days loop (and through it the ingest).
+#[derive(Debug, Default)]
+struct DaysBacklog {
+    days: Mutex<(DayKeys, usize)>,
+    closed: std::sync::atomic::AtomicBool,
+    wake: Notify,
+    room: Notify,
+}
+
+/// The most pairs waiting to be recomputed before the publish loop waits.
+const BACKLOG_DAYS: usize = 200_000;
+
+impl DaysBacklog {
+    async fn add(&self, days: DayKeys) {
+        if days.is_empty() {
+            return;
+        }
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.lock().1 < BACKLOG_DAYS {
+                break;
+            }
+            room.await;
+        }
+        let mut pending = self.lock();
+        for (employee, dates) in days {
+            let entry = pending.0.entry(employee).or_default();
+            let before = entry.len();
+            entry.extend(dates);
+            let added = entry.len() - before;
+            pending.1 += added;
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (DayKeys, usize)> {
+        self.days.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> DayKeys {
+        let taken = {
+            let mut pending = self.lock();
+            pending.1 = 0;
+            std::mem::take(&mut pending.0)
+        };
+        self.room.notify_waiters();
+        taken
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// The second stage: publishes the backlog's scans and recomputes their pairs set-wise, as many as have gathered.
 pub(super) struct Recompute {
     pub(super) service: AttendanceService,
     pub(super) config: EngineConfig,
@@ -96,13 +160,26 @@ pub(super) struct Recompute {
 }
 
 impl Recompute {
+    /// Two loops in one task: the publish loop takes the new scans as they come, reads their
+    /// employees, publishes them and hands their (employee, work date) pairs to the days loop,
+    /// which recomputes what has gathered. A scan's event never waits for the recompute of the
+    /// scans before it.
     pub(super) async fn run(self, signal: watch::Receiver<bool>) {
+        let days = DaysBacklog::default();
+        tokio::join!(
+            self.publish_loop(&days, signal.clone()),
+            self.days_loop(&days, signal)
+        );
+    }
+
+    async fn publish_loop(&self, days: &DaysBacklog, signal: watch::Receiver<bool>) {
         let mut stop = Stop::new(signal, self.config.drain_timeout);
         loop {
             let scans = self.backlog.take();
             self.counters.recompute_backlog.store(0, Ordering::Relaxed);
             if scans.is_empty() {
                 if self.backlog.is_closed() {
+                    days.close();
                     return;
                 }
                 self.backlog.wake.notified().await;
@@ -123,22 +200,35 @@ impl Recompute {
                 warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
             }
             self.bus.scans_stored(&scans, &affected.employees);
-            let count = scans.len();
             drop(scans);
+            days.add(affected.days).await;
+        }
+    }
+
+    async fn days_loop(&self, days: &DaysBacklog, signal: watch::Receiver<bool>) {
+        let mut stop = Stop::new(signal, self.config.drain_timeout);
+        loop {
+            let pending = days.take();
+            if pending.is_empty() {
+                if days.is_closed() {
+                    return;
+                }
+                days.wake.notified().await;
+                continue;
+            }
             // The service's observer (the bus) publishes the records.
             let started = Instant::now();
             let _ = self
                 .retry(&mut stop, "recomputing days", || {
-                    self.service.recompute_days(&affected.days, Utc::now())
+                    self.service.recompute_days(&pending, Utc::now())
                 })
                 .await;
             let took = started.elapsed();
-            let days = affected.days.values().map(BTreeSet::len).sum::<usize>();
+            let count = pending.values().map(BTreeSet::len).sum::<usize>();
             metrics::histogram!(crate::telemetry::RECOMPUTE_SECONDS).record(took.as_secs_f64());
-            metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(days as u64);
+            metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(count as u64);
             debug!(
-                scans = count,
-                days,
+                days = count,
                 took_ms = took.as_secs_f64() * 1e3,
                 "recomputed"
             );

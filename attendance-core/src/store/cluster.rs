@@ -116,6 +116,15 @@ pub trait ClusterStore: Send + Sync {
     /// for the database's notification goes through a table).
     async fn broadcast(&self, payload: &str) -> StoreResult<()>;
 
+    /// Sends `payloads` as [`Self::broadcast`] does, in their order; a store may send them in
+    /// one round trip (the default sends them one by one).
+    async fn broadcast_all(&self, payloads: &[String]) -> StoreResult<()> {
+        for payload in payloads {
+            self.broadcast(payload).await?;
+        }
+        Ok(())
+    }
+
     /// A new subscription to the broadcasts sent from now on.
     async fn subscribe(&self) -> StoreResult<Box<dyn ClusterSubscription>>;
 }

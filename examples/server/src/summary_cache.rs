@@ -494,10 +494,10 @@ mod tests {
             .unwrap_err();
         let mut summary = sample_summary();
         summary.date = two.date;
-        tx.send(Published {
-            event: EngineEvent::AttendanceUpdated(Box::new(summary)),
-            audience: None,
-        })
+        tx.send(Published::new(
+            EngineEvent::AttendanceUpdated(Box::new(summary)),
+            None,
+        ))
         .unwrap();
         assert!(cache.lookup(&two).is_err());
         assert!(cache.lookup(&three).is_ok());
@@ -515,10 +515,10 @@ mod tests {
         let since = cache.lookup(&two).unwrap_err();
         cache.insert(two.clone(), since, body("[2]"));
         for _ in 0..10 {
-            tx.send(Published {
-                event: EngineEvent::AttendanceUpdated(Box::new(sample_summary())),
-                audience: None,
-            })
+            tx.send(Published::new(
+                EngineEvent::AttendanceUpdated(Box::new(sample_summary())),
+                None,
+            ))
             .unwrap();
         }
         assert!(cache.lookup(&two).is_err());

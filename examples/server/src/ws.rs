@@ -241,12 +241,10 @@ async fn serve_client(
                         if !may_receive(&user.actor, &published) {
                             continue;
                         }
-                        match serde_json::to_string(&published.event) {
-                            Ok(text) => text,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "event not serialisable");
-                                continue;
-                            }
+                        // Serialised once per event, whoever asks first.
+                        match published.json() {
+                            Some(text) => String::from(&*text),
+                            None => continue,
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
