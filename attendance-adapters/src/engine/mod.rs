@@ -49,7 +49,11 @@
 //!   service a [`ChangeObserver`] on the bus), so manual scans, imports, leave and holiday
 //!   changes reach the same clients as device scans; events about one employee carry the
 //!   employee as their audience, so a server forwards them only to clients allowed to see that
-//!   employee.
+//!   employee;
+//! - a background recompute ([`EngineHandle::recompute_in_background`]) is stored before the
+//!   call returns and runs only while the [`JobsGate`] is open, its resume point saved after
+//!   every chunk: a gate that closes stops it after its chunk, and whoever opens a gate next
+//!   (this engine again, the next leader, the next start) resumes it from there.
 //!
 //! [`ChangeObserver`]: attendance_core::service::ChangeObserver
 

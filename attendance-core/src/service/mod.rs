@@ -28,7 +28,8 @@
 //!   it closed, so a day without scans becomes `Absent` when its window closes, not when the
 //!   next scan comes;
 //! - a settings change or month-end: [`AttendanceService::recompute_range`], over the range the
-//!   caller gives.
+//!   caller gives, or [`AttendanceService::recompute_range_after`], the same resumable after an
+//!   employee code (a background job stored in [`RecomputeJobStore`] resumes where it stopped).
 //!
 //! Leave and holiday changes recompute dates up to today (in the site's zone) only: later days
 //! have no scans and get their records when they come. Holiday changes look back at most
