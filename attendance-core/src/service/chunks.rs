@@ -52,6 +52,11 @@ pub(super) fn chunked<T>(items: &[T], dates: impl Fn(&T) -> usize) -> Vec<&[T]> 
 /// scans of every day between them.
 const SPAN_GAP_DAYS: i64 = 2;
 
+/// What [`AttendanceService::run_chunks`] tells after each chunk stored: employees and records
+/// stored so far and the chunk's last employee code; [`ControlFlow::Break`] leaves the rest.
+pub(super) type ChunkProgress<'a> =
+    dyn FnMut(usize, usize, Option<&EmployeeCode>) -> ControlFlow<()> + Send + 'a;
+
 /// A chunk's records computed: how many employees it holds and its last employee's code.
 struct Computed {
     out: Recomputed,
@@ -284,7 +289,7 @@ impl AttendanceService {
         now: DateTime<Utc>,
         keep: bool,
         write: usize,
-        progress: &mut (dyn FnMut(usize, usize, Option<&EmployeeCode>) -> ControlFlow<()> + Send),
+        progress: &mut ChunkProgress<'_>,
     ) -> Result<(Recomputed, usize, bool), ServiceError> {
         let summaries = keep || self.observer.is_some();
         let mut out = Recomputed::default();

@@ -704,7 +704,7 @@ async fn a_settings_recompute_runs_on_the_leader_and_another_instance_finishes_i
     let url = pg.database().await;
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
     seed_staff(&store, JOB_STAFF).await;
-    let mut instances = vec![
+    let mut instances = [
         start_instance(&url, "jobs0").await,
         start_instance(&url, "jobs1").await,
     ];
