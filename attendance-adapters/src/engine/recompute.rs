@@ -2,10 +2,9 @@
 //! pairs recomputed set-wise) and the background recompute jobs of a range of days.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-
-use std::ops::ControlFlow;
 use std::time::Duration;
 
 use attendance_core::scan::ScanData;

@@ -639,13 +639,14 @@ async fn a_day_nobody_punched_becomes_absent_when_its_window_closes_without_a_re
 
 /// The daily records of a memory store, counting the records written and closing a jobs gate
 /// during the write that `close_on` counts (1: the first), so a background recompute stops
-/// after that chunk, deterministically.
+/// after that chunk, deterministically; with `fail`, every write fails.
 struct GateClosingRecords {
     inner: Arc<MemoryStore>,
     gate: attendance_adapters::engine::JobsGate,
     writes: std::sync::atomic::AtomicUsize,
     written: std::sync::atomic::AtomicUsize,
     close_on: usize,
+    fail: bool,
 }
 
 #[async_trait::async_trait]
@@ -655,6 +656,13 @@ impl DailyRecordStore for GateClosingRecords {
         records: &[attendance_core::daily::DailyRecord],
     ) -> attendance_core::store::StoreResult<()> {
         use std::sync::atomic::Ordering;
+        if self.fail {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            return Err(attendance_core::store::StoreError::Backend {
+                message: "the disk is gone".into(),
+                source: None,
+            });
+        }
         self.inner.upsert_records(records).await?;
         self.written.fetch_add(records.len(), Ordering::SeqCst);
         if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.close_on {
@@ -814,6 +822,7 @@ async fn a_background_recompute_stopped_by_the_gate_resumes_from_its_resume_poin
         writes: Default::default(),
         written: Default::default(),
         close_on: 1,
+        fail: false,
     });
     let service = AttendanceService::from_parts(attendance_core::service::StoreParts {
         scans: store.clone(),
@@ -902,6 +911,7 @@ async fn a_background_recompute_left_by_a_stopped_engine_is_resumed_by_the_next_
         writes: Default::default(),
         written: Default::default(),
         close_on: 2,
+        fail: false,
     });
     let engine = Engine::start_gated(service(first.clone()), gated_config(), gate.clone());
     engine
@@ -923,6 +933,7 @@ async fn a_background_recompute_left_by_a_stopped_engine_is_resumed_by_the_next_
         writes: Default::default(),
         written: Default::default(),
         close_on: usize::MAX,
+        fail: false,
     });
     let engine = Engine::start(service(second.clone()), gated_config());
     let job = stored_job_until(engine.service(), |j| j.is_finished()).await;
@@ -939,4 +950,47 @@ async fn a_background_recompute_left_by_a_stopped_engine_is_resumed_by_the_next_
         .await
         .unwrap();
     assert_eq!(every_record(&store).await, every_record(&whole).await);
+}
+
+#[tokio::test]
+async fn a_background_recompute_that_keeps_failing_is_finished_with_its_error_after_three_runs() {
+    use std::sync::atomic::Ordering;
+    let store = store_with_people().await;
+    let records = Arc::new(GateClosingRecords {
+        inner: store.clone(),
+        gate: attendance_adapters::engine::JobsGate::default(),
+        writes: Default::default(),
+        written: Default::default(),
+        close_on: usize::MAX,
+        fail: true,
+    });
+    let service = AttendanceService::from_parts(attendance_core::service::StoreParts {
+        scans: store.clone(),
+        employees: store.clone(),
+        records: records.clone(),
+        settings: store.clone(),
+        holidays: store.clone(),
+        leave: store.clone(),
+    })
+    .with_jobs(store.clone());
+    let engine = Engine::start(service, gated_config());
+    let today = Utc::now().date_naive();
+    engine
+        .recompute_in_background(today - TimeDelta::days(3), today, "settings changed")
+        .await
+        .unwrap();
+    let job = stored_job_until(engine.service(), |j| j.is_finished()).await;
+    assert!(
+        job.error
+            .as_deref()
+            .is_some_and(|e| e.contains("the disk is gone")),
+        "{job:?}"
+    );
+    assert_eq!(
+        records.writes.load(Ordering::SeqCst),
+        3,
+        "three runs, one write each"
+    );
+    assert_eq!(engine.recompute_job().unwrap().state, "failed");
+    engine.shutdown().await;
 }
