@@ -15,8 +15,9 @@
 //!   device or a load balancer may post to any.
 //! - **One job runner.** The lease [`LEADER`] is claimed in the same round by whoever finds it
 //!   free; its holder keeps the engine's [`JobsGate`] open (the window-closing pass, the leave
-//!   year-end), every other instance keeps it closed. A dead leader's lease expires and another
-//!   instance opens its gate.
+//!   year-end, the stored background recomputes), every other instance keeps it closed. A dead
+//!   leader's lease expires and another instance opens its gate (and resumes a background
+//!   recompute from the resume point its last chunk saved).
 //! - **Events across instances.** Every event published on this instance's bus (except the
 //!   periodic `system_status`, which is per instance, and the events that came from another
 //!   instance) is broadcast, gathered in batches of what is waiting, as

@@ -2,6 +2,7 @@
 //! shared body in [`attendance_store_sql::contract`] (see the crate docs for what is
 //! PostgreSQL's own).
 
+mod jobs;
 mod oversight;
 
 use async_trait::async_trait;

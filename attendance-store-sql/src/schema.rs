@@ -344,7 +344,52 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "daily records keep the monthly report's fields in a column of their own",
         statements: records_tally,
     },
+    Migration {
+        version: 10,
+        description: "background recompute jobs, resumable from their last employee",
+        statements: recompute_jobs_schema,
+    },
 ];
+
+/// Background recompute jobs (`attendance_core::store::RecomputeJobStore`): one row per job,
+/// the job as JSON beside the two flags its reads filter on.
+#[derive(Debug, Clone, Copy, Iden)]
+pub enum RecomputeJobs {
+    /// The table.
+    #[iden = "att_recompute_jobs"]
+    Table,
+    /// The job's number, given by the database, increasing.
+    Id,
+    /// 1 while the job is queued (not started), else NULL: unique, so at most one job is
+    /// queued and racing enqueues merge (the loser retries).
+    Queued,
+    /// 1 until the job is finished, else NULL.
+    Open,
+    /// The job as JSON (its `id` is the column's).
+    Data,
+}
+
+/// Migration 10: the background recompute jobs, so a recompute outlives the instance that
+/// queued or ran it and resumes where it stopped.
+fn recompute_jobs_schema(backend: Backend) -> Vec<SchemaStatement> {
+    let table = match backend {
+        Backend::Sqlite => {
+            r#"CREATE TABLE IF NOT EXISTS "att_recompute_jobs" ("id" integer PRIMARY KEY AUTOINCREMENT, "queued" integer NULL, "open" integer NULL, "data" text NOT NULL)"#
+        }
+        Backend::Postgres => {
+            r#"CREATE TABLE IF NOT EXISTS "att_recompute_jobs" ("id" bigserial PRIMARY KEY, "queued" integer NULL, "open" integer NULL, "data" text NOT NULL)"#
+        }
+    };
+    vec![
+        SchemaStatement::Sql(table),
+        SchemaStatement::Sql(
+            r#"CREATE UNIQUE INDEX IF NOT EXISTS "att_recompute_jobs_queued" ON "att_recompute_jobs" ("queued")"#,
+        ),
+        SchemaStatement::Sql(
+            r#"CREATE INDEX IF NOT EXISTS "att_recompute_jobs_open" ON "att_recompute_jobs" ("open", "id")"#,
+        ),
+    ]
+}
 
 /// Migration 8: what several instances on one PostgreSQL database coordinate through (see
 /// `attendance-store-postgres`'s `cluster`): the instances and their heartbeats, the leases

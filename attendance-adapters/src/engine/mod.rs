@@ -49,7 +49,11 @@
 //!   service a [`ChangeObserver`] on the bus), so manual scans, imports, leave and holiday
 //!   changes reach the same clients as device scans; events about one employee carry the
 //!   employee as their audience, so a server forwards them only to clients allowed to see that
-//!   employee.
+//!   employee;
+//! - a background recompute ([`EngineHandle::recompute_in_background`]) is stored before the
+//!   call returns and runs only while the [`JobsGate`] is open, its resume point saved after
+//!   every chunk: a gate that closes stops it after its chunk, and whoever opens a gate next
+//!   (this engine again, the next leader, the next start) resumes it from there.
 //!
 //! [`ChangeObserver`]: attendance_core::service::ChangeObserver
 
@@ -65,7 +69,7 @@ use std::time::Duration;
 
 use attendance_core::access::Owner;
 use attendance_core::service::{AttendanceService, ServiceError};
-use attendance_core::store::Page;
+use attendance_core::store::{JobProgress, Page, RecomputeJobRecord};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -119,6 +123,10 @@ pub struct EngineConfig {
     /// ([`AttendanceService::start_of_year`]: once a year, it rolls the year before over and
     /// allocates the new year's entitlements); the first look is at start. `None`: never.
     pub leave_year_interval: Option<Duration>,
+    /// How often the background recompute runner looks at the stored jobs without being woken:
+    /// for jobs queued by other instances and for the [`JobsGate`] opening (this instance
+    /// becoming the leader), and to refresh the job shown in [`EngineStats::recompute_job`].
+    pub jobs_poll_interval: Duration,
 }
 
 /// The default [`EngineConfig::earliest_scan`]: 2010-01-01 00:00 UTC.
@@ -143,13 +151,15 @@ impl Default for EngineConfig {
             future_tolerance: Duration::from_secs(24 * 3600),
             close_interval: Some(Duration::from_secs(60)),
             leave_year_interval: Some(Duration::from_secs(3600)),
+            jobs_poll_interval: Duration::from_secs(1),
         }
     }
 }
-/// Whether this engine runs the site's jobs (the window-closing pass and the leave year-end):
-/// open unless closed. A cluster keeps it open only on the instance holding the leader lease
-/// (see [`crate::cluster`]), so the jobs run on one instance at a time and another takes them
-/// over when that one dies.
+/// Whether this engine runs the site's jobs (the window-closing pass, the leave year-end and
+/// the background recomputes stored by any instance): open unless closed. A cluster keeps it
+/// open only on the instance holding the leader lease (see [`crate::cluster`]), so the jobs run
+/// on one instance at a time and another takes them over when that one dies (a background
+/// recompute from the resume point its last chunk saved).
 #[derive(Debug, Clone)]
 pub struct JobsGate(Arc<std::sync::atomic::AtomicBool>);
 
@@ -165,7 +175,9 @@ impl JobsGate {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Opens (`true`) or closes the gate; a job running keeps running to its end.
+    /// Opens (`true`) or closes the gate; a window-closing pass or year-end running keeps
+    /// running to its end, a background recompute stops after its chunk (stored, it resumes
+    /// where the gate opens next).
     pub fn set(&self, open: bool) {
         self.0.store(open, Ordering::Relaxed);
     }
@@ -203,7 +215,7 @@ pub struct EngineStats {
     /// Seconds since the engine started.
     pub uptime_seconds: u64,
     /// The background recompute running now, or the last one (a settings change recomputes a
-    /// range of days for every active employee).
+    /// range of days for every active employee): the stored job, whichever instance runs it.
     pub recompute_job: Option<RecomputeJob>,
 }
 
@@ -236,9 +248,15 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// A background recompute of every active employee's days in a range, and how far it got.
+/// A background recompute of every active employee's days in a range, and how far it got: the
+/// stored job ([`RecomputeJobRecord`]) as `system-status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecomputeJob {
+    /// The stored job's id.
+    pub id: i64,
+    /// `queued` (not started), `running` (started; paused while no instance runs the jobs),
+    /// `done` or `failed`.
+    pub state: &'static str,
     /// Why it runs (`settings changed`, …).
     pub reason: String,
     /// The first date.
@@ -251,13 +269,55 @@ pub struct RecomputeJob {
     pub total: usize,
     /// Records stored so far.
     pub records: usize,
-    /// When it started.
+    /// The last employee code done: a run taking the job over resumes after it.
+    pub resume_after: Option<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it started (when it was queued, while it is).
     pub started_at: DateTime<Utc>,
     /// When it ended (`None` while it runs).
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it failed, if it did.
     pub error: Option<String>,
 }
+
+impl From<&RecomputeJobRecord> for RecomputeJob {
+    fn from(job: &RecomputeJobRecord) -> Self {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Self {
+            id: job.id,
+            state: match (job.started_at, job.finished_at, &job.error) {
+                (_, Some(_), Some(_)) => "failed",
+                (_, Some(_), None) => "done",
+                (Some(_), None, _) => "running",
+                (None, None, _) => "queued",
+            },
+            reason: job.reason.clone(),
+            from: job.from,
+            to: job.to,
+            done: count(job.done),
+            total: count(job.total),
+            records: count(job.records),
+            resume_after: job.resume_after.as_ref().map(|c| c.as_str().to_owned()),
+            created_at: job.created_at,
+            started_at: job.started_at.unwrap_or(job.created_at),
+            finished_at: job.finished_at,
+            error: job.error.clone(),
+        }
+    }
+}
+
+impl RecomputeJob {
+    /// Takes a chunk's `progress`.
+    fn advance(&mut self, progress: &JobProgress) {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        self.resume_after = Some(progress.resume_after.as_str().to_owned());
+        self.done = count(progress.done);
+        self.total = count(progress.total);
+        self.records = count(progress.records);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     scans_stored: AtomicU64,
@@ -311,14 +371,14 @@ pub struct EngineHandle {
     service: AttendanceService,
     bus: Arc<Bus>,
     counters: Arc<Counters>,
-    jobs: Arc<Mutex<Jobs>>,
+    jobs: Arc<Jobs>,
     started: Instant,
     capacity: usize,
     drain_timeout: Duration,
     stop: watch::Sender<bool>,
     jobs_gate: JobsGate,
-    /// The ingest, recompute, window-closing and status tasks, taken by the first shutdown (so
-    /// a shared handle can stop the engine).
+    /// The ingest, recompute, background recompute, window-closing and status tasks, taken by
+    /// the first shutdown (so a shared handle can stop the engine).
     tasks: Mutex<Option<Tasks>>,
 }
 
@@ -326,6 +386,7 @@ pub struct EngineHandle {
 struct Tasks {
     ingest: JoinHandle<()>,
     recompute: JoinHandle<()>,
+    jobs: JoinHandle<()>,
     others: Vec<JoinHandle<()>>,
 }
 
@@ -371,9 +432,17 @@ impl Engine {
             backlog,
         };
         let weak = queue.downgrade();
+        let jobs = Arc::new(Jobs::default());
         let mut tasks = Tasks {
             ingest: tokio::spawn(ingest.run(receiver, stopped.clone())),
             recompute: tokio::spawn(recompute.run(stopped.clone())),
+            jobs: tokio::spawn(run_jobs(
+                service.clone(),
+                jobs.clone(),
+                jobs_gate.clone(),
+                config.jobs_poll_interval,
+                Stop::new(stopped.clone(), config.drain_timeout),
+            )),
             others: vec![tokio::spawn(status_loop(
                 config.status_interval,
                 bus.clone(),
@@ -408,7 +477,7 @@ impl Engine {
             service,
             bus,
             counters,
-            jobs: Arc::new(Mutex::new(Jobs::default())),
+            jobs,
             started,
             capacity,
             drain_timeout: config.drain_timeout,
@@ -557,75 +626,62 @@ impl EngineHandle {
         stats
     }
 
-    /// The background recompute running now, or the last one.
+    /// The background recompute running now, or the last one, as this engine last saw it (it
+    /// runs it, or it looked at the store within [`EngineConfig::jobs_poll_interval`]).
     pub fn recompute_job(&self) -> Option<RecomputeJob> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .current
-            .clone()
+        self.jobs.shown()
     }
 
-    /// Recomputes every active employee's days in `[from, to]` in the background (the caller
-    /// bounds the range), its progress in [`EngineStats::recompute_job`] and its records
-    /// published like any other. Asked while one runs, the range is merged into one job that
-    /// runs next.
-    pub fn recompute_in_background(&self, from: NaiveDate, to: NaiveDate, reason: &str) {
-        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        let queued = match jobs.queued.take() {
-            Some((f, t, r)) => (f.min(from), t.max(to), format!("{r}; {reason}")),
-            None => (from, to, reason.to_owned()),
-        };
-        jobs.queued = Some(queued);
-        if jobs.running {
-            return;
+    /// The background recompute running now, or the last one, read from the store (whichever
+    /// instance runs it); what [`Self::recompute_job`] saw when the store cannot be read.
+    pub async fn stored_recompute_job(&self) -> Option<RecomputeJob> {
+        match self.service.recompute_jobs().current_recompute().await {
+            Ok(Some(job)) => {
+                let job = RecomputeJob::from(&job);
+                self.jobs.show(job.clone());
+                Some(job)
+            }
+            Ok(None) => self.recompute_job(),
+            Err(e) => {
+                warn!(error = %error_chain(&e), "reading the current background recompute failed");
+                self.recompute_job()
+            }
         }
-        jobs.running = true;
-        // Spawned under the lock, so the shutdown finds the handle of every runner started.
-        jobs.runner = Some(tokio::spawn(run_jobs(
-            self.service.clone(),
-            self.jobs.clone(),
-        )));
     }
 
-    /// Waits for the background recomputes running or queued at shutdown, at most the drain
-    /// timeout; one still running then is stopped and its range logged (its days keep what they
-    /// had: the range must be recomputed after the restart).
-    async fn finish_background_recompute(&self) {
-        let runner = self
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .runner
-            .take();
-        let Some(mut runner) = runner else { return };
-        if tokio::time::timeout(self.drain_timeout, &mut runner)
-            .await
-            .is_err()
-        {
-            runner.abort();
-            let job = self.recompute_job();
-            let queued = self
-                .jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .queued
-                .take();
-            error!(
-                queued = ?queued,
-                from = ?job.as_ref().map(|j| j.from),
-                to = ?job.as_ref().map(|j| j.to),
-                done = job.as_ref().map_or(0, |j| j.done),
-                total = job.as_ref().map_or(0, |j| j.total),
-                timeout = ?self.drain_timeout,
-                "shutting down: the background recompute did not finish in time and was stopped; recompute its range after the restart"
-            );
+    /// Queues a recompute of every active employee's days in `[from, to]` (the caller bounds
+    /// the range) and wakes the runner; returns the job as stored. The job is durable once this
+    /// returns: it runs wherever the [`JobsGate`] is open (the leader of a cluster), its
+    /// progress in [`EngineStats::recompute_job`] on every instance and its records published
+    /// like any other, and it is resumed from its last chunk if that instance stops. Asked
+    /// while a job is queued and not started, the range is merged into that job.
+    pub async fn recompute_in_background(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        reason: &str,
+    ) -> Result<RecomputeJob, ServiceError> {
+        let job = self
+            .service
+            .recompute_jobs()
+            .enqueue_recompute(from, to, reason, Utc::now())
+            .await?;
+        let job = RecomputeJob::from(&job);
+        tracing::info!(id = job.id, %from, %to, %reason, "background recompute queued");
+        // Shown unless this engine shows one running.
+        let shown = self.jobs.shown();
+        if shown.is_none_or(|s| s.state != "running" || s.id == job.id) {
+            self.jobs.show(job.clone());
         }
+        self.jobs.wake.notify_one();
+        Ok(job)
     }
 
     /// Stops accepting batches, stores every batch already accepted, recomputes the days they
-    /// touched, waits for a background recompute (at most the drain timeout), and returns the
-    /// final counters. Senders held elsewhere get an error from then
+    /// touched, runs the stored background recomputes (when this engine runs the jobs) until
+    /// none is left or the drain timeout passes, then stops the one running after its chunk
+    /// (stored with its resume point, it resumes at the next start or on the next leader), and
+    /// returns the final counters. Senders held elsewhere get an error from then
     /// on. Later calls return at once.
     pub async fn shutdown(&self) -> EngineStats {
         self.stop.send_replace(true);
@@ -641,11 +697,25 @@ impl EngineHandle {
             if let Err(e) = tasks.recompute.await {
                 error!(error = %e, "the recompute task failed");
             }
+            // The runner stops by itself after the chunk running once the drain timeout
+            // passed; a chunk still running long after that is cut (its job stays stored and
+            // resumes from the chunk before).
+            let mut runner = tasks.jobs;
+            match tokio::time::timeout(self.drain_timeout * 2, &mut runner).await {
+                Ok(Err(e)) => error!(error = %e, "the background recompute task failed"),
+                Ok(Ok(())) => {}
+                Err(_) => {
+                    runner.abort();
+                    warn!(
+                        job = ?self.recompute_job().map(|j| (j.id, j.resume_after)),
+                        "shutting down: the background recompute's chunk did not end in time and was stopped; the job resumes from its last saved chunk"
+                    );
+                }
+            }
             for task in tasks.others {
                 let _ = task.await;
             }
         }
-        self.finish_background_recompute().await;
         snapshot(&self.counters, 0, self.capacity, self.started)
     }
 }

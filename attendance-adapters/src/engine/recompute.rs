@@ -2,27 +2,44 @@
 //! pairs recomputed set-wise) and the background recompute jobs of a range of days.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use attendance_core::scan::ScanData;
-use attendance_core::service::{AttendanceService, ChangeObserver, DayKeys, ServiceError};
-use chrono::{NaiveDate, Utc};
+use attendance_core::service::{
+    AttendanceService, ChangeObserver, DayKeys, RangeChunk, ServiceError,
+};
+use attendance_core::store::{JobProgress, RecomputeJobRecord};
+use chrono::Utc;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep};
 use tracing::{debug, error, warn};
 
 use super::events::Bus;
-use super::{Counters, EngineConfig, RecomputeJob, Stop};
+use super::{Counters, EngineConfig, JobsGate, RecomputeJob, Stop, error_chain};
 
-/// The background recompute: the job running (or last run) and the range asked for meanwhile.
+/// The background recompute jobs as this engine sees them: the job shown in its stats (the
+/// one it runs, or the store's current one) and the runner's wake-up.
 #[derive(Debug, Default)]
 pub(super) struct Jobs {
-    pub(super) current: Option<RecomputeJob>,
-    pub(super) running: bool,
-    pub(super) queued: Option<(NaiveDate, NaiveDate, String)>,
-    /// The task running the jobs, awaited at shutdown.
-    pub(super) runner: Option<tokio::task::JoinHandle<()>>,
+    pub(super) current: Mutex<Option<RecomputeJob>>,
+    /// Wakes the runner: a job was queued here. A notification sent while it works is kept.
+    pub(super) wake: Notify,
+}
+
+impl Jobs {
+    pub(super) fn show(&self, job: RecomputeJob) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(job);
+    }
+
+    pub(super) fn shown(&self) -> Option<RecomputeJob> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 /// The new scans waiting for the recompute stage, as many flushes as came while it worked: it
 /// publishes them and recomputes the pairs they touch, each once however many flushes touched
@@ -261,69 +278,182 @@ impl Recompute {
     }
 }
 
-/// Runs the queued background recomputes one after the other until none is queued (a shutdown
-/// waits for them, at most its drain timeout: [`super::EngineHandle::shutdown`]).
-pub(super) async fn run_jobs(service: AttendanceService, jobs: Arc<Mutex<Jobs>>) {
+/// How many runs in a row of one job may fail before it is finished with the error (a store
+/// that fails for a while only delays it: each failed run resumes from the resume point).
+const JOB_ATTEMPTS: u32 = 3;
+
+/// How a run of a job ended.
+enum Run {
+    /// Every employee done and the job finished.
+    Finished,
+    /// Stopped after a chunk (the gate closed, or the shutdown's drain timeout passed): the
+    /// job stays stored with its resume point.
+    Paused,
+    /// The recompute failed: the job stays stored, tried again later.
+    Failed(String),
+}
+
+/// The background recompute runner, one per engine, for its whole life. While the engine's
+/// [`JobsGate`] is open it takes the store's unfinished jobs one after the other (the oldest
+/// first; one started before resumes from its resume point) and runs each, saving its resume
+/// point after every chunk; when the gate closes it stops after the chunk. It looks at the
+/// store when woken (a job queued here) and every `poll` (jobs queued by other instances, the
+/// gate opening), and keeps the job shown in the stats up to date on every instance. Asked to
+/// shut down, it runs what is stored until none is left or the drain timeout passes, then
+/// stops after the chunk running (the job resumes at the next start, or on the next leader).
+pub(super) async fn run_jobs(
+    service: AttendanceService,
+    jobs: Arc<Jobs>,
+    gate: JobsGate,
+    poll: Duration,
+    mut stop: Stop,
+) {
+    let poll = poll.max(Duration::from_millis(10));
+    let mut failures: Option<(i64, u32)> = None;
     loop {
-        let (from, to, reason) = {
-            let mut state = jobs.lock().unwrap_or_else(PoisonError::into_inner);
-            match state.queued.take() {
-                Some(next) => next,
-                None => {
-                    // In the same lock as the check, so a job queued now starts a new runner.
-                    state.running = false;
-                    return;
+        while gate.is_open() && !stop.expired() {
+            let job = match service.recompute_jobs().take_recompute(Utc::now()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %error_chain(&e), "reading the background recompute jobs failed; trying again later");
+                    break;
+                }
+            };
+            let id = job.id;
+            match run_job(&service, &jobs, &gate, &mut stop, job).await {
+                Run::Finished => failures = None,
+                Run::Paused => break,
+                Run::Failed(why) => {
+                    let attempts = match failures {
+                        Some((failed, n)) if failed == id => n + 1,
+                        _ => 1,
+                    };
+                    failures = Some((id, attempts));
+                    if attempts < JOB_ATTEMPTS {
+                        warn!(id, attempts, error = %why, "background recompute failed; it resumes from its resume point later");
+                        break;
+                    }
+                    error!(id, attempts, error = %why, "background recompute failed again: given up");
+                    finish(&service, &jobs, id, Err(why)).await;
+                    failures = None;
                 }
             }
-        };
-        let started_at = Utc::now();
-        let set = |f: &mut dyn FnMut(&mut RecomputeJob)| {
-            if let Some(job) = jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .current
-                .as_mut()
+        }
+        // Every instance shows the stored job, wherever it runs.
+        match service.recompute_jobs().current_recompute().await {
+            Ok(Some(job)) => jobs.show(RecomputeJob::from(&job)),
+            Ok(None) => {}
+            Err(e) => debug!(error = %e, "reading the current background recompute failed"),
+        }
+        if stop.asked() {
+            return;
+        }
+        tokio::select! {
+            _ = jobs.wake.notified() => {}
+            _ = sleep(poll) => {}
+            _ = stop.wait() => {}
+        }
+    }
+}
+
+/// Runs `job` from its resume point until it is done or stopped, its progress saved after
+/// every chunk (by a writer beside the recompute, so the next chunk does not wait for it; the
+/// last progress is written before the job is finished).
+async fn run_job(
+    service: &AttendanceService,
+    jobs: &Jobs,
+    gate: &JobsGate,
+    stop: &mut Stop,
+    job: RecomputeJobRecord,
+) -> Run {
+    let (id, from, to) = (job.id, job.from, job.to);
+    let before = job.records;
+    let after = job.resume_after.clone();
+    match &after {
+        Some(last) => {
+            tracing::info!(id, %from, %to, reason = %job.reason, resume_after = %last, done = job.done, total = job.total, "background recompute resumed")
+        }
+        None => {
+            tracing::info!(id, %from, %to, reason = %job.reason, "background recompute started")
+        }
+    }
+    let mut shown = RecomputeJob::from(&job);
+    jobs.show(shown.clone());
+    let (saves, mut saved) = watch::channel(None::<JobProgress>);
+    let writer = async {
+        // Ends once the recompute drops `saves`, after writing the last progress sent.
+        while saved.changed().await.is_ok() {
+            let progress = saved.borrow_and_update().clone();
+            if let Some(progress) = progress
+                && let Err(e) = service
+                    .recompute_jobs()
+                    .save_recompute_progress(id, &progress)
+                    .await
             {
-                f(job);
+                warn!(id, error = %error_chain(&e), "saving a background recompute's resume point failed (its last chunks are done again if it resumes)");
+            }
+        }
+    };
+    let work = async {
+        let saves = saves;
+        let mut progress = |chunk: &RangeChunk| {
+            let progress = JobProgress {
+                resume_after: chunk.last.clone(),
+                done: chunk.done as u64,
+                total: chunk.total as u64,
+                records: before + chunk.records as u64,
+            };
+            shown.advance(&progress);
+            jobs.show(shown.clone());
+            saves.send_replace(Some(progress));
+            if gate.is_open() && !stop.expired() {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
             }
         };
-        jobs.lock().unwrap_or_else(PoisonError::into_inner).current = Some(RecomputeJob {
-            reason: reason.clone(),
-            from,
-            to,
-            done: 0,
-            total: 0,
-            records: 0,
-            started_at,
-            finished_at: None,
-            error: None,
-        });
-        tracing::info!(%from, %to, %reason, "background recompute started");
-        let mut progress = |done: usize, total: usize| {
-            set(&mut |job| {
-                job.done = done;
-                job.total = total;
-            });
-        };
-        let result = service
-            .recompute_range(from, to, started_at, &mut progress)
-            .await;
-        let finished = Utc::now();
-        match result {
-            Ok(records) => {
-                tracing::info!(%from, %to, records, "background recompute done");
-                set(&mut |job| {
-                    job.records = records;
-                    job.finished_at = Some(finished);
-                });
-            }
-            Err(e) => {
-                warn!(%from, %to, error = %e, "background recompute failed");
-                set(&mut |job| {
-                    job.error = Some(e.to_string());
-                    job.finished_at = Some(finished);
-                });
-            }
+        service
+            .recompute_range_after(from, to, Utc::now(), after.as_ref(), &mut progress)
+            .await
+    };
+    let (result, ()) = tokio::join!(work, writer);
+    match result {
+        Ok(outcome) if outcome.finished => {
+            let records = before + outcome.records as u64;
+            finish(service, jobs, id, Ok(records)).await;
+            tracing::info!(id, %from, %to, records, "background recompute done");
+            Run::Finished
+        }
+        Ok(_) => {
+            let shown = jobs.shown();
+            tracing::info!(
+                id,
+                %from,
+                %to,
+                resume_after = ?shown.as_ref().and_then(|j| j.resume_after.clone()),
+                done = shown.as_ref().map_or(0, |j| j.done),
+                total = shown.as_ref().map_or(0, |j| j.total),
+                why = if gate.is_open() { "shutting down" } else { "this instance no longer runs the jobs" },
+                "background recompute paused after its chunk; stored, it resumes from there"
+            );
+            Run::Paused
+        }
+        Err(e) => Run::Failed(error_chain(&e)),
+    }
+}
+
+/// Finishes job `id` in the store and shows it (a failed write is logged: the job then runs
+/// again from its resume point, which has nothing left, and is finished then).
+async fn finish(service: &AttendanceService, jobs: &Jobs, id: i64, outcome: Result<u64, String>) {
+    match service
+        .recompute_jobs()
+        .finish_recompute(id, Utc::now(), outcome)
+        .await
+    {
+        Ok(job) => jobs.show(RecomputeJob::from(&job)),
+        Err(e) => {
+            warn!(id, error = %error_chain(&e), "finishing a background recompute failed; it is finished when it runs again")
         }
     }
 }

@@ -566,7 +566,10 @@ async fn a_background_recompute_reports_its_progress_and_publishes_its_days() {
     let engine = Engine::start(AttendanceService::new(store.clone()), config());
     let mut events = engine.subscribe();
     let today = Utc::now().date_naive();
-    engine.recompute_in_background(today - TimeDelta::days(3), today, "settings changed");
+    engine
+        .recompute_in_background(today - TimeDelta::days(3), today, "settings changed")
+        .await
+        .unwrap();
     next_event(&mut events, |e| {
         matches!(e, EngineEvent::AttendanceUpdated(_))
     })
@@ -594,7 +597,10 @@ async fn a_shutdown_waits_for_the_background_recompute_running() {
     let store = store_with_people().await;
     let engine = Engine::start(AttendanceService::new(store.clone()), config());
     let today = Utc::now().date_naive();
-    engine.recompute_in_background(today - TimeDelta::days(9), today, "settings changed");
+    engine
+        .recompute_in_background(today - TimeDelta::days(9), today, "settings changed")
+        .await
+        .unwrap();
     // Asked at once: the job has started (or is about to) and is finished, not dropped.
     engine.shutdown().await;
     let job = engine.recompute_job().expect("the job ran");
@@ -628,5 +634,363 @@ async fn a_day_nobody_punched_becomes_absent_when_its_window_closes_without_a_re
     let json = serde_json::to_value(&absent).unwrap();
     assert_eq!(json["type"], "attendance_updated");
     assert!(absent.audience.is_some());
+    engine.shutdown().await;
+}
+
+/// The daily records of a memory store, counting the records written and closing a jobs gate
+/// during the write that `close_on` counts (1: the first), so a background recompute stops
+/// after that chunk, deterministically; with `fail`, every write fails.
+struct GateClosingRecords {
+    inner: Arc<MemoryStore>,
+    gate: attendance_adapters::engine::JobsGate,
+    writes: std::sync::atomic::AtomicUsize,
+    written: std::sync::atomic::AtomicUsize,
+    close_on: usize,
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl DailyRecordStore for GateClosingRecords {
+    async fn upsert_records(
+        &self,
+        records: &[attendance_core::daily::DailyRecord],
+    ) -> attendance_core::store::StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        if self.fail {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            return Err(attendance_core::store::StoreError::Backend {
+                message: "the disk is gone".into(),
+                source: None,
+            });
+        }
+        self.inner.upsert_records(records).await?;
+        self.written.fetch_add(records.len(), Ordering::SeqCst);
+        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.close_on {
+            self.gate.set(false);
+        }
+        Ok(())
+    }
+    async fn record(
+        &self,
+        employee: &EmployeeCode,
+        date: chrono::NaiveDate,
+    ) -> attendance_core::store::StoreResult<Option<attendance_core::daily::DailyRecord>> {
+        self.inner.record(employee, date).await
+    }
+    async fn query_records(
+        &self,
+        query: &attendance_core::store::RecordQuery,
+    ) -> attendance_core::store::StoreResult<
+        attendance_core::store::Page<attendance_core::daily::DailyRecord>,
+    > {
+        self.inner.query_records(query).await
+    }
+    async fn delete_record(
+        &self,
+        employee: &EmployeeCode,
+        date: chrono::NaiveDate,
+    ) -> attendance_core::store::StoreResult<()> {
+        self.inner.delete_record(employee, date).await
+    }
+    async fn count_records_by_status(
+        &self,
+        query: &attendance_core::store::RecordQuery,
+    ) -> attendance_core::store::StoreResult<Vec<(AttendanceStatus, u64)>> {
+        self.inner.count_records_by_status(query).await
+    }
+}
+
+/// `n` employees (`EMP0001`…), each with a worked day in the last weeks.
+async fn many_people(n: usize) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    let machine = MachineId::parse("GATE").unwrap();
+    let mut scans = Vec::new();
+    for i in 1..=n {
+        store
+            .create_employee(&employee(&format!("EMP{i:04}"), &i.to_string(), "Sewing"))
+            .await
+            .unwrap();
+        let day = base() - TimeDelta::days(10 + (i % 15) as i64);
+        for at in [day, day + TimeDelta::hours(9)] {
+            scans.push(ScanData {
+                machine_id: machine.clone(),
+                device_user_id: DeviceUserId::parse(&i.to_string()).unwrap(),
+                timestamp: at,
+                punch_state: PunchState::CheckIn,
+                verify_mode: VerifyMode::Fingerprint,
+                raw: None,
+            });
+        }
+    }
+    store
+        .record_scans(ScanBatch {
+            machine_id: machine,
+            scans,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    store
+}
+
+async fn every_record(store: &MemoryStore) -> Vec<attendance_core::daily::DailyRecord> {
+    store
+        .query_records(&attendance_core::store::RecordQuery {
+            limit: u64::MAX,
+            ..attendance_core::store::RecordQuery::default()
+        })
+        .await
+        .unwrap()
+        .results
+}
+
+/// Waits (at most 10 s) until the stored job satisfies `done`, and returns it.
+async fn stored_job_until(
+    service: &AttendanceService,
+    done: impl Fn(&attendance_core::store::RecomputeJobRecord) -> bool,
+) -> attendance_core::store::RecomputeJobRecord {
+    timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(job) = service.recompute_jobs().current_recompute().await.unwrap()
+                && done(&job)
+            {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the stored job within 10 s")
+}
+
+fn gated_config() -> EngineConfig {
+    EngineConfig {
+        jobs_poll_interval: Duration::from_millis(20),
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn a_background_recompute_waits_for_the_jobs_gate_and_runs_when_it_opens() {
+    let store = store_with_people().await;
+    let gate = attendance_adapters::engine::JobsGate::default();
+    gate.set(false);
+    let engine = Engine::start_gated(
+        AttendanceService::new(store.clone()),
+        gated_config(),
+        gate.clone(),
+    );
+    let today = Utc::now().date_naive();
+    let queued = engine
+        .recompute_in_background(today - TimeDelta::days(9), today, "settings changed")
+        .await
+        .unwrap();
+    assert_eq!(queued.state, "queued");
+    // Ten looks of the runner at the store (it is woken at once too): the job stays queued.
+    tokio::time::sleep(gated_config().jobs_poll_interval * 10).await;
+    let job = engine.stored_recompute_job().await.unwrap();
+    assert_eq!((job.id, job.state), (queued.id, "queued"), "{job:?}");
+    assert_eq!(
+        store
+            .query_records(&Default::default())
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    gate.set(true);
+    let job = stored_job_until(engine.service(), |j| j.is_finished()).await;
+    assert_eq!((job.done, job.total, job.records), (2, 2, 20));
+    assert_eq!(job.error, None);
+    assert_eq!(engine.recompute_job().unwrap().state, "done");
+    assert_eq!(every_record(&store).await.len(), 20);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_background_recompute_stopped_by_the_gate_resumes_from_its_resume_point() {
+    use std::sync::atomic::Ordering;
+    // 300 employees over 20 past days: chunks of 100 employees (2,000 pairs), 3 chunks.
+    let (n, days) = (300, 20);
+    let to = base().date_naive() - TimeDelta::days(3);
+    let from = to - TimeDelta::days(days - 1);
+    let store = many_people(n).await;
+    let gate = attendance_adapters::engine::JobsGate::default();
+    let records = Arc::new(GateClosingRecords {
+        inner: store.clone(),
+        gate: gate.clone(),
+        writes: Default::default(),
+        written: Default::default(),
+        close_on: 1,
+        fail: false,
+    });
+    let service = AttendanceService::from_parts(attendance_core::service::StoreParts {
+        scans: store.clone(),
+        employees: store.clone(),
+        records: records.clone(),
+        settings: store.clone(),
+        holidays: store.clone(),
+        leave: store.clone(),
+    })
+    .with_oversight(store.clone())
+    .with_jobs(store.clone());
+    let engine = Engine::start_gated(service, gated_config(), gate.clone());
+    engine
+        .recompute_in_background(from, to, "settings changed")
+        .await
+        .unwrap();
+    // The gate closed during the first chunk's write: the job stops after it, its resume
+    // point saved.
+    let paused = stored_job_until(engine.service(), |j| j.resume_after.is_some()).await;
+    assert!(!gate.is_open());
+    assert_eq!(
+        paused.resume_after.as_ref().map(EmployeeCode::as_str),
+        Some("EMP0100")
+    );
+    assert_eq!(
+        (paused.done, paused.total, paused.records),
+        (100, 300, 2_000)
+    );
+    assert!(!paused.is_finished(), "{paused:?}");
+    assert_eq!(every_record(&store).await.len(), 2_000);
+    let shown = engine.stored_recompute_job().await.unwrap();
+    assert_eq!(
+        (shown.state, shown.resume_after.as_deref()),
+        ("running", Some("EMP0100"))
+    );
+
+    // The gate opens again (this instance leads again): resumed after EMP0100, finished.
+    gate.set(true);
+    let job = stored_job_until(engine.service(), |j| j.is_finished()).await;
+    assert_eq!(
+        (job.done, job.total, job.error.as_deref()),
+        (300, 300, None)
+    );
+    assert_eq!(job.records, 6_000);
+    assert_eq!(
+        records.written.load(Ordering::SeqCst),
+        6_000,
+        "each record written once: the first chunk was not done again"
+    );
+    engine.shutdown().await;
+
+    // Exactly the records of one uninterrupted run.
+    let whole = many_people(n).await;
+    AttendanceService::new(whole.clone())
+        .recompute_range(from, to, Utc::now(), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(every_record(&store).await, every_record(&whole).await);
+}
+
+#[tokio::test]
+async fn a_background_recompute_left_by_a_stopped_engine_is_resumed_by_the_next_one() {
+    use std::sync::atomic::Ordering;
+    let (n, days) = (300, 20);
+    let to = base().date_naive() - TimeDelta::days(3);
+    let from = to - TimeDelta::days(days - 1);
+    let store = many_people(n).await;
+    let service = |records: Arc<GateClosingRecords>| {
+        AttendanceService::from_parts(attendance_core::service::StoreParts {
+            scans: store.clone(),
+            employees: store.clone(),
+            records,
+            settings: store.clone(),
+            holidays: store.clone(),
+            leave: store.clone(),
+        })
+        .with_oversight(store.clone())
+        .with_jobs(store.clone())
+    };
+    // The first engine's gate closes during the second chunk's write, as a lost lease would;
+    // then the engine shuts down.
+    let gate = attendance_adapters::engine::JobsGate::default();
+    let first = Arc::new(GateClosingRecords {
+        inner: store.clone(),
+        gate: gate.clone(),
+        writes: Default::default(),
+        written: Default::default(),
+        close_on: 2,
+        fail: false,
+    });
+    let engine = Engine::start_gated(service(first.clone()), gated_config(), gate.clone());
+    engine
+        .recompute_in_background(from, to, "settings changed")
+        .await
+        .unwrap();
+    let paused = stored_job_until(engine.service(), |j| j.done == 200).await;
+    engine.shutdown().await;
+    assert_eq!(
+        paused.resume_after.as_ref().map(EmployeeCode::as_str),
+        Some("EMP0200")
+    );
+    assert_eq!(first.written.load(Ordering::SeqCst), 4_000);
+
+    // The next engine on the same store takes the job over from its resume point.
+    let second = Arc::new(GateClosingRecords {
+        inner: store.clone(),
+        gate: attendance_adapters::engine::JobsGate::default(),
+        writes: Default::default(),
+        written: Default::default(),
+        close_on: usize::MAX,
+        fail: false,
+    });
+    let engine = Engine::start(service(second.clone()), gated_config());
+    let job = stored_job_until(engine.service(), |j| j.is_finished()).await;
+    assert_eq!((job.done, job.total, job.records), (300, 300, 6_000));
+    assert_eq!(
+        second.written.load(Ordering::SeqCst),
+        2_000,
+        "only the rest"
+    );
+    engine.shutdown().await;
+    let whole = many_people(n).await;
+    AttendanceService::new(whole.clone())
+        .recompute_range(from, to, Utc::now(), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(every_record(&store).await, every_record(&whole).await);
+}
+
+#[tokio::test]
+async fn a_background_recompute_that_keeps_failing_is_finished_with_its_error_after_three_runs() {
+    use std::sync::atomic::Ordering;
+    let store = store_with_people().await;
+    let records = Arc::new(GateClosingRecords {
+        inner: store.clone(),
+        gate: attendance_adapters::engine::JobsGate::default(),
+        writes: Default::default(),
+        written: Default::default(),
+        close_on: usize::MAX,
+        fail: true,
+    });
+    let service = AttendanceService::from_parts(attendance_core::service::StoreParts {
+        scans: store.clone(),
+        employees: store.clone(),
+        records: records.clone(),
+        settings: store.clone(),
+        holidays: store.clone(),
+        leave: store.clone(),
+    })
+    .with_jobs(store.clone());
+    let engine = Engine::start(service, gated_config());
+    let today = Utc::now().date_naive();
+    engine
+        .recompute_in_background(today - TimeDelta::days(3), today, "settings changed")
+        .await
+        .unwrap();
+    let job = stored_job_until(engine.service(), |j| j.is_finished()).await;
+    assert!(
+        job.error
+            .as_deref()
+            .is_some_and(|e| e.contains("the disk is gone")),
+        "{job:?}"
+    );
+    assert_eq!(
+        records.writes.load(Ordering::SeqCst),
+        3,
+        "three runs, one write each"
+    );
+    assert_eq!(engine.recompute_job().unwrap().state, "failed");
     engine.shutdown().await;
 }

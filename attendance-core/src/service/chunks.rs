@@ -5,6 +5,7 @@
 //! other inputs, in one query, and applied to the summaries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -50,6 +51,18 @@ pub(super) fn chunked<T>(items: &[T], dates: impl Fn(&T) -> usize) -> Vec<&[T]> 
 /// starts another, so scattered dates (a recurring holiday's, a year apart) do not read the
 /// scans of every day between them.
 const SPAN_GAP_DAYS: i64 = 2;
+
+/// What [`AttendanceService::run_chunks`] tells after each chunk stored: employees and records
+/// stored so far and the chunk's last employee code; [`ControlFlow::Break`] leaves the rest.
+pub(super) type ChunkProgress<'a> =
+    dyn FnMut(usize, usize, Option<&EmployeeCode>) -> ControlFlow<()> + Send + 'a;
+
+/// A chunk's records computed: how many employees it holds and its last employee's code.
+struct Computed {
+    out: Recomputed,
+    employees: usize,
+    last: Option<EmployeeCode>,
+}
 
 /// One employee's dates to recompute.
 pub(super) type Work = (Employee, BTreeSet<NaiveDate>);
@@ -253,8 +266,10 @@ impl AttendanceService {
         now: DateTime<Utc>,
     ) -> Result<Recomputed, ServiceError> {
         let write = self.records.records_per_write();
-        let (out, _) = self
-            .run_chunks(site, chunks, now, true, write, &mut |_| {})
+        let (out, _, _) = self
+            .run_chunks(site, chunks, now, true, write, &mut |_, _, _| {
+                ControlFlow::Continue(())
+            })
             .await?;
         Ok(out)
     }
@@ -263,9 +278,10 @@ impl AttendanceService {
     /// (and the observer told), the next chunk's inputs are read; then its records are computed.
     /// A chunk's records are stored in writes of at most `write` records (the store's
     /// [`DailyRecordStore::records_per_write`] in real time; whole chunks in the background).
-    /// Calls `progress` with the number of employees stored so far after each chunk is
-    /// stored. Returns, when `keep`, every record with its summary (else nothing), and how many
-    /// records were stored.
+    /// Calls `progress` after each chunk is stored, with the numbers of employees and records
+    /// stored so far and the chunk's last employee code; when it answers [`ControlFlow::Break`], the chunks
+    /// after that one are left undone. Returns, when `keep`, every record with its summary (else
+    /// nothing), how many records were stored, and whether every chunk was.
     pub(super) async fn run_chunks(
         &self,
         site: &Site,
@@ -273,37 +289,45 @@ impl AttendanceService {
         now: DateTime<Utc>,
         keep: bool,
         write: usize,
-        progress: &mut (dyn FnMut(usize) + Send),
-    ) -> Result<(Recomputed, usize), ServiceError> {
+        progress: &mut ChunkProgress<'_>,
+    ) -> Result<(Recomputed, usize, bool), ServiceError> {
         let summaries = keep || self.observer.is_some();
         let mut out = Recomputed::default();
         let (mut stored, mut done) = (0, 0);
         // Counts a stored chunk, reports progress and keeps its records when asked.
-        let mut tally = |(records, employees): (Recomputed, usize)| {
-            stored += records.records.len();
-            done += employees;
-            progress(done);
+        let mut tally = |chunk: Computed| {
+            stored += chunk.out.records.len();
+            done += chunk.employees;
+            let flow = progress(done, stored, chunk.last.as_ref());
             if keep {
-                out.append(records);
+                out.append(chunk.out);
             }
+            flow
         };
-        let mut computed: Option<(Recomputed, usize)> = None;
+        let mut computed: Option<Computed> = None;
         for chunk in chunks {
             let (input, written) = futures::join!(
                 self.read_chunk(site, chunk, summaries),
                 self.store_chunk(computed.take(), write),
             );
-            if let Some(written) = written? {
-                tally(written);
+            if let Some(written) = written?
+                && tally(written).is_break()
+            {
+                return Ok((out, stored, false));
             }
             let input = input?;
             let employees = input.work.len();
-            computed = Some((compute_chunk(site, input, now, summaries), employees));
+            let last = input.work.last().map(|(e, _)| e.employee_id.clone());
+            computed = Some(Computed {
+                out: compute_chunk(site, input, now, summaries),
+                employees,
+                last,
+            });
         }
         if let Some(written) = self.store_chunk(computed, write).await? {
-            tally(written);
+            let _ = tally(written);
         }
-        Ok((out, stored))
+        Ok((out, stored, true))
     }
 
     /// What one chunk's records are computed from: its employees with their dates (by code),
@@ -387,20 +411,20 @@ impl AttendanceService {
     /// back once stored (nothing to do for `None` or no records).
     async fn store_chunk(
         &self,
-        computed: Option<(Recomputed, usize)>,
+        computed: Option<Computed>,
         write: usize,
-    ) -> Result<Option<(Recomputed, usize)>, ServiceError> {
-        let Some((out, employees)) = computed else {
+    ) -> Result<Option<Computed>, ServiceError> {
+        let Some(chunk) = computed else {
             return Ok(None);
         };
-        if !out.records.is_empty() {
-            for piece in out.records.chunks(write.max(1)) {
+        if !chunk.out.records.is_empty() {
+            for piece in chunk.out.records.chunks(write.max(1)) {
                 self.records.upsert_records(piece).await?;
             }
             if let Some(observer) = &self.observer {
-                observer.days_recomputed(&out.summaries);
+                observer.days_recomputed(&chunk.out.summaries);
             }
         }
-        Ok(Some((out, employees)))
+        Ok(Some(chunk))
     }
 }

@@ -28,7 +28,8 @@
 //!   it closed, so a day without scans becomes `Absent` when its window closes, not when the
 //!   next scan comes;
 //! - a settings change or month-end: [`AttendanceService::recompute_range`], over the range the
-//!   caller gives.
+//!   caller gives, or [`AttendanceService::recompute_range_after`], the same resumable after an
+//!   employee code (a background job stored in [`RecomputeJobStore`] resumes where it stopped).
 //!
 //! Leave and holiday changes recompute dates up to today (in the site's zone) only: later days
 //! have no scans and get their records when they come. Holiday changes look back at most
@@ -92,6 +93,7 @@ pub use self::leave_year::{
     leave_year_target,
 };
 pub use self::oversight::{MAX_VOID_REASON_CHARS, NoOversight};
+pub use self::recompute::{RangeChunk, RangeOutcome};
 use crate::access::AccessDenied;
 use crate::daily::DailyRecord;
 use crate::employee::{DeviceUserId, Employee, EmployeeCode};
@@ -102,8 +104,8 @@ use crate::scan::ScanData;
 use crate::settings::AttendanceSettings;
 pub use crate::store::OversightStore;
 use crate::store::{
-    DailyRecordStore, EmployeeStore, HolidayStore, LeaveStore, ScanStore, SettingsStore, Store,
-    StoreError, UserAccountStore,
+    DailyRecordStore, EmployeeStore, HolidayStore, LeaveStore, MemoryJobs, RecomputeJobStore,
+    ScanStore, SettingsStore, Store, StoreError, UserAccountStore,
 };
 
 /// How far back a holiday change recomputes, in days.
@@ -216,6 +218,7 @@ pub struct AttendanceService {
     holidays: Arc<dyn HolidayStore>,
     leave: Arc<dyn LeaveStore>,
     oversight: Arc<dyn OversightStore>,
+    jobs: Arc<dyn RecomputeJobStore>,
     accounts: Option<Arc<dyn UserAccountStore>>,
     observer: Option<Arc<dyn ChangeObserver>>,
 }
@@ -268,6 +271,7 @@ impl AttendanceService {
             holidays: store.clone(),
             leave: store.clone(),
             oversight: store.clone(),
+            jobs: store.clone(),
             accounts: Some(store),
             observer: None,
         }
@@ -288,6 +292,19 @@ impl AttendanceService {
         Self { oversight, ..self }
     }
 
+    /// The same use cases with `jobs` as the store of background recompute jobs (for
+    /// [`Self::from_parts`], whose jobs are kept in memory, [`MemoryJobs`], until given one;
+    /// [`Self::new`] takes it from its store).
+    pub fn with_jobs(self, jobs: Arc<dyn RecomputeJobStore>) -> Self {
+        Self { jobs, ..self }
+    }
+
+    /// The store of background recompute jobs (durable with [`Self::new`]'s store): the engine
+    /// queues, takes, saves and finishes its range recomputes there.
+    pub fn recompute_jobs(&self) -> &dyn RecomputeJobStore {
+        &*self.jobs
+    }
+
     /// The same use cases asking `accounts` whether a department has an active head (leave
     /// approval; for [`Self::from_parts`], which has no account port: without one every
     /// department is taken to have a head). [`Self::new`] takes it from its store.
@@ -300,7 +317,8 @@ impl AttendanceService {
 
     /// The use cases over one store per port; the oversight ports are [`NoOversight`] (nothing
     /// voided or overridden, and the oversight use cases refused) until
-    /// [`Self::with_oversight`] gives them.
+    /// [`Self::with_oversight`] gives them, and the background recompute jobs are kept in
+    /// memory until [`Self::with_jobs`] gives their store.
     pub fn from_parts(parts: StoreParts) -> Self {
         Self {
             scans: parts.scans,
@@ -310,6 +328,7 @@ impl AttendanceService {
             holidays: parts.holidays,
             leave: parts.leave,
             oversight: Arc::new(NoOversight),
+            jobs: Arc::new(MemoryJobs::new()),
             accounts: None,
             observer: None,
         }

@@ -2,6 +2,7 @@
 //! change, and the per-employee path that the set-based ones match.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
@@ -17,6 +18,28 @@ use crate::holiday::holiday_calendar;
 use crate::leave::approved_leave_days;
 use crate::report::DailySummary;
 use crate::store::{RecordOrder, RecordQuery};
+
+/// A chunk of a range recompute, stored ([`AttendanceService::recompute_range_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeChunk {
+    /// The chunk's last employee code: the resume point.
+    pub last: EmployeeCode,
+    /// Active employees done, those before the resume point asked for included.
+    pub done: usize,
+    /// Active employees in all.
+    pub total: usize,
+    /// Records this call stored so far.
+    pub records: usize,
+}
+
+/// How a range recompute ended ([`AttendanceService::recompute_range_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeOutcome {
+    /// Records this call stored.
+    pub records: usize,
+    /// Whether every employee was done (`false`: the progress callback stopped it).
+    pub finished: bool,
+}
 
 /// How many stored records [`AttendanceService::close_windows`] reads per page.
 const CLOSE_PAGE: u64 = 10_000;
@@ -69,8 +92,8 @@ impl AttendanceService {
 
     /// Recomputes and stores every active employee's days from `from` to `to` (inclusive; the
     /// caller bounds the range: a settings change, month-end) as of `now`, set-based in chunks
-    /// of [`RECOMPUTE_CHUNK`] employees, calling `progress(done, total)` (employees) after each
-    /// chunk. Returns how many records were stored.
+    /// of [`RECOMPUTE_CHUNK`] employees in code order, calling `progress(done, total)`
+    /// (employees) after each chunk. Returns how many records were stored.
     pub async fn recompute_range(
         &self,
         from: NaiveDate,
@@ -78,23 +101,68 @@ impl AttendanceService {
         now: DateTime<Utc>,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<usize, ServiceError> {
+        let outcome = self
+            .recompute_range_after(from, to, now, None, &mut |chunk| {
+                progress(chunk.done, chunk.total);
+                ControlFlow::Continue(())
+            })
+            .await?;
+        Ok(outcome.records)
+    }
+
+    /// [`Self::recompute_range`], resumable: only the active employees whose code comes after
+    /// `after` (all of them for `None`) are recomputed, in code order, and `progress` hears of
+    /// each chunk once it is stored ([`RangeChunk`]: its last code, the resume point). When
+    /// `progress` answers [`ControlFlow::Break`] the employees after that chunk are left
+    /// undone and the outcome says it did not finish; called again with the last code heard,
+    /// it does the rest, so the two calls store exactly the records of one uninterrupted run
+    /// (as of their own `now`).
+    pub async fn recompute_range_after(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: DateTime<Utc>,
+        after: Option<&EmployeeCode>,
+        progress: &mut (dyn FnMut(&RangeChunk) -> ControlFlow<()> + Send),
+    ) -> Result<RangeOutcome, ServiceError> {
         let dates: BTreeSet<NaiveDate> = dates_between(from, to).collect();
         if dates.is_empty() {
-            return Ok(0);
+            return Ok(RangeOutcome {
+                records: 0,
+                finished: true,
+            });
         }
         let site = self.site().await?;
-        let work = self.active_employees_on(&dates).await?;
+        let mut work = self.active_employees_on(&dates).await?;
+        work.sort_by(|a, b| a.0.employee_id.cmp(&b.0.employee_id));
         let total = work.len();
-        let chunks = chunked(&work, |(_, dates)| dates.len())
+        let skipped = after.map_or(0, |after| {
+            work.partition_point(|(e, _)| &e.employee_id <= after)
+        });
+        let rest = work.get(skipped..).unwrap_or(&[]);
+        let chunks = chunked(rest, |(_, dates)| dates.len())
             .into_iter()
             .map(Chunk::Known)
             .collect();
-        let (_, stored) = self
-            .run_chunks(&site, chunks, now, false, usize::MAX, &mut |done| {
-                progress(done, total)
-            })
+        let (_, records, finished) = self
+            .run_chunks(
+                &site,
+                chunks,
+                now,
+                false,
+                usize::MAX,
+                &mut |done, records, last| match last {
+                    Some(last) => progress(&RangeChunk {
+                        last: last.clone(),
+                        done: skipped + done,
+                        total,
+                        records,
+                    }),
+                    None => ControlFlow::Continue(()),
+                },
+            )
             .await?;
-        Ok(stored)
+        Ok(RangeOutcome { records, finished })
     }
 
     /// Every active employee, each with `dates`.

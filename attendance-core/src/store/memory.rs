@@ -85,6 +85,8 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// The background recompute jobs (their own lock: no call holds both).
+    jobs: super::MemoryJobs,
 }
 
 impl MemoryStore {
@@ -713,5 +715,46 @@ fn check_account_employee(inner: &Inner, account: &UserAccount) -> StoreResult<(
             account.username
         ))),
         _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl super::RecomputeJobStore for MemoryStore {
+    async fn enqueue_recompute(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<super::RecomputeJobRecord> {
+        self.jobs.enqueue_recompute(from, to, reason, now).await
+    }
+
+    async fn take_recompute(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<super::RecomputeJobRecord>> {
+        self.jobs.take_recompute(now).await
+    }
+
+    async fn save_recompute_progress(
+        &self,
+        id: i64,
+        progress: &super::JobProgress,
+    ) -> StoreResult<()> {
+        self.jobs.save_recompute_progress(id, progress).await
+    }
+
+    async fn finish_recompute(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        outcome: Result<u64, String>,
+    ) -> StoreResult<super::RecomputeJobRecord> {
+        self.jobs.finish_recompute(id, now, outcome).await
+    }
+
+    async fn current_recompute(&self) -> StoreResult<Option<super::RecomputeJobRecord>> {
+        self.jobs.current_recompute().await
     }
 }

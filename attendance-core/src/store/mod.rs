@@ -20,10 +20,12 @@
 pub mod cluster;
 #[cfg(feature = "testkit")]
 pub mod conformance;
+mod jobs;
 #[cfg(feature = "testkit")]
 pub mod memory;
 mod oversight;
 
+pub use jobs::{JobProgress, MemoryJobs, RecomputeJobRecord, RecomputeJobStore};
 pub use oversight::{
     AuditStore, CorrectionQuery, CorrectionStore, DayOverrideStore, OversightStore, ScanId,
     ScanVoid, ScanVoidStore, SetAsideScan, SetAsideStore,
@@ -610,6 +612,7 @@ pub trait Store:
     + LeaveDocumentStore
     + UserAccountStore
     + OversightStore
+    + RecomputeJobStore
 {
 }
 
@@ -624,6 +627,7 @@ impl<T> Store for T where
         + LeaveDocumentStore
         + UserAccountStore
         + OversightStore
+        + RecomputeJobStore
 {
 }
 

@@ -552,3 +552,89 @@ proptest! {
         prop_assert_eq!(on.check_out, Some(check_out));
     }
 }
+
+/// A store with `n` employees (`EMP0001`…, one inactive in ten), each with a worked day.
+async fn staffed(n: usize) -> Arc<MemoryStore> {
+    use attendance_core::store::ScanStore;
+    let store = Arc::new(MemoryStore::new());
+    let mut scans = Vec::new();
+    for i in 1..=n {
+        let mut e = employee(&format!("EMP{i:04}"), &i.to_string());
+        e.active = i % 10 != 0;
+        store.create_employee(&e).await.unwrap();
+        let day = 1 + (i % 28) as u32;
+        scans.push(scan(&i.to_string(), local(day, 8, (i % 50) as u32)));
+        scans.push(scan(&i.to_string(), local(day, 17, 5)));
+    }
+    store
+        .record_scans(ScanBatch {
+            machine_id: MachineId::parse("GATE-1").unwrap(),
+            scans,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    store
+}
+
+async fn every_record(store: &MemoryStore) -> Vec<DailyRecord> {
+    store
+        .query_records(&attendance_core::store::RecordQuery {
+            limit: u64::MAX,
+            ..attendance_core::store::RecordQuery::default()
+        })
+        .await
+        .unwrap()
+        .results
+}
+
+#[test]
+fn a_range_stopped_after_a_chunk_and_resumed_stores_the_records_of_one_run() {
+    use attendance_core::service::RangeChunk;
+    use std::ops::ControlFlow;
+    block_on(async {
+        let now = local(30, 12, 0);
+        // 150 employees (135 active) over 30 days: chunks of 66 employees (2,000 pairs).
+        let whole = staffed(150).await;
+        let outcome = AttendanceService::new(whole.clone())
+            .recompute_range_after(d(1), d(30), now, None, &mut |_| ControlFlow::Continue(()))
+            .await
+            .unwrap();
+        assert_eq!((outcome.records, outcome.finished), (135 * 30, true));
+
+        let split = staffed(150).await;
+        let service = AttendanceService::new(split.clone());
+        let mut first: Vec<RangeChunk> = Vec::new();
+        let stopped = service
+            .recompute_range_after(d(1), d(30), now, None, &mut |chunk| {
+                first.push(chunk.clone());
+                ControlFlow::Break(())
+            })
+            .await
+            .unwrap();
+        assert!(!stopped.finished);
+        assert_eq!(first.len(), 1, "stopped after the first chunk");
+        let resume = first[0].clone();
+        assert_eq!((resume.done, resume.total), (66, 135));
+        assert_eq!(stopped.records, 66 * 30);
+        assert_eq!(every_record(&split).await.len(), 66 * 30);
+
+        let mut rest: Vec<RangeChunk> = Vec::new();
+        let resumed = service
+            .recompute_range_after(d(1), d(30), now, Some(&resume.last), &mut |chunk| {
+                rest.push(chunk.clone());
+                ControlFlow::Continue(())
+            })
+            .await
+            .unwrap();
+        assert!(resumed.finished);
+        assert_eq!(resumed.records, (135 - 66) * 30);
+        assert_eq!(
+            rest.iter().map(|c| c.done).collect::<Vec<_>>(),
+            [132, 135],
+            "counted on from the resume point"
+        );
+        assert!(rest.iter().all(|c| c.last > resume.last));
+        assert_eq!(every_record(&split).await, every_record(&whole).await);
+    });
+}

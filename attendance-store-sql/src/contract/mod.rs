@@ -25,6 +25,7 @@ pub mod accounts;
 pub mod documents;
 pub mod employees;
 pub mod holidays;
+pub mod jobs;
 pub mod leave;
 pub mod machines;
 pub mod migrations;

@@ -12,8 +12,8 @@
 //! Each check gets a fresh, empty store from `make_store`, so checks never see each other's data.
 //!
 //! The checks are grouped by what they cover, one module each: scans, employees, machines,
-//! daily records, settings, holidays, leave, leave documents, user accounts, the bulk reads and oversight (audit, corrections, voids,
-//! overrides, set-aside scans);
+//! daily records, settings, holidays, leave, leave documents, user accounts, the bulk reads, oversight (audit, corrections, voids,
+//! overrides, set-aside scans) and background recompute jobs;
 //! the data they build is in `fixtures`.
 
 use std::fmt;
@@ -62,6 +62,7 @@ mod documents;
 mod employees;
 mod fixtures;
 mod holidays;
+mod jobs;
 mod leave;
 mod machines;
 mod oversight;
@@ -75,6 +76,7 @@ use documents::leave_documents_keep_their_bytes_order_and_limit;
 use employees::{employees_in_use_cannot_be_deleted, employees_round_trip_and_clash_typed};
 use fixtures::{add_employees, date, leave_document, leave_request};
 use holidays::holidays_round_trip_with_ids;
+use jobs::recompute_jobs_merge_while_queued_and_run_in_order;
 use leave::{
     leave_changes_commit_whole_or_not_at_all, leave_policies_round_trip,
     leave_requests_filter_and_page, racing_leave_changes_exactly_one_wins,
@@ -152,6 +154,7 @@ where
         overrides_put_replace_remove,
         set_aside_scans_are_kept_once_newest_first,
         record_tallies_are_their_records_fields,
+        recompute_jobs_merge_while_queued_and_run_in_order,
     );
     report
 }
@@ -200,7 +203,7 @@ mod tests {
             Ok(Arc::new(MemoryStore::new()))
         }));
         assert!(report.failures.is_empty(), "{report}");
-        assert_eq!(report.passed, 29);
+        assert_eq!(report.passed, 30);
     }
 
     #[test]
@@ -212,7 +215,7 @@ mod tests {
             })
         }));
         assert_eq!(report.passed, 0);
-        assert_eq!(report.failures.len(), 29);
+        assert_eq!(report.failures.len(), 30);
         assert!(
             report
                 .to_string()

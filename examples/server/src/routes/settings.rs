@@ -71,15 +71,20 @@ async fn put_settings(
         )
         .await;
     // The stored days now disagree with the rules: recompute the open payroll range (this
-    // month and the last) in the background, its progress in system-status.
+    // month and the last) in the background, its progress in system-status. The job is stored
+    // before the answer: it runs on the instance that runs the jobs (the cluster's leader) and
+    // is resumed from its last chunk if that instance stops.
     let today = chrono::Utc::now()
         .with_timezone(&settings.time_zone)
         .date_naive();
-    state.engine.recompute_in_background(
-        attendance_core::service::employee_change_start(today),
-        today,
-        "settings changed",
-    );
+    state
+        .engine
+        .recompute_in_background(
+            attendance_core::service::employee_change_start(today),
+            today,
+            "settings changed",
+        )
+        .await?;
     Ok(Json(state.store.settings().await?))
 }
 

@@ -124,7 +124,9 @@ async fn system_status(
         })
         .count() as u64;
     let enabled = machines.iter().filter(|m| m.enabled).count() as u64;
-    let engine = state.engine.stats();
+    let mut engine = state.engine.stats();
+    // The stored job, whichever instance runs it.
+    engine.recompute_job = state.engine.stored_recompute_job().await;
     let mut problems = Vec::new();
     if let Some(failure) = &engine.store_failure {
         problems.push(format!(

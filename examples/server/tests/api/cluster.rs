@@ -40,11 +40,11 @@ const ADMS_DEVICES: usize = 3;
 /// Records in each terminal's log.
 const RECORDS: usize = 20;
 const LEASE_MS: &str = "3000";
-const PASSWORD: &str = "cluster test password";
+pub(crate) const PASSWORD: &str = "cluster test password";
 const SECRET: &str = "a shared token secret of the three instances, 32+";
 const DHAKA: chrono_tz::Tz = chrono_tz::Asia::Dhaka;
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(0)
@@ -90,7 +90,7 @@ async fn start_instance(url: &str, name: &str) -> Instance {
     }
 }
 
-async fn login(base: &str) -> String {
+pub(crate) async fn login(base: &str) -> String {
     let body: Value = client()
         .post(format!("{base}/api/auth/login"))
         .json(&json!({"username": "admin", "password": PASSWORD}))
@@ -103,7 +103,7 @@ async fn login(base: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn status(base: &str, token: &str) -> Value {
+pub(crate) async fn status(base: &str, token: &str) -> Value {
     client()
         .get(format!("{base}/api/attendance/system-status/"))
         .bearer_auth(token)
@@ -254,7 +254,7 @@ async fn log_stored(db: &mut PgConnection, end: i64) -> i64 {
 }
 
 /// Waits until `check` holds, at most `limit`, polling every 200 ms; panics with `what`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -654,4 +654,154 @@ async fn three_instances_share_the_machines_survive_a_sigkill_and_share_their_ev
         fake.shutdown().await;
     }
     pg.cleanup().await;
+}
+
+/// Employees of the takeover test: enough that the settings recompute takes several seconds in
+/// a debug build on PostgreSQL.
+const JOB_STAFF: usize = 3_000;
+
+/// The name of the live leader `base` shows, once there is exactly one (at most 30 s).
+async fn live_leader(base: &str, token: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = status(base, token).await;
+        let leaders: Vec<String> = status["cluster"]["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["live"] == true && i["leader"] == true)
+            .filter_map(|i| i["name"].as_str().map(str::to_owned))
+            .collect();
+        if let [leader] = leaders.as_slice() {
+            return leader.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single live leader: {}",
+            status["cluster"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A settings change made through a non-leader instance queues a durable recompute that runs
+/// on the leader, its progress visible on the non-leader; the leader is killed (SIGKILL)
+/// mid-job and the other instance, leader once the lease (3 s) expires, finishes the job from
+/// its resume point. Figures printed: the resume point and how long the takeover took.
+#[tokio::test]
+async fn a_settings_recompute_runs_on_the_leader_and_another_instance_finishes_it_after_a_sigkill()
+{
+    use attendance_core::store::RecomputeJobStore;
+    use attendance_store_postgres::{PgOptions, PgStore};
+
+    use crate::settings::{
+        assert_days_follow_new_off_days, change_off_days, recompute_job, seed_staff,
+    };
+
+    let Some(pg) = testkit::server().await else {
+        return;
+    };
+    let url = pg.database().await;
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    seed_staff(&store, JOB_STAFF).await;
+    let mut instances = [
+        start_instance(&url, "jobs0").await,
+        start_instance(&url, "jobs1").await,
+    ];
+    let token = login(&instances[0].base).await;
+    let leader_name = live_leader(&instances[0].base, &token).await;
+    let leader = instances
+        .iter()
+        .position(|i| i.name == leader_name)
+        .unwrap();
+    let other = 1 - leader;
+    let base = instances[other].base.clone();
+    let token = login(&base).await;
+
+    // Through the non-leader; its system-status shows the job progressing on the leader.
+    let began = Instant::now();
+    let range = change_off_days(&base, &token).await;
+    let mut seen: Vec<u64> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 3 {
+        let job = recompute_job(&base, &token).await;
+        assert!(
+            job["state"] == "queued" || job["state"] == "running",
+            "the job ended before the kill (raise JOB_STAFF): {job}"
+        );
+        let done = job["done"].as_u64().unwrap_or(0);
+        if job["state"] == "running" && done > 0 && seen.last() != Some(&done) {
+            seen.push(done);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no progress shown on the non-leader within 60 s: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "progress seen on the non-leader {:?} after the change: {seen:?}",
+        began.elapsed()
+    );
+
+    let _ = instances[leader].process.0.kill();
+    let _ = instances[leader].process.0.wait();
+    let killed_at = Instant::now();
+    let stopped = store.current_recompute().await.unwrap().unwrap();
+    println!(
+        "leader {leader_name} killed: the job stored at {}/{} employees, resume after {:?}",
+        stopped.done, stopped.total, stopped.resume_after
+    );
+    assert!(
+        !stopped.is_finished() && stopped.done > 0 && stopped.resume_after.is_some(),
+        "killed mid-job with a resume point past 0: {stopped:?}"
+    );
+
+    // The other instance takes the lease over and resumes the job from its resume point.
+    let mut least_done = u64::MAX;
+    let mut took_over = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let job = recompute_job(&base, &token).await;
+        let done = job["done"].as_u64().unwrap_or(0);
+        if job["state"] == "running" {
+            least_done = least_done.min(done);
+        }
+        if took_over.is_none() && (done > stopped.done || job["state"] == "done") {
+            took_over = Some(killed_at.elapsed());
+        }
+        if job["state"] == "done" || job["state"] == "failed" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not finished 120 s after the kill: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "the job progressed again {:?} after the kill and was done {:?} after it; least progress seen: {least_done}",
+        took_over.unwrap_or_default(),
+        killed_at.elapsed()
+    );
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["id"], json!(stopped.id));
+    assert!(
+        least_done >= stopped.done,
+        "resumed from its resume point: {least_done} < {}",
+        stopped.done
+    );
+    let days = (range.1 - range.0).num_days() as usize + 1;
+    assert_eq!(job["total"], json!(JOB_STAFF), "{job}");
+    assert_eq!(
+        job["records"],
+        json!(JOB_STAFF * days),
+        "each record counted once: {job}"
+    );
+    assert_eq!(
+        live_leader(&base, &token).await,
+        instances[other].name,
+        "the survivor leads"
+    );
+    assert_days_follow_new_off_days(&store, range, JOB_STAFF).await;
 }
