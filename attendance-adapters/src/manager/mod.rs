@@ -127,8 +127,10 @@ pub struct ManagerConfig {
     /// Catch-up of a live session (default 2 s; `None`: none): a device's log is read before
     /// its live stream opens, so a punch made between the two is in neither; the session ends
     /// at its first quiet moment this long (no event), and the reconnect's fetch from the
-    /// stored cursor reads such a punch (the store keeps it once). The session opened by a
-    /// catch-up does not catch up again; the one after any other end does.
+    /// stored cursor reads such a punch (the store keeps it once). The session a catch-up
+    /// opens has the same gap, so it catches up too, five times later (2 s, 10 s, 50 s,
+    /// 250 s, 1,250 s by default; none once the idle refresh comes first); the session after
+    /// any other end starts again at this delay.
     pub live_catch_up: Option<Duration>,
     /// Into the engine: how long a batch waits for its commit before the session ends and
     /// resumes from the stored cursor (default 60 s).
@@ -316,7 +318,8 @@ impl MachineManager {
             rng: SplitMix::new(hasher.finish()),
             last_sent: None,
             connected: false,
-            catch_up: true,
+            catch_ups: 0,
+            caught_up: false,
         };
         tracing::info!(machine = %machine.machine_id, machine_type = %machine.machine_type, "starting machine task");
         let handle = runtime.spawn(worker.run());

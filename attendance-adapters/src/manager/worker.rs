@@ -90,9 +90,12 @@ pub(super) struct Worker {
     pub(super) last_sent: Option<MachineCursor>,
     // A `Connected` event went out for this session, so a `Disconnected` must follow.
     pub(super) connected: bool,
-    // The next live session ends at its first quiet moment to catch up through a fetch
-    // (`ManagerConfig::live_catch_up`): true but after a catch-up.
-    pub(super) catch_up: bool,
+    // Catch-ups in a row (`ManagerConfig::live_catch_up`): each session ends at its first quiet
+    // moment to catch up through a fetch, five times later than the one before; any other end
+    // starts the count again.
+    pub(super) catch_ups: u32,
+    // The session that just ended was ended by a catch-up.
+    pub(super) caught_up: bool,
 }
 
 impl Worker {
@@ -125,10 +128,11 @@ impl Worker {
             let _ = tokio::time::timeout(self.config.disconnect_timeout, self.adapter.disconnect())
                 .await;
             // A catch-up reconnects at once: no Disconnected/Connected pair for it.
-            let catching_up = matches!(end, SessionEnd::Refresh) && !self.catch_up;
-            if !matches!(end, SessionEnd::Refresh) {
-                // Whatever the session that ended, the next live one catches up.
-                self.catch_up = true;
+            let catching_up =
+                std::mem::take(&mut self.caught_up) && matches!(end, SessionEnd::Refresh);
+            if !catching_up {
+                // Whatever else ended the session, the next one catches up soon again.
+                self.catch_ups = 0;
             }
             if self.connected && !catching_up {
                 self.connected = false;
@@ -245,10 +249,8 @@ impl Worker {
             )
             .await?;
             update(&self.health, |h| h.live = true);
-            // This session catches up at its first quiet moment unless a catch-up opened it.
-            let catch_up = std::mem::replace(&mut self.catch_up, true)
-                .then_some(self.config.live_catch_up)
-                .flatten();
+            // This session catches up at its first quiet moment (later after each catch-up).
+            let catch_up = self.catch_up_delay();
             loop {
                 let idle = match (catch_up, self.config.live_idle_refresh) {
                     (Some(c), Some(i)) => Some(c.min(i)),
@@ -266,9 +268,10 @@ impl Worker {
                 else {
                     if catch_up.is_some() {
                         // The reconnect's fetch reads what fell between this session's fetch
-                        // and its live stream; the session it opens does not catch up again.
-                        self.catch_up = false;
-                        tracing::debug!(machine = %id, "live session caught up through a fetch");
+                        // and its live stream; the session it opens catches up five times later.
+                        self.catch_ups += 1;
+                        self.caught_up = true;
+                        tracing::debug!(machine = %id, catch_ups = self.catch_ups, "live session caught up through a fetch");
                     }
                     return Err(SessionEnd::Refresh);
                 };
@@ -314,6 +317,18 @@ impl Worker {
             }
             self.forward(fetch.scans, fetch.cursor, fetch.skipped)
                 .await?;
+        }
+    }
+
+    /// How long the next live session may be quiet before it catches up:
+    /// `live_catch_up × 5^catch_ups`; `None` when there is no catch-up or the idle refresh
+    /// comes first (it catches up too).
+    fn catch_up_delay(&self) -> Option<Duration> {
+        let first = self.config.live_catch_up?;
+        let delay = first.checked_mul(5u32.checked_pow(self.catch_ups)?)?;
+        match self.config.live_idle_refresh {
+            Some(idle) if delay >= idle => None,
+            _ => Some(delay),
         }
     }
 

@@ -673,12 +673,22 @@ async fn a_punch_missed_between_the_fetch_and_the_live_stream_is_caught_up() {
             .count()
     };
     wait_for("the missed punch", || missed(&received) == 1).await;
-    // The catch-up's session stays live and does not reconnect again.
+    // The catch-up's session has the same gap: a punch in it is caught up by the next
+    // catch-up, five times later (7.5 s of quiet).
     wait_for("live after the catch-up", || health(&manager, "ZK-8").live).await;
     let sessions = health(&manager, "ZK-8").connections;
+    device
+        .punch_unseen("4242", at + chrono::TimeDelta::seconds(1))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(health(&manager, "ZK-8").connections, sessions);
+    assert_eq!(
+        health(&manager, "ZK-8").connections,
+        sessions,
+        "the second catch-up waits longer than the first"
+    );
     assert_eq!(missed(&received), 1);
+    wait_for("the punch of the catch-up's gap", || missed(&received) == 2).await;
+    assert_eq!(health(&manager, "ZK-8").connections, sessions + 1);
     let mut connected = 0;
     while let Ok(event) = events.try_recv() {
         match event.kind {
