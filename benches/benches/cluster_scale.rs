@@ -113,6 +113,9 @@ struct InstanceFigures {
 
 struct RunResult {
     plan: Plan,
+    /// Per table, over the timed part: sequential scans, index scans, rows inserted, updated,
+    /// deleted; then (for the database, as `transactions`) commits.
+    table_delta: Vec<(String, [i64; 6])>,
     /// CPU time over the timed part: PostgreSQL's processes, this benchmark's process.
     postgres_cpu: Duration,
     bench_cpu: Duration,
@@ -239,6 +242,23 @@ fn postgres_cpu() -> Duration {
                 .flatten()
         })
         .sum()
+}
+
+/// The database's table counters (`pg_stat_user_tables`: sequential scans, index scans, rows
+/// inserted, updated, deleted, and 0) and its commits (as the row `transactions`).
+async fn table_stats(db: &mut PgConnection) -> Vec<(String, [i64; 6])> {
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_scan, COALESCE(idx_scan, 0), n_tup_ins, n_tup_upd, n_tup_del \
+         FROM pg_stat_user_tables \
+         UNION ALL SELECT 'transactions', 0, 0, 0, 0, xact_commit FROM pg_stat_database \
+         WHERE datname = current_database()",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(name, a, b, c, d, e)| (name, [a, b, c, d, e, 0]))
+        .collect()
 }
 
 fn terminal_id(i: usize) -> String {
@@ -432,6 +452,8 @@ async fn run_once(binary: &Path, pg: &PgServer, plan: Plan) -> RunResult {
         .iter()
         .map(|s| s.cpu_time().unwrap_or_default())
         .collect();
+    let mut stats_db = PgConnection::connect(&url).await.unwrap();
+    let tables_before = table_stats(&mut stats_db).await;
     let postgres_before = postgres_cpu();
     let bench_before = cpu_time("self").unwrap_or_default();
     let rss_max: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; servers.len()]));
@@ -472,6 +494,22 @@ async fn run_once(binary: &Path, pg: &PgServer, plan: Plan) -> RunResult {
     let keys: Vec<Key> = sent.iter().map(|(k, _)| k.clone()).collect();
     let missing = wait_seen(&seen, &keys, Duration::from_secs(10)).await;
     let postgres_used = postgres_cpu().saturating_sub(postgres_before);
+    // The statistics collector reports a backend's counts at its transactions' ends, within
+    // about a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tables_after = table_stats(&mut stats_db).await;
+    let _ = stats_db.close().await;
+    let table_delta: Vec<(String, [i64; 6])> = tables_after
+        .iter()
+        .map(|(name, after)| {
+            let before = tables_before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or([0; 6], |(_, b)| *b);
+            (name.clone(), std::array::from_fn(|i| after[i] - before[i]))
+        })
+        .filter(|(_, d)| d.iter().any(|v| *v != 0))
+        .collect();
     let bench_used = cpu_time("self")
         .unwrap_or_default()
         .saturating_sub(bench_before);
@@ -531,6 +569,7 @@ async fn run_once(binary: &Path, pg: &PgServer, plan: Plan) -> RunResult {
     }
     RunResult {
         plan,
+        table_delta,
         postgres_cpu: postgres_used,
         bench_cpu: bench_used,
         ready,
@@ -585,6 +624,24 @@ fn print_run(result: &mut RunResult) {
         result.bench_cpu.as_secs_f64(),
         100.0 * result.bench_cpu.as_secs_f64() / plan.seconds as f64
     );
+    println!(
+        "  PostgreSQL per second of the timed part (seq scans, index scans, rows inserted, updated, deleted):"
+    );
+    for (name, d) in &result.table_delta {
+        let per = |v: i64| v as f64 / plan.seconds as f64;
+        if name == "transactions" {
+            println!("    commits: {:.0}/s", per(d[4]));
+        } else {
+            println!(
+                "    {name}: {:.0}, {:.0}, {:.0}, {:.0}, {:.0}",
+                per(d[0]),
+                per(d[1]),
+                per(d[2]),
+                per(d[3]),
+                per(d[4])
+            );
+        }
+    }
     let p99 = ms(result.all.quantile(0.99));
     let rss = result
         .instances

@@ -100,6 +100,12 @@ pub struct EngineConfig {
     /// How long a flush waits for more batches after the first (zero, the default: it takes
     /// what is queued and stores it at once; batches arriving meanwhile form the next group).
     pub max_batch_delay: Duration,
+    /// Under a steady stream of scans, the shortest time between the starts of two real-time
+    /// recomputes (default 50 ms): the pairs touched meanwhile gather and are recomputed
+    /// together, in a few queries, instead of a handful of queries for every small flush. A
+    /// recompute after a quiet moment starts at once; scan events are not delayed by it (they
+    /// are published as their flush is stored).
+    pub recompute_interval: Duration,
     /// How often a `system_status` event is published.
     pub status_interval: Duration,
     /// The first wait before a failed store write is retried (doubling up to `max_retry_delay`).
@@ -142,6 +148,7 @@ impl Default for EngineConfig {
             queue_capacity: 1_024,
             max_batch_scans: 20_000,
             max_batch_delay: Duration::ZERO,
+            recompute_interval: Duration::from_millis(50),
             status_interval: Duration::from_secs(30),
             retry_delay: Duration::from_millis(200),
             max_retry_delay: Duration::from_secs(10),

@@ -103,71 +103,7 @@ impl Backlog {
         self.closed.load(Ordering::Acquire)
     }
 }
-/// The (employee, work date) pairs published and waiting to be recomputed, merged: a pair
-/// touched by several flushes meanwhile is recomputed once. Bounded: past [`BACKLOG_DAYS`]
-/// pairs the publish loop waits for the days loop (and through it the ingest).
-#[derive(Debug, Default)]
-struct DaysBacklog {
-    days: Mutex<(DayKeys, usize)>,
-    closed: std::sync::atomic::AtomicBool,
-    wake: Notify,
-    room: Notify,
-}
-
-/// The most pairs waiting to be recomputed before the publish loop waits.
-const BACKLOG_DAYS: usize = 200_000;
-
-impl DaysBacklog {
-    async fn add(&self, days: DayKeys) {
-        if days.is_empty() {
-            return;
-        }
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            if self.lock().1 < BACKLOG_DAYS {
-                break;
-            }
-            room.await;
-        }
-        let mut pending = self.lock();
-        for (employee, dates) in days {
-            let entry = pending.0.entry(employee).or_default();
-            let before = entry.len();
-            entry.extend(dates);
-            let added = entry.len() - before;
-            pending.1 += added;
-        }
-        drop(pending);
-        self.wake.notify_one();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (DayKeys, usize)> {
-        self.days.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn take(&self) -> DayKeys {
-        let taken = {
-            let mut pending = self.lock();
-            pending.1 = 0;
-            std::mem::take(&mut pending.0)
-        };
-        self.room.notify_waiters();
-        taken
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.wake.notify_one();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-}
-
-/// The second stage: publishes the backlog's scans and recomputes their pairs set-wise, as many as have gathered.
+/// The second stage: recomputes the backlog's pairs set-wise, as many as have gathered.
 pub(super) struct Recompute {
     pub(super) service: AttendanceService,
     pub(super) config: EngineConfig,
@@ -177,26 +113,38 @@ pub(super) struct Recompute {
 }
 
 impl Recompute {
-    /// Two loops in one task: the publish loop takes the new scans as they come, reads their
-    /// employees, publishes them and hands their (employee, work date) pairs to the days loop,
-    /// which recomputes what has gathered. A scan's event never waits for the recompute of the
-    /// scans before it.
+    /// Takes the new scans as they come, reads their employees, publishes them and gathers
+    /// their (employee, work date) pairs; recomputes the pairs gathered at most once every
+    /// [`EngineConfig::recompute_interval`] (at once after a quiet moment), so that under a
+    /// steady stream of small flushes the days are recomputed in a few queries per interval,
+    /// not per flush, while each scan is still published as soon as it is stored. One loop:
+    /// its store reads and the record writes never run beside each other (on SQLite, where
+    /// they would compete with the ingest's commits for the one writer and the two cores).
     pub(super) async fn run(self, signal: watch::Receiver<bool>) {
-        let days = DaysBacklog::default();
-        tokio::join!(
-            self.publish_loop(&days, signal.clone()),
-            self.days_loop(&days, signal)
-        );
-    }
-
-    async fn publish_loop(&self, days: &DaysBacklog, signal: watch::Receiver<bool>) {
         let mut stop = Stop::new(signal, self.config.drain_timeout);
+        let mut pending = DayKeys::new();
+        let mut last_start: Option<Instant> = None;
         loop {
             let scans = self.backlog.take();
             self.counters.recompute_backlog.store(0, Ordering::Relaxed);
             if scans.is_empty() {
+                if !pending.is_empty() {
+                    // Recompute what gathered once the interval is over, unless new scans
+                    // come first (they are published, then the interval is looked at again).
+                    let due = last_start
+                        .map_or_else(Instant::now, |t| t + self.config.recompute_interval);
+                    if !self.backlog.is_closed() {
+                        tokio::select! {
+                            () = self.backlog.wake.notified() => continue,
+                            () = tokio::time::sleep_until(due) => {}
+                        }
+                    }
+                    last_start = Some(Instant::now());
+                    self.recompute(&mut stop, std::mem::take(&mut pending))
+                        .await;
+                    continue;
+                }
                 if self.backlog.is_closed() {
-                    days.close();
                     return;
                 }
                 self.backlog.wake.notified().await;
@@ -218,38 +166,35 @@ impl Recompute {
             }
             self.bus.scans_stored(&scans, &affected.employees);
             drop(scans);
-            days.add(affected.days).await;
+            for (employee, dates) in affected.days {
+                pending.entry(employee).or_default().extend(dates);
+            }
+            let due = last_start.is_none_or(|t| t.elapsed() >= self.config.recompute_interval);
+            if due && !pending.is_empty() {
+                last_start = Some(Instant::now());
+                self.recompute(&mut stop, std::mem::take(&mut pending))
+                    .await;
+            }
         }
     }
 
-    async fn days_loop(&self, days: &DaysBacklog, signal: watch::Receiver<bool>) {
-        let mut stop = Stop::new(signal, self.config.drain_timeout);
-        loop {
-            let pending = days.take();
-            if pending.is_empty() {
-                if days.is_closed() {
-                    return;
-                }
-                days.wake.notified().await;
-                continue;
-            }
-            // The service's observer (the bus) publishes the records.
-            let started = Instant::now();
-            let _ = self
-                .retry(&mut stop, "recomputing days", || {
-                    self.service.recompute_days(&pending, Utc::now())
-                })
-                .await;
-            let took = started.elapsed();
-            let count = pending.values().map(BTreeSet::len).sum::<usize>();
-            metrics::histogram!(crate::telemetry::RECOMPUTE_SECONDS).record(took.as_secs_f64());
-            metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(count as u64);
-            debug!(
-                days = count,
-                took_ms = took.as_secs_f64() * 1e3,
-                "recomputed"
-            );
-        }
+    /// Recomputes `days` (the service's observer, the bus, publishes the records).
+    async fn recompute(&self, stop: &mut Stop, days: DayKeys) {
+        let started = Instant::now();
+        let _ = self
+            .retry(stop, "recomputing days", || {
+                self.service.recompute_days(&days, Utc::now())
+            })
+            .await;
+        let took = started.elapsed();
+        let count = days.values().map(BTreeSet::len).sum::<usize>();
+        metrics::histogram!(crate::telemetry::RECOMPUTE_SECONDS).record(took.as_secs_f64());
+        metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(count as u64);
+        debug!(
+            days = count,
+            took_ms = took.as_secs_f64() * 1e3,
+            "recomputed"
+        );
     }
 
     /// Runs `call` until it succeeds, retrying with backoff; `None` when it still fails once a
