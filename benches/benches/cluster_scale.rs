@@ -39,7 +39,7 @@ use std::time::Duration;
 use attendance_adapters::zk::fake::{FakeConfig, FakeDevice, FakeHandle};
 use attendance_benches::env_usize;
 use attendance_benches::pg::PgServer;
-use attendance_benches::server::{ServerProcess, cpu_time, login, server_binary};
+use attendance_benches::server::{ServerProcess, cpu_time, login, post_created, server_binary};
 use chrono::{NaiveDateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
@@ -136,21 +136,6 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
-}
-
-async fn post_created(client: &reqwest::Client, url: String, token: &str, body: Value) {
-    let response = client
-        .post(&url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    if status != 201 {
-        let text = response.text().await.unwrap_or_default();
-        panic!("POST {url} {body}: {status} {text}");
-    }
 }
 
 async fn status(client: &reqwest::Client, base: &str, token: &str) -> Value {

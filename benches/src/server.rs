@@ -199,6 +199,22 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// POSTs `body` as JSON to `url` with bearer `token`; panics unless it answers 201 Created.
+pub async fn post_created(client: &reqwest::Client, url: String, token: &str, body: Value) {
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status != 201 {
+        let text = response.text().await.unwrap_or_default();
+        panic!("POST {url} {body}: {status} {text}");
+    }
+}
+
 /// Logs [`ADMIN`] in and returns the access token.
 pub async fn login(client: &reqwest::Client, base: &str) -> String {
     let response = client

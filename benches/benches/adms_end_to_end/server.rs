@@ -3,29 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use attendance_benches::server::login;
+use attendance_benches::server::{login, post_created};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::workload::Workload;
 
 /// The site's zone; the devices' clocks run in it.
 const ZONE: &str = "Asia/Dhaka";
-
-async fn post_created(client: &reqwest::Client, url: String, token: &str, body: Value) {
-    let response = client
-        .post(&url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    if status != 201 {
-        let text = response.text().await.unwrap_or_default();
-        panic!("POST {url} {body}: {status} {text}");
-    }
-}
 
 pub(crate) async fn set_up(base: &str, work: &Workload) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
