@@ -256,7 +256,20 @@ pub(super) async fn run_jobs(
     let poll = poll.max(Duration::from_millis(10));
     let mut failures: Option<(i64, u32)> = None;
     loop {
-        while gate.is_open() && !stop.expired() {
+        // Every instance shows the stored job, wherever it runs; taking one (a write
+        // transaction) is tried only when an unfinished one is stored.
+        let unfinished = match service.recompute_jobs().current_recompute().await {
+            Ok(Some(job)) => {
+                jobs.show(RecomputeJob::from(&job));
+                !job.is_finished()
+            }
+            Ok(None) => false,
+            Err(e) => {
+                debug!(error = %e, "reading the current background recompute failed");
+                true
+            }
+        };
+        while unfinished && gate.is_open() && !stop.expired() {
             let job = match service.recompute_jobs().take_recompute(Utc::now()).await {
                 Ok(Some(job)) => job,
                 Ok(None) => break,
@@ -284,12 +297,6 @@ pub(super) async fn run_jobs(
                     failures = None;
                 }
             }
-        }
-        // Every instance shows the stored job, wherever it runs.
-        match service.recompute_jobs().current_recompute().await {
-            Ok(Some(job)) => jobs.show(RecomputeJob::from(&job)),
-            Ok(None) => {}
-            Err(e) => debug!(error = %e, "reading the current background recompute failed"),
         }
         if stop.asked() {
             return;
