@@ -596,10 +596,10 @@ async fn send_events(
 /// (an event longer than that alone in its own), in their order. Each event's JSON is the one
 /// its WebSocket clients got ([`Published::json`]), not serialised again.
 fn pack(me: &str, events: &[Published]) -> Vec<String> {
-    let head = match serde_json::to_string(me) {
-        Ok(me) => format!(r#"{{"o":{me},"e":["#),
-        Err(_) => return Vec::new(),
+    let Some(origin) = origin_head(me) else {
+        return Vec::new();
     };
+    let head = format!(r#"{origin}"e":["#);
     let mut payloads = Vec::new();
     let mut current = head.clone();
     let mut in_current = 0;
@@ -630,6 +630,14 @@ fn pack(me: &str, events: &[Published]) -> Vec<String> {
     payloads
 }
 
+/// How every payload of instance `me` begins (`{"o":"<me>",`): a listener skips its own by it,
+/// before parsing.
+fn origin_head(me: &str) -> Option<String> {
+    serde_json::to_string(me)
+        .ok()
+        .map(|me| format!(r#"{{"o":{me},"#))
+}
+
 /// Publishes the other instances' events on this instance's bus.
 async fn receive_events(
     store: Arc<dyn ClusterStore>,
@@ -638,6 +646,8 @@ async fn receive_events(
     mut stopped: watch::Receiver<bool>,
 ) {
     let retry = Duration::from_secs(1);
+    // Every instance hears its own broadcasts too: skipped before any parsing.
+    let own = origin_head(&me);
     loop {
         let subscribed = tokio::select! {
             _ = stopped.changed() => return,
@@ -665,6 +675,9 @@ async fn receive_events(
                     break;
                 }
             };
+            if own.as_deref().is_some_and(|own| payload.starts_with(own)) {
+                continue;
+            }
             let wire: Wire = match serde_json::from_str(&payload) {
                 Ok(wire) => wire,
                 Err(e) => {
@@ -729,6 +742,28 @@ mod tests {
         )];
         assert_eq!(pack("me", &big).len(), 1);
         assert!(pack("me", &[]).is_empty());
+    }
+
+    #[test]
+    fn a_payload_begins_with_its_origin_and_no_other() {
+        let published = Published::new(
+            EngineEvent::Remote(
+                RemoteEvent::parse(serde_json::json!({"type": "scan_received", "data": {}}))
+                    .unwrap(),
+            ),
+            None,
+        );
+        let payloads = pack("node-1", std::slice::from_ref(&published));
+        assert_eq!(payloads.len(), 1);
+        assert!(payloads[0].starts_with(&origin_head("node-1").unwrap()));
+        for other in ["node-10", "node", "node-1\"", ""] {
+            assert!(
+                !payloads[0].starts_with(&origin_head(other).unwrap()),
+                "{other:?} would skip node-1's payload"
+            );
+        }
+        let wire: Wire = serde_json::from_str(&payloads[0]).unwrap();
+        assert_eq!(wire.o, "node-1");
     }
 
     #[test]

@@ -1,15 +1,14 @@
-//! PostgreSQL's scan ingest: a group of batches in one transaction, through parameter arrays
-//! (`UNNEST`, an anti-join insert in statements of at most [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes) or, from
-//! [`COPY_MIN_SCANS`] scans, `COPY` (straight into the table when every scan is new, else
-//! through a staging table). Either path falls back to `ON CONFLICT DO NOTHING` when a racing
-//! writer stored one of the scans in between.
-
-use std::collections::HashSet;
+//! PostgreSQL's scan ingest: a group of batches (any machines) in one transaction, through
+//! parameter arrays (one `UNNEST` anti-join insert for the whole group, in statements of at
+//! most [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes) or, from [`COPY_MIN_SCANS`]
+//! scans, `COPY` (straight into the table when every scan is new, else through a staging
+//! table); the group's cursors in one upsert. Either path falls back to `ON CONFLICT DO
+//! NOTHING` when a racing writer stored one of the scans in between. A group of 50 single-scan
+//! batches (live terminals) is four round trips: `BEGIN`, the insert, the cursors, `COMMIT`.
 
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
 use attendance_store_sql::backend::{SqlBackend, SqlRow};
 use attendance_store_sql::codec::ScanRow;
-use attendance_store_sql::contract::scans::store_cursors;
 use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use sqlx::{Postgres, Transaction};
@@ -45,22 +44,29 @@ pub(crate) async fn ingest_group(
     Ok(group_outcomes(prepared, Some(&new_keys)))
 }
 
-/// Inserts one batch's `rows` with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
-/// statements) in statements of at most [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes, adding the keys that were new
-/// to `new_keys`.
+/// Inserts `rows` (of any machines, in key order) with `statement` (one of the
+/// `PG_INSERT_*SCANS_UNNEST` statements) in statements of at most
+/// [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes, adding the keys that were new to
+/// `new_keys`.
 async fn insert_unnest(
     tx: &mut Transaction<'static, Postgres>,
-    batch: &ScanBatch,
     rows: &[&ScanRow],
     statement: &'static str,
-    new_keys: &mut HashSet<(String, i64)>,
+    new_keys: &mut NewKeys,
 ) -> StoreResult<()> {
     let what = "store scans";
-    // Per row: six array elements of a 4-byte length each, 24 bytes of numbers, the texts.
-    let size = |r: &&ScanRow| 48 + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len);
+    // Per row: seven array elements of a 4-byte length each, 24 bytes of numbers, the texts.
+    let size = |r: &&ScanRow| {
+        52 + r.machine_id.len() + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len)
+    };
     for chunk in chunks_by_bytes(rows, size) {
         let returned = sqlx::query(statement)
-            .bind(batch.machine_id.as_str())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.machine_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(
                 chunk
                     .iter()
@@ -76,9 +82,42 @@ async fn insert_unnest(
             .await
             .map_err(db(what))?;
         for row in returned {
-            new_keys.insert((row.text(0, what)?, row.int(1, what)?));
+            new_keys
+                .entry(row.text(0, what)?)
+                .or_default()
+                .insert((row.text(1, what)?, row.int(2, what)?));
         }
     }
+    Ok(())
+}
+
+/// Stores the cursors of `batches` in one upsert: each machine's last one in group order, as
+/// if the batches were stored one after the other.
+async fn store_cursors(
+    tx: &mut Transaction<'static, Postgres>,
+    batches: &[ScanBatch],
+) -> StoreResult<()> {
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for batch in batches {
+        if let Some(cursor) = &batch.cursor {
+            let machine = batch.machine_id.as_str();
+            match last.iter_mut().find(|(m, _)| *m == machine) {
+                Some(entry) => entry.1 = cursor.0.as_str(),
+                None => last.push((machine, cursor.0.as_str())),
+            }
+        }
+    }
+    if last.is_empty() {
+        return Ok(());
+    }
+    // In key order, so racing writers lock the rows in the same order.
+    last.sort_unstable();
+    sqlx::query(stmt::PG_UPSERT_CURSORS_UNNEST)
+        .bind(last.iter().map(|(m, _)| *m).collect::<Vec<_>>())
+        .bind(last.iter().map(|(_, c)| *c).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(db("store the machine cursors"))?;
     Ok(())
 }
 
@@ -100,8 +139,8 @@ async fn copy_in(
 }
 
 /// Inserts a prepared group with `statement` (one of the `PG_INSERT_*SCANS_UNNEST`
-/// statements, run per batch) and stores every batch's cursor, in one transaction; the keys
-/// that were new.
+/// statements, every batch's rows together in key order) and stores every batch's cursor, in
+/// one transaction; the keys that were new.
 async fn insert_group(
     store: &PgStore,
     batches: &[ScanBatch],
@@ -109,24 +148,21 @@ async fn insert_group(
     statement: &'static str,
 ) -> StoreResult<NewKeys> {
     let what = "store scans";
-    let mut tx = store.begin_write().await?;
     // Plan the insert for the table as it is now: a generic plan cached while the table was
     // small hash-joins a sequential scan of it for the anti-join, and ingest turns quadratic
-    // (measured: 600,000 scans in four minutes).
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(&mut *tx)
+    // (measured: 600,000 scans in four minutes). Set with the `BEGIN`, in the same round trip.
+    let mut tx = store
+        .pool
+        .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
         .await
-        .map_err(db(what))?;
+        .map_err(db("begin a transaction"))?;
     let mut new_keys = NewKeys::new();
-    for (batch, prepared) in batches.iter().zip(prepared) {
-        let keys = new_keys
-            .entry(batch.machine_id.as_str().to_owned())
-            .or_default();
-        let mut rows: Vec<&ScanRow> = prepared.rows.iter().collect();
-        rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
-        insert_unnest(&mut tx, batch, &rows, statement, keys).await?;
-    }
-    store_cursors(store, &mut tx, batches, "store a machine cursor").await?;
+    // In key order, so the index is walked in order and racing writers lock keys in the same
+    // order (no deadlock between overlapping groups).
+    let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
+    rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
+    insert_unnest(&mut tx, &rows, statement, &mut new_keys).await?;
+    store_cursors(&mut tx, batches).await?;
     tx.commit().await.map_err(db(what))?;
     Ok(new_keys)
 }
@@ -166,7 +202,7 @@ async fn copy_direct(store: &PgStore, batches: &[ScanBatch], data: &[u8]) -> Sto
     let what = "copy scans";
     let mut tx = store.begin_write().await?;
     copy_in(&mut tx, stmt::PG_COPY_SCANS, data, what).await?;
-    store_cursors(store, &mut tx, batches, "store a machine cursor").await?;
+    store_cursors(&mut tx, batches).await?;
     tx.commit().await.map_err(db(what))
 }
 
@@ -203,7 +239,7 @@ async fn copy_staged(
             .or_default()
             .insert((row.text(1, what)?, row.int(2, what)?));
     }
-    store_cursors(store, &mut tx, batches, "store a machine cursor").await?;
+    store_cursors(&mut tx, batches).await?;
     tx.commit().await.map_err(db(what))?;
     Ok(new_keys)
 }

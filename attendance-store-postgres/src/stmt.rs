@@ -7,32 +7,41 @@ use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::schema::LeaveRequests;
 use sea_query::{Expr, ExprTrait, LockType, Query, SelectStatement};
 
-/// PostgreSQL only, the fast path: scans of one machine as one insert of seven parameters, the
-/// machine id (`$1`) and one array per other column (`$2`–`$7`: device user ids, seconds,
+/// PostgreSQL only, the fast path: the scans of a group of batches (any machines) as one insert
+/// of seven arrays, one per column (`$1`–`$7`: machine ids, device user ids, seconds,
 /// nanoseconds, punch codes, verify codes, raw records), skipping the keys already stored with
-/// an anti-join. Returns `device_user_id, at_second` of the new scans.
+/// an anti-join. Returns `machine_id, device_user_id, at_second` of the new scans. A group of
+/// single-scan batches from many machines (terminals read live) is one round trip, not one
+/// per machine.
 ///
 /// It has no `ON CONFLICT`: PostgreSQL's speculative insertion doubles the cost of every row
 /// (measured: 100,000 rows in 975 ms with `ON CONFLICT DO NOTHING`, 438 ms with the anti-join).
 /// A concurrent transaction storing the same scan between the check and the insert makes it
-/// fail with a unique violation; the store then runs the batch again with
-/// [`PG_INSERT_SCANS_UNNEST_ON_CONFLICT`]. One text whatever the batch size, so it is prepared
+/// fail with a unique violation; the store then runs the group again with
+/// [`PG_INSERT_SCANS_UNNEST_ON_CONFLICT`]. One text whatever the group size, so it is prepared
 /// once per connection.
 pub const PG_INSERT_NEW_SCANS_UNNEST: &str = "INSERT INTO \"att_scans\" \
     (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
-    SELECT $1, u.d, u.s, u.ns, u.p, u.v, u.r \
-    FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u (d, s, ns, p, v, r) \
+    SELECT u.m, u.d, u.s, u.ns, u.p, u.v, u.r \
+    FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u (m, d, s, ns, p, v, r) \
     WHERE NOT EXISTS (SELECT 1 FROM \"att_scans\" x \
-        WHERE x.\"device_user_id\" = u.d AND x.\"at_second\" = u.s AND x.\"machine_id\" = $1) \
-    RETURNING \"device_user_id\", \"at_second\"";
+        WHERE x.\"device_user_id\" = u.d AND x.\"at_second\" = u.s AND x.\"machine_id\" = u.m) \
+    RETURNING \"machine_id\", \"device_user_id\", \"at_second\"";
 
 /// PostgreSQL only, the safe path: [`PG_INSERT_NEW_SCANS_UNNEST`] deduplicated by the primary
 /// key with `ON CONFLICT DO NOTHING`, which never fails on a racing duplicate.
 pub const PG_INSERT_SCANS_UNNEST_ON_CONFLICT: &str = "INSERT INTO \"att_scans\" \
     (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
-    SELECT $1, u.* FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u \
+    SELECT u.* FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u \
     ON CONFLICT (\"device_user_id\", \"at_second\", \"machine_id\") DO NOTHING \
-    RETURNING \"device_user_id\", \"at_second\"";
+    RETURNING \"machine_id\", \"device_user_id\", \"at_second\"";
+
+/// PostgreSQL only: the cursors of a group of batches as one upsert of two arrays (`$1`
+/// machine ids, each once, `$2` their cursors).
+pub const PG_UPSERT_CURSORS_UNNEST: &str = "INSERT INTO \"att_machine_cursors\" \
+    (\"machine_id\", \"cursor\") \
+    SELECT * FROM UNNEST($1::text[], $2::text[]) \
+    ON CONFLICT (\"machine_id\") DO UPDATE SET \"cursor\" = EXCLUDED.\"cursor\"";
 
 /// PostgreSQL only: `COPY` of scans in text format, columns in [`ScanRow`] order, straight into
 /// the table. It fails with a unique violation if any scan is stored already.

@@ -99,13 +99,23 @@ impl AttendanceService {
     /// The work dates `inserted` (new scans) fall on, per enrolled employee, each on their own
     /// shift, with the employees, the device users no one is enrolled as and the employees
     /// whose shift the site does not have. One bulk read of the employees and one of the
-    /// settings.
+    /// settings, run side by side.
     pub async fn affected_days(&self, inserted: &[ScanData]) -> Result<AffectedDays, ServiceError> {
         if inserted.is_empty() {
             return Ok(AffectedDays::default());
         }
-        let settings = self.settings.settings().await?;
-        self.affected_days_with(&settings, inserted).await
+        let users = Self::device_users(inserted);
+        let (settings, enrolled) = futures::join!(
+            self.settings.settings(),
+            self.employees.employees_by_device_users(&users)
+        );
+        Ok(Self::attribute(&settings?, inserted, enrolled?))
+    }
+
+    /// The distinct device users of `scans`.
+    fn device_users(scans: &[ScanData]) -> Vec<DeviceUserId> {
+        let users: BTreeSet<&DeviceUserId> = scans.iter().map(|s| &s.device_user_id).collect();
+        users.into_iter().cloned().collect()
     }
 
     async fn affected_days_with(
@@ -113,19 +123,26 @@ impl AttendanceService {
         settings: &AttendanceSettings,
         inserted: &[ScanData],
     ) -> Result<AffectedDays, ServiceError> {
+        if inserted.is_empty() {
+            return Ok(AffectedDays::default());
+        }
+        let users = Self::device_users(inserted);
+        let enrolled = self.employees.employees_by_device_users(&users).await?;
+        Ok(Self::attribute(settings, inserted, enrolled))
+    }
+
+    /// The work dates of `inserted` for the `enrolled` employees among their device users.
+    fn attribute(
+        settings: &AttendanceSettings,
+        inserted: &[ScanData],
+        enrolled: Vec<Employee>,
+    ) -> AffectedDays {
         let mut affected = AffectedDays::default();
         let mut by_user: BTreeMap<&DeviceUserId, Vec<&ScanData>> = BTreeMap::new();
         for scan in inserted {
             by_user.entry(&scan.device_user_id).or_default().push(scan);
         }
-        if by_user.is_empty() {
-            return Ok(affected);
-        }
-        let users: Vec<DeviceUserId> = by_user.keys().map(|u| (*u).clone()).collect();
-        let mut enrolled: BTreeMap<DeviceUserId, Employee> = self
-            .employees
-            .employees_by_device_users(&users)
-            .await?
+        let mut enrolled: BTreeMap<DeviceUserId, Employee> = enrolled
             .into_iter()
             .map(|e| (e.device_user_id.clone(), e))
             .collect();
@@ -148,7 +165,7 @@ impl AttendanceService {
                 .extend(scans.iter().map(|s| attributor.work_date_of(s.timestamp)));
             affected.employees.insert(user.clone(), employee);
         }
-        Ok(affected)
+        affected
     }
 
     /// Tells the observer of new scans, then recomputes the (employee, work date) pairs they
