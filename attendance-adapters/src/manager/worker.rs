@@ -236,10 +236,12 @@ impl Worker {
         if fetch.cursor.is_some() {
             cursor.clone_from(&fetch.cursor);
         }
-        self.forward(fetch.scans, fetch.cursor, fetch.skipped)
-            .await?;
 
         if live {
+            // The live stream opens right after the log was read, before the log's scans are
+            // handed over and committed: a punch made between the two is in neither (the
+            // catch-up below reads it), so that gap is kept as short as the device allows.
+            // Live events that come meanwhile wait in the stream.
             let mut stream = Self::call(
                 &mut self.stop,
                 limit,
@@ -248,6 +250,8 @@ impl Worker {
                 self.adapter.live_scans(),
             )
             .await?;
+            self.forward(fetch.scans, fetch.cursor, fetch.skipped)
+                .await?;
             update(&self.health, |h| h.live = true);
             // This session catches up at its first quiet moment (later after each catch-up).
             let catch_up = self.catch_up_delay();
@@ -297,6 +301,8 @@ impl Worker {
                 }
             }
         }
+        self.forward(fetch.scans, fetch.cursor, fetch.skipped)
+            .await?;
         loop {
             until_stop(
                 &mut self.stop,

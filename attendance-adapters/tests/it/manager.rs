@@ -704,6 +704,79 @@ async fn a_punch_missed_between_the_fetch_and_the_live_stream_is_caught_up() {
 }
 
 #[tokio::test]
+async fn the_live_stream_opens_before_the_logs_scans_wait_for_their_commit() {
+    use attendance_adapters::engine::{Engine, EngineConfig};
+    use attendance_adapters::manager::StoreCursors;
+    use attendance_core::store::ScanStore;
+    use attendance_core::store::memory::MemoryStore;
+
+    let config = FakeConfig {
+        records: 5,
+        ..FakeConfig::default()
+    };
+    let device = FakeDevice::spawn_tcp(config.clone(), 0).await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    // The store is down when the machine starts: the log's scans wait for their commit.
+    let (service, flaky) = common::flaky_service(&store, u32::MAX);
+    let engine = Engine::start(
+        service,
+        EngineConfig {
+            retry_delay: Duration::from_millis(10),
+            max_retry_delay: Duration::from_millis(50),
+            close_interval: None,
+            ..EngineConfig::default()
+        },
+    );
+    let scans: Arc<dyn ScanStore> = store.clone();
+    // No catch-up and no idle refresh: a punch the live stream misses is never read.
+    let manager = MachineManager::into_engine(
+        ManagerConfig {
+            live: true,
+            live_catch_up: None,
+            live_idle_refresh: None,
+            commit_timeout: Duration::from_secs(20),
+            ..fast_config()
+        },
+        Arc::new(StoreCursors(scans)),
+        Arc::new(attendance_adapters::adapter_for),
+        engine.sender(),
+    );
+    manager
+        .add_machine(machine(
+            "ZK-G",
+            "zkteco",
+            device.local_addr().port(),
+            serde_json::json!({}),
+        ))
+        .unwrap();
+    // The log was read long since and its scans are still waiting for the store.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(store.count_scans().await.unwrap(), 0);
+    let at = NaiveDate::from_ymd_opt(2026, 12, 7)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    device.punch("4343", at).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    flaky.heal();
+    // The punch came through the live stream, opened before the wait.
+    let want = expected(&config).len() as u64 + 1;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.count_scans().await.unwrap() < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the punch made while the log's scans waited for their commit was not read: {} of {want} stored",
+            store.count_scans().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(health(&manager, "ZK-G").connections, 1, "one session");
+    manager.shutdown().await;
+    engine.shutdown().await;
+    device.shutdown().await;
+}
+
+#[tokio::test]
 async fn into_the_engine_a_pull_cursor_advances_only_with_the_commit_that_stores_its_scans() {
     use attendance_adapters::engine::{Engine, EngineConfig};
     use attendance_adapters::manager::StoreCursors;
