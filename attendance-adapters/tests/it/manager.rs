@@ -703,20 +703,22 @@ async fn a_punch_missed_between_the_fetch_and_the_live_stream_is_caught_up() {
     device.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_live_stream_opens_before_the_logs_scans_wait_for_their_commit() {
+/// A manager with `config` feeding an engine on a memory store whose scan writes fail until
+/// the [`common::Flaky`] heals.
+fn into_a_store_that_is_down(
+    config: ManagerConfig,
+) -> (
+    Arc<attendance_core::store::memory::MemoryStore>,
+    Arc<common::Flaky>,
+    attendance_adapters::engine::EngineHandle,
+    MachineManager,
+) {
     use attendance_adapters::engine::{Engine, EngineConfig};
     use attendance_adapters::manager::StoreCursors;
     use attendance_core::store::ScanStore;
     use attendance_core::store::memory::MemoryStore;
 
-    let config = FakeConfig {
-        records: 5,
-        ..FakeConfig::default()
-    };
-    let device = FakeDevice::spawn_tcp(config.clone(), 0).await.unwrap();
     let store = Arc::new(MemoryStore::new());
-    // The store is down when the machine starts: the log's scans wait for their commit.
     let (service, flaky) = common::flaky_service(&store, u32::MAX);
     let engine = Engine::start(
         service,
@@ -728,19 +730,33 @@ async fn the_live_stream_opens_before_the_logs_scans_wait_for_their_commit() {
         },
     );
     let scans: Arc<dyn ScanStore> = store.clone();
-    // No catch-up and no idle refresh: a punch the live stream misses is never read.
     let manager = MachineManager::into_engine(
-        ManagerConfig {
-            live: true,
-            live_catch_up: None,
-            live_idle_refresh: None,
-            commit_timeout: Duration::from_secs(20),
-            ..fast_config()
-        },
+        config,
         Arc::new(StoreCursors(scans)),
         Arc::new(attendance_adapters::adapter_for),
         engine.sender(),
     );
+    (store, flaky, engine, manager)
+}
+
+#[tokio::test]
+async fn the_live_stream_opens_before_the_logs_scans_wait_for_their_commit() {
+    use attendance_core::store::ScanStore;
+
+    let config = FakeConfig {
+        records: 5,
+        ..FakeConfig::default()
+    };
+    let device = FakeDevice::spawn_tcp(config.clone(), 0).await.unwrap();
+    // The store is down when the machine starts: the log's scans wait for their commit. No
+    // catch-up and no idle refresh: a punch the live stream misses is never read.
+    let (store, flaky, engine, manager) = into_a_store_that_is_down(ManagerConfig {
+        live: true,
+        live_catch_up: None,
+        live_idle_refresh: None,
+        commit_timeout: Duration::from_secs(20),
+        ..fast_config()
+    });
     manager
         .add_machine(machine(
             "ZK-G",
@@ -778,38 +794,18 @@ async fn the_live_stream_opens_before_the_logs_scans_wait_for_their_commit() {
 
 #[tokio::test]
 async fn into_the_engine_a_pull_cursor_advances_only_with_the_commit_that_stores_its_scans() {
-    use attendance_adapters::engine::{Engine, EngineConfig};
-    use attendance_adapters::manager::StoreCursors;
     use attendance_core::store::ScanStore;
-    use attendance_core::store::memory::MemoryStore;
 
     let config = FakeConfig {
         records: 300,
         ..FakeConfig::default()
     };
     let device = FakeDevice::spawn_tcp(config.clone(), 0).await.unwrap();
-    let store = Arc::new(MemoryStore::new());
     // The store is down when the machine starts.
-    let (service, flaky) = common::flaky_service(&store, u32::MAX);
-    let engine = Engine::start(
-        service,
-        EngineConfig {
-            retry_delay: Duration::from_millis(10),
-            max_retry_delay: Duration::from_millis(50),
-            close_interval: None,
-            ..EngineConfig::default()
-        },
-    );
-    let scans: Arc<dyn ScanStore> = store.clone();
-    let manager = MachineManager::into_engine(
-        ManagerConfig {
-            commit_timeout: Duration::from_millis(200),
-            ..fast_config()
-        },
-        Arc::new(StoreCursors(scans)),
-        Arc::new(attendance_adapters::adapter_for),
-        engine.sender(),
-    );
+    let (store, flaky, engine, manager) = into_a_store_that_is_down(ManagerConfig {
+        commit_timeout: Duration::from_millis(200),
+        ..fast_config()
+    });
     manager
         .add_machine(machine(
             "ZK-E",
