@@ -6,6 +6,8 @@
 //! NOTHING` when a racing writer stored one of the scans in between. A group of 50 single-scan
 //! batches (live terminals) is four round trips: `BEGIN`, the insert, the cursors, `COMMIT`.
 
+use std::collections::BTreeMap;
+
 use attendance_core::store::{IngestOutcome, ScanBatch, StoreError, StoreResult};
 use attendance_store_sql::backend::{SqlBackend, SqlRow};
 use attendance_store_sql::codec::ScanRow;
@@ -97,24 +99,18 @@ async fn store_cursors(
     tx: &mut Transaction<'static, Postgres>,
     batches: &[ScanBatch],
 ) -> StoreResult<()> {
-    let mut last: Vec<(&str, &str)> = Vec::new();
-    for batch in batches {
-        if let Some(cursor) = &batch.cursor {
-            let machine = batch.machine_id.as_str();
-            match last.iter_mut().find(|(m, _)| *m == machine) {
-                Some(entry) => entry.1 = cursor.0.as_str(),
-                None => last.push((machine, cursor.0.as_str())),
-            }
-        }
-    }
+    // A later batch's cursor replaces an earlier one's; in key order, so racing writers lock
+    // the rows in the same order.
+    let last: BTreeMap<&str, &str> = batches
+        .iter()
+        .filter_map(|b| Some((b.machine_id.as_str(), b.cursor.as_ref()?.0.as_str())))
+        .collect();
     if last.is_empty() {
         return Ok(());
     }
-    // In key order, so racing writers lock the rows in the same order.
-    last.sort_unstable();
     sqlx::query(stmt::PG_UPSERT_CURSORS_UNNEST)
-        .bind(last.iter().map(|(m, _)| *m).collect::<Vec<_>>())
-        .bind(last.iter().map(|(_, c)| *c).collect::<Vec<_>>())
+        .bind(last.keys().copied().collect::<Vec<_>>())
+        .bind(last.values().copied().collect::<Vec<_>>())
         .execute(&mut **tx)
         .await
         .map_err(db("store the machine cursors"))?;

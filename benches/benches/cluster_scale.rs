@@ -115,7 +115,7 @@ struct RunResult {
     plan: Plan,
     /// Per table, over the timed part: sequential scans, index scans, rows inserted, updated,
     /// deleted; then (for the database, as `transactions`) commits.
-    table_delta: Vec<(String, [i64; 6])>,
+    table_delta: Vec<(String, [i64; 5])>,
     /// CPU time over the timed part: PostgreSQL's processes, this benchmark's process.
     postgres_cpu: Duration,
     bench_cpu: Duration,
@@ -230,8 +230,8 @@ fn postgres_cpu() -> Duration {
 }
 
 /// The database's table counters (`pg_stat_user_tables`: sequential scans, index scans, rows
-/// inserted, updated, deleted, and 0) and its commits (as the row `transactions`).
-async fn table_stats(db: &mut PgConnection) -> Vec<(String, [i64; 6])> {
+/// inserted, updated, deleted) and its commits (as the row `transactions`, in the last place).
+async fn table_stats(db: &mut PgConnection) -> Vec<(String, [i64; 5])> {
     let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT relname::text, seq_scan, COALESCE(idx_scan, 0), n_tup_ins, n_tup_upd, n_tup_del \
          FROM pg_stat_user_tables \
@@ -242,7 +242,7 @@ async fn table_stats(db: &mut PgConnection) -> Vec<(String, [i64; 6])> {
     .await
     .unwrap();
     rows.into_iter()
-        .map(|(name, a, b, c, d, e)| (name, [a, b, c, d, e, 0]))
+        .map(|(name, a, b, c, d, e)| (name, [a, b, c, d, e]))
         .collect()
 }
 
@@ -484,13 +484,13 @@ async fn run_once(binary: &Path, pg: &PgServer, plan: Plan) -> RunResult {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let tables_after = table_stats(&mut stats_db).await;
     let _ = stats_db.close().await;
-    let table_delta: Vec<(String, [i64; 6])> = tables_after
+    let table_delta: Vec<(String, [i64; 5])> = tables_after
         .iter()
         .map(|(name, after)| {
             let before = tables_before
                 .iter()
                 .find(|(n, _)| n == name)
-                .map_or([0; 6], |(_, b)| *b);
+                .map_or([0; 5], |(_, b)| *b);
             (name.clone(), std::array::from_fn(|i| after[i] - before[i]))
         })
         .filter(|(_, d)| d.iter().any(|v| *v != 0))
