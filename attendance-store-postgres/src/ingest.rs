@@ -1,10 +1,16 @@
 //! PostgreSQL's scan ingest: a group of batches (any machines) in one transaction, through
-//! parameter arrays (one `UNNEST` anti-join insert for the whole group, in statements of at
-//! most [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes) or, from [`COPY_MIN_SCANS`]
-//! scans, `COPY` (straight into the table when every scan is new, else through a staging
-//! table); the group's cursors in one upsert. Either path falls back to `ON CONFLICT DO
-//! NOTHING` when a racing writer stored one of the scans in between. A group of 50 single-scan
-//! batches (live terminals) is four round trips: `BEGIN`, the insert, the cursors, `COMMIT`.
+//! parameter arrays or, from [`COPY_MIN_SCANS`] scans, `COPY` (straight into the table when
+//! every scan is new, else through a staging table); the group's cursors in one upsert.
+//!
+//! - **A small group** (its parameters within [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET)
+//!   bytes: the few scans of live terminals, however many terminals) is one statement, one
+//!   round trip: the insert and the cursors as two parts of one `WITH`
+//!   ([`stmt::PG_INGEST_SMALL_GROUP`]).
+//! - **A larger one** is `BEGIN`, one `UNNEST` anti-join insert per
+//!   [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes, the cursors, `COMMIT`.
+//!
+//! The anti-join paths fall back to `ON CONFLICT DO NOTHING` when a racing writer stored one
+//! of the scans in between.
 
 use std::collections::BTreeMap;
 
@@ -15,15 +21,15 @@ use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use sqlx::{Postgres, Transaction};
 
-use crate::backend::chunks_by_bytes;
+use crate::backend::{PARAM_BUDGET, chunks_by_bytes};
 use crate::{PgStore, stmt};
 
 /// Groups of at least this many scans are stored with `COPY`; smaller ones with the parameter
 /// arrays, which need fewer round trips for a few rows.
 pub const COPY_MIN_SCANS: usize = 4_000;
 
-/// Stores one group of scan batches in one transaction: with `COPY` through a staging table
-/// from [`COPY_MIN_SCANS`] scans, else with parameter arrays.
+/// Stores one group of scan batches in one transaction: with `COPY` from [`COPY_MIN_SCANS`]
+/// scans, else with parameter arrays (a small group in one statement).
 pub(crate) async fn ingest_group(
     store: &PgStore,
     batches: Vec<ScanBatch>,
@@ -32,18 +38,71 @@ pub(crate) async fn ingest_group(
     if prepared.iter().map(|p| p.rows.len()).sum::<usize>() >= COPY_MIN_SCANS {
         return copy_group(store, &batches, prepared).await;
     }
+    // In key order, so the index is walked in order and racing writers lock keys in the same
+    // order (no deadlock between overlapping groups).
+    let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
+    rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
+    let cursor_bytes: usize = batches
+        .iter()
+        .filter_map(|b| Some(8 + b.machine_id.as_str().len() + b.cursor.as_ref()?.0.len()))
+        .sum();
+    if rows.iter().map(row_bytes).sum::<usize>() + cursor_bytes <= PARAM_BUDGET {
+        let new_keys = ingest_small_group(store, &batches, &rows).await?;
+        return Ok(group_outcomes(prepared, Some(&new_keys)));
+    }
     let statement = stmt::PG_INSERT_NEW_SCANS_UNNEST;
-    let new_keys = match insert_group(store, &batches, &prepared, statement).await {
+    let new_keys = match insert_group(store, &batches, &rows, statement).await {
         Ok(new_keys) => new_keys,
         // A concurrent transaction stored one of these scans between the anti-join and the
         // insert; nothing of this attempt was kept, so run it again the safe way.
         Err(StoreError::Conflict(_)) => {
             let statement = stmt::PG_INSERT_SCANS_UNNEST_ON_CONFLICT;
-            insert_group(store, &batches, &prepared, statement).await?
+            insert_group(store, &batches, &rows, statement).await?
         }
         Err(other) => return Err(other),
     };
     Ok(group_outcomes(prepared, Some(&new_keys)))
+}
+
+/// The estimated parameter bytes of a row: seven array elements of a 4-byte length each, 24
+/// bytes of numbers, the texts.
+fn row_bytes(r: &&ScanRow) -> usize {
+    52 + r.machine_id.len() + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len)
+}
+
+/// `statement` with `rows` bound as its seven column arrays (`$1`–`$7`).
+fn bind_rows<'q>(
+    statement: &'static str,
+    rows: &[&'q ScanRow],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(statement)
+        .bind(
+            rows.iter()
+                .map(|r| r.machine_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.device_user_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.at_second).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.at_ns).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.punch_state).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.verify_mode).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.raw.as_deref()).collect::<Vec<_>>())
+}
+
+/// Adds the keys of `returned` rows (`machine_id, device_user_id, at_second`) to `new_keys`.
+fn add_new_keys(returned: &[sqlx::postgres::PgRow], new_keys: &mut NewKeys) -> StoreResult<()> {
+    let what = "store scans";
+    for row in returned {
+        new_keys
+            .entry(row.text(0, what)?)
+            .or_default()
+            .insert((row.text(1, what)?, row.int(2, what)?));
+    }
+    Ok(())
 }
 
 /// Inserts `rows` (of any machines, in key order) with `statement` (one of the
@@ -56,41 +115,43 @@ async fn insert_unnest(
     statement: &'static str,
     new_keys: &mut NewKeys,
 ) -> StoreResult<()> {
-    let what = "store scans";
-    // Per row: seven array elements of a 4-byte length each, 24 bytes of numbers, the texts.
-    let size = |r: &&ScanRow| {
-        52 + r.machine_id.len() + r.device_user_id.len() + r.raw.as_ref().map_or(0, String::len)
-    };
-    for chunk in chunks_by_bytes(rows, size) {
-        let returned = sqlx::query(statement)
-            .bind(
-                chunk
-                    .iter()
-                    .map(|r| r.machine_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|r| r.device_user_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(chunk.iter().map(|r| r.at_second).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|r| r.at_ns).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|r| r.punch_state).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|r| r.verify_mode).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|r| r.raw.as_deref()).collect::<Vec<_>>())
+    for chunk in chunks_by_bytes(rows, row_bytes) {
+        let returned = bind_rows(statement, chunk)
             .fetch_all(&mut **tx)
             .await
-            .map_err(db(what))?;
-        for row in returned {
-            new_keys
-                .entry(row.text(0, what)?)
-                .or_default()
-                .insert((row.text(1, what)?, row.int(2, what)?));
-        }
+            .map_err(db("store scans"))?;
+        add_new_keys(&returned, new_keys)?;
     }
     Ok(())
+}
+
+/// Each machine's last cursor in group order (a later batch's replaces an earlier one's, as
+/// if the batches were stored one after the other), in key order, so racing writers lock the
+/// rows in the same order.
+fn last_cursors(batches: &[ScanBatch]) -> BTreeMap<&str, &str> {
+    batches
+        .iter()
+        .filter_map(|b| Some((b.machine_id.as_str(), b.cursor.as_ref()?.0.as_str())))
+        .collect()
+}
+
+/// Stores a small group (its rows within one statement's budget, in key order) and its
+/// cursors with [`stmt::PG_INGEST_SMALL_GROUP`]: one round trip, its own transaction.
+async fn ingest_small_group(
+    store: &PgStore,
+    batches: &[ScanBatch],
+    rows: &[&ScanRow],
+) -> StoreResult<NewKeys> {
+    let last = last_cursors(batches);
+    let returned = bind_rows(stmt::PG_INGEST_SMALL_GROUP, rows)
+        .bind(last.keys().copied().collect::<Vec<_>>())
+        .bind(last.values().copied().collect::<Vec<_>>())
+        .fetch_all(&store.pool)
+        .await
+        .map_err(db("store scans"))?;
+    let mut new_keys = NewKeys::new();
+    add_new_keys(&returned, &mut new_keys)?;
+    Ok(new_keys)
 }
 
 /// Stores the cursors of `batches` in one upsert: each machine's last one in group order, as
@@ -99,12 +160,7 @@ async fn store_cursors(
     tx: &mut Transaction<'static, Postgres>,
     batches: &[ScanBatch],
 ) -> StoreResult<()> {
-    // A later batch's cursor replaces an earlier one's; in key order, so racing writers lock
-    // the rows in the same order.
-    let last: BTreeMap<&str, &str> = batches
-        .iter()
-        .filter_map(|b| Some((b.machine_id.as_str(), b.cursor.as_ref()?.0.as_str())))
-        .collect();
+    let last = last_cursors(batches);
     if last.is_empty() {
         return Ok(());
     }
@@ -140,7 +196,7 @@ async fn copy_in(
 async fn insert_group(
     store: &PgStore,
     batches: &[ScanBatch],
-    prepared: &[PreparedBatch],
+    rows: &[&ScanRow],
     statement: &'static str,
 ) -> StoreResult<NewKeys> {
     let what = "store scans";
@@ -153,11 +209,7 @@ async fn insert_group(
         .await
         .map_err(db("begin a transaction"))?;
     let mut new_keys = NewKeys::new();
-    // In key order, so the index is walked in order and racing writers lock keys in the same
-    // order (no deadlock between overlapping groups).
-    let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
-    rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
-    insert_unnest(&mut tx, &rows, statement, &mut new_keys).await?;
+    insert_unnest(&mut tx, rows, statement, &mut new_keys).await?;
     store_cursors(&mut tx, batches).await?;
     tx.commit().await.map_err(db(what))?;
     Ok(new_keys)

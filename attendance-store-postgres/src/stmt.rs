@@ -7,6 +7,33 @@ use attendance_store_sql::codec::ScanRow;
 use attendance_store_sql::schema::LeaveRequests;
 use sea_query::{Expr, ExprTrait, LockType, Query, SelectStatement};
 
+/// The text of [`PG_INSERT_SCANS_UNNEST_ON_CONFLICT`], for the statements that contain it.
+macro_rules! insert_scans_on_conflict {
+    () => {
+        "INSERT INTO \"att_scans\" \
+         (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
+         SELECT u.* FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u \
+         ON CONFLICT (\"device_user_id\", \"at_second\", \"machine_id\") DO NOTHING \
+         RETURNING \"machine_id\", \"device_user_id\", \"at_second\""
+    };
+}
+
+/// The cursor upsert of [`PG_UPSERT_CURSORS_UNNEST`] with its two arrays at the placeholders
+/// given.
+macro_rules! upsert_cursors {
+    ($machines:literal, $cursors:literal) => {
+        concat!(
+            "INSERT INTO \"att_machine_cursors\" (\"machine_id\", \"cursor\") \
+             SELECT * FROM UNNEST(",
+            $machines,
+            "::text[], ",
+            $cursors,
+            "::text[]) \
+             ON CONFLICT (\"machine_id\") DO UPDATE SET \"cursor\" = EXCLUDED.\"cursor\""
+        )
+    };
+}
+
 /// PostgreSQL only, the fast path: the scans of a group of batches (any machines) as one insert
 /// of seven arrays, one per column (`$1`–`$7`: machine ids, device user ids, seconds,
 /// nanoseconds, punch codes, verify codes, raw records), skipping the keys already stored with
@@ -30,18 +57,30 @@ pub const PG_INSERT_NEW_SCANS_UNNEST: &str = "INSERT INTO \"att_scans\" \
 
 /// PostgreSQL only, the safe path: [`PG_INSERT_NEW_SCANS_UNNEST`] deduplicated by the primary
 /// key with `ON CONFLICT DO NOTHING`, which never fails on a racing duplicate.
-pub const PG_INSERT_SCANS_UNNEST_ON_CONFLICT: &str = "INSERT INTO \"att_scans\" \
-    (\"machine_id\", \"device_user_id\", \"at_second\", \"at_ns\", \"punch_state\", \"verify_mode\", \"raw\") \
-    SELECT u.* FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::int4[], $7::text[]) AS u \
-    ON CONFLICT (\"device_user_id\", \"at_second\", \"machine_id\") DO NOTHING \
-    RETURNING \"machine_id\", \"device_user_id\", \"at_second\"";
+pub const PG_INSERT_SCANS_UNNEST_ON_CONFLICT: &str = insert_scans_on_conflict!();
 
 /// PostgreSQL only: the cursors of a group of batches as one upsert of two arrays (`$1`
 /// machine ids, each once, `$2` their cursors).
-pub const PG_UPSERT_CURSORS_UNNEST: &str = "INSERT INTO \"att_machine_cursors\" \
-    (\"machine_id\", \"cursor\") \
-    SELECT * FROM UNNEST($1::text[], $2::text[]) \
-    ON CONFLICT (\"machine_id\") DO UPDATE SET \"cursor\" = EXCLUDED.\"cursor\"";
+pub const PG_UPSERT_CURSORS_UNNEST: &str = upsert_cursors!("$1", "$2");
+
+/// PostgreSQL only, a small group in one statement (one round trip, its own transaction):
+/// [`PG_INSERT_SCANS_UNNEST_ON_CONFLICT`] (`$1`–`$7`) and [`PG_UPSERT_CURSORS_UNNEST`] (`$8`
+/// machine ids, `$9` their cursors; empty arrays for none) as two data-modifying parts of one
+/// `WITH`, both run whatever the query reads. Returns `machine_id, device_user_id, at_second`
+/// of the new scans.
+///
+/// `ON CONFLICT DO NOTHING` rather than the anti-join: its extra cost per row is nothing for
+/// the few rows of live terminals, and it needs no plan of a join, so the statement is
+/// prepared once per connection (the anti-join's generic plan, cached while the table is
+/// small, would scan the whole table per group; the transaction path plans it afresh with
+/// `SET LOCAL plan_cache_mode`, which costs two round trips more).
+pub const PG_INGEST_SMALL_GROUP: &str = concat!(
+    "WITH \"new\" AS (",
+    insert_scans_on_conflict!(),
+    "), \"cursors\" AS (",
+    upsert_cursors!("$8", "$9"),
+    ") SELECT \"machine_id\", \"device_user_id\", \"at_second\" FROM \"new\""
+);
 
 /// PostgreSQL only: `COPY` of scans in text format, columns in [`ScanRow`] order, straight into
 /// the table. It fails with a unique violation if any scan is stored already.

@@ -1,7 +1,7 @@
 //! The recompute stage (the backlog of new scans, published and their (employee, work date)
 //! pairs recomputed set-wise) and the background recompute jobs of a range of days.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use attendance_core::scan::ScanData;
 use attendance_core::service::{
-    AttendanceService, ChangeObserver, DayKeys, RangeChunk, ServiceError,
+    AttendanceService, ChangeObserver, PendingScans, RangeChunk, ServiceError,
 };
 use attendance_core::store::{JobProgress, RecomputeJobRecord};
 use chrono::Utc;
@@ -114,15 +114,17 @@ pub(super) struct Recompute {
 
 impl Recompute {
     /// Takes the new scans as they come, reads their employees, publishes them and gathers
-    /// their (employee, work date) pairs; recomputes the pairs gathered at most once every
+    /// them by employee ([`PendingScans`]); recomputes their days at most once every
     /// [`EngineConfig::recompute_interval`] (at once after a quiet moment), so that under a
     /// steady stream of small flushes the days are recomputed in a few queries per interval,
-    /// not per flush, while each scan is still published as soon as it is stored. One loop:
-    /// its store reads and the record writes never run beside each other (on SQLite, where
-    /// they would compete with the ingest's commits for the one writer and the two cores).
+    /// not per flush, while each scan is still published as soon as it is stored with one read
+    /// (its employee: the work dates are found at the recompute, on the settings read there).
+    /// One loop: its store reads and the record writes never run beside each other (on SQLite,
+    /// where they would compete with the ingest's commits for the one writer and the two
+    /// cores).
     pub(super) async fn run(self, signal: watch::Receiver<bool>) {
         let mut stop = Stop::new(signal, self.config.drain_timeout);
-        let mut pending = DayKeys::new();
+        let mut pending = PendingScans::default();
         let mut last_start: Option<Instant> = None;
         loop {
             let scans = self.backlog.take();
@@ -150,9 +152,9 @@ impl Recompute {
                 self.backlog.wake.notified().await;
                 continue;
             }
-            let Some(affected) = self
+            let Some(enrolled) = self
                 .retry(&mut stop, "reading the employees of new scans", || {
-                    self.service.affected_days(&scans)
+                    self.service.enrolled(&scans)
                 })
                 .await
             else {
@@ -161,14 +163,9 @@ impl Recompute {
                 self.bus.scans_stored(&scans, &BTreeMap::new());
                 continue;
             };
-            for (employee, shift) in &affected.unknown_shifts {
-                warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
-            }
-            self.bus.scans_stored(&scans, &affected.employees);
+            self.bus.scans_stored(&scans, &enrolled);
+            pending.add(&scans, &enrolled);
             drop(scans);
-            for (employee, dates) in affected.days {
-                pending.entry(employee).or_default().extend(dates);
-            }
             let due = last_start.is_none_or(|t| t.elapsed() >= self.config.recompute_interval);
             if due && !pending.is_empty() {
                 last_start = Some(Instant::now());
@@ -178,20 +175,24 @@ impl Recompute {
         }
     }
 
-    /// Recomputes `days` (the service's observer, the bus, publishes the records).
-    async fn recompute(&self, stop: &mut Stop, days: DayKeys) {
+    /// Recomputes the days of `pending` (the service's observer, the bus, publishes the
+    /// records).
+    async fn recompute(&self, stop: &mut Stop, pending: PendingScans) {
         let started = Instant::now();
-        let _ = self
+        let done = self
             .retry(stop, "recomputing days", || {
-                self.service.recompute_days(&days, Utc::now())
+                self.service.recompute_pending(&pending, Utc::now())
             })
             .await;
         let took = started.elapsed();
-        let count = days.values().map(BTreeSet::len).sum::<usize>();
+        let Some(done) = done else { return };
+        for (employee, shift) in &done.unknown_shifts {
+            warn!(%employee, %shift, "the site has no such shift: scored on the default shift");
+        }
         metrics::histogram!(crate::telemetry::RECOMPUTE_SECONDS).record(took.as_secs_f64());
-        metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(count as u64);
+        metrics::counter!(crate::telemetry::DAYS_RECOMPUTED).increment(done.days as u64);
         debug!(
-            days = count,
+            days = done.days,
             took_ms = took.as_secs_f64() * 1e3,
             "recomputed"
         );

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::chunks::Work;
-use super::{AttendanceService, DayKeys, ServiceError};
+use super::{AttendanceService, DayKeys, Recomputed, ServiceError};
 use crate::attribution::Attributor;
 use crate::daily::DailyRecord;
 use crate::employee::{DeviceUserId, Employee, EmployeeCode};
@@ -30,6 +30,97 @@ pub struct AffectedDays {
     /// Employees whose regular shift the site does not have: their dates were found on the
     /// default shift, and they are scored on it.
     pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
+}
+
+/// New scans whose days are not recomputed yet: per enrolled employee, the employee as read
+/// with the scans and the scans' times. Their work dates are found when they are recomputed
+/// ([`AttendanceService::recompute_pending`]), on the settings read then, so a stream of new
+/// scans is published with one read each (their employees, [`AttendanceService::enrolled`])
+/// and the settings are read once per recompute, not once per flush.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingScans {
+    by_employee: BTreeMap<EmployeeCode, (Employee, BTreeSet<DateTime<Utc>>)>,
+}
+
+impl PendingScans {
+    /// Adds the `scans` of the `enrolled` employees (by device user; others are skipped), each
+    /// employee as last read.
+    pub fn add(&mut self, scans: &[ScanData], enrolled: &BTreeMap<DeviceUserId, Employee>) {
+        let mut times: BTreeMap<&DeviceUserId, Vec<DateTime<Utc>>> = BTreeMap::new();
+        for scan in scans {
+            times
+                .entry(&scan.device_user_id)
+                .or_default()
+                .push(scan.timestamp);
+        }
+        for (user, times) in times {
+            let Some(employee) = enrolled.get(user) else {
+                continue;
+            };
+            let entry = self
+                .by_employee
+                .entry(employee.employee_id.clone())
+                .or_insert_with(|| (employee.clone(), BTreeSet::new()));
+            entry.0.clone_from(employee);
+            entry.1.extend(times);
+        }
+    }
+
+    /// Whether no scan waits.
+    pub fn is_empty(&self) -> bool {
+        self.by_employee.is_empty()
+    }
+
+    /// The work dates of the waiting scans on `settings`, per employee (each on their own
+    /// shift), and the employees whose shift `settings` does not have (dated on the default
+    /// shift).
+    pub fn days(
+        &self,
+        settings: &AttendanceSettings,
+    ) -> (DayKeys, BTreeMap<EmployeeCode, ShiftId>) {
+        let mut days = DayKeys::new();
+        let mut unknown = BTreeMap::new();
+        for (employee, times) in self.by_employee.values() {
+            work_dates(
+                settings,
+                employee,
+                times.iter().copied(),
+                &mut days,
+                &mut unknown,
+            );
+        }
+        (days, unknown)
+    }
+}
+
+/// What [`AttendanceService::recompute_pending`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PendingRecomputed {
+    /// The (employee, work date) pairs recomputed.
+    pub days: usize,
+    /// The records.
+    pub recomputed: Recomputed,
+    /// Employees whose regular shift the site does not have: scored on the default shift.
+    pub unknown_shifts: BTreeMap<EmployeeCode, ShiftId>,
+}
+
+/// Adds the work dates of `employee`'s scans at `times` (on their own shift) to `days`, and the
+/// employee to `unknown` if `settings` lacks that shift.
+fn work_dates(
+    settings: &AttendanceSettings,
+    employee: &Employee,
+    times: impl IntoIterator<Item = DateTime<Utc>>,
+    days: &mut DayKeys,
+    unknown: &mut BTreeMap<EmployeeCode, ShiftId>,
+) {
+    if let Err(shift) = settings.regular_shift(employee.shift.as_ref()) {
+        unknown.insert(employee.employee_id.clone(), shift.0);
+    }
+    let roster = settings.roster_of(employee);
+    let attributor = Attributor::new(settings, &roster);
+    days.entry(employee.employee_id.clone())
+        .or_default()
+        .extend(times.into_iter().map(|t| attributor.work_date_of(t)));
 }
 
 /// What storing a batch of scans did.
@@ -112,6 +203,46 @@ impl AttendanceService {
         Ok(Self::attribute(&settings?, inserted, enrolled?))
     }
 
+    /// The employees enrolled as the device users of `scans`, by device user: one bulk read
+    /// (what publishing new scans needs; their days wait in [`PendingScans`]).
+    pub async fn enrolled(
+        &self,
+        scans: &[ScanData],
+    ) -> Result<BTreeMap<DeviceUserId, Employee>, ServiceError> {
+        if scans.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let users = Self::device_users(scans);
+        Ok(self
+            .employees
+            .employees_by_device_users(&users)
+            .await?
+            .into_iter()
+            .map(|e| (e.device_user_id.clone(), e))
+            .collect())
+    }
+
+    /// Recomputes the days of `pending` as of `now`: reads the settings and holidays once,
+    /// finds each scan's work date on its employee's shift ([`PendingScans::days`]) and
+    /// recomputes those pairs as [`Self::recompute_days`] does.
+    pub async fn recompute_pending(
+        &self,
+        pending: &PendingScans,
+        now: DateTime<Utc>,
+    ) -> Result<PendingRecomputed, ServiceError> {
+        if pending.is_empty() {
+            return Ok(PendingRecomputed::default());
+        }
+        let site = self.site().await?;
+        let (days, unknown_shifts) = pending.days(&site.settings);
+        let recomputed = self.recompute_days_on(&site, &days, now).await?;
+        Ok(PendingRecomputed {
+            days: days.values().map(BTreeSet::len).sum(),
+            recomputed,
+            unknown_shifts,
+        })
+    }
+
     /// The distinct device users of `scans`.
     fn device_users(scans: &[ScanData]) -> Vec<DeviceUserId> {
         let users: BTreeSet<&DeviceUserId> = scans.iter().map(|s| &s.device_user_id).collect();
@@ -151,18 +282,13 @@ impl AttendanceService {
                 affected.unknown_users.insert(user.clone());
                 continue;
             };
-            if let Err(unknown) = settings.regular_shift(employee.shift.as_ref()) {
-                affected
-                    .unknown_shifts
-                    .insert(employee.employee_id.clone(), unknown.0);
-            }
-            let roster = settings.roster_of(&employee);
-            let attributor = Attributor::new(settings, &roster);
-            affected
-                .days
-                .entry(employee.employee_id.clone())
-                .or_default()
-                .extend(scans.iter().map(|s| attributor.work_date_of(s.timestamp)));
+            work_dates(
+                settings,
+                &employee,
+                scans.iter().map(|s| s.timestamp),
+                &mut affected.days,
+                &mut affected.unknown_shifts,
+            );
             affected.employees.insert(user.clone(), employee);
         }
         affected

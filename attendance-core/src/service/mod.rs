@@ -86,7 +86,7 @@ use thiserror::Error;
 
 pub use self::corrections::{ApprovedScan, CorrectionDecision};
 pub use self::holidays::HolidayChange;
-pub use self::ingest::{AffectedDays, IngestReport};
+pub use self::ingest::{AffectedDays, IngestReport, PendingRecomputed, PendingScans};
 pub use self::leave::LeaveDecision;
 pub use self::leave_year::{
     BULK_YEARS_LOOKED_BACK, SYSTEM_ACTOR, YEAR_END_PROGRESS_EVERY, YearEndOutcome, YearEndScope,

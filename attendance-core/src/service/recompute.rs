@@ -74,6 +74,20 @@ impl AttendanceService {
         days: &DayKeys,
         now: DateTime<Utc>,
     ) -> Result<Recomputed, ServiceError> {
+        if days.values().all(BTreeSet::is_empty) {
+            return Ok(Recomputed::default());
+        }
+        let site = self.site().await?;
+        self.recompute_days_on(&site, days, now).await
+    }
+
+    /// [`Self::recompute_days`] on `site` (its settings and holidays) as read already.
+    pub(super) async fn recompute_days_on(
+        &self,
+        site: &Site,
+        days: &DayKeys,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, ServiceError> {
         let codes: Vec<EmployeeCode> = days
             .iter()
             .filter(|(_, dates)| !dates.is_empty())
@@ -82,12 +96,11 @@ impl AttendanceService {
         if codes.is_empty() {
             return Ok(Recomputed::default());
         }
-        let site = self.site().await?;
         let chunks = chunked(&codes, |code| days.get(code).map_or(0, BTreeSet::len))
             .into_iter()
             .map(|codes| Chunk::Codes(codes, days))
             .collect();
-        self.run_chunks_in_real_time(&site, chunks, now).await
+        self.run_chunks_in_real_time(site, chunks, now).await
     }
 
     /// Recomputes and stores every active employee's days from `from` to `to` (inclusive; the

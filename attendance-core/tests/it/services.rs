@@ -9,7 +9,9 @@ use attendance_core::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 use attendance_core::audit::AuditQuery;
-use attendance_core::service::{AttendanceService, ChangeObserver, LeaveDecision, ServiceError};
+use attendance_core::service::{
+    AttendanceService, ChangeObserver, LeaveDecision, PendingScans, ServiceError,
+};
 use attendance_core::store::AuditStore;
 use attendance_core::store::SettingsStore;
 use attendance_core::store::block_on;
@@ -361,6 +363,24 @@ fn every_write_is_told_to_the_observer_once_stored() {
         let affected = service.affected_days(&outcomes[0].inserted).await.unwrap();
         service.recompute_days(&affected.days, now).await.unwrap();
         assert_eq!(heard.take(), ["EMP001 25 Present-Late"]);
+        // The engine's way: the employees read to publish, the days found at the recompute.
+        let outcomes = service
+            .store_scan_batches(vec![batch(vec![
+                scan("1", local(19, 8, 30)),
+                scan("9", local(19, 8, 31)),
+            ])])
+            .await
+            .unwrap();
+        let enrolled = service.enrolled(&outcomes[0].inserted).await.unwrap();
+        assert_eq!(
+            enrolled.keys().map(|u| u.as_str()).collect::<Vec<_>>(),
+            ["1"]
+        );
+        let mut pending = PendingScans::default();
+        pending.add(&outcomes[0].inserted, &enrolled);
+        let done = service.recompute_pending(&pending, now).await.unwrap();
+        assert_eq!((done.days, done.recomputed.records.len()), (1, 1));
+        assert_eq!(heard.take(), ["EMP001 19 Present-Late"]);
 
         service
             .recompute(&me, &BTreeSet::from([d(22)]), now)

@@ -414,3 +414,66 @@ fn affected_days_are_found_with_one_bulk_employee_read_each_on_their_shift() {
         AffectedDays::default()
     );
 }
+
+#[test]
+fn pending_scans_are_published_with_one_employee_read_and_dated_on_the_settings_given() {
+    let mut m = Mocks::default();
+    // No settings read: the days are found later, on the settings the recompute reads.
+    m.employees
+        .expect_employees_by_device_users()
+        .times(1)
+        .withf(|users| users == [user("1"), user("2"), user("3"), user("7")])
+        .returning(|_| {
+            Ok(vec![
+                employee("EMP001", "1", true),
+                on_shift(employee("EMP002", "2", true), "NIGHT"),
+                on_shift(employee("EMP003", "3", true), "GHOST"),
+            ])
+        });
+    let service = m.service();
+    let scans = vec![
+        scan("2", local(23, 2, 0)),
+        scan("1", local(23, 3, 30)),
+        scan("3", local(23, 3, 30)),
+        scan("2", local(23, 21, 0)),
+        scan("7", local(23, 9, 0)),
+    ];
+    let enrolled = block_on(service.enrolled(&scans)).unwrap();
+    assert_eq!(
+        enrolled.keys().collect::<Vec<_>>(),
+        [&user("1"), &user("2"), &user("3")]
+    );
+    // Gathered over two flushes, dated as `affected_days` dates them in one.
+    let mut pending = PendingScans::default();
+    assert!(pending.is_empty());
+    pending.add(&scans[..2], &enrolled);
+    pending.add(&scans[2..], &enrolled);
+    let (days, unknown) = pending.days(&with_night_shift());
+    assert_eq!(
+        days,
+        DayKeys::from([
+            (code("EMP001"), BTreeSet::from([d(23)])),
+            (code("EMP002"), BTreeSet::from([d(22), d(23)])),
+            (code("EMP003"), BTreeSet::from([d(23)])),
+        ])
+    );
+    assert_eq!(
+        unknown,
+        BTreeMap::from([(code("EMP003"), ShiftId::parse("GHOST").unwrap())])
+    );
+    // On settings without the night shift, the night worker is dated on the default shift.
+    let (_, unknown) = pending.days(&AttendanceSettings::default());
+    assert_eq!(
+        unknown.keys().collect::<Vec<_>>(),
+        [&code("EMP002"), &code("EMP003")]
+    );
+    // No scans, no reads.
+    assert!(block_on(service.enrolled(&[])).unwrap().is_empty());
+    assert!(
+        block_on(service.recompute_pending(&PendingScans::default(), local(24, 0, 0)))
+            .unwrap()
+            .recomputed
+            .records
+            .is_empty()
+    );
+}
