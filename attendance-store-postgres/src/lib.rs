@@ -61,6 +61,7 @@ use attendance_core::store::StoreResult;
 use attendance_store_sql::backend::SqlBackend;
 use attendance_store_sql::contract::migrations::apply_pending_migrations;
 use attendance_store_sql::error::db;
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use crate::ingest::COPY_MIN_SCANS;
@@ -90,6 +91,16 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+/// A pooled connection idle at least this long is checked with a round trip before it is
+/// handed out (one that broke meanwhile, a server restart or a network timeout, is replaced);
+/// one used more recently goes out as it is.
+///
+/// sqlx checks every connection it hands out by default: a round trip before every
+/// statement, which under load doubled the round trips of the live ingest (a small group is
+/// one statement) and of every read. A connection that breaks between two uses less than
+/// this apart fails its statement instead, and callers retry what fails passing.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// The key of the advisory lock that serialises migrations of one database ("att-migr").
 const MIGRATION_LOCK: i64 = 0x6174_742d_6d69_6772;
 
@@ -102,6 +113,15 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(db("connect to PostgreSQL"))?;

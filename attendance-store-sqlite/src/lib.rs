@@ -119,6 +119,9 @@ impl SqliteStore {
                 options.wal_autocheckpoint_pages.to_string(),
             );
         let writer = SqlitePoolOptions::new()
+            // A file's connection does not go stale: no check (a round trip to its worker
+            // thread) before every use.
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -138,6 +141,9 @@ impl SqliteStore {
         };
         store.migrate().await?;
         let reader = SqlitePoolOptions::new()
+            // A file's connection does not go stale: no check (a round trip to its worker
+            // thread) before every use.
+            .test_before_acquire(false)
             .max_connections(options.read_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(
@@ -162,6 +168,9 @@ impl SqliteStore {
             .in_memory(true)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
+            // A file's connection does not go stale: no check (a round trip to its worker
+            // thread) before every use.
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))

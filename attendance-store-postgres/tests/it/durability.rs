@@ -16,7 +16,7 @@ use attendance_core::store::{
     DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, MachineCursor, MachineStatus,
     MachineStore, ScanBatch, ScanStore, StoreError, UserAccount, UserAccountStore,
 };
-use attendance_store_postgres::{PgOptions, PgStore, testkit};
+use attendance_store_postgres::{PING_IDLE_AFTER, PgOptions, PgStore, testkit};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use sqlx::{Connection, PgConnection};
 
@@ -129,6 +129,44 @@ async fn a_batch_resent_after_a_lost_connection_is_stored_once_and_its_cursor_is
     }
     assert_eq!(store.count_scans().await.unwrap(), 20_100);
     assert_eq!(cursor(&store, "M1").await.as_deref(), Some("20100"));
+    store.close().await;
+    server.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_broken_while_idle_are_replaced_before_they_are_used() {
+    let Some(server) = testkit::server().await else {
+        return;
+    };
+    let url = server.database().await;
+    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
+    store
+        .record_scans(batch("M1", scans("M1", 0, 10), "10"))
+        .await
+        .unwrap();
+    // Another session ends every connection of the store's pool (as a server restart or a
+    // network timeout would).
+    let mut admin = PgConnection::connect(&url).await.unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the pool had no connection to end");
+    tokio::time::sleep(PING_IDLE_AFTER + Duration::from_millis(200)).await;
+    // Idle that long, each is checked before use, found broken and replaced: no call fails.
+    for _ in 0..3 {
+        assert_eq!(store.count_scans().await.unwrap(), 10);
+    }
+    store
+        .record_scans(batch("M1", scans("M1", 10, 10), "20"))
+        .await
+        .unwrap();
+    assert_eq!(store.count_scans().await.unwrap(), 20);
+    assert_eq!(cursor(&store, "M1").await.as_deref(), Some("20"));
+    admin.close().await.unwrap();
     store.close().await;
     server.cleanup().await;
 }
