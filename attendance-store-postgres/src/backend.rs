@@ -16,20 +16,32 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use crate::{PgStore, ingest, records, stmt};
 
-/// The most bytes of parameters one statement sends. sqlx 0.9 does not set `TCP_NODELAY`, so a
-/// message larger than the socket's first send buffer (16 KiB on Linux) goes out in two writes
-/// and the second waits for the server's delayed ACK, about 40 ms: measured, 1,000 scans in one
-/// statement took 75 ms a batch over TCP and 23 ms in statements of at most 12 KiB (8 KiB leaves room for the message headers).
+/// The most bytes of parameters one statement of bound values sends (an `IN` list, rows of
+/// bound values): each count of values is a statement of its own to prepare and cache.
+///
+/// It was also what kept a statement under the socket's first send buffer (16 KiB on Linux)
+/// while sqlx 0.9.0 did not set `TCP_NODELAY`: a larger message went out in two writes and the
+/// second waited for the server's delayed ACK, about 40 ms. sqlx 0.9.1 sets it again (the
+/// workspace asks for it); [`ARRAY_BUDGET`] is what the statements of arrays take now.
 pub(crate) const PARAM_BUDGET: usize = 8 * 1024;
 
+/// The most bytes of parameters one statement of arrays sends (the scan ingest's `UNNEST`):
+/// one text whatever the count, prepared once; a group of ADMS uploads is one or two
+/// statements, not one per hundred scans.
+pub(crate) const ARRAY_BUDGET: usize = 256 * 1024;
+
 /// Splits `items` into runs whose estimated parameter bytes (`size` of each) stay within
-/// [`PARAM_BUDGET`] (a run has at least one item).
-pub(crate) fn chunks_by_bytes<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+/// `budget` (a run has at least one item).
+pub(crate) fn chunks_by_bytes<T>(
+    items: &[T],
+    budget: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<&[T]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, item) in items.iter().enumerate() {
         let item_bytes = size(item);
-        if i > start && bytes + item_bytes > PARAM_BUDGET {
+        if i > start && bytes + item_bytes > budget {
             chunks.push(&items[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -145,7 +157,7 @@ impl SqlBackend for PgStore {
     /// The keys in `IN` lists of at most `PARAM_BUDGET` bytes (each key: its text, its length
     /// and format, its type in the parsed statement and its `$n` in the text).
     fn key_chunks<'k>(&self, keys: &'k [&'k str]) -> Vec<&'k [&'k str]> {
-        chunks_by_bytes(keys, |k| 20 + k.len())
+        chunks_by_bytes(keys, PARAM_BUDGET, |k| 20 + k.len())
     }
 
     /// Locks the request's row `FOR UPDATE` until `tx` ends ([`stmt::lock_leave_request`]): a

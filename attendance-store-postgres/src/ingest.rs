@@ -2,12 +2,11 @@
 //! parameter arrays or, from [`COPY_MIN_SCANS`] scans, `COPY` (straight into the table when
 //! every scan is new, else through a staging table); the group's cursors in one upsert.
 //!
-//! - **A small group** (its parameters within [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET)
-//!   bytes: the few scans of live terminals, however many terminals) is one statement, one
-//!   round trip: the insert and the cursors as two parts of one `WITH`
-//!   ([`stmt::PG_INGEST_SMALL_GROUP`]).
+//! - **A small group** (at most [`SMALL_GROUP_SCANS`]: the few scans of live terminals,
+//!   however many terminals) is one statement, one round trip: the insert and the cursors as
+//!   two parts of one `WITH` ([`stmt::PG_INGEST_SMALL_GROUP`]).
 //! - **A larger one** is `BEGIN`, one `UNNEST` anti-join insert per
-//!   [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes, the cursors, `COMMIT`.
+//!   [`ARRAY_BUDGET`](crate::backend::ARRAY_BUDGET) bytes, the cursors, `COMMIT`.
 //!
 //! The anti-join paths fall back to `ON CONFLICT DO NOTHING` when a racing writer stored one
 //! of the scans in between.
@@ -21,12 +20,17 @@ use attendance_store_sql::error::db;
 use attendance_store_sql::ingest::{NewKeys, PreparedBatch, group_outcomes, prepare_group};
 use sqlx::{Postgres, Transaction};
 
-use crate::backend::{PARAM_BUDGET, chunks_by_bytes};
+use crate::backend::{ARRAY_BUDGET, chunks_by_bytes};
 use crate::{PgStore, stmt};
 
 /// Groups of at least this many scans are stored with `COPY`; smaller ones with the parameter
 /// arrays, which need fewer round trips for a few rows.
 pub const COPY_MIN_SCANS: usize = 4_000;
+
+/// Groups of at most this many scans are one statement ([`stmt::PG_INGEST_SMALL_GROUP`]: its
+/// `ON CONFLICT` costs more per row than the anti-join, nothing next to the round trips it
+/// saves for a few rows); larger ones the anti-join in a transaction.
+pub const SMALL_GROUP_SCANS: usize = 100;
 
 /// Stores one group of scan batches in one transaction: with `COPY` from [`COPY_MIN_SCANS`]
 /// scans, else with parameter arrays (a small group in one statement).
@@ -42,11 +46,7 @@ pub(crate) async fn ingest_group(
     // order (no deadlock between overlapping groups).
     let mut rows: Vec<&ScanRow> = prepared.iter().flat_map(|p| &p.rows).collect();
     rows.sort_unstable_by(|a, b| a.pg_key().cmp(&b.pg_key()));
-    let cursor_bytes: usize = batches
-        .iter()
-        .filter_map(|b| Some(8 + b.machine_id.as_str().len() + b.cursor.as_ref()?.0.len()))
-        .sum();
-    if rows.iter().map(row_bytes).sum::<usize>() + cursor_bytes <= PARAM_BUDGET {
+    if rows.len() <= SMALL_GROUP_SCANS {
         let new_keys = ingest_small_group(store, &batches, &rows).await?;
         return Ok(group_outcomes(prepared, Some(&new_keys)));
     }
@@ -107,7 +107,7 @@ fn add_new_keys(returned: &[sqlx::postgres::PgRow], new_keys: &mut NewKeys) -> S
 
 /// Inserts `rows` (of any machines, in key order) with `statement` (one of the
 /// `PG_INSERT_*SCANS_UNNEST` statements) in statements of at most
-/// [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes, adding the keys that were new to
+/// [`ARRAY_BUDGET`](crate::backend::ARRAY_BUDGET) bytes, adding the keys that were new to
 /// `new_keys`.
 async fn insert_unnest(
     tx: &mut Transaction<'static, Postgres>,
@@ -115,7 +115,7 @@ async fn insert_unnest(
     statement: &'static str,
     new_keys: &mut NewKeys,
 ) -> StoreResult<()> {
-    for chunk in chunks_by_bytes(rows, row_bytes) {
+    for chunk in chunks_by_bytes(rows, ARRAY_BUDGET, row_bytes) {
         let returned = bind_rows(statement, chunk)
             .fetch_all(&mut **tx)
             .await

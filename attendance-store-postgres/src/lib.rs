@@ -64,7 +64,7 @@ use attendance_store_sql::error::db;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub use crate::ingest::COPY_MIN_SCANS;
+pub use crate::ingest::{COPY_MIN_SCANS, SMALL_GROUP_SCANS};
 pub use crate::records::ARRAY_MIN_RECORDS;
 
 /// How to connect a [`PgStore`].

@@ -7,14 +7,13 @@ use attendance_store_sql::error::db;
 use attendance_store_sql::stmt::{self as shared, RecordRow};
 use sqlx::{Postgres, Transaction};
 
-use crate::backend::chunks_by_bytes;
+use crate::backend::{PARAM_BUDGET, chunks_by_bytes};
 use crate::{PgStore, stmt};
 
 /// Upserts of at least this many daily records are one statement of arrays, whatever the
-/// count (its parameters far beyond the 8 KiB budget of a statement: the delayed-ACK stall paid
-/// once, instead of a round trip per ten records); smaller ones are statements of bound rows
-/// within the budget.
-pub const ARRAY_MIN_RECORDS: usize = 64;
+/// count (one text, prepared once); smaller ones are statements of bound rows within
+/// [`PARAM_BUDGET`](crate::backend::PARAM_BUDGET) bytes.
+pub const ARRAY_MIN_RECORDS: usize = 8;
 
 /// Inserts or replaces daily records in `tx`: from [`ARRAY_MIN_RECORDS`] in one statement of
 /// five arrays ([`stmt::PG_UPSERT_RECORDS_UNNEST`]), else in statements of at most
@@ -28,7 +27,7 @@ pub(crate) async fn write_records(
     if rows.len() < ARRAY_MIN_RECORDS {
         let size =
             |r: &RecordRow| 64 + r.employee.len() + r.status.len() + r.data.len() + r.tally.len();
-        for chunk in chunks_by_bytes(&rows, size) {
+        for chunk in chunks_by_bytes(&rows, PARAM_BUDGET, size) {
             let statement = shared::upsert_records(chunk)?;
             store.execute(On::Tx(&mut *tx), &statement, what).await?;
         }

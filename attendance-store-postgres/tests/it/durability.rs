@@ -16,7 +16,7 @@ use attendance_core::store::{
     DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, MachineCursor, MachineStatus,
     MachineStore, ScanBatch, ScanStore, StoreError, UserAccount, UserAccountStore,
 };
-use attendance_store_postgres::{PING_IDLE_AFTER, PgOptions, PgStore, testkit};
+use attendance_store_postgres::{PING_IDLE_AFTER, PgOptions, PgStore, SMALL_GROUP_SCANS, testkit};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use sqlx::{Connection, PgConnection};
 
@@ -254,20 +254,19 @@ async fn race(
     stored
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_writers_of_the_same_scans_store_each_once() {
+/// Eight writers send the same overlapping batches of `size` scans at once (a push and a pull
+/// of the same device, two instances polling it): every scan is new for exactly one of them.
+async fn race_overlapping_batches(size: i64) {
     let Some(server) = testkit::server().await else {
         return;
     };
     let store = Arc::new(server.store().await.unwrap());
-    // Eight writers send the same overlapping batches at once (a push and a pull of the same
-    // device, two instances polling it): every scan is new for exactly one of them.
     let stored = race(&store, 8, |w| {
         (0..20i64)
             .map(|b| {
                 // Half the writers send their scans backwards: overlapping batches in opposite
                 // orders must not deadlock.
-                let mut sent = scans("M1", b * 50 + (w % 2) * 25, 100);
+                let mut sent = scans("M1", b * size / 2 + (w % 2) * size / 4, size);
                 if w % 4 >= 2 {
                     sent.reverse();
                 }
@@ -276,9 +275,21 @@ async fn racing_writers_of_the_same_scans_store_each_once() {
             .collect()
     })
     .await;
-    assert_eq!(stored, 19 * 50 + 25 + 100);
+    assert_eq!(stored as i64, 19 * size / 2 + size / 4 + size);
     store.close().await;
     server.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_of_the_same_scans_store_each_once() {
+    // Small groups: one statement each.
+    race_overlapping_batches(SMALL_GROUP_SCANS as i64).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_of_the_same_larger_groups_store_each_once() {
+    // Larger groups: the anti-join in a transaction, again with `ON CONFLICT` after a race.
+    race_overlapping_batches(2 * SMALL_GROUP_SCANS as i64).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
