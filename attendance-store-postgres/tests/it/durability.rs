@@ -16,7 +16,9 @@ use attendance_core::store::{
     DailyRecordStore, EmployeeStore, LeaveChange, LeaveStore, MachineCursor, MachineStatus,
     MachineStore, ScanBatch, ScanStore, StoreError, UserAccount, UserAccountStore,
 };
-use attendance_store_postgres::{PING_IDLE_AFTER, PgOptions, PgStore, SMALL_GROUP_SCANS, testkit};
+use attendance_store_postgres::{
+    COPY_MIN_SCANS, PING_IDLE_AFTER, PgOptions, PgStore, SMALL_GROUP_SCANS, testkit,
+};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use sqlx::{Connection, PgConnection};
 
@@ -133,20 +135,27 @@ async fn a_batch_resent_after_a_lost_connection_is_stored_once_and_its_cursor_is
     server.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_broken_while_idle_are_replaced_before_they_are_used() {
-    let Some(server) = testkit::server().await else {
-        return;
-    };
+/// A fresh database holding 10 scans of `M1` (cursor `10`), its store and a second
+/// connection to it; `None` when the PostgreSQL tests are skipped.
+async fn ten_scans_stored() -> Option<(Arc<testkit::TestServer>, PgStore, PgConnection)> {
+    let server = testkit::server().await?;
     let url = server.database().await;
     let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
     store
         .record_scans(batch("M1", scans("M1", 0, 10), "10"))
         .await
         .unwrap();
+    let other = PgConnection::connect(&url).await.unwrap();
+    Some((server, store, other))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_broken_while_idle_are_replaced_before_they_are_used() {
+    let Some((server, store, mut admin)) = ten_scans_stored().await else {
+        return;
+    };
     // Another session ends every connection of the store's pool (as a server restart or a
     // network timeout would).
-    let mut admin = PgConnection::connect(&url).await.unwrap();
     let ended: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
@@ -173,17 +182,10 @@ async fn connections_broken_while_idle_are_replaced_before_they_are_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_transaction_fails_leaves_neither_scans_nor_cursor() {
-    let Some(server) = testkit::server().await else {
+    let Some((server, store, mut conn)) = ten_scans_stored().await else {
         return;
     };
-    let url = server.database().await;
-    let store = PgStore::connect(&url, PgOptions::default()).await.unwrap();
-    store
-        .record_scans(batch("M1", scans("M1", 0, 10), "10"))
-        .await
-        .unwrap();
     // Make the cursor write, which comes after the scans in the transaction, fail.
-    let mut conn = PgConnection::connect(&url).await.unwrap();
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN IF NEW.cursor = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$; \
@@ -194,15 +196,22 @@ async fn a_batch_whose_transaction_fails_leaves_neither_scans_nor_cursor() {
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let failed = store
-        .record_scans(batch("M1", scans("M1", 10, 700), "boom"))
-        .await;
-    assert!(
-        matches!(failed, Err(StoreError::Backend { .. })),
-        "{failed:?}"
-    );
-    assert_eq!(store.count_scans().await.unwrap(), 10);
-    assert_eq!(cursor(&store, "M1").await.as_deref(), Some("10"));
+    // Each way a group is stored: one statement, an insert in a transaction, `COPY`.
+    for size in [
+        SMALL_GROUP_SCANS as i64,
+        SMALL_GROUP_SCANS as i64 + 1,
+        COPY_MIN_SCANS as i64,
+    ] {
+        let failed = store
+            .record_scans(batch("M1", scans("M1", 10, size), "boom"))
+            .await;
+        assert!(
+            matches!(failed, Err(StoreError::Backend { .. })),
+            "{size} scans: {failed:?}"
+        );
+        assert_eq!(store.count_scans().await.unwrap(), 10, "{size} scans");
+        assert_eq!(cursor(&store, "M1").await.as_deref(), Some("10"));
+    }
     let ok = store
         .record_scans(batch("M1", scans("M1", 10, 700), "710"))
         .await

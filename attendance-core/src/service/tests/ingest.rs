@@ -361,6 +361,27 @@ fn storing_a_group_without_recomputing_reads_nothing_and_tells_no_one() {
     assert!(recorder.events().is_empty());
 }
 
+/// A day worker, a night worker and one on a shift the site does not have (device users 1–3).
+fn day_night_and_ghost() -> Vec<Employee> {
+    vec![
+        employee("EMP001", "1", true),
+        on_shift(employee("EMP002", "2", true), "NIGHT"),
+        on_shift(employee("EMP003", "3", true), "GHOST"),
+    ]
+}
+
+/// Scans of [`day_night_and_ghost`]'s device users and of the unknown user 7 around the night
+/// of the 22nd.
+fn around_the_night_of_the_22nd() -> Vec<ScanData> {
+    vec![
+        scan("2", local(23, 2, 0)),
+        scan("1", local(23, 3, 30)),
+        scan("3", local(23, 3, 30)),
+        scan("2", local(23, 21, 0)),
+        scan("7", local(23, 9, 0)),
+    ]
+}
+
 #[test]
 fn affected_days_are_found_with_one_bulk_employee_read_each_on_their_shift() {
     let mut m = Mocks::default();
@@ -372,24 +393,12 @@ fn affected_days_are_found_with_one_bulk_employee_read_each_on_their_shift() {
     m.employees
         .expect_employees_by_device_users()
         .times(1)
-        .returning(|_| {
-            Ok(vec![
-                employee("EMP001", "1", true),
-                on_shift(employee("EMP002", "2", true), "NIGHT"),
-                on_shift(employee("EMP003", "3", true), "GHOST"),
-            ])
-        });
+        .returning(|_| Ok(day_night_and_ghost()));
     let service = m.service();
     // The night worker's 02:00 scan belongs to the night of the 22nd; the day workers' to
     // the 23rd (their window of the 23rd opens at 03:00), and the unknown shift is the day
     // shift.
-    let scans = vec![
-        scan("2", local(23, 2, 0)),
-        scan("1", local(23, 3, 30)),
-        scan("3", local(23, 3, 30)),
-        scan("2", local(23, 21, 0)),
-        scan("7", local(23, 9, 0)),
-    ];
+    let scans = around_the_night_of_the_22nd();
     let affected = block_on(service.affected_days(&scans)).unwrap();
     assert_eq!(
         affected.days,
@@ -423,21 +432,9 @@ fn pending_scans_are_published_with_one_employee_read_and_dated_on_the_settings_
         .expect_employees_by_device_users()
         .times(1)
         .withf(|users| users == [user("1"), user("2"), user("3"), user("7")])
-        .returning(|_| {
-            Ok(vec![
-                employee("EMP001", "1", true),
-                on_shift(employee("EMP002", "2", true), "NIGHT"),
-                on_shift(employee("EMP003", "3", true), "GHOST"),
-            ])
-        });
+        .returning(|_| Ok(day_night_and_ghost()));
     let service = m.service();
-    let scans = vec![
-        scan("2", local(23, 2, 0)),
-        scan("1", local(23, 3, 30)),
-        scan("3", local(23, 3, 30)),
-        scan("2", local(23, 21, 0)),
-        scan("7", local(23, 9, 0)),
-    ];
+    let scans = around_the_night_of_the_22nd();
     let enrolled = block_on(service.enrolled(&scans)).unwrap();
     assert_eq!(
         enrolled.keys().collect::<Vec<_>>(),
