@@ -139,8 +139,8 @@ fn last_cursors(batches: &[ScanBatch]) -> BTreeMap<&str, &str> {
         .collect()
 }
 
-/// Stores a small group (its rows within one statement's budget, in key order) and its
-/// cursors with [`stmt::PG_INGEST_SMALL_GROUP`]: one round trip, its own transaction.
+/// Stores a small group (at most [`SMALL_GROUP_SCANS`] rows, in key order) and its cursors
+/// with [`stmt::PG_INGEST_SMALL_GROUP`]: one round trip, its own transaction.
 async fn ingest_small_group(
     store: &PgStore,
     batches: &[ScanBatch],

@@ -128,9 +128,9 @@ impl Recompute {
     /// not per flush. Each scan is published as soon as it is stored, with one read (its
     /// employee: the work dates are found at the recompute, on the settings read there), and
     /// without waiting for a recompute: while one waits on the store, the scans that come are
-    /// published and gathered for the next (up to [`BESIDE_MAX_SCANS`] at a time). One task: the publishing and the recompute take
-    /// turns on one thread while their statements run side by side, so the stage never takes
-    /// both cores from the ingest.
+    /// published and gathered for the next (up to [`BESIDE_MAX_SCANS`] at a time). One task:
+    /// the publishing and the recompute take turns on one thread while their statements run
+    /// side by side, so the stage never takes both cores from the ingest.
     pub(super) async fn run(self, signal: watch::Receiver<bool>) {
         let mut stop = Stop::new(signal.clone(), self.config.drain_timeout);
         // The publishing beside a recompute sees the shutdown through its own copy.
