@@ -21,8 +21,9 @@
 //! - `backend`: the [`SqlBackend`] impl, its runners
 //!   and transactions (reads in a `REPEATABLE READ READ ONLY` snapshot), the bulk reads' key
 //!   chunks by parameter bytes and the row lock of a leave request;
-//! - `ingest`: scan groups through `UNNEST` arrays (one insert for the whole group, whatever its
-//!   machines, and one upsert for its cursors) or, from [`COPY_MIN_SCANS`] scans, `COPY`;
+//! - `ingest`: scan groups through `UNNEST` arrays (up to [`SMALL_GROUP_SCANS`], whatever their
+//!   machines, one statement with their cursors; larger, one insert and one cursor upsert in a
+//!   transaction) or, from [`COPY_MIN_SCANS`] scans, `COPY`;
 //! - `records`: daily-record upserts through `UNNEST` from [`ARRAY_MIN_RECORDS`] records;
 //! - [`stmt`]: the statements only PostgreSQL runs;
 //! - `ports`: the `impl … for PgStore` of every port;

@@ -88,6 +88,12 @@ pub struct SqliteStore {
 /// them (sqlx's default is 50): a large read then wakes the reader far less often.
 const ROW_CHANNEL: usize = 4096;
 
+/// A pool's options with no check before each use: a file's connection does not go stale, and
+/// the check is a round trip to its worker thread every time a connection is handed out.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
+}
+
 impl SqliteStore {
     /// Opens (creating it if allowed) the database at `path_or_url` (a file path, or a
     /// `sqlite:` URL) and migrates it. Returns [`StoreError::Backend`](attendance_core::store::StoreError::Backend) when the file cannot be
@@ -118,10 +124,7 @@ impl SqliteStore {
                 "wal_autocheckpoint",
                 options.wal_autocheckpoint_pages.to_string(),
             );
-        let writer = SqlitePoolOptions::new()
-            // A file's connection does not go stale: no check (a round trip to its worker
-            // thread) before every use.
-            .test_before_acquire(false)
+        let writer = pool_options()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -140,10 +143,7 @@ impl SqliteStore {
             upsert_records_sql: upsert_records_sql.clone(),
         };
         store.migrate().await?;
-        let reader = SqlitePoolOptions::new()
-            // A file's connection does not go stale: no check (a round trip to its worker
-            // thread) before every use.
-            .test_before_acquire(false)
+        let reader = pool_options()
             .max_connections(options.read_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(
@@ -167,10 +167,7 @@ impl SqliteStore {
         let connect = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            // A file's connection does not go stale: no check (a round trip to its worker
-            // thread) before every use.
-            .test_before_acquire(false)
+        let pool = pool_options()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))

@@ -195,11 +195,8 @@ impl AttendanceService {
         if inserted.is_empty() {
             return Ok(AffectedDays::default());
         }
-        let users = Self::device_users(inserted);
-        let (settings, enrolled) = futures::join!(
-            self.settings.settings(),
-            self.employees.employees_by_device_users(&users)
-        );
+        let (settings, enrolled) =
+            futures::join!(self.settings.settings(), self.enrolled(inserted));
         Ok(Self::attribute(&settings?, inserted, enrolled?))
     }
 
@@ -257,8 +254,7 @@ impl AttendanceService {
         if inserted.is_empty() {
             return Ok(AffectedDays::default());
         }
-        let users = Self::device_users(inserted);
-        let enrolled = self.employees.employees_by_device_users(&users).await?;
+        let enrolled = self.enrolled(inserted).await?;
         Ok(Self::attribute(settings, inserted, enrolled))
     }
 
@@ -266,17 +262,13 @@ impl AttendanceService {
     fn attribute(
         settings: &AttendanceSettings,
         inserted: &[ScanData],
-        enrolled: Vec<Employee>,
+        mut enrolled: BTreeMap<DeviceUserId, Employee>,
     ) -> AffectedDays {
         let mut affected = AffectedDays::default();
         let mut by_user: BTreeMap<&DeviceUserId, Vec<&ScanData>> = BTreeMap::new();
         for scan in inserted {
             by_user.entry(&scan.device_user_id).or_default().push(scan);
         }
-        let mut enrolled: BTreeMap<DeviceUserId, Employee> = enrolled
-            .into_iter()
-            .map(|e| (e.device_user_id.clone(), e))
-            .collect();
         for (user, scans) in by_user {
             let Some(employee) = enrolled.remove(user) else {
                 affected.unknown_users.insert(user.clone());
